@@ -1,0 +1,63 @@
+"""Event contracts: each event type's payload is a versioned pydantic model.
+
+Producers build payloads from these models and consumers validate what they receive
+against them, so a change to a shape is a change here, visible to both sides.
+``docs/events.md`` and the gateway's ``/v1/events/types`` are generated from this registry.
+
+    >>> contract_for("network.port.update.end").version
+    '1.0'
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel
+
+
+@dataclass(frozen=True)
+class EventContract:
+    event_type: str
+    version: str
+    model: type[BaseModel]
+    description: str
+
+
+_REGISTRY: dict[str, EventContract] = {}
+
+
+def register(event_type: str, model: type[BaseModel], description: str, version: str = "1.0") -> None:
+    if event_type in _REGISTRY:
+        raise ValueError(f"event type {event_type!r} registered twice")
+    parts = event_type.split(".")
+    if not 3 <= len(parts) <= 4:
+        raise ValueError(f"{event_type!r} is not <service>.<resource>.<action>[.<phase>]")
+    _REGISTRY[event_type] = EventContract(event_type, version, model, description)
+
+
+def contract_for(event_type: str) -> EventContract:
+    try:
+        return _REGISTRY[event_type]
+    except KeyError:
+        raise KeyError(f"no contract for event type {event_type!r}") from None
+
+
+def validate_payload(event_type: str, payload: dict[str, Any]) -> BaseModel:
+    return contract_for(event_type).model.model_validate(payload)
+
+
+def all_contracts() -> list[EventContract]:
+    return sorted(_REGISTRY.values(), key=lambda c: c.event_type)
+
+
+def matches(pattern: str, event_type: str) -> bool:
+    """AMQP topic matching: ``*`` is one word, ``#`` any number of words."""
+    if "#" not in pattern:
+        p, e = pattern.split("."), event_type.split(".")
+        return len(p) == len(e) and all(a in ("*", b) for a, b in zip(p, e, strict=True))
+    return fnmatch.fnmatchcase(event_type, pattern.replace("#", "*"))
+
+
+from . import payloads  # noqa: E402,F401  (registers the contracts)

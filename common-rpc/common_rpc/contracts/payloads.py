@@ -1,0 +1,95 @@
+"""The payload of every event type, by producing service.
+
+Payloads describe the resource after the change (``.end``) or the request (``.start``);
+ids are strings, times ISO 8601. Add fields freely; removing or retyping one needs a
+new version.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict
+
+
+class _Payload(BaseModel):
+    # Newer producers may add fields; older consumers must not break on them.
+    model_config = ConfigDict(extra="allow")
+
+
+class ServerPayload(_Payload):
+    id: str
+    project_id: str
+    name: str | None = None
+    status: str
+    host: str | None = None
+    fault: str | None = None
+
+
+class PortPayload(_Payload):
+    id: str
+    project_id: str
+    network_id: str
+    status: str
+    device_id: str | None = None
+    device_owner: str | None = None
+    host: str | None = None
+    mac_address: str | None = None
+    fixed_ips: list[dict[str, str]] = []
+
+
+class NetworkPayload(_Payload):
+    id: str
+    project_id: str
+    name: str | None = None
+    status: str
+
+
+class VolumePayload(_Payload):
+    id: str
+    project_id: str
+    name: str | None = None
+    status: str
+    size: int
+    attachments: list[dict[str, str]] = []
+
+
+class SnapshotPayload(_Payload):
+    id: str
+    project_id: str
+    volume_id: str
+    status: str
+    size: int
+
+
+class ServiceHeartbeat(_Payload):
+    """An agent or API process saying it is alive (used for liveness tables)."""
+
+    service: str
+    host: str
+    binary: str
+    at: datetime
+
+
+def _register() -> None:
+    from . import register
+
+    for action in ("create", "update", "delete", "start", "stop", "reboot", "attach", "detach"):
+        for phase in ("start", "end"):
+            register(
+                f"compute.server.{action}.{phase}",
+                ServerPayload,
+                f"A server {action} {'began' if phase == 'start' else 'finished'}.",
+            )
+    for action in ("create", "update", "delete"):
+        register(f"network.port.{action}.end", PortPayload, f"A port {action} finished.")
+        register(f"network.network.{action}.end", NetworkPayload, f"A network {action} finished.")
+    for action in ("create", "update", "delete", "extend", "attach", "detach"):
+        register(f"volume.volume.{action}.end", VolumePayload, f"A volume {action} finished.")
+    for action in ("create", "delete"):
+        register(f"volume.snapshot.{action}.end", SnapshotPayload, f"A snapshot {action} finished.")
+    for service in ("compute", "network", "volume"):
+        register(f"{service}.service.heartbeat", ServiceHeartbeat, f"A {service} process is alive.")
+
+
+_register()

@@ -1,0 +1,135 @@
+"""The transactional outbox: events are written with the change, and published later.
+
+``add_event`` inserts the event into the service's ``outbox`` table inside the caller's
+transaction, so the event exists exactly when the change committed. ``OutboxRelay``
+publishes pending rows with publisher confirms and deletes them only once confirmed: a
+broker outage delays events, it never loses them (at least once; consumers dedupe).
+
+    async with sessions.begin() as session:
+        session.add(port)
+        add_event(session, "network.port.create.end", PortPayload(...))
+    relay.wake()   # optional: publish now instead of at the next poll
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy import delete, func, insert, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from .broker import TRANSIENT_ERRORS
+from .context import RequestContext
+from .events import Event, EventPublisher, make_event
+from .metrics import OUTBOX_PENDING
+from .tables import outbox
+
+log = logging.getLogger(__name__)
+
+
+async def add_event(
+    session: AsyncSession,
+    event_type: str,
+    payload: BaseModel | dict[str, Any],
+    *,
+    project_id: str | None = None,
+    ctx: RequestContext | None = None,
+) -> Event:
+    """Record an event in the same transaction as the change it describes."""
+    event = make_event(event_type, payload, project_id=project_id, ctx=ctx)
+    await session.execute(
+        insert(outbox).values(
+            event_id=event.id,
+            event_type=event.event_type,
+            body=event.to_bytes(),
+            created_at=datetime.now(UTC),
+        )
+    )
+    return event
+
+
+class OutboxRelay:
+    """Drains one service's outbox to the broker; run one per process (duplicates are safe)."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        publisher: EventPublisher,
+        *,
+        batch: int = 500,
+        poll_interval: float = 0.5,
+        publish_timeout: float = 30.0,
+    ) -> None:
+        self.publish_timeout = publish_timeout
+        self.sessions = sessions
+        self.publisher = publisher
+        self.batch = batch
+        self.poll_interval = poll_interval
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def wake(self) -> None:
+        """Publish pending events now rather than at the next poll."""
+        self._wake.set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self.run(), name="outbox-relay")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+
+    async def run(self) -> None:
+        backoff = self.poll_interval
+        while True:
+            try:
+                sent = await self.drain_once()
+                backoff = self.poll_interval
+                if sent >= self.batch:
+                    continue  # more is waiting
+            except asyncio.CancelledError:
+                raise
+            except (TimeoutError, *TRANSIENT_ERRORS) as exc:
+                log.warning("outbox relay: broker unavailable (%s); will retry", exc)
+                backoff = min(backoff * 2, 5.0)
+            except Exception:
+                log.exception("outbox relay failed; will retry")
+                backoff = min(backoff * 2, 5.0)
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), backoff)
+            except TimeoutError:
+                pass
+
+    async def drain_once(self) -> int:
+        """Publish one batch of pending events in order; returns how many were confirmed."""
+        async with self.sessions() as session:
+            rows = (
+                await session.execute(
+                    select(outbox.c.seq, outbox.c.event_id, outbox.c.event_type, outbox.c.body)
+                    .order_by(outbox.c.seq)
+                    .limit(self.batch)
+                )
+            ).all()
+        if not rows:
+            OUTBOX_PENDING.set(0)
+            return 0
+        async with asyncio.timeout(self.publish_timeout):
+            await self.publisher.publish_many([(r.event_type, r.event_id, r.body) for r in rows])
+        async with self.sessions.begin() as session:
+            await session.execute(delete(outbox).where(outbox.c.seq.in_([r.seq for r in rows])))
+        OUTBOX_PENDING.set(await self.pending())
+        return len(rows)
+
+    async def pending(self) -> int:
+        async with self.sessions() as session:
+            return int((await session.execute(select(func.count()).select_from(outbox))).scalar_one())
