@@ -83,10 +83,13 @@ def make_event(
         data = payload.model_dump(mode="json")
     else:
         data = contract.model.model_validate(payload).model_dump(mode="json")
+    if project_id is None:
+        # An event belongs to the resource's project, not to whoever (an admin) acted.
+        project_id = data.get("project_id") or ctx.project_id
     return Event(
         event_type=event_type,
         version=contract.version,
-        project_id=project_id if project_id is not None else ctx.project_id,
+        project_id=project_id,
         request_id=None if ctx.request_id == "-" else ctx.request_id,
         user_id=ctx.user_id,
         payload=data,
@@ -199,8 +202,8 @@ class EventSubscriber:
         self.prefetch = prefetch or broker.config.event_prefetch
         self._channel: AbstractRobustChannel | None = None
         self._queue: AbstractQueue | None = None
-        self._dead: AbstractQueue | None = None
         self._consumer_tag: str | None = None
+        self._locks: dict[str, asyncio.Lock] = {}
 
     async def start(self) -> None:
         """Declare the queues and bindings, then start consuming."""
@@ -210,7 +213,6 @@ class EventSubscriber:
         )
         queue = await self._channel.declare_queue(group_queue(self.group), passive=True)
         self._queue = queue
-        self._dead = await self._channel.declare_queue(dead_letter_queue(self.group), passive=True)
         self._consumer_tag = await queue.consume(self._on_message)
 
     async def stop(self) -> None:
@@ -224,13 +226,15 @@ class EventSubscriber:
                 await asyncio.wait_for(self._channel.close(), 5)
             except (TimeoutError, *TRANSIENT_ERRORS):
                 pass
-        self._channel = self._queue = self._dead = self._consumer_tag = None
+        self._channel = self._queue = self._consumer_tag = None
 
     async def dead_letter_depth(self) -> int:
         """Messages waiting in this group's dead-letter queue (also exported as a metric)."""
         assert self._channel is not None
-        queue = await self._channel.declare_queue(dead_letter_queue(self.group), passive=True)
-        depth = queue.declaration_result.message_count or 0
+        # The robust channel caches declarations; ask the broker itself for the count.
+        channel = await self._channel.get_underlay_channel()
+        result = await channel.queue_declare(dead_letter_queue(self.group), passive=True)
+        depth = result.message_count or 0
         DEAD_LETTER_DEPTH.labels(dead_letter_queue(self.group)).set(depth)
         return depth
 
@@ -250,25 +254,33 @@ class EventSubscriber:
                 user_id=event.user_id,
             )
         )
+        # Duplicates may arrive together: the second waits for the first, then finds it seen.
+        lock = self._locks.setdefault(event.id, asyncio.Lock())
         try:
-            if await self.dedupe.seen(event.id):
-                EVENTS_CONSUMED.labels(self.group, "duplicate").inc()
-                await message.ack()
-                return
-            try:
-                await self.handler(event)
-            except Exception:
-                log.exception("event handler failed for %s; will be retried", event.event_type)
-                EVENTS_CONSUMED.labels(self.group, "failed").inc()
-                await message.nack(requeue=True)
-                return
-            await self.dedupe.remember(event.id)
-            EVENTS_CONSUMED.labels(self.group, "ok").inc()
-            await message.ack()
+            async with lock:
+                await self._handle_once(event, message)
         except TRANSIENT_ERRORS:
             log.warning("lost the broker while handling %s; it will be redelivered", event.id)
         finally:
+            if not lock.locked():
+                self._locks.pop(event.id, None)
             reset_context(token)
+
+    async def _handle_once(self, event: Event, message: AbstractIncomingMessage) -> None:
+        if await self.dedupe.seen(event.id):
+            EVENTS_CONSUMED.labels(self.group, "duplicate").inc()
+            await message.ack()
+            return
+        try:
+            await self.handler(event)
+        except Exception:
+            log.exception("event handler failed for %s; will be retried", event.event_type)
+            EVENTS_CONSUMED.labels(self.group, "failed").inc()
+            await message.nack(requeue=True)
+            return
+        await self.dedupe.remember(event.id)
+        EVENTS_CONSUMED.labels(self.group, "ok").inc()
+        await message.ack()
 
 
 async def declare_group_queue(broker: Broker, group: str, patterns: Iterable[str]) -> AbstractQueue:
