@@ -19,10 +19,16 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
+
+import httpx
+from fastapi import FastAPI
+
+from .chassis.identity import IdentitySigner, generate_keypair
 
 T = TypeVar("T")
 
@@ -133,3 +139,18 @@ async def wait_for(
         if asyncio.get_running_loop().time() > deadline:
             raise TimeoutError(f"condition not met within {timeout}s (last value {value!r})")
         await asyncio.sleep(interval)
+
+
+@asynccontextmanager
+async def running_app(app: FastAPI, base_url: str = "http://service") -> AsyncIterator[httpx.AsyncClient]:
+    """Start ``app`` (its lifespan: migrations, broker, consumers) and talk to it in-process."""
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url=base_url) as client:
+            yield client
+
+
+def signing_keys(directory: Path) -> tuple[IdentitySigner, Path]:
+    """A gateway signing key for tests, and the public key file services verify with."""
+    private, public = generate_keypair(directory)
+    return IdentitySigner.from_file(private), public

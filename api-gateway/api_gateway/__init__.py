@@ -1,0 +1,1 @@
+"""Stackling Gateway: Identity v3, the catalog and the proxy."""

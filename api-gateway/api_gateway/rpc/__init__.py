@@ -1,0 +1,1 @@
+"""RPC methods the gateway service offers on its topic."""

@@ -1,0 +1,1 @@
+"""Stackling Compute: Compute v2.1 and Image v2."""

@@ -1,0 +1,40 @@
+"""The compute-api process: Compute v2.1 over HTTP, the ``compute`` RPC topic, its events.
+
+    compute-api                                     # uvicorn, settings from COMPUTE_*
+    app = create_app(ComputeSettings(data_dir=tmp))  # what the tests serve
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from common_rpc.chassis.app import make_app, run_app
+from common_rpc.chassis.faults import nova_fault
+from common_rpc.chassis.ping import ping_router
+from common_rpc.chassis.runtime import ServiceRuntime
+
+from . import port_events
+from .rpc.handlers import rpc
+from .settings import ComputeSettings
+from .wiring import Deps
+
+MIGRATIONS = Path(__file__).parent / "db" / "migrations"
+
+
+def create_app(settings: ComputeSettings | None = None) -> FastAPI:
+    """The composition root: one runtime, its RPC topic, subscriptions and HTTP routes."""
+    settings = settings or ComputeSettings()
+    runtime = ServiceRuntime(settings, migrations=MIGRATIONS)
+    deps = Deps.build(runtime)
+    runtime.serve("compute", deps, ping_router("compute", settings.host), rpc)
+    runtime.subscribe("compute", port_events.PATTERNS, deps.ports.on_event)
+    app = make_app(settings, runtime, title="Stackling Compute", version="2.1", fault_formatter=nova_fault)
+    app.state.deps = deps
+    return app
+
+
+def main() -> None:
+    settings = ComputeSettings()
+    run_app(create_app(settings), settings)

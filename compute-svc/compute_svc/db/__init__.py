@@ -1,0 +1,1 @@
+"""The compute database: models and migrations."""

@@ -1,0 +1,1 @@
+"""RPC methods the compute service offers on its topic."""

@@ -1,0 +1,1 @@
+"""Stackling Networking: Networking v2.0."""

@@ -1,0 +1,35 @@
+"""The network-api process: Networking v2.0 over HTTP, the ``network`` RPC topic, its events.
+
+    network-api                                    # uvicorn, settings from NETWORK_*
+    app = create_app(NetworkSettings(data_dir=tmp))   # what the tests serve
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from common_rpc.chassis.app import make_app, run_app
+from common_rpc.chassis.faults import neutron_fault
+from common_rpc.chassis.ping import ping_router
+from common_rpc.chassis.runtime import ServiceRuntime
+
+from .settings import NetworkSettings
+
+MIGRATIONS = Path(__file__).parent / "db" / "migrations"
+
+
+def create_app(settings: NetworkSettings | None = None) -> FastAPI:
+    """The composition root: one runtime, its RPC topic and the HTTP routes."""
+    settings = settings or NetworkSettings()
+    runtime = ServiceRuntime(settings, migrations=MIGRATIONS)
+    runtime.serve("network", runtime, ping_router("network", settings.host))
+    return make_app(
+        settings, runtime, title="Stackling Networking", version="2.0", fault_formatter=neutron_fault
+    )
+
+
+def main() -> None:
+    settings = NetworkSettings()
+    run_app(create_app(settings), settings)

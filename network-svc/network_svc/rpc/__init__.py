@@ -1,0 +1,1 @@
+"""RPC methods the network service offers on its topic."""

@@ -1,0 +1,1 @@
+"""Stackling Block Storage: Block Storage v3."""

@@ -1,0 +1,1 @@
+"""The volume database: models and migrations."""

@@ -1,0 +1,1 @@
+"""RPC methods the volume service offers on its topic."""
