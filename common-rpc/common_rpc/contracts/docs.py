@@ -16,7 +16,7 @@ from . import all_contracts
 
 def _type_of(schema: dict[str, Any]) -> str:
     if "anyOf" in schema:
-        return " | ".join(_type_of(s) for s in schema["anyOf"])
+        return " or ".join(_type_of(s) for s in schema["anyOf"])
     if schema.get("type") == "array":
         return f"list[{_type_of(schema.get('items', {}))}]"
     if "$ref" in schema:
