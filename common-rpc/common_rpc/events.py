@@ -204,6 +204,8 @@ class EventSubscriber:
         self._queue: AbstractQueue | None = None
         self._consumer_tag: str | None = None
         self._locks: dict[str, asyncio.Lock] = {}
+        self._monitor: asyncio.Task[None] | None = None
+        self.monitor_interval = 15.0
 
     async def start(self) -> None:
         """Declare the queues and bindings, then start consuming."""
@@ -214,8 +216,21 @@ class EventSubscriber:
         queue = await self._channel.declare_queue(group_queue(self.group), passive=True)
         self._queue = queue
         self._consumer_tag = await queue.consume(self._on_message)
+        self._monitor = asyncio.create_task(self._watch_dead_letters(), name=f"dlq-{self.group}")
+
+    async def _watch_dead_letters(self) -> None:
+        """Keep the dead-letter depth metric current; a growing one needs an operator."""
+        while True:
+            try:
+                await asyncio.wait_for(self.dead_letter_depth(), 10)
+            except (TimeoutError, *TRANSIENT_ERRORS):
+                pass
+            await asyncio.sleep(self.monitor_interval)
 
     async def stop(self) -> None:
+        if self._monitor is not None:
+            self._monitor.cancel()
+            self._monitor = None
         if self._queue is not None and self._consumer_tag is not None:
             try:
                 await asyncio.wait_for(self._queue.cancel(self._consumer_tag), 5)

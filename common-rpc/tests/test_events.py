@@ -231,3 +231,22 @@ async def test_outbox_rolls_back_with_the_transaction(sessions) -> None:
     async with sessions() as session:
         rows = (await session.execute(outbox.select())).all()
     assert rows == []
+
+
+async def test_dead_letter_depth_is_exported(node_broker: Broker, groups: list[str], uid: str) -> None:
+    from prometheus_client import REGISTRY
+
+    sub = await _subscribe(node_broker, groups, f"metric{uid}", ["network.port.delete.end"], Inbox())
+    await EventPublisher(node_broker).publish(
+        Event(event_type="network.port.delete.end", payload={"broken": True})
+    )
+
+    async def exported() -> float:
+        await sub.dead_letter_depth()
+        value = REGISTRY.get_sample_value(
+            "stackling_dead_letter_messages", {"queue": dead_letter_queue(f"metric{uid}")}
+        )
+        return value or 0.0
+
+    assert await wait_for(exported, timeout=10) == 1.0
+    await sub.stop()
