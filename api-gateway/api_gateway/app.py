@@ -1,7 +1,7 @@
 """The stackling-gateway process: the gateway over HTTP, the ``gateway`` RPC topic, its events.
 
-    stackling-gateway                                    # uvicorn, settings from GATEWAY_*
-    app = create_app(GatewaySettings(data_dir=tmp))   # what the tests serve
+stackling-gateway                                    # uvicorn, settings from GATEWAY_*
+app = create_app(GatewaySettings(data_dir=tmp))   # what the tests serve
 """
 
 from __future__ import annotations

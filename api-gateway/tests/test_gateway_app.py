@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from common_rpc import RpcClient
-from common_rpc.testing import running_app, signing_keys
 from api_gateway.app import create_app
 from api_gateway.settings import GatewaySettings
+from common_rpc import RpcClient
+from common_rpc.testing import running_app, signing_keys
 
 
 async def test_app_serves_health_and_ping(tmp_path) -> None:

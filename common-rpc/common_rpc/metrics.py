@@ -1,6 +1,6 @@
 """Prometheus collectors shared by every process, with one label scheme.
 
-    >>> RPC_CALLS.labels("network", "ping", "ok").inc()
+>>> RPC_CALLS.labels("network", "ping", "ok").inc()
 """
 
 from __future__ import annotations
@@ -11,7 +11,9 @@ RPC_CALLS = Counter(
     "stackling_rpc_client_calls_total", "RPC calls and casts made", ["service", "method", "outcome"]
 )
 RPC_SERVER_SECONDS = Histogram(
-    "stackling_rpc_server_seconds", "Time spent serving RPC requests", ["topic", "method", "outcome"]
+    "stackling_rpc_server_seconds",
+    "Time spent serving RPC requests",
+    ["topic", "method", "outcome"],
 )
 EVENTS_PUBLISHED = Counter(
     "stackling_events_published_total", "Events confirmed by the broker", ["event_type"]

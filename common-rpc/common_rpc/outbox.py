@@ -132,4 +132,6 @@ class OutboxRelay:
 
     async def pending(self) -> int:
         async with self.sessions() as session:
-            return int((await session.execute(select(func.count()).select_from(outbox))).scalar_one())
+            return int(
+                (await session.execute(select(func.count()).select_from(outbox))).scalar_one()
+            )

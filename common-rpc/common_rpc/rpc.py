@@ -102,8 +102,7 @@ def _args_model(func: Handler, method: str) -> type[BaseModel] | None:
         return None
     hints = get_type_hints(func)
     fields: dict[str, Any] = {
-        p.name: (hints.get(p.name, Any), ... if p.default is p.empty else p.default)
-        for p in params
+        p.name: (hints.get(p.name, Any), ... if p.default is p.empty else p.default) for p in params
     }
     return create_model(f"{method}_args", **fields)
 
@@ -232,7 +231,9 @@ class RpcServer:
             return stored
         if state == "dead":
             await self._dead_letter(message)
-            return {"e": InternalError(f"operation {op_id} abandoned after repeated failures").to_wire()}
+            return {
+                "e": InternalError(f"operation {op_id} abandoned after repeated failures").to_wire()
+            }
         reply = await self._dispatch(method, args)
         await self.oplog.finish(op_id, reply)
         return reply
@@ -386,7 +387,9 @@ class RpcClient:
             return result.model_validate(value)
         return value
 
-    async def cast(self, topic: str, method: str, /, *, timeout: float | None = None, **args: Any) -> None:
+    async def cast(
+        self, topic: str, method: str, /, *, timeout: float | None = None, **args: Any
+    ) -> None:
         """Send ``method`` to ``topic`` without waiting for it to run."""
         timeout = self.timeout if timeout is None else timeout
         body = dumps({"m": method, "a": args, "c": current_context().to_wire(), "o": None})

@@ -54,7 +54,9 @@ class SqlEventLog:
 class SqlOperationLog:
     """Attempts and replies of mutating RPC operations, by operation id."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], *, max_attempts: int = 3) -> None:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], *, max_attempts: int = 3
+    ) -> None:
         self.sessions = sessions
         self.max_attempts = max_attempts
 
@@ -73,7 +75,9 @@ class SqlOperationLog:
         async with self.sessions.begin() as session:
             row = (
                 await session.execute(
-                    select(rpc_operations.c.state, rpc_operations.c.result, rpc_operations.c.attempts)
+                    select(
+                        rpc_operations.c.state, rpc_operations.c.result, rpc_operations.c.attempts
+                    )
                     .where(rpc_operations.c.op_id == op_id)
                     .with_for_update()
                 )

@@ -107,7 +107,9 @@ class RabbitNode:
         deadline = time.monotonic() + timeout
         while _port_open(self.port) != up:
             if time.monotonic() > deadline:
-                raise TimeoutError(f"RabbitMQ node {self.name} did not come {'up' if up else 'down'}")
+                raise TimeoutError(
+                    f"RabbitMQ node {self.name} did not come {'up' if up else 'down'}"
+                )
             time.sleep(0.1)
 
     def stop_app(self) -> None:
@@ -142,7 +144,9 @@ async def wait_for(
 
 
 @asynccontextmanager
-async def running_app(app: FastAPI, base_url: str = "http://service") -> AsyncIterator[httpx.AsyncClient]:
+async def running_app(
+    app: FastAPI, base_url: str = "http://service"
+) -> AsyncIterator[httpx.AsyncClient]:
     """Start ``app`` (its lifespan: migrations, broker, consumers) and talk to it in-process."""
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)

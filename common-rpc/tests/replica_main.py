@@ -32,8 +32,9 @@ async def work(deps: Deps, item: str, seconds: float) -> dict:
     (deps.markers / f"{deps.name}.started").write_text(item)
     await asyncio.sleep(seconds)
     async with deps.sessions.begin() as session:
-        await session.execute(text("INSERT INTO effects (item, worker) VALUES (:i, :w)"),
-                              {"i": item, "w": deps.name})
+        await session.execute(
+            text("INSERT INTO effects (item, worker) VALUES (:i, :w)"), {"i": item, "w": deps.name}
+        )
     return {"item": item, "worker": deps.name}
 
 
@@ -50,8 +51,13 @@ async def main(url: str, topic: str, db: str, name: str, markers: str) -> None:
         await conn.execute(text("CREATE TABLE IF NOT EXISTS effects (item TEXT, worker TEXT)"))
     sessions = async_sessionmaker(engine, expire_on_commit=False)
     broker = Broker(MessagingConfig(url=url, heartbeat_s=2), name=name)
-    server = RpcServer(broker, topic, Deps(name, sessions, Path(markers)), prefetch=1,
-                       oplog=SqlOperationLog(sessions, max_attempts=3))
+    server = RpcServer(
+        broker,
+        topic,
+        Deps(name, sessions, Path(markers)),
+        prefetch=1,
+        oplog=SqlOperationLog(sessions, max_attempts=3),
+    )
     server.include(router)
     await server.start()
     (Path(markers) / f"{name}.ready").write_text("ready")

@@ -13,14 +13,15 @@ from pathlib import Path
 
 import pytest
 import typer
+from pyroute2 import netns
+from typer.testing import CliRunner
+
 from common_rpc.cli import doctor as doctor_module
 from common_rpc.cli.checks_compute import check_kvm
 from common_rpc.cli.checks_network import check_br_netfilter, check_dnsmasq, check_iptables
 from common_rpc.cli.checks_volume import check_iscsi_target
 from common_rpc.cli.main import app, build_app
 from common_rpc.cli.probe import PREFIX, CheckResult, Status, binary_check, scratch_netns
-from pyroute2 import netns
-from typer.testing import CliRunner
 
 as_root = pytest.mark.skipif(os.geteuid() != 0, reason="creates network namespaces")
 runner = CliRunner()

@@ -131,7 +131,8 @@ async def test_failing_handler_is_retried_then_dead_lettered(
         await _subscribe(node_broker, groups, f"broken{uid}", ["volume.volume.create.end"], broken),
     ]
     event = make_event(
-        "volume.volume.create.end", {"id": "v1", "project_id": "p", "status": "available", "size": 1}
+        "volume.volume.create.end",
+        {"id": "v1", "project_id": "p", "status": "available", "size": 1},
     )
     await EventPublisher(node_broker).publish(event)
 
@@ -233,10 +234,14 @@ async def test_outbox_rolls_back_with_the_transaction(sessions) -> None:
     assert rows == []
 
 
-async def test_dead_letter_depth_is_exported(node_broker: Broker, groups: list[str], uid: str) -> None:
+async def test_dead_letter_depth_is_exported(
+    node_broker: Broker, groups: list[str], uid: str
+) -> None:
     from prometheus_client import REGISTRY
 
-    sub = await _subscribe(node_broker, groups, f"metric{uid}", ["network.port.delete.end"], Inbox())
+    sub = await _subscribe(
+        node_broker, groups, f"metric{uid}", ["network.port.delete.end"], Inbox()
+    )
     await EventPublisher(node_broker).publish(
         Event(event_type="network.port.delete.end", payload={"broken": True})
     )

@@ -52,7 +52,15 @@ class Replicas:
     def start(self, name: str) -> subprocess.Popen[bytes]:
         (self.markers / f"{name}.ready").unlink(missing_ok=True)
         proc = subprocess.Popen(
-            [sys.executable, str(REPLICA), self.url, self.topic, str(self.db), name, str(self.markers)]
+            [
+                sys.executable,
+                str(REPLICA),
+                self.url,
+                self.topic,
+                str(self.db),
+                name,
+                str(self.markers),
+            ]
         )
         self.procs[name] = proc
         deadline = time.monotonic() + 30
@@ -64,11 +72,15 @@ class Replicas:
 
     def effects(self, item: str) -> list[str]:
         with sqlite3.connect(self.db) as conn:
-            return [w for (w,) in conn.execute("SELECT worker FROM effects WHERE item = ?", (item,))]
+            return [
+                w for (w,) in conn.execute("SELECT worker FROM effects WHERE item = ?", (item,))
+            ]
 
     def attempts(self, op_id: str) -> int:
         with sqlite3.connect(self.db) as conn:
-            row = conn.execute("SELECT attempts FROM rpc_operations WHERE op_id = ?", (op_id,)).fetchone()
+            row = conn.execute(
+                "SELECT attempts FROM rpc_operations WHERE op_id = ?", (op_id,)
+            ).fetchone()
         return int(row[0]) if row else 0
 
     def stop_all(self) -> None:
@@ -87,7 +99,7 @@ def replicas(rabbit_node: RabbitNode, tmp_path: Path, uid: str):
 
 async def _wait_file(path: Path, timeout: float = 20.0) -> None:
     async def exists() -> bool:
-        return path.exists()
+        return path.exists()  # noqa: ASYNC240 (a local stat in a test poll)
 
     await wait_for(exists, timeout=timeout)
 
@@ -97,7 +109,9 @@ async def test_replica_killed_mid_handler_hands_the_call_to_another(
 ) -> None:
     replicas.start("A")
     call = asyncio.create_task(
-        RpcClient(node_broker).call(replicas.topic, "work", item="i1", seconds=2.0, op_id="op-1", timeout=60)
+        RpcClient(node_broker).call(
+            replicas.topic, "work", item="i1", seconds=2.0, op_id="op-1", timeout=60
+        )
     )
     await _wait_file(tmp_path / "A.started")
     replicas.start("B")
@@ -112,7 +126,9 @@ async def test_request_that_keeps_killing_workers_is_dead_lettered(
     node_broker: Broker, replicas: Replicas, tmp_path: Path
 ) -> None:
     call = asyncio.create_task(
-        RpcClient(node_broker).call(replicas.topic, "die", item="poison", op_id="op-poison", timeout=90)
+        RpcClient(node_broker).call(
+            replicas.topic, "die", item="poison", op_id="op-poison", timeout=90
+        )
     )
     for attempt in range(1, 4):
         (tmp_path / "W.died").unlink(missing_ok=True)
@@ -158,7 +174,9 @@ async def test_calls_survive_a_broker_restart(rabbit_node: RabbitNode, uid: str)
     server.include(router)
     await server.start()
     client = RpcClient(client_broker)
-    assert (await client.call(f"rs{uid}", "create_thing", name="before", timeout=5))["name"] == "before"
+    assert (await client.call(f"rs{uid}", "create_thing", name="before", timeout=5))[
+        "name"
+    ] == "before"
 
     await asyncio.to_thread(rabbit_node.stop_app)
     try:
@@ -167,12 +185,16 @@ async def test_calls_survive_a_broker_restart(rabbit_node: RabbitNode, uid: str)
             await client.call(f"rs{uid}", "create_thing", name="short", timeout=1.0)
         assert time.monotonic() - started < 2.5  # a deadline, not a hang
 
-        during = asyncio.create_task(client.call(f"rs{uid}", "create_thing", name="during", timeout=30))
+        during = asyncio.create_task(
+            client.call(f"rs{uid}", "create_thing", name="during", timeout=30)
+        )
         await asyncio.sleep(1.0)
     finally:
         await asyncio.to_thread(rabbit_node.start_app)
     assert (await during)["name"] == "during"
-    assert (await client.call(f"rs{uid}", "create_thing", name="after", timeout=10))["name"] == "after"
+    assert (await client.call(f"rs{uid}", "create_thing", name="after", timeout=10))[
+        "name"
+    ] == "after"
     await server.stop()
     await server_broker.close()
     await client_broker.close()

@@ -1,7 +1,7 @@
 """The compute-api process: Compute v2.1 over HTTP, the ``compute`` RPC topic, its events.
 
-    compute-api                                     # uvicorn, settings from COMPUTE_*
-    app = create_app(ComputeSettings(data_dir=tmp))  # what the tests serve
+compute-api                                     # uvicorn, settings from COMPUTE_*
+app = create_app(ComputeSettings(data_dir=tmp))  # what the tests serve
 """
 
 from __future__ import annotations
@@ -30,7 +30,9 @@ def create_app(settings: ComputeSettings | None = None) -> FastAPI:
     deps = Deps.build(runtime)
     runtime.serve("compute", deps, ping_router("compute", settings.host), rpc)
     runtime.subscribe("compute", port_events.PATTERNS, deps.ports.on_event)
-    app = make_app(settings, runtime, title="Stackling Compute", version="2.1", fault_formatter=nova_fault)
+    app = make_app(
+        settings, runtime, title="Stackling Compute", version="2.1", fault_formatter=nova_fault
+    )
     app.state.deps = deps
     return app
 

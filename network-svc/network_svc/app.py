@@ -1,7 +1,7 @@
 """The network-api process: Networking v2.0 over HTTP, the ``network`` RPC topic, its events.
 
-    network-api                                    # uvicorn, settings from NETWORK_*
-    app = create_app(NetworkSettings(data_dir=tmp))   # what the tests serve
+network-api                                    # uvicorn, settings from NETWORK_*
+app = create_app(NetworkSettings(data_dir=tmp))   # what the tests serve
 """
 
 from __future__ import annotations
@@ -26,7 +26,11 @@ def create_app(settings: NetworkSettings | None = None) -> FastAPI:
     runtime = ServiceRuntime(settings, migrations=MIGRATIONS)
     runtime.serve("network", runtime, ping_router("network", settings.host))
     return make_app(
-        settings, runtime, title="Stackling Networking", version="2.0", fault_formatter=neutron_fault
+        settings,
+        runtime,
+        title="Stackling Networking",
+        version="2.0",
+        fault_formatter=neutron_fault,
     )
 
 

@@ -46,7 +46,7 @@ class Stack:
         env = dict(os.environ, STACKLING_DATA_DIR=str(self.data_dir), STACKLING_LOG_JSON="true")
         for name, (script, prefix) in SERVICES.items():
             env[f"{prefix}_PORT"] = str(self.ports[name])
-            log = open(self.data_dir / f"{name}.log", "wb")  # noqa: SIM115 (kept by the process)
+            log = open(self.data_dir / f"{name}.log", "wb")
             self.procs[name] = subprocess.Popen(
                 [str(BIN / script)], env=env, stdout=log, stderr=subprocess.STDOUT
             )
@@ -97,11 +97,12 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
 
 async def test_services_start_talk_and_stop(stack: Stack) -> None:
     await asyncio.to_thread(stack.wait_ready)
-    for name in SERVICES:
-        assert (stack.data_dir / f"{name}.db").exists()
-        health = httpx.get(f"{stack.url(name)}/healthz", timeout=5)
-        assert health.json() == {"status": "ok"}
-        assert "X-Openstack-Request-Id" in health.headers
+    async with httpx.AsyncClient(timeout=5) as http:
+        for name in SERVICES:
+            assert (stack.data_dir / f"{name}.db").exists()
+            health = await http.get(f"{stack.url(name)}/healthz")
+            assert health.json() == {"status": "ok"}
+            assert "X-Openstack-Request-Id" in health.headers
 
     broker = Broker(name="e2e")
     try:

@@ -1,7 +1,7 @@
 """The volume-api process: Block Storage v3 over HTTP, the ``volume`` RPC topic, its events.
 
-    volume-api                                    # uvicorn, settings from VOLUME_*
-    app = create_app(VolumeSettings(data_dir=tmp))   # what the tests serve
+volume-api                                    # uvicorn, settings from VOLUME_*
+app = create_app(VolumeSettings(data_dir=tmp))   # what the tests serve
 """
 
 from __future__ import annotations
@@ -26,7 +26,11 @@ def create_app(settings: VolumeSettings | None = None) -> FastAPI:
     runtime = ServiceRuntime(settings, migrations=MIGRATIONS)
     runtime.serve("volume", runtime, ping_router("volume", settings.host))
     return make_app(
-        settings, runtime, title="Stackling Block Storage", version="3.0", fault_formatter=nova_fault
+        settings,
+        runtime,
+        title="Stackling Block Storage",
+        version="3.0",
+        fault_formatter=nova_fault,
     )
 
 

@@ -1,7 +1,7 @@
 """The ``ping`` RPC every service answers, so operators and peers can see who is alive.
 
-    runtime.serve("network", deps, ping_router("network", settings.host))
-    await runtime.rpc.call("network", "ping", timeout=5)   # {"service": "network", ...}
+runtime.serve("network", deps, ping_router("network", settings.host))
+await runtime.rpc.call("network", "ping", timeout=5)   # {"service": "network", ...}
 """
 
 from __future__ import annotations

@@ -28,7 +28,9 @@ class EventContract:
 _REGISTRY: dict[str, EventContract] = {}
 
 
-def register(event_type: str, model: type[BaseModel], description: str, version: str = "1.0") -> None:
+def register(
+    event_type: str, model: type[BaseModel], description: str, version: str = "1.0"
+) -> None:
     if event_type in _REGISTRY:
         raise ValueError(f"event type {event_type!r} registered twice")
     parts = event_type.split(".")

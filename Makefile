@@ -1,0 +1,42 @@
+# Stackling developer entry points. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV := .venv
+PY := $(VENV)/bin/python
+DATA_DIR ?= $(or $(STACKLING_DATA_DIR),$(CURDIR)/data)
+GATEWAY_PORT ?= 8080
+
+.PHONY: help setup run test lint format bench-rpc clean distclean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+setup: ## install host packages, the venv and packages; start broker, DB, host daemons
+	@bash deploy/setup.sh
+
+run: setup ## run every process on this machine (Ctrl-C stops them all)
+	@echo "gateway: http://127.0.0.1:$(GATEWAY_PORT)  (data: $(DATA_DIR))"
+	@STACKLING_DATA_DIR="$(DATA_DIR)" $(VENV)/bin/honcho start -f Procfile
+
+test: setup ## run all test suites (TEST_TIMEOUT, PYTEST_ARGS, SUITES="tests/static ...")
+	@bash deploy/run-tests.sh $(SUITES)
+
+lint: setup ## ruff check + format check over the repo
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: setup ## apply ruff's fixes and formatting
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+bench-rpc: setup ## RPC round-trip benchmark against the local RabbitMQ
+	$(PY) -m bench.rpc_bench
+
+clean: ## remove build output and caches (keeps .venv and data/)
+	rm -rf build .pytest_cache .ruff_cache
+	find . -path ./.venv -prune -o -type d \( -name __pycache__ -o -name '*.egg-info' \) -print0 \
+		| xargs -0 rm -rf
+
+distclean: clean ## also remove the venv and the data directory
+	rm -rf $(VENV) data
