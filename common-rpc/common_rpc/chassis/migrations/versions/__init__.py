@@ -1,0 +1,1 @@
+"""Revisions of the chassis branch (see ``common_rpc.chassis.migrations``)."""
