@@ -156,8 +156,11 @@ install_python_packages() {
   local editable=()
   for d in "${dirs[@]}"; do editable+=(-e "$d"); done
   local log="/tmp/stackling-pip.log"
-  if ! "$VENV/bin/python" -m pip install --disable-pip-version-check \
-    -c constraints.txt "${editable[@]}" "${DEV_TOOLS[@]}" >"$log" 2>&1; then
+  # Build tools first, pinned: the editable installs and the plugin tests build with them.
+  if ! "$VENV/bin/python" -m pip install --disable-pip-version-check -c constraints.txt \
+    pip setuptools wheel >"$log" 2>&1 ||
+    ! "$VENV/bin/python" -m pip install --disable-pip-version-check \
+      -c constraints.txt "${editable[@]}" "${DEV_TOOLS[@]}" >>"$log" 2>&1; then
     tail -n 30 "$log" >&2
     die "pip install failed (full log: $log)"
   fi
