@@ -38,18 +38,20 @@ from typing import Any, Protocol, TypeVar, get_type_hints
 import aio_pika
 import orjson
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, AbstractRobustChannel
+from pamqp.commands import Basic
 from pydantic import BaseModel, ValidationError, create_model
 
 from .broker import TRANSIENT_ERRORS, Broker, retry_transient
 from .context import RequestContext, current_context, reset_context, set_context
 from .errors import InternalError, Invalid, RpcError, RpcTimeout, error_from_wire
-from .metrics import RPC_CALLS, RPC_SERVER_SECONDS
+from .metrics import RPC_CALLS, RPC_SERVER_SECONDS, cached_labels
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Handler = Callable[..., Awaitable[Any]]
 
+Properties = Basic.Properties
 REPLY_TO = "amq.rabbitmq.reply-to"
 DEAD_LETTER_QUEUE = "rpc.dead"
 
@@ -217,7 +219,7 @@ class RpcServer:
             outcome = "lost"
             log.warning("rpc: lost the broker while serving %s", method)
         finally:
-            RPC_SERVER_SECONDS.labels(self.topic, method, outcome).observe(
+            cached_labels(RPC_SERVER_SECONDS, self.topic, method, outcome).observe(
                 time.perf_counter() - started
             )
             reset_context(token)
@@ -265,10 +267,12 @@ class RpcServer:
     async def _reply(self, message: AbstractIncomingMessage, reply: dict[str, Any]) -> None:
         assert self._channel is not None
         # mandatory=False: RabbitMQ bounces a mandatory reply to a direct reply-to address.
-        await self._channel.default_exchange.publish(
-            aio_pika.Message(dumps(reply), correlation_id=message.correlation_id),
-            routing_key=message.reply_to or "",
-            mandatory=False,
+        await _publish(
+            self._channel,
+            dumps(reply),
+            Properties(correlation_id=message.correlation_id),
+            message.reply_to or "",
+            "reply",
         )
 
     async def _dead_letter(self, message: AbstractIncomingMessage) -> None:
@@ -364,24 +368,24 @@ class RpcClient:
                 fut: asyncio.Future[bytes] = loop.create_future()
                 rc.pending[correlation_id] = fut
                 try:
-                    message = aio_pika.Message(
-                        body,
+                    # The broker drops a request nobody took before its caller gave up.
+                    properties = Properties(
                         correlation_id=correlation_id,
                         reply_to=REPLY_TO,
-                        expiration=timeout,
+                        expiration=str(max(int(timeout * 1000), 1)),
                     )
-                    await _publish(rc.channel, message, routing_key, method)
+                    await _publish(rc.channel, body, properties, routing_key, method)
                     raw = await fut
                 finally:
                     rc.pending.pop(correlation_id, None)
         except TimeoutError:
-            RPC_CALLS.labels(topic.split(".", 1)[0], method, "timeout").inc()
+            cached_labels(RPC_CALLS, topic.split(".", 1)[0], method, "timeout").inc()
             raise RpcTimeout(f"{topic}.{method}: no reply within {timeout:g}s") from None
         reply = orjson.loads(raw)
         if "e" in reply:
-            RPC_CALLS.labels(topic.split(".", 1)[0], method, "error").inc()
+            cached_labels(RPC_CALLS, topic.split(".", 1)[0], method, "error").inc()
             raise error_from_wire(reply["e"])
-        RPC_CALLS.labels(topic.split(".", 1)[0], method, "ok").inc()
+        cached_labels(RPC_CALLS, topic.split(".", 1)[0], method, "ok").inc()
         value = reply.get("r")
         if result is not None and issubclass(result, BaseModel):
             return result.model_validate(value)
@@ -397,26 +401,39 @@ class RpcClient:
         try:
             async with asyncio.timeout(timeout):
                 rc = await self._reply_channel(url)
-                await _publish(rc.channel, aio_pika.Message(body), queue_name(topic), method)
+                await _publish(rc.channel, body, Properties(), queue_name(topic), method)
         except TimeoutError:
             raise RpcTimeout(f"{topic}.{method}: broker unavailable for {timeout:g}s") from None
-        RPC_CALLS.labels(topic.split(".", 1)[0], method, "cast").inc()
+        cached_labels(RPC_CALLS, topic.split(".", 1)[0], method, "cast").inc()
 
 
 async def _publish(
-    channel: AbstractRobustChannel, message: aio_pika.Message, routing_key: str, what: str
+    channel: AbstractRobustChannel,
+    body: bytes,
+    properties: Properties,
+    routing_key: str,
+    what: str,
 ) -> None:
-    """Publish on the fast path; on a broken connection, retry until the caller's deadline."""
-    connection = channel._connection  # the robust connection behind the channel
-    if connection.connected.is_set():
+    """Publish to the default exchange; on a broken connection, retry until the deadline.
+
+    This is the hot path of every call and reply, so it skips aio-pika's Message objects
+    and hands the AMQP properties straight to the channel underneath.
+    """
+    if channel._connection.connected.is_set():  # the robust connection behind the channel
         try:
-            await channel.default_exchange.publish(message, routing_key, mandatory=False)
+            underlay = await channel.get_underlay_channel()
+            await underlay.basic_publish(
+                body, exchange="", routing_key=routing_key, properties=properties, mandatory=False
+            )
             return
         except TRANSIENT_ERRORS:
             log.debug("rpc publish failed, retrying until the deadline", exc_info=True)
 
     async def again() -> None:
         await channel.ready()
-        await channel.default_exchange.publish(message, routing_key, mandatory=False)
+        underlay = await channel.get_underlay_channel()
+        await underlay.basic_publish(
+            body, exchange="", routing_key=routing_key, properties=properties, mandatory=False
+        )
 
     await retry_transient(again, what)
