@@ -31,7 +31,12 @@ def create_app(settings: ComputeSettings | None = None) -> FastAPI:
     runtime.serve("compute", deps, ping_router("compute", settings.host), rpc)
     runtime.subscribe("compute", port_events.PATTERNS, deps.ports.on_event)
     app = make_app(
-        settings, runtime, title="Stackling Compute", version="2.1", fault_formatter=nova_fault
+        settings,
+        runtime,
+        title="Stackling Compute",
+        version="2.1",
+        fault_formatter=nova_fault,
+        extensions_prefix="/v2.1",
     )
     app.state.deps = deps
     return app

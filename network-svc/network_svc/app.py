@@ -31,6 +31,7 @@ def create_app(settings: NetworkSettings | None = None) -> FastAPI:
         title="Stackling Networking",
         version="2.0",
         fault_formatter=neutron_fault,
+        extensions_prefix="/v2.0",
     )
 
 

@@ -20,4 +20,6 @@ async def test_app_serves_health_ping_and_checks_identity(tmp_path) -> None:
         token = signer.sign(RequestContext(project_id="p1", roles=frozenset({"member"})))
         signed = await http.get("/nothing-here", headers={IDENTITY_HEADER: token})
         assert signed.status_code == 404
+        listed = await http.get("/v3/extensions", headers={IDENTITY_HEADER: token})
+        assert listed.json() == {"extensions": []}
     assert (tmp_path / "volume.db").exists()

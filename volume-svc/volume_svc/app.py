@@ -31,6 +31,7 @@ def create_app(settings: VolumeSettings | None = None) -> FastAPI:
         title="Stackling Block Storage",
         version="3.0",
         fault_formatter=nova_fault,
+        extensions_prefix="/v3",
     )
 
 

@@ -29,6 +29,7 @@ from ..outbox import OutboxRelay
 from ..rpc import RpcClient, RpcRouter, RpcServer
 from ..sql_store import SqlEventLog, SqlOperationLog
 from .db import make_engine, make_sessionmaker
+from .housekeeping import Housekeeping
 from .migrations import upgrade
 from .settings import ServiceSettings
 from .sweeper import Sweeper
@@ -60,12 +61,14 @@ class ServiceRuntime:
         self._sessions: async_sessionmaker[AsyncSession] | None = None
         self.relay: OutboxRelay | None = None
         self.sweeper: Sweeper | None = None
+        self.housekeeping: Housekeeping | None = None
         if database:
             self._engine = make_engine(settings.database_url, application_name=self.name)
             self._sessions = make_sessionmaker(self._engine)
             self.relay = OutboxRelay(self._sessions, self.publisher)
             # Services register their transitional states: runtime.sweeper.register(...).
             self.sweeper = Sweeper(self._sessions, interval=30.0)
+            self.housekeeping = Housekeeping(self._sessions)
         self.started = False
 
     @property
@@ -121,6 +124,8 @@ class ServiceRuntime:
                 self.relay.start()
             if self.sweeper is not None:
                 self.sweeper.start()
+            if self.housekeeping is not None:
+                self.housekeeping.start()
         except BaseException:
             await self.stop()
             raise
@@ -131,6 +136,8 @@ class ServiceRuntime:
         """Stop taking work, let running handlers finish, flush the outbox, close."""
         if self.sweeper is not None:
             await self.sweeper.stop()
+        if self.housekeeping is not None:
+            await self.housekeeping.stop()
         for subscriber in reversed(self.subscribers):
             await subscriber.stop()
         for server in reversed(self.servers):
