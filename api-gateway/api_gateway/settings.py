@@ -1,4 +1,4 @@
-"""Settings of the gateway processes, from ``GATEWAY_*`` environment variables.
+"""Settings of the gateway, from ``GATEWAY_*`` environment variables.
 
 Shared ones (``STACKLING_AMQP_URL``, ``STACKLING_DATA_DIR``, ...) apply when the
 ``GATEWAY_`` form is not set; see ``common_rpc.chassis.settings``.
@@ -9,8 +9,10 @@ Shared ones (``STACKLING_AMQP_URL``, ``STACKLING_DATA_DIR``, ...) apply when the
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import ClassVar
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from common_rpc.chassis.settings import ServiceSettings
@@ -21,3 +23,40 @@ class GatewaySettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore")
 
     port: int = 8080
+    # The address clients use to reach the gateway; catalog and version links are built on it.
+    public_url: str = "http://127.0.0.1:8080"
+    region: str = "RegionOne"
+    # Replicas of each service's API: the catalog lists only the services configured here.
+    compute_urls: list[str] = Field(default_factory=list)
+    network_urls: list[str] = Field(default_factory=list)
+    volume_urls: list[str] = Field(default_factory=list)
+    token_ttl_s: int = 3600
+    # How long a validated token is trusted from memory before the database is asked again.
+    token_cache_s: float = 5.0
+    identity_private_key_path: Path | None = None
+    # Bootstrap: created on first start when missing; a password left empty is generated
+    # and printed once.
+    admin_user: str = "admin"
+    admin_password: str = ""
+    admin_project: str = "admin"
+    demo_user: str = "demo"
+    demo_password: str = ""
+    demo_project: str = "demo"
+    clouds_yaml_path: Path | None = None
+
+    @property
+    def identity_private_key_file(self) -> Path:
+        return self.identity_private_key_path or self.data_dir / "keys" / "identity.key"
+
+    @property
+    def clouds_yaml_file(self) -> Path:
+        return self.clouds_yaml_path or self.data_dir / "clouds.yaml"
+
+    def service_urls(self) -> dict[str, list[str]]:
+        """Configured API replicas by catalog service name; empty ones are left out."""
+        urls = {
+            "compute": self.compute_urls,
+            "network": self.network_urls,
+            "volume": self.volume_urls,
+        }
+        return {name: replicas for name, replicas in urls.items() if replicas}
