@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 DATA_DIR ?= $(or $(STACKLING_DATA_DIR),$(CURDIR)/data)
 GATEWAY_PORT ?= 8080
 
-.PHONY: help setup run test lint format bench-rpc clean distclean
+.PHONY: help setup run test lint format bench-rpc bench-gateway clean distclean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -32,6 +32,10 @@ format: setup ## apply ruff's fixes and formatting
 
 bench-rpc: setup ## RPC round-trip benchmark against the local RabbitMQ
 	$(PY) -m bench.rpc_bench
+
+bench-gateway: setup ## an authenticated list GET: direct vs minimal forwarder vs gateway (wrk)
+	@command -v wrk >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk
+	$(PY) -m bench.gateway_bench
 
 clean: ## remove build output and caches (keeps .venv and data/)
 	rm -rf build .pytest_cache .ruff_cache
