@@ -29,7 +29,6 @@ def make_app(target: str, identity: str) -> web.Application:
         await app["client"].close()
 
     async def forward(request: web.Request) -> web.StreamResponse:
-        # wrk closes its connections mid-request when a run ends; that is not an error here.
         headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP}
         headers["X-Stackling-Identity"] = identity
         async with request.app["client"].request(
@@ -39,10 +38,13 @@ def make_app(target: str, identity: str) -> web.Application:
             for key, value in upstream.headers.items():
                 if key.lower() not in HOP_BY_HOP:
                     response.headers[key] = value
-            await response.prepare(request)
-            async for chunk in upstream.content.iter_any():
-                await response.write(chunk)
-            await response.write_eof()
+            try:
+                await response.prepare(request)
+                async for chunk in upstream.content.iter_any():
+                    await response.write(chunk)
+                await response.write_eof()
+            except ConnectionResetError:
+                pass  # wrk drops its connections mid-request when a run ends
             return response
 
     app.on_startup.append(start)
