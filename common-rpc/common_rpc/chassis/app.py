@@ -79,6 +79,8 @@ def make_app(
             Middleware(IdempotencyMiddleware, sessions=runtime.sessions, fault_formatter=formatter)
         )
     app = FastAPI(title=title, version=version, lifespan=lifespan(runtime), middleware=middleware)
+    # OpenStack clients expect 404 for ".../volumes/" (an empty id), not a redirect.
+    app.router.redirect_slashes = False
     app.state.settings = settings
     app.state.runtime = runtime
     install_fault_handlers(app, formatter)
