@@ -17,7 +17,12 @@ setup: ## install host packages, the venv and packages; start broker, DB, host d
 
 run: setup ## run every process on this machine (Ctrl-C stops them all)
 	@echo "gateway: http://127.0.0.1:$(GATEWAY_PORT)  (data: $(DATA_DIR))"
-	@STACKLING_DATA_DIR="$(DATA_DIR)" $(VENV)/bin/honcho start -f Procfile
+	@STACKLING_DATA_DIR="$(DATA_DIR)" \
+	GATEWAY_PUBLIC_URL="http://127.0.0.1:$(GATEWAY_PORT)" GATEWAY_PORT="$(GATEWAY_PORT)" \
+	GATEWAY_COMPUTE_URLS='["http://127.0.0.1:8774"]' \
+	GATEWAY_NETWORK_URLS='["http://127.0.0.1:9696"]' \
+	GATEWAY_VOLUME_URLS='["http://127.0.0.1:8776"]' \
+	$(VENV)/bin/honcho start -f Procfile
 
 test: setup ## run all test suites (TEST_TIMEOUT, PYTEST_ARGS, SUITES="tests/static ...")
 	@bash deploy/run-tests.sh $(SUITES)

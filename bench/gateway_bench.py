@@ -62,7 +62,15 @@ def _ms(value: str) -> float:
 
 
 def run_wrk(url: str, headers: dict[str, str], conns: int, seconds: float) -> dict[str, float]:
-    args = ["wrk", "-t1", f"-c{conns}", f"-d{seconds}s", "--latency", "--timeout", "10s"]
+    args = [
+        "wrk",
+        "-t1",
+        f"-c{conns}",
+        f"-d{max(int(seconds), 1)}s",
+        "--latency",
+        "--timeout",
+        "10s",
+    ]
     for key, value in headers.items():
         args += ["-H", f"{key}: {value}"]
     out = subprocess.run(

@@ -1,7 +1,11 @@
-"""The stackling-gateway process: the gateway over HTTP, the ``gateway`` RPC topic, its events.
+"""The stackling-gateway process: identity, catalog, policy, proxy and the event stream.
 
-stackling-gateway                                    # uvicorn, settings from GATEWAY_*
-app = create_app(GatewaySettings(data_dir=tmp))   # what the tests serve
+    stackling-gateway                                  # uvicorn, settings from GATEWAY_*
+    app = create_app(GatewaySettings(data_dir=tmp))    # what the tests serve
+
+Routes: ``/identity`` (Identity v3), ``/compute``, ``/network``, ``/volume``, ``/image``
+(forwarded to a healthy replica of the owning service after the token and the policy
+table allowed it) and ``/v1/events`` (Server-Sent Events of the caller's project).
 """
 
 from __future__ import annotations
@@ -12,22 +16,44 @@ from fastapi import FastAPI
 
 from common_rpc.chassis.app import make_app, run_app
 from common_rpc.chassis.faults import keystone_fault
+from common_rpc.chassis.identity import IdentitySigner
 from common_rpc.chassis.ping import ping_router
 from common_rpc.chassis.runtime import ServiceRuntime
 
+from .bootstrap import Bootstrap
+from .edge import add_lifespan
+from .events_sse import EventStream, events_router
+from .identity import TokenService, identity_router
+from .proxy import Proxy, install_proxy
 from .settings import GatewaySettings
 
 MIGRATIONS = Path(__file__).parent / "db" / "migrations"
 
 
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
-    """The composition root: one runtime, its RPC topic and the HTTP routes."""
+    """The composition root: one runtime, the token service, and the edge around them."""
     settings = settings or GatewaySettings()
     runtime = ServiceRuntime(settings, migrations=MIGRATIONS)
     runtime.serve("gateway", runtime, ping_router("gateway", settings.host))
-    return make_app(
-        settings, runtime, title="Stackling Gateway", version="3.14", fault_formatter=keystone_fault
+    tokens = TokenService.from_settings(runtime.sessions, settings)
+    # The gateway checks X-Auth-Token itself; no route expects the services' signed header.
+    app = make_app(
+        settings,
+        runtime,
+        title="Stackling Gateway",
+        version="3.14",
+        fault_formatter=keystone_fault,
+        public_paths=("/*",),
     )
+    app.include_router(identity_router(settings, runtime.sessions, tokens), prefix="/identity")
+    proxy = Proxy(settings, tokens, IdentitySigner.from_file(settings.identity_private_key_file))
+    events = EventStream(runtime.broker)
+    install_proxy(app, proxy)
+    app.include_router(events_router(events, tokens))
+    # Bootstrap runs after the migrations and before the first request is served.
+    add_lifespan(app, Bootstrap(runtime.sessions, settings), tokens, proxy, events)
+    app.state.tokens = tokens
+    return app
 
 
 def main() -> None:

@@ -189,4 +189,11 @@ def run_app(app: FastAPI, settings: ServiceSettings) -> None:
         settings.service_name, settings.log_level, settings.log_json, host=settings.host
     )
     # log_config=None: keep our JSON handler instead of uvicorn's own formatters.
-    uvicorn.run(app, host=settings.bind_host, port=settings.port, log_config=None)
+    # Long-lived responses (event streams, downloads) must not hold a shutdown for ever.
+    uvicorn.run(
+        app,
+        host=settings.bind_host,
+        port=settings.port,
+        log_config=None,
+        timeout_graceful_shutdown=10,
+    )

@@ -10,7 +10,6 @@ against them, so a change to a shape is a change here, visible to both sides.
 
 from __future__ import annotations
 
-import fnmatch
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,11 +54,17 @@ def all_contracts() -> list[EventContract]:
 
 
 def matches(pattern: str, event_type: str) -> bool:
-    """AMQP topic matching: ``*`` is one word, ``#`` any number of words."""
-    if "#" not in pattern:
-        p, e = pattern.split("."), event_type.split(".")
-        return len(p) == len(e) and all(a in ("*", b) for a, b in zip(p, e, strict=True))
-    return fnmatch.fnmatchcase(event_type, pattern.replace("#", "*"))
+    """AMQP topic matching: ``*`` is exactly one word, ``#`` zero or more words."""
+    return _match(pattern.split("."), event_type.split("."))
+
+
+def _match(pattern: list[str], words: list[str]) -> bool:
+    if not pattern:
+        return not words
+    head, rest = pattern[0], pattern[1:]
+    if head == "#":
+        return any(_match(rest, words[i:]) for i in range(len(words) + 1))
+    return bool(words) and head in ("*", words[0]) and _match(rest, words[1:])
 
 
 from . import payloads  # noqa: E402,F401  (registers the contracts)

@@ -1,0 +1,286 @@
+"""Live events for tenants as Server-Sent Events, fed by the event bus.
+
+    stream = EventStream(runtime.broker)                  # one per gateway process
+    app.include_router(events_router(stream, validator))
+    add_lifespan(app, stream)                             # edge.add_lifespan: consume while up
+
+    GET /v1/events?type=compute.server.*.end&type=volume.#      X-Auth-Token: ...
+    : connected
+
+    id: 6f1c0b9e-...
+    event: compute.server.create.end
+    data: {"id":"6f1c0b9e-...","event_type":"compute.server.create.end","project_id":...}
+
+    GET /v1/events/types  -> {"event_types": [{"event_type", "version", "description", "schema"}]}
+
+Every gateway replica must see every event, so this is no consumer group: each process
+binds its own exclusive, auto-deleted queue to ``#`` and fans events out in memory. A
+client gets its token's project's events (an admin may ask for ``all_projects=true``),
+filtered by ``type`` patterns (AMQP topic syntax, default ``#``). Each client has a bounded
+queue; one that cannot keep up gets ``event: error`` and is closed rather than slowing the
+others. A comment line every ``heartbeat_s`` keeps proxies from closing an idle stream.
+Delivery is live only (nothing is replayed after a reconnect); ``id`` lets a client drop
+the duplicates that at-least-once publishing may cause.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import socket
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from functools import cache
+from typing import Annotated, Any
+
+import orjson
+from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, AbstractRobustChannel
+from fastapi import APIRouter, Query, Request
+from pydantic import ValidationError
+from starlette.responses import JSONResponse, Response, StreamingResponse
+
+from common_rpc import Broker, Event, MemoryDeduper
+from common_rpc.broker import TRANSIENT_ERRORS
+from common_rpc.contracts import all_contracts, matches
+from common_rpc.events import declare_exchange
+
+from .auth import AuthContext, TokenValidator
+from .edge import FAULTS, UNAUTHENTICATED, fault_response, read_token
+
+log = logging.getLogger(__name__)
+
+# For the gateway's IdentityMiddleware: these routes check the tenant's token themselves.
+PUBLIC_PATHS = ("/v1/events", "/v1/events/*")
+MAX_PATTERNS = 16
+_PATTERN = re.compile(r"^(?:[A-Za-z0-9_-]+|\*|#)(?:\.(?:[A-Za-z0-9_-]+|\*|#))*$")
+# SSE field values end at a newline: an id or type with one could forge frames.
+_FIELD = re.compile(r"^[\x21-\x7e]{1,255}$")
+_WAKE = b""  # an empty frame: wakes a waiting client to look at ``closed``
+
+
+@dataclass(eq=False)
+class Subscription:
+    """One connected client: what it wants and the frames waiting for it."""
+
+    project_id: str
+    all_projects: bool
+    patterns: tuple[str, ...]
+    queue: asyncio.Queue[bytes]
+    closed: str | None = None  # why the stream ends, once it must
+
+    def wants(self, event: Event) -> bool:
+        if not self.all_projects and event.project_id != self.project_id:
+            return False
+        return any(matches(pattern, event.event_type) for pattern in self.patterns)
+
+
+def sse_frame(event: Event) -> bytes:
+    """``id``, ``event`` and ``data`` lines; the JSON envelope has no newline in it."""
+    return b"id: %s\nevent: %s\ndata: %s\n\n" % (
+        event.id.encode(),
+        event.event_type.encode(),
+        event.to_bytes(),
+    )
+
+
+def error_frame(code: str, message: str) -> bytes:
+    return b"event: error\ndata: %s\n\n" % orjson.dumps({"code": code, "message": message})
+
+
+class EventStream:
+    """The process's one consumer of every event, fanning out to the connected clients."""
+
+    def __init__(
+        self,
+        broker: Broker,
+        *,
+        client_queue_size: int = 256,
+        heartbeat_s: float = 15.0,
+        max_clients: int = 1000,
+        backlog: int = 10_000,
+    ) -> None:
+        self.broker = broker
+        self.client_queue_size = client_queue_size
+        self.heartbeat_s = heartbeat_s
+        self.max_clients = max_clients
+        self.backlog = backlog
+        self.queue_name = f"gateway.sse.{socket.gethostname()}.{uuid.uuid4().hex[:12]}"
+        self._subscriptions: set[Subscription] = set()
+        self._dedupe = MemoryDeduper(size=10_000)
+        self._channel: AbstractRobustChannel | None = None
+        self._queue: AbstractQueue | None = None
+        self._consumer_tag: str | None = None
+
+    async def start(self, timeout_s: float = 30.0) -> None:
+        """Bind this process's queue to every event and start consuming."""
+        async with asyncio.timeout(timeout_s):
+            channel = await self.broker.channel(self.broker.config.url_for_events())
+            self._channel = channel
+            exchange = await declare_exchange(channel)
+            queue = await channel.declare_queue(
+                self.queue_name,
+                durable=False,
+                exclusive=True,
+                auto_delete=True,
+                # A stalled consumer keeps the newest events, never an unbounded backlog.
+                arguments={"x-max-length": self.backlog, "x-overflow": "drop-head"},
+            )
+            await queue.bind(exchange, routing_key="#")
+            self._queue = queue
+            self._consumer_tag = await queue.consume(self._on_message, no_ack=True)
+
+    async def stop(self) -> None:
+        for sub in list(self._subscriptions):
+            self._close(sub, "The gateway is shutting down.")
+        if self._queue is not None and self._consumer_tag is not None:
+            try:
+                await asyncio.wait_for(self._queue.cancel(self._consumer_tag), 5)
+            except (TimeoutError, *TRANSIENT_ERRORS):
+                pass
+        if self._channel is not None:
+            try:
+                await asyncio.wait_for(self._channel.close(), 5)
+            except (TimeoutError, *TRANSIENT_ERRORS):
+                pass
+        self._channel = self._queue = self._consumer_tag = None
+
+    @property
+    def client_count(self) -> int:
+        return len(self._subscriptions)
+
+    @property
+    def full(self) -> bool:
+        return len(self._subscriptions) >= self.max_clients
+
+    def subscribe(
+        self, project_id: str, patterns: tuple[str, ...], all_projects: bool = False
+    ) -> Subscription:
+        sub = Subscription(
+            project_id, all_projects, patterns, asyncio.Queue(self.client_queue_size)
+        )
+        self._subscriptions.add(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        self._subscriptions.discard(sub)
+
+    async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        if not self._subscriptions:
+            return  # nobody listening: not even worth parsing
+        try:
+            event = Event.from_bytes(message.body)
+        except (orjson.JSONDecodeError, ValidationError) as exc:
+            log.warning("event stream: undecodable message skipped: %s", exc)
+            return
+        if not (_FIELD.match(event.id) and _FIELD.match(event.event_type)):
+            log.warning("event stream: event with an unprintable id or type skipped")
+            return
+        if await self._dedupe.seen(event.id):
+            return
+        await self._dedupe.remember(event.id)
+        self.deliver(event)
+
+    def deliver(self, event: Event) -> None:
+        """Queue ``event`` for every client that wants it; drop those that cannot keep up."""
+        frame: bytes | None = None
+        for sub in list(self._subscriptions):
+            if not sub.wants(event):
+                continue
+            frame = frame or sse_frame(event)
+            try:
+                sub.queue.put_nowait(frame)
+            except asyncio.QueueFull:
+                log.info("event stream: client of project %s too slow, dropped", sub.project_id)
+                self._close(sub, "The client did not keep up with its events.")
+
+    def _close(self, sub: Subscription, reason: str) -> None:
+        sub.closed = reason
+        self.unsubscribe(sub)
+        try:
+            sub.queue.put_nowait(_WAKE)
+        except asyncio.QueueFull:
+            pass  # a full queue means its reader is not waiting: it sees ``closed`` next
+
+    async def frames(
+        self, project_id: str, patterns: tuple[str, ...], all_projects: bool = False
+    ) -> AsyncIterator[bytes]:
+        """An SSE body: subscribed while it is iterated, so a client that left never lingers."""
+        sub = self.subscribe(project_id, patterns, all_projects)
+        try:
+            yield b": connected\n\n"
+            while True:
+                if sub.closed is not None:
+                    yield error_frame("stream_closed", sub.closed)
+                    return
+                try:
+                    frame = await asyncio.wait_for(sub.queue.get(), self.heartbeat_s)
+                except TimeoutError:
+                    yield b": heartbeat\n\n"
+                    continue
+                if frame:
+                    yield frame
+        finally:
+            self.unsubscribe(sub)
+
+
+@cache
+def event_types_document() -> dict[str, Any]:
+    """Every event contract with the JSON Schema of its payload (built once)."""
+    return {
+        "event_types": [
+            {
+                "event_type": contract.event_type,
+                "version": contract.version,
+                "description": contract.description,
+                "schema": contract.model.model_json_schema(),
+            }
+            for contract in all_contracts()
+        ]
+    }
+
+
+def events_router(stream: EventStream, validator: TokenValidator) -> APIRouter:
+    """``GET /v1/events`` (SSE) and ``GET /v1/events/types``, both needing a valid token."""
+    router = APIRouter(prefix="/v1/events", tags=["events"])
+    fault = FAULTS["gateway"]
+
+    async def caller(request: Request) -> AuthContext | None:
+        token = read_token(request.scope["headers"])
+        return await validator.validate(token) if token else None
+
+    @router.get("", response_model=None)
+    async def events(
+        request: Request,
+        all_projects: bool = False,
+        types: Annotated[list[str] | None, Query(alias="type")] = None,
+    ) -> Response:
+        auth = await caller(request)
+        if auth is None:
+            return fault_response(fault, 401, UNAUTHENTICATED)
+        if auth.project_id is None:
+            return fault_response(fault, 403, "Events need a project-scoped token.")
+        if all_projects and not auth.is_admin:
+            return fault_response(fault, 403, "Only an admin may see all projects' events.")
+        patterns = tuple(dict.fromkeys(types or ["#"]))
+        bad = [p for p in patterns if len(p) > 255 or not _PATTERN.match(p)]
+        if bad or len(patterns) > MAX_PATTERNS:
+            message = f"type must be up to {MAX_PATTERNS} patterns like compute.server.*.end"
+            return fault_response(fault, 400, message)
+        if stream.full:
+            return fault_response(fault, 503, "Too many event streams; retry later.")
+        return StreamingResponse(
+            stream.frames(auth.project_id, patterns, all_projects),
+            media_type="text/event-stream",
+            # No caching, and no buffering by a proxy in front: events must flow as they come.
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+
+    @router.get("/types", response_model=None)
+    async def event_types(request: Request) -> Response:
+        if await caller(request) is None:
+            return fault_response(fault, 401, UNAUTHENTICATED)
+        return JSONResponse(event_types_document())
+
+    return router

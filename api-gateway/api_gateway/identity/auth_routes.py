@@ -1,0 +1,101 @@
+"""``/v3/auth``: tokens, the caller's projects and catalog.
+
+    POST   /v3/auth/tokens   {"auth": ...}              -> 201, X-Subject-Token, {"token": ..}
+    GET    /v3/auth/tokens   X-Auth-Token, X-Subject-Token [?nocatalog] -> 200; 404 if not valid
+    HEAD   /v3/auth/tokens   -> 200        DELETE /v3/auth/tokens -> 204 (revoked)
+    GET    /v3/auth/projects -> the projects the caller holds a role on
+    GET    /v3/auth/catalog  -> the catalog of the caller's project-scoped token
+
+Checking or revoking a token is for admins and for the token's own user.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Header, Request, Response
+from fastapi.responses import JSONResponse
+
+from common_rpc.errors import Forbidden, Invalid, NotFound
+
+from ..auth import AuthContext
+from .access import authorize
+from .authn import authenticate
+from .catalog import build_catalog
+from .deps import IdentityDeps
+from .schemas import AuthRequest
+from .tokens import TokenInfo
+from .users import assigned_projects
+from .views import collection, project_view, token_body
+
+SUBJECT_HEADER = "X-Subject-Token"
+
+
+def auth_router(deps: IdentityDeps) -> APIRouter:
+    router = APIRouter()
+    caller = deps.access.caller
+
+    def respond(info: TokenInfo, secret: str, status: int, nocatalog: str | None) -> Response:
+        catalog = None
+        if nocatalog is None and info.project_id is not None:
+            catalog = build_catalog(deps.settings, info.project_id)
+        return JSONResponse(
+            token_body(info, catalog), status_code=status, headers={SUBJECT_HEADER: secret}
+        )
+
+    async def subject(auth: AuthContext, token: str | None, action: str) -> tuple[TokenInfo, str]:
+        """The token named by X-Subject-Token, if the caller may see it."""
+        if not token:
+            raise Invalid(f"Expecting to find {SUBJECT_HEADER} in the request headers.")
+        info = await deps.tokens.describe(token)
+        if info is None:
+            raise NotFound("Could not find token.")
+        authorize(action, auth, owner=info.user_id == auth.user_id)
+        return info, token
+
+    @router.post("/v3/auth/tokens", status_code=201)
+    async def issue_token(body: AuthRequest, nocatalog: str | None = None) -> Response:
+        secret, info = await authenticate(deps, body)
+        return respond(info, secret, 201, nocatalog)
+
+    @router.get("/v3/auth/tokens")
+    async def validate_token(
+        auth: AuthContext = Depends(caller),
+        x_subject_token: str | None = Header(default=None),
+        nocatalog: str | None = None,
+    ) -> Response:
+        info, token = await subject(auth, x_subject_token, "identity:validate_token")
+        return respond(info, token, 200, nocatalog)
+
+    @router.head("/v3/auth/tokens")
+    async def check_token(
+        auth: AuthContext = Depends(caller),
+        x_subject_token: str | None = Header(default=None),
+    ) -> Response:
+        _, token = await subject(auth, x_subject_token, "identity:check_token")
+        return Response(status_code=200, headers={SUBJECT_HEADER: token})
+
+    @router.delete("/v3/auth/tokens", status_code=204)
+    async def revoke_token(
+        auth: AuthContext = Depends(caller),
+        x_subject_token: str | None = Header(default=None),
+    ) -> Response:
+        _, token = await subject(auth, x_subject_token, "identity:revoke_token")
+        await deps.tokens.revoke(token)
+        return Response(status_code=204)
+
+    @router.get("/v3/auth/projects")
+    async def my_projects(request: Request, auth: AuthContext = Depends(caller)) -> dict[str, Any]:
+        async with deps.sessions() as session:
+            projects = await assigned_projects(session, auth.user_id, enabled_only=True)
+        views = [project_view(p, deps.links) for p in projects]
+        return collection("projects", views, deps.links.collection(request))
+
+    @router.get("/v3/auth/catalog")
+    async def my_catalog(request: Request, auth: AuthContext = Depends(caller)) -> dict[str, Any]:
+        if auth.project_id is None:
+            raise Forbidden("A project-scoped token is required to read the catalog.")
+        catalog = build_catalog(deps.settings, auth.project_id)
+        return {"catalog": catalog, "links": deps.links.collection(request)}
+
+    return router

@@ -1,0 +1,57 @@
+"""Small helpers the identity routes share: rows by id or 404, the one domain, query flags.
+
+    project = await get_or_404(session, Project, project_id, "project")
+    require_default_domain(body.domain_id)      # None or "default", else 404
+    query_flag("true")                          # True; "0" and "false" are False
+
+Messages follow Keystone's ("Could not find project: ID."), which clients show as is.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from common_rpc.errors import Invalid, NotFound
+
+from ..db.models import DEFAULT_DOMAIN_ID, DEFAULT_DOMAIN_NAME
+
+T = TypeVar("T")
+
+
+async def get_or_404(session: AsyncSession, model: type[T], row_id: str, kind: str) -> T:
+    row = await session.get(model, row_id)
+    if row is None:
+        raise NotFound(f"Could not find {kind}: {row_id}.")
+    return row
+
+
+def is_default_domain(domain_id: str | None = None, domain_name: str | None = None) -> bool:
+    """True when a domain reference (by id or by name) means the only domain there is."""
+    if domain_id is not None:
+        return domain_id == DEFAULT_DOMAIN_ID
+    if domain_name is not None:
+        return domain_name.lower() == DEFAULT_DOMAIN_NAME.lower()
+    return True
+
+
+def require_default_domain(domain_id: str | None) -> str:
+    """The domain id to store; an unknown domain is a 404, as in Keystone."""
+    if domain_id is not None and domain_id != DEFAULT_DOMAIN_ID:
+        raise NotFound(f"Could not find domain: {domain_id}.")
+    return DEFAULT_DOMAIN_ID
+
+
+def query_flag(value: str | None) -> bool | None:
+    """A boolean query parameter; present without a value means true, as in Keystone."""
+    if value is None:
+        return None
+    return value.strip().lower() not in ("0", "false", "no", "off")
+
+
+def not_none(fields: dict[str, Any], *names: str) -> None:
+    """Reject an explicit null for attributes that cannot be unset."""
+    for name in names:
+        if name in fields and fields[name] is None:
+            raise Invalid(f"Invalid input for field '{name}': None is not allowed.")

@@ -1,0 +1,129 @@
+"""Keystone's JSON shapes for projects, users, roles, the domain and tokens.
+
+    links = Links(settings.public_url)
+    project_view(project, links)   # {"id", "name", ..., "links": {"self": ".../v3/projects/ID"}}
+    collection("projects", [..], links.collection(request))
+    # {"projects": [..], "links": {"self": URL, "next": None, "previous": None}}
+
+Every link is absolute and built on the gateway's public URL, never on the Host header.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fastapi import Request
+
+from ..db.models import DEFAULT_DOMAIN_ID, DEFAULT_DOMAIN_NAME, Project, Role, User
+from .tokens import TokenInfo
+
+DOMAIN_REF = {"id": DEFAULT_DOMAIN_ID, "name": DEFAULT_DOMAIN_NAME}
+
+
+class Links:
+    """Absolute URLs under ``<public_url>/identity/v3``."""
+
+    def __init__(self, public_url: str) -> None:
+        self.base = public_url.rstrip("/") + "/identity/v3"
+
+    def of(self, *parts: str) -> str:
+        return "/".join([self.base, *parts])
+
+    def collection(self, request: Request) -> dict[str, str | None]:
+        # The path below /v3 as routed, plus the query the client sent.
+        path = request.url.path.split("/v3", 1)[-1]
+        query = f"?{request.url.query}" if request.url.query else ""
+        return {"self": self.base + path + query, "next": None, "previous": None}
+
+
+def timestamp(value: datetime) -> str:
+    """Keystone's form: ``2024-05-01T12:00:00.000000Z``."""
+    return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def collection(
+    name: str, items: list[dict[str, Any]], links: dict[str, str | None]
+) -> dict[str, Any]:
+    return {name: items, "links": links}
+
+
+def project_view(project: Project, links: Links) -> dict[str, Any]:
+    return {
+        "id": project.id,
+        "name": project.name,
+        "domain_id": project.domain_id,
+        "description": project.description,
+        "enabled": project.enabled,
+        "is_domain": False,
+        # Keystone's top-level projects have their domain as parent.
+        "parent_id": project.domain_id,
+        "tags": [],
+        "options": {},
+        "links": {"self": links.of("projects", project.id)},
+    }
+
+
+def user_view(user: User, links: Links) -> dict[str, Any]:
+    """A user as Keystone shows it; the password (or its hash) is never part of it."""
+    view: dict[str, Any] = {
+        "id": user.id,
+        "name": user.name,
+        "domain_id": user.domain_id,
+        "enabled": user.enabled,
+        "password_expires_at": None,
+        "options": {},
+        "links": {"self": links.of("users", user.id)},
+    }
+    # Keystone leaves optional attributes out rather than showing them null.
+    for key in ("default_project_id", "email", "description"):
+        value = getattr(user, key)
+        if value is not None:
+            view[key] = value
+    return view
+
+
+def role_view(role: Role, links: Links) -> dict[str, Any]:
+    return {
+        "id": role.id,
+        "name": role.name,
+        "domain_id": None,
+        "description": None,
+        "options": {},
+        "links": {"self": links.of("roles", role.id)},
+    }
+
+
+def domain_view(links: Links) -> dict[str, Any]:
+    return {
+        **DOMAIN_REF,
+        "description": "The default domain",
+        "enabled": True,
+        "tags": [],
+        "options": {},
+        "links": {"self": links.of("domains", DEFAULT_DOMAIN_ID)},
+    }
+
+
+def token_body(info: TokenInfo, catalog: list[dict[str, Any]] | None) -> dict[str, Any]:
+    """``{"token": {...}}``; project, roles and catalog only for a project-scoped token."""
+    audit_ids = [info.audit_id] + ([info.audit_chain_id] if info.audit_chain_id else [])
+    token: dict[str, Any] = {
+        "methods": list(info.methods),
+        "user": {
+            "id": info.user_id,
+            "name": info.user_name,
+            "domain": DOMAIN_REF,
+            "password_expires_at": None,
+        },
+        "audit_ids": audit_ids,
+        "issued_at": timestamp(info.issued_at),
+        "expires_at": timestamp(info.expires_at),
+    }
+    if info.project_id is not None:
+        token["project"] = {"id": info.project_id, "name": info.project_name, "domain": DOMAIN_REF}
+        token["is_domain"] = False
+        token["roles"] = [{"id": role.id, "name": role.name} for role in info.roles]
+        if catalog is not None:
+            token["catalog"] = catalog
+    return {"token": token}

@@ -1,0 +1,91 @@
+"""Fixtures for the gateway's tests: real SQLite and PostgreSQL databases, the machine's
+RabbitMQ, and the gateway app with its identity API served in-process (httpx) or on a
+real port (uvicorn in a thread, for openstacksdk).
+
+    async def test_x(gateway): await gateway.http.get("/identity/v3")          # SQLite
+    pytestmark = pytest.mark.parametrize("db_url", ["sqlite", "postgresql"], indirect=True)
+    def test_y(live_gateway): openstack.connect(auth_url=live_gateway.url + "/identity/v3", ...)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+import uvicorn
+from identity_fixtures import (
+    PG_ADMIN_DSN,
+    PUBLIC_URL,
+    Gateway,
+    LiveGateway,
+    build_app,
+    gateway_settings,
+)
+
+from api_gateway.bootstrap import bootstrap, prepare
+from common_rpc.testing import free_port, running_app
+
+
+@pytest.fixture
+def uid() -> str:
+    return uuid.uuid4().hex[:10]
+
+
+@pytest.fixture
+async def db_url(request: pytest.FixtureRequest, tmp_path: Path, uid: str) -> AsyncIterator[str]:
+    """A fresh database: SQLite unless a test parametrizes it with "postgresql"."""
+    backend = getattr(request, "param", "sqlite")
+    if backend == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path}/gateway.db"
+        return
+    dbname = f"sltest_gw_{uid}"
+    conn = await asyncpg.connect(PG_ADMIN_DSN)
+    await conn.execute(f'CREATE DATABASE "{dbname}"')
+    await conn.close()
+    try:
+        yield f"postgresql+asyncpg://postgres@127.0.0.1:5432/{dbname}"
+    finally:
+        conn = await asyncpg.connect(PG_ADMIN_DSN)
+        await conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+        await conn.close()
+
+
+@pytest.fixture
+async def gateway(db_url: str, tmp_path: Path) -> AsyncIterator[Gateway]:
+    settings = gateway_settings(tmp_path, db_url, PUBLIC_URL)
+    app = build_app(settings)
+    async with running_app(app, base_url=PUBLIC_URL) as http:
+        accounts = await bootstrap(app.state.runtime.sessions, settings)
+        yield Gateway(http, settings, app.state.tokens, accounts)
+
+
+@pytest.fixture(scope="module")
+def live_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveGateway]:
+    """The gateway on a real port (uvicorn in a thread), bootstrapped like ``main`` does."""
+    data_dir = tmp_path_factory.mktemp("gateway")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    settings = gateway_settings(data_dir, f"sqlite+aiosqlite:///{data_dir}/gateway.db", url)
+    accounts = asyncio.run(prepare(settings))
+    config = uvicorn.Config(
+        build_app(settings), host="127.0.0.1", port=port, log_config=None, lifespan="on"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="gateway-server", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the gateway did not start")
+        time.sleep(0.05)
+    try:
+        yield LiveGateway(url, settings, accounts)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)

@@ -1,0 +1,106 @@
+"""Helpers of the gateway's identity tests: settings, the app, auth bodies, handles.
+
+    settings = gateway_settings(tmp_path, db_url, PUBLIC_URL)
+    app = build_app(settings)          # the gateway app with the identity API under /identity
+    await gateway.login("demo", DEMO_PASSWORD, "demo")   # a token (Gateway: see conftest)
+
+``conftest.py`` turns these into fixtures; test modules import the helpers by name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+
+from api_gateway.bootstrap import MIGRATIONS
+from api_gateway.identity import TokenService, identity_router
+from api_gateway.settings import GatewaySettings
+from common_rpc.chassis.app import make_app
+from common_rpc.chassis.faults import keystone_fault
+from common_rpc.chassis.runtime import ServiceRuntime
+
+PG_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
+PUBLIC_URL = "http://gateway.test"
+ADMIN_PASSWORD = "admin-secret"
+DEMO_PASSWORD = "demo-secret"
+
+
+def gateway_settings(data_dir: Path, db_url: str, public_url: str) -> GatewaySettings:
+    """Every service configured, so the catalog lists them all; fixed bootstrap passwords."""
+    return GatewaySettings(
+        data_dir=data_dir,
+        db_url=db_url,
+        public_url=public_url,
+        compute_urls=["http://127.0.0.1:9"],
+        network_urls=["http://127.0.0.1:9"],
+        volume_urls=["http://127.0.0.1:9"],
+        admin_password=ADMIN_PASSWORD,
+        demo_password=DEMO_PASSWORD,
+    )
+
+
+def build_app(settings: GatewaySettings) -> FastAPI:
+    """The gateway app with the identity API under /identity, as the gateway serves it."""
+    runtime = ServiceRuntime(settings, migrations=MIGRATIONS)
+    tokens = TokenService.from_settings(runtime.sessions, settings)
+    app = make_app(
+        settings,
+        runtime,
+        title="Stackling Gateway",
+        version="3.14",
+        fault_formatter=keystone_fault,
+        # The gateway authenticates its callers itself, by X-Auth-Token.
+        public_paths=("/*",),
+    )
+    app.include_router(identity_router(settings, runtime.sessions, tokens), prefix="/identity")
+    app.state.tokens = tokens
+    return app
+
+
+def password_auth(user: str, password: str, project: str | None = None) -> dict[str, Any]:
+    """A Keystone password-auth body, as keystoneauth sends it."""
+    auth: dict[str, Any] = {
+        "identity": {
+            "methods": ["password"],
+            "password": {
+                "user": {"name": user, "domain": {"name": "Default"}, "password": password}
+            },
+        }
+    }
+    if project is not None:
+        auth["scope"] = {"project": {"name": project, "domain": {"name": "Default"}}}
+    return {"auth": auth}
+
+
+@dataclass
+class Gateway:
+    """The app in-process: its client, settings, token service and bootstrap result."""
+
+    http: httpx.AsyncClient
+    settings: GatewaySettings
+    tokens: TokenService
+    accounts: dict[str, Any]
+
+    async def login(self, user: str, password: str, project: str | None = None) -> str:
+        reply = await self.http.post(
+            "/identity/v3/auth/tokens", json=password_auth(user, password, project)
+        )
+        assert reply.status_code == 201, reply.text
+        return reply.headers["X-Subject-Token"]
+
+    async def admin_token(self) -> str:
+        return await self.login("admin", ADMIN_PASSWORD, "admin")
+
+    async def demo_token(self) -> str:
+        return await self.login("demo", DEMO_PASSWORD, "demo")
+
+
+@dataclass
+class LiveGateway:
+    url: str
+    settings: GatewaySettings
+    accounts: dict[str, Any]
