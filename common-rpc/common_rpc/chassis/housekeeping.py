@@ -10,8 +10,6 @@ operations after ``keep`` (longer than any redelivery or client retry can arrive
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from datetime import UTC, datetime, timedelta
 
@@ -20,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ..tables import processed_events, rpc_operations
 from .idempotency import DEFAULT_TTL, purge_expired
+from .periodic import Periodic
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +38,7 @@ class Housekeeping:
         self.interval = interval
         self.keep = keep
         self.idempotency_ttl = idempotency_ttl
-        self._task: asyncio.Task[None] | None = None
+        self._job = Periodic("housekeeping", self._report, interval=interval)
 
     async def run_once(self) -> dict[str, int]:
         cutoff = datetime.now(UTC) - self.keep
@@ -59,22 +58,12 @@ class Housekeeping:
         return counts
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="housekeeping")
+        self._job.start()
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._job.stop()
 
-    async def _run(self) -> None:
-        while True:
-            try:
-                counts = await self.run_once()
-                if any(counts.values()):
-                    log.info("housekeeping removed %s", counts)
-            except Exception:
-                log.exception("housekeeping failed; will try again")
-            await asyncio.sleep(self.interval)
+    async def _report(self) -> None:
+        counts = await self.run_once()
+        if any(counts.values()):
+            log.info("housekeeping removed %s", counts)

@@ -21,8 +21,6 @@ so two replicas (or a worker and a sweeper) never both act on one row.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
@@ -36,6 +34,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import TypeDecorator
+
+from .periodic import Periodic
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +133,7 @@ class Sweeper:
         self.interval = interval
         self.batch = batch
         self._registrations: list[_Registration] = []
-        self._task: asyncio.Task[None] | None = None
+        self._job = Periodic("sweeper", self.sweep_once, interval=interval)
 
     def register(
         self,
@@ -175,24 +175,10 @@ class Sweeper:
         return counts
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="sweeper")
+        self._job.start()
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.sweep_once()
-            except Exception:
-                # A database outage must not end the loop: the next pass retries.
-                log.exception("sweep failed; next pass in %ss", self.interval)
-            await asyncio.sleep(self.interval)
+        await self._job.stop()
 
     async def _sweep(self, reg: _Registration) -> int:
         now = datetime.now(UTC)
