@@ -15,6 +15,14 @@ from common_rpc.chassis.faults import neutron_fault
 from common_rpc.chassis.ping import ping_router
 from common_rpc.chassis.runtime import ServiceRuntime
 
+from .api import faults
+from .api.extensions import BUILTIN
+from .api.networks import router as networks_router
+from .api.ports import router as ports_router
+from .api.security_groups import groups as security_groups_router
+from .api.security_groups import rules as security_group_rules_router
+from .api.subnets import router as subnets_router
+from .rpc.handlers import rpc as network_rpc
 from .settings import NetworkSettings
 
 MIGRATIONS = Path(__file__).parent / "db" / "migrations"
@@ -24,15 +32,25 @@ def create_app(settings: NetworkSettings | None = None) -> FastAPI:
     """The composition root: one runtime, its RPC topic and the HTTP routes."""
     settings = settings or NetworkSettings()
     runtime = ServiceRuntime(settings, migrations=MIGRATIONS)
-    runtime.serve("network", runtime, ping_router("network", settings.host))
-    return make_app(
+    runtime.serve("network", runtime, ping_router("network", settings.host), network_rpc)
+    app = make_app(
         settings,
         runtime,
         title="Stackling Networking",
         version="2.0",
         fault_formatter=neutron_fault,
         extensions_prefix="/v2.0",
+        routers=[
+            networks_router,
+            subnets_router,
+            ports_router,
+            security_groups_router,
+            security_group_rules_router,
+        ],
+        builtin_extensions=BUILTIN,
     )
+    faults.install(app)
+    return app
 
 
 def main() -> None:

@@ -21,3 +21,14 @@ class NetworkSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="NETWORK_", extra="ignore")
 
     port: int = 9696
+    # Segments for tenant networks; inclusive "low-high".
+    vxlan_range: str = "1000-1999"
+    vlan_range: str = "100-199"
+    default_network_type: str = "vxlan"
+    physical_network: str = "physnet1"
+    vxlan_mtu: int = 1450
+
+    def segment_range(self, network_type: str) -> range:
+        text = self.vxlan_range if network_type == "vxlan" else self.vlan_range
+        low, high = (int(part) for part in text.split("-", 1))
+        return range(low, high + 1)

@@ -45,6 +45,36 @@ class NetworkPayload(_Payload):
     status: str
 
 
+class SubnetPayload(_Payload):
+    id: str
+    project_id: str
+    network_id: str
+    name: str | None = None
+    cidr: str
+    ip_version: int = 4
+    gateway_ip: str | None = None
+    enable_dhcp: bool = True
+
+
+class SecurityGroupPayload(_Payload):
+    id: str
+    project_id: str
+    name: str | None = None
+
+
+class SecurityGroupRulePayload(_Payload):
+    id: str
+    project_id: str
+    security_group_id: str
+    direction: str
+    ethertype: str
+    protocol: str | None = None
+    port_range_min: int | None = None
+    port_range_max: int | None = None
+    remote_ip_prefix: str | None = None
+    remote_group_id: str | None = None
+
+
 class VolumePayload(_Payload):
     id: str
     project_id: str
@@ -84,6 +114,18 @@ def _register() -> None:
     for action in ("create", "update", "delete"):
         register(f"network.port.{action}.end", PortPayload, f"A port {action} finished.")
         register(f"network.network.{action}.end", NetworkPayload, f"A network {action} finished.")
+        register(f"network.subnet.{action}.end", SubnetPayload, f"A subnet {action} finished.")
+        register(
+            f"network.security_group.{action}.end",
+            SecurityGroupPayload,
+            f"A security group {action} finished.",
+        )
+    for action in ("create", "delete"):
+        register(
+            f"network.security_group_rule.{action}.end",
+            SecurityGroupRulePayload,
+            f"A security group rule {action} finished.",
+        )
     for action in ("create", "update", "delete", "extend", "attach", "detach"):
         register(f"volume.volume.{action}.end", VolumePayload, f"A volume {action} finished.")
     for action in ("create", "delete"):

@@ -1,0 +1,39 @@
+"""What a route needs: one transaction, the caller's context, the service settings."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from common_rpc.context import RequestContext, current_context
+
+from ..domain import common
+from ..domain.errors import invalid
+from ..settings import NetworkSettings
+
+
+@dataclass(frozen=True)
+class Call:
+    session: AsyncSession
+    ctx: RequestContext
+    settings: NetworkSettings
+
+
+@asynccontextmanager
+async def transaction(request: Request) -> AsyncIterator[Call]:
+    """Commit when the route returns; roll back on any error (it becomes the fault)."""
+    runtime = request.app.state.runtime
+    async with common.transaction(runtime.sessions) as session:
+        yield Call(session, current_context(), request.app.state.settings)
+
+
+def envelope(body: Any, key: str) -> dict[str, Any]:
+    """The resource inside ``{"network": {...}}``; 400 when the envelope is missing."""
+    if not isinstance(body, dict) or not isinstance(body.get(key), dict):
+        raise invalid(f"Resource body required: expected an object under {key!r}.")
+    return body[key]

@@ -1,0 +1,27 @@
+"""The Neutron extensions this service implements, as ``GET /v2.0/extensions`` lists them."""
+
+from __future__ import annotations
+
+from common_rpc.chassis.plugins import Extension
+
+_UPDATED = "2024-01-01T00:00:00-00:00"
+
+_ALIASES = {
+    "external-net": ("Neutron external network", "Adds external network attribute."),
+    "security-group": ("security-group", "The security groups extension."),
+    "port-security": ("Port Security", "Provides port security."),
+    "binding": ("Port Binding", "Expose port bindings of a virtual port."),
+    "project-id": ("project_id field enabled", "Extension that indicates project_id is enabled."),
+    "net-mtu": ("Network MTU", "Provides MTU attribute for a network resource."),
+    "provider": ("Provider Network", "Expose mapping of virtual networks to physical networks."),
+    "standard-attr-description": ("standard-attr-description", "Description on resources."),
+    "standard-attr-timestamp": ("Resource timestamps", "created_at and updated_at fields."),
+    "standard-attr-revisions": ("Resource revision numbers", "revision_number on resources."),
+    "pagination": ("Pagination support", "Extension that indicates pagination is enabled."),
+    "sorting": ("Sorting support", "Extension that indicates sorting is enabled."),
+}
+
+BUILTIN: tuple[Extension, ...] = tuple(
+    Extension(alias=alias, name=name, description=text, updated=_UPDATED)
+    for alias, (name, text) in _ALIASES.items()
+)

@@ -1,0 +1,83 @@
+"""One CRUD router shape for every Neutron collection; the domain module does the work.
+
+router = crud_router("networks", "network", networks, create=create_network)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from types import ModuleType
+from typing import Any
+
+from fastapi import APIRouter, Body, Request, Response
+
+from .deps import Call, envelope, transaction
+from .listing import render_list, select_fields
+
+Create = Callable[[Call, dict[str, Any]], Awaitable[Any]]
+
+
+def crud_router(
+    collection: str,
+    singular: str,
+    domain: ModuleType,
+    *,
+    path: str | None = None,
+    create: Create | None = None,
+    view: Callable[[Any, Any], dict[str, Any]] | None = None,
+    get: str = "get",
+    list_all: str = "list_all",
+    update: str | None = "update",
+    remove: str = "remove",
+) -> APIRouter:
+    """GET/POST ``/v2.0/{path}``, GET/PUT/DELETE ``/v2.0/{path}/{id}``."""
+    path = path or collection
+    router = APIRouter(prefix=f"/v2.0/{path}", tags=[collection])
+    render = view or domain.view
+    make = create or (lambda call, body: domain.create(call.session, call.ctx, body))
+
+    @router.get("")
+    async def list_resources(request: Request) -> dict[str, Any]:
+        async with transaction(request) as call:
+            rows = await getattr(domain, list_all)(call.session, call.ctx)
+            items = [render(row, call.ctx) for row in rows]
+        return render_list(request, collection, items)
+
+    @router.post("", status_code=201)
+    async def create_resource(request: Request, body: Any = Body(None)) -> dict[str, Any]:
+        async with transaction(request) as call:
+            if isinstance(body, dict) and isinstance(body.get(collection), list):
+                # Bulk create: all or nothing, in one transaction.
+                rows = [
+                    await make(call, envelope({singular: item}, singular))
+                    for item in body[collection]
+                ]
+                return {collection: [render(row, call.ctx) for row in rows]}
+            row = await make(call, envelope(body, singular))
+            return {singular: render(row, call.ctx)}
+
+    @router.get("/{resource_id}")
+    async def show_resource(request: Request, resource_id: str) -> dict[str, Any]:
+        async with transaction(request) as call:
+            row = await getattr(domain, get)(call.session, call.ctx, resource_id)
+            item = render(row, call.ctx)
+        return {singular: select_fields(item, request.query_params.getlist("fields"))}
+
+    if update is not None:
+        modify = getattr(domain, update)
+
+        @router.put("/{resource_id}")
+        async def update_resource(
+            request: Request, resource_id: str, body: Any = Body(None)
+        ) -> dict[str, Any]:
+            async with transaction(request) as call:
+                row = await modify(call.session, call.ctx, resource_id, envelope(body, singular))
+                return {singular: render(row, call.ctx)}
+
+    @router.delete("/{resource_id}", status_code=204)
+    async def delete_resource(request: Request, resource_id: str) -> Response:
+        async with transaction(request) as call:
+            await getattr(domain, remove)(call.session, call.ctx, resource_id)
+        return Response(status_code=204)
+
+    return router

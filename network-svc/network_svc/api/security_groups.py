@@ -1,0 +1,28 @@
+"""``/v2.0/security-groups`` and ``/v2.0/security-group-rules`` (rules are not updatable)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..db.models import SecurityGroupRule
+from ..domain import security_groups
+from .resources import crud_router
+
+
+def _rule_view(rule: SecurityGroupRule, _ctx: Any) -> dict[str, Any]:
+    return security_groups.rule_view(rule)
+
+
+groups = crud_router("security_groups", "security_group", security_groups, path="security-groups")
+rules = crud_router(
+    "security_group_rules",
+    "security_group_rule",
+    security_groups,
+    path="security-group-rules",
+    create=lambda call, body: security_groups.create_rule(call.session, call.ctx, body),
+    view=_rule_view,
+    get="get_rule",
+    list_all="list_rules",
+    update=None,
+    remove="remove_rule",
+)

@@ -1,0 +1,1 @@
+"""Behaviour of the network service: async functions ``(session, ctx, ...)``."""

@@ -1,0 +1,208 @@
+"""Networks: create with a segment from the configured range, scoped reads, delete if unused."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy import delete, exists, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from common_rpc.context import RequestContext
+from common_rpc.contracts.payloads import NetworkPayload
+from common_rpc.outbox import add_event
+
+from .. import events
+from ..db.models import Network, Port, Subnet
+from ..settings import NetworkSettings
+from . import subnets
+from .common import admin_only, flag, new_id, owner_of, owns, standard_view, text, touch, try_insert
+from .errors import conflict, forbidden, invalid, not_found
+
+TYPES = ("local", "flat", "vlan", "vxlan")
+PROVIDER = ("provider:network_type", "provider:physical_network", "provider:segmentation_id")
+
+
+def view(net: Network, ctx: RequestContext) -> dict[str, Any]:
+    out = standard_view(net) | {
+        "status": "ACTIVE",
+        "admin_state_up": net.admin_state_up,
+        "subnets": [s.id for s in net.subnets],
+        "shared": net.shared,
+        "router:external": net.external,
+        "mtu": net.mtu,
+        "port_security_enabled": net.port_security_enabled,
+        "availability_zones": ["nova"],
+        "availability_zone_hints": [],
+        "is_default": False,
+        "ipv4_address_scope": None,
+        "ipv6_address_scope": None,
+    }
+    if ctx.is_admin:
+        out["provider:network_type"] = net.network_type
+        out["provider:physical_network"] = net.physical_network
+        out["provider:segmentation_id"] = net.segmentation_id
+    return out
+
+
+def visible(ctx: RequestContext) -> Any:
+    query = select(Network).order_by(Network.created_at, Network.id)
+    if not ctx.is_admin:
+        query = query.where(
+            or_(Network.project_id == ctx.project_id, Network.shared, Network.external)
+        )
+    return query
+
+
+async def get(session: AsyncSession, ctx: RequestContext, network_id: str) -> Network:
+    net = (await session.scalars(visible(ctx).where(Network.id == network_id))).first()
+    if net is None:
+        raise not_found("Network", network_id)
+    return net
+
+
+async def get_owned(session: AsyncSession, ctx: RequestContext, network_id: str) -> Network:
+    net = await get(session, ctx, network_id)
+    if not owns(ctx, net.project_id):
+        raise forbidden(f"Network {network_id} belongs to another project.")
+    return net
+
+
+async def list_all(session: AsyncSession, ctx: RequestContext) -> list[Network]:
+    return list(await session.scalars(visible(ctx)))
+
+
+async def _place(session: AsyncSession, net: Network, settings: NetworkSettings) -> None:
+    """Insert ``net``, taking a free segment id when its type needs one."""
+    if net.network_type not in ("vxlan", "vlan") or net.segmentation_id is not None:
+        if not await try_insert(session, net):
+            raise conflict("SegmentInUse", f"Segment {net.segmentation_id} is in use.")
+        return
+    span = settings.segment_range(net.network_type)
+    for _ in range(100):
+        used = set(
+            await session.scalars(
+                select(Network.segmentation_id).where(Network.network_type == net.network_type)
+            )
+        )
+        free = [i for i in span if i not in used]
+        if not free:
+            break
+        net.segmentation_id = random.choice(free)
+        # The unique (type, segment) key settles a race: the loser picks again.
+        if await try_insert(session, net):
+            return
+        net.segmentation_id = None
+    raise conflict(
+        "NoNetworkAvailable",
+        "Unable to create the network. No tenant network is available for allocation.",
+    )
+
+
+def _provider(
+    body: dict[str, Any], settings: NetworkSettings
+) -> tuple[str, str | None, int | None]:
+    kind = body.get("provider:network_type") or settings.default_network_type
+    if kind not in TYPES:
+        raise invalid(f"Invalid input for provider:network_type: {kind!r}.")
+    physnet = body.get("provider:physical_network")
+    segment = body.get("provider:segmentation_id")
+    if kind in ("flat", "vlan"):
+        physnet = physnet or settings.physical_network
+    elif physnet:
+        raise invalid(f"provider:physical_network is not allowed for {kind} networks.")
+    if segment is not None:
+        if kind not in ("vlan", "vxlan") or not isinstance(segment, int):
+            raise invalid("Invalid input for provider:segmentation_id.")
+        limit = 4094 if kind == "vlan" else (1 << 24) - 1
+        if not 1 <= segment <= limit:
+            raise invalid(f"provider:segmentation_id {segment} is out of range.")
+    return kind, physnet, segment
+
+
+async def create(
+    session: AsyncSession, ctx: RequestContext, settings: NetworkSettings, body: dict[str, Any]
+) -> Network:
+    admin_only(ctx, body, "router:external", "shared", *PROVIDER)
+    kind, physnet, segment = _provider(body, settings)
+    mtu = body.get("mtu") or (settings.vxlan_mtu if kind == "vxlan" else 1500)
+    if not isinstance(mtu, int) or not 68 <= mtu <= 9000:
+        raise invalid("Invalid input for mtu.")
+    net = Network(
+        id=new_id(),
+        project_id=owner_of(ctx, body),
+        name=text(body, "name"),
+        description=text(body, "description"),
+        admin_state_up=flag(body, "admin_state_up", True),
+        shared=flag(body, "shared", False),
+        external=flag(body, "router:external", False),
+        mtu=mtu,
+        port_security_enabled=flag(body, "port_security_enabled", True),
+        network_type=kind,
+        physical_network=physnet,
+        segmentation_id=segment,
+    )
+    await _place(session, net, settings)
+    await session.refresh(net, ["subnets"])
+    await _emit(session, ctx, net, events.CREATE)
+    return net
+
+
+async def update(
+    session: AsyncSession, ctx: RequestContext, network_id: str, body: dict[str, Any]
+) -> Network:
+    admin_only(ctx, body, "router:external", "shared", *PROVIDER)
+    net = await get_owned(session, ctx, network_id)
+    if any(k in body for k in PROVIDER):
+        raise invalid("Provider attributes cannot be changed.")
+    for key, attr in (("name", "name"), ("description", "description")):
+        if key in body:
+            setattr(net, attr, text(body, key))
+    for key, attr in (
+        ("admin_state_up", "admin_state_up"),
+        ("shared", "shared"),
+        ("router:external", "external"),
+        ("port_security_enabled", "port_security_enabled"),
+    ):
+        if key in body:
+            setattr(net, attr, flag(body, key, getattr(net, attr)))
+    if "mtu" in body:
+        if not isinstance(body["mtu"], int) or not 68 <= body["mtu"] <= 9000:
+            raise invalid("Invalid input for mtu.")
+        net.mtu = body["mtu"]
+    touch(net)
+    await session.flush()
+    await _emit(session, ctx, net, events.UPDATE)
+    return net
+
+
+async def remove(session: AsyncSession, ctx: RequestContext, network_id: str) -> None:
+    net = await get_owned(session, ctx, network_id)
+    in_use = conflict(
+        "NetworkInUse",
+        f"Unable to complete operation on network {network_id}. "
+        "There are one or more ports still in use on the network.",
+    )
+    if await session.scalar(select(exists().where(Port.network_id == network_id))):
+        raise in_use
+    try:
+        async with session.begin_nested():
+            await session.execute(delete(Subnet).where(Subnet.network_id == network_id))
+            await session.delete(net)
+    except IntegrityError:
+        # A port created meanwhile holds the network: its foreign key refuses the delete.
+        raise in_use from None
+    for subnet in net.subnets:
+        await subnets.emit(session, ctx, subnet, events.DELETE)
+    await _emit(session, ctx, net, events.DELETE)
+
+
+async def _emit(session: AsyncSession, ctx: RequestContext, net: Network, action: str) -> None:
+    payload: BaseModel = NetworkPayload(
+        id=net.id, project_id=net.project_id, name=net.name, status="ACTIVE"
+    )
+    await add_event(
+        session, events.NETWORK.format(action=action), payload, project_id=net.project_id, ctx=ctx
+    )

@@ -1,0 +1,300 @@
+"""Ports: a MAC unique per network, addresses from IPAM, security groups, host binding."""
+
+from __future__ import annotations
+
+import ipaddress
+import random
+import re
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from common_rpc.context import RequestContext
+from common_rpc.contracts.payloads import PortPayload
+from common_rpc.errors import Conflict
+from common_rpc.outbox import add_event
+
+from .. import events
+from ..db.models import IpAllocation, Network, Port, PortSecurityGroup, Subnet
+from . import ipam, networks, security_groups
+from .common import admin_only, flag, new_id, owner_of, owns, standard_view, text, touch, try_insert
+from .errors import conflict, forbidden, invalid, not_found
+
+MAC = re.compile(r"^([0-9a-f]{2}:){5}[0-9a-f]{2}$")
+MAC_ATTEMPTS = 16
+
+
+def random_mac() -> str:
+    return "fa:16:3e:" + ":".join(f"{random.randint(0, 255):02x}" for _ in range(3))
+
+
+def bridge_name(network_id: str) -> str:
+    """The Linux bridge of a network: ``brq`` + the first 11 hex digits of its id."""
+    return "brq" + re.sub(r"[^0-9a-f]", "", network_id.lower())[:11]
+
+
+def view(port: Port, ctx: RequestContext) -> dict[str, Any]:
+    out = standard_view(port) | {
+        "network_id": port.network_id,
+        "mac_address": port.mac_address,
+        "admin_state_up": port.admin_state_up,
+        "status": port.status,
+        "device_id": port.device_id,
+        "device_owner": port.device_owner,
+        "fixed_ips": [
+            {"subnet_id": a.subnet_id, "ip_address": a.ip_address} for a in port.fixed_ips
+        ],
+        "security_groups": [link.security_group_id for link in port.security_groups],
+        "allowed_address_pairs": [],
+        "extra_dhcp_opts": [],
+        "port_security_enabled": port.port_security_enabled,
+        "binding:vnic_type": "normal",
+    }
+    if ctx.is_admin:
+        out["binding:host_id"] = port.host_id
+        out["binding:vif_type"] = "bridge" if port.host_id else "unbound"
+        out["binding:vif_details"] = {}
+        out["binding:profile"] = {}
+    return out
+
+
+def visible(ctx: RequestContext) -> Any:
+    query = select(Port).order_by(Port.created_at, Port.id)
+    return query if ctx.is_admin else query.where(Port.project_id == ctx.project_id)
+
+
+async def get(session: AsyncSession, ctx: RequestContext, port_id: str) -> Port:
+    port = (await session.scalars(visible(ctx).where(Port.id == port_id))).first()
+    if port is None:
+        raise not_found("Port", port_id)
+    return port
+
+
+async def list_all(session: AsyncSession, ctx: RequestContext) -> list[Port]:
+    return list(await session.scalars(visible(ctx)))
+
+
+async def _reload(session: AsyncSession, port: Port) -> Port:
+    await session.flush()
+    await session.refresh(port, ["fixed_ips", "security_groups"])
+    return port
+
+
+async def _insert(session: AsyncSession, port: Port, mac: str | None) -> None:
+    """Insert with a MAC no other port of the network has; the (network, mac) key decides."""
+    for _ in range(MAC_ATTEMPTS if mac is None else 1):
+        port.mac_address = mac or random_mac()
+        if await try_insert(session, port):
+            return
+    if mac is not None:
+        raise conflict(
+            "MacAddressInUse",
+            f"Unable to complete operation for network "
+            f"{port.network_id}. The mac address {mac} is in use.",
+        )
+    raise conflict("MacAddressGenerationFailure", "Unable to generate a unique MAC address.")
+
+
+async def _assign_ips(session: AsyncSession, port: Port, network: Network, requested: Any) -> None:
+    """Allocate the requested fixed IPs, or one from the first IPv4 subnet with room."""
+    subnets = {s.id: s for s in network.subnets}
+    if requested is None:
+        candidates = [s for s in network.subnets if s.ip_version == 4]
+        for index, subnet in enumerate(candidates):
+            try:
+                await ipam.allocate(session, subnet, port.id)
+                return
+            except Conflict:
+                # A full subnet: the next IPv4 subnet of the network may have room.
+                if index == len(candidates) - 1:
+                    raise
+        return
+    if not isinstance(requested, list):
+        raise invalid("Invalid input for fixed_ips: expected a list.")
+    for entry in requested:
+        if not isinstance(entry, dict):
+            raise invalid("Invalid input for fixed_ips.")
+        subnet = _subnet_for(entry, subnets, network.id)
+        await ipam.allocate(session, subnet, port.id, entry.get("ip_address"))
+
+
+def _subnet_for(entry: dict[str, Any], subnets: dict[str, Subnet], network_id: str) -> Subnet:
+    if entry.get("subnet_id"):
+        subnet = subnets.get(str(entry["subnet_id"]))
+        if subnet is None:
+            raise invalid(f"Subnet {entry['subnet_id']} is not on network {network_id}.")
+        return subnet
+    if entry.get("ip_address") is None:
+        raise invalid("Invalid input for fixed_ips: subnet_id or ip_address is required.")
+    try:
+        addr = ipaddress.ip_address(str(entry["ip_address"]))
+    except ValueError:
+        raise invalid(f"Invalid input for fixed_ips: {entry['ip_address']!r}.") from None
+    for subnet in subnets.values():
+        if addr in ipaddress.ip_network(subnet.cidr):
+            return subnet
+    raise invalid(f"IP address {addr} is not in any subnet of network {network_id}.")
+
+
+async def _set_groups(
+    session: AsyncSession, ctx: RequestContext, port: Port, requested: Any
+) -> None:
+    await session.execute(delete(PortSecurityGroup).where(PortSecurityGroup.port_id == port.id))
+    if requested is None:
+        if not port.port_security_enabled or port.device_owner.startswith("network:"):
+            return
+        group = await security_groups.ensure_default(session, ctx, port.project_id)
+        ids = [group.id]
+    else:
+        if not isinstance(requested, list):
+            raise invalid("Invalid input for security_groups: expected a list.")
+        ids = list(dict.fromkeys(str(i) for i in requested))
+        if ids and not port.port_security_enabled:
+            raise conflict(
+                "PortSecurityAndIPRequiredForSecurityGroups",
+                "Port security must be enabled and the port must have an IP address "
+                "in order to use security groups.",
+            )
+        for group_id in ids:
+            group = await security_groups.get(session, ctx, group_id)
+            if group.project_id != port.project_id:
+                raise not_found("SecurityGroup", group_id)
+    for group_id in ids:
+        session.add(PortSecurityGroup(port_id=port.id, security_group_id=group_id))
+
+
+def _port_security(ctx: RequestContext, network: Network, body: dict[str, Any]) -> bool:
+    enabled = flag(body, "port_security_enabled", network.port_security_enabled)
+    if not enabled and not owns(ctx, network.project_id):
+        raise forbidden("Only the network's owner may disable port security.")
+    return enabled
+
+
+async def create(session: AsyncSession, ctx: RequestContext, body: dict[str, Any]) -> Port:
+    admin_only(ctx, body, "binding:host_id")
+    network = await networks.get(session, ctx, str(body.get("network_id") or ""))
+    mac = body.get("mac_address")
+    if mac is not None and (not isinstance(mac, str) or not MAC.match(mac.lower())):
+        raise invalid(f"Invalid input for mac_address: {mac!r}.")
+    port = Port(
+        id=new_id(),
+        project_id=owner_of(ctx, body),
+        network_id=network.id,
+        name=text(body, "name"),
+        description=text(body, "description"),
+        admin_state_up=flag(body, "admin_state_up", True),
+        status="DOWN",
+        device_id=text(body, "device_id"),
+        device_owner=text(body, "device_owner"),
+        host_id=text(body, "binding:host_id"),
+        port_security_enabled=_port_security(ctx, network, body),
+    )
+    await _insert(session, port, mac.lower() if mac else None)
+    await _assign_ips(session, port, network, body.get("fixed_ips"))
+    await _set_groups(session, ctx, port, body.get("security_groups"))
+    await _reload(session, port)
+    await _emit(session, ctx, port, events.CREATE)
+    return port
+
+
+async def _replace_ips(session: AsyncSession, port: Port, requested: Any) -> None:
+    network = (await session.scalars(select(Network).where(Network.id == port.network_id))).one()
+    keep = {(a.subnet_id, a.ip_address) for a in port.fixed_ips}
+    wanted: list[dict[str, Any]] = []
+    if not isinstance(requested, list):
+        raise invalid("Invalid input for fixed_ips: expected a list.")
+    subnets = {s.id: s for s in network.subnets}
+    held = set()
+    for entry in requested:
+        if not isinstance(entry, dict):
+            raise invalid("Invalid input for fixed_ips.")
+        subnet = _subnet_for(entry, subnets, network.id)
+        key = (subnet.id, entry.get("ip_address"))
+        if key in keep:
+            held.add(key)
+        else:
+            wanted.append(entry | {"subnet_id": subnet.id})
+    for subnet_id, address in keep - held:
+        await session.execute(
+            delete(IpAllocation).where(
+                IpAllocation.subnet_id == subnet_id, IpAllocation.ip_address == address
+            )
+        )
+    if wanted:
+        await _assign_ips(session, port, network, wanted)
+
+
+async def update(
+    session: AsyncSession, ctx: RequestContext, port_id: str, body: dict[str, Any]
+) -> Port:
+    admin_only(ctx, body, "binding:host_id")
+    port = await get(session, ctx, port_id)
+    for key in ("name", "description", "device_id", "device_owner"):
+        if key in body:
+            setattr(port, key, text(body, key))
+    if "binding:host_id" in body:
+        port.host_id = text(body, "binding:host_id")
+    if "admin_state_up" in body:
+        port.admin_state_up = flag(body, "admin_state_up", port.admin_state_up)
+    if "port_security_enabled" in body:
+        network = await networks.get(session, ctx, port.network_id)
+        port.port_security_enabled = _port_security(ctx, network, body)
+    if "fixed_ips" in body:
+        await _replace_ips(session, port, body["fixed_ips"])
+    if "security_groups" in body:
+        await _set_groups(session, ctx, port, body["security_groups"] or [])
+    elif "port_security_enabled" in body and not port.port_security_enabled:
+        if port.security_groups:
+            raise conflict(
+                "PortSecurityPortHasSecurityGroup",
+                "Port has security group associated; remove it first.",
+            )
+    touch(port)
+    await _reload(session, port)
+    await _emit(session, ctx, port, events.UPDATE)
+    return port
+
+
+async def remove(session: AsyncSession, ctx: RequestContext, port_id: str) -> None:
+    port = await get(session, ctx, port_id)
+    # Addresses go back to the pool in the same transaction as the port.
+    await session.execute(delete(IpAllocation).where(IpAllocation.port_id == port_id))
+    await session.execute(delete(PortSecurityGroup).where(PortSecurityGroup.port_id == port_id))
+    await session.delete(port)
+    await session.flush()
+    await _emit(session, ctx, port, events.DELETE)
+
+
+async def bind(session: AsyncSession, ctx: RequestContext, port_id: str, host: str) -> Port:
+    """Record the host that will plug the port; it stays DOWN until that host reports."""
+    port = await get(session, ctx, port_id)
+    port.host_id = host
+    touch(port)
+    await _reload(session, port)
+    await _emit(session, ctx, port, events.UPDATE)
+    return port
+
+
+def payload(port: Port) -> PortPayload:
+    return PortPayload(
+        id=port.id,
+        project_id=port.project_id,
+        network_id=port.network_id,
+        status=port.status,
+        device_id=port.device_id or None,
+        device_owner=port.device_owner or None,
+        host=port.host_id or None,
+        mac_address=port.mac_address,
+        fixed_ips=[{"subnet_id": a.subnet_id, "ip_address": a.ip_address} for a in port.fixed_ips],
+    )
+
+
+async def _emit(session: AsyncSession, ctx: RequestContext, port: Port, action: str) -> None:
+    await add_event(
+        session,
+        events.PORT.format(action=action),
+        payload(port),
+        project_id=port.project_id,
+        ctx=ctx,
+    )

@@ -1,0 +1,300 @@
+"""Security groups and rules; every project gets a ``default`` group on first use."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from common_rpc.context import RequestContext
+from common_rpc.contracts.payloads import SecurityGroupPayload, SecurityGroupRulePayload
+from common_rpc.outbox import add_event
+
+from .. import events
+from ..db.models import SecurityGroup, SecurityGroupRule
+from .common import iso, new_id, owner_of, standard_view, text, touch, try_insert
+from .errors import conflict, invalid, not_found
+
+PROTOCOLS = {"tcp": 6, "udp": 17, "icmp": 1, "icmpv6": 58, "sctp": 132}
+PORTED = ("tcp", "udp", "sctp", "6", "17", "132")
+RULE_KEYS = (
+    "direction",
+    "ethertype",
+    "protocol",
+    "port_range_min",
+    "port_range_max",
+    "remote_ip_prefix",
+    "remote_group_id",
+)
+
+
+def rule_view(rule: SecurityGroupRule, default_group: bool = False) -> dict[str, Any]:
+    return {
+        "id": rule.id,
+        "project_id": rule.project_id,
+        "tenant_id": rule.project_id,
+        "security_group_id": rule.security_group_id,
+        **{key: getattr(rule, key) for key in RULE_KEYS},
+        "remote_address_group_id": None,
+        "normalized_cidr": rule.remote_ip_prefix,
+        "belongs_to_default_sg": default_group,
+        "description": rule.description,
+        "tags": [],
+        "created_at": iso(rule.created_at),
+        "updated_at": iso(rule.updated_at),
+        "revision_number": rule.revision_number,
+    }
+
+
+def view(group: SecurityGroup, _ctx: RequestContext | None = None) -> dict[str, Any]:
+    default = group.default_for is not None
+    return standard_view(group) | {
+        "stateful": group.stateful,
+        "shared": False,
+        "security_group_rules": [rule_view(r, default) for r in group.rules],
+    }
+
+
+def visible(ctx: RequestContext) -> Any:
+    query = select(SecurityGroup).order_by(SecurityGroup.created_at, SecurityGroup.id)
+    return query if ctx.is_admin else query.where(SecurityGroup.project_id == ctx.project_id)
+
+
+async def get(session: AsyncSession, ctx: RequestContext, group_id: str) -> SecurityGroup:
+    group = (await session.scalars(visible(ctx).where(SecurityGroup.id == group_id))).first()
+    if group is None:
+        raise not_found("SecurityGroup", group_id)
+    return group
+
+
+async def list_all(session: AsyncSession, ctx: RequestContext) -> list[SecurityGroup]:
+    if ctx.project_id:
+        await ensure_default(session, ctx, ctx.project_id)
+    return list(await session.scalars(visible(ctx)))
+
+
+def _rule(group: SecurityGroup, **attrs: Any) -> SecurityGroupRule:
+    return SecurityGroupRule(
+        id=new_id(), project_id=group.project_id, security_group_id=group.id, **attrs
+    )
+
+
+async def ensure_default(
+    session: AsyncSession, ctx: RequestContext, project_id: str
+) -> SecurityGroup:
+    """The project's ``default`` group, created with its rules if it does not exist yet."""
+    query = select(SecurityGroup).where(SecurityGroup.default_for == project_id)
+    found = (await session.scalars(query)).first()
+    if found is not None:
+        return found
+    group = SecurityGroup(
+        id=new_id(),
+        project_id=project_id,
+        name="default",
+        description="Default security group",
+        default_for=project_id,
+    )
+    # Two first requests may race: the unique default_for key keeps one group.
+    if not await try_insert(session, group):
+        return (await session.scalars(query)).one()
+    for ethertype in ("IPv4", "IPv6"):
+        session.add(_rule(group, direction="egress", ethertype=ethertype))
+        session.add(
+            _rule(group, direction="ingress", ethertype=ethertype, remote_group_id=group.id)
+        )
+    await session.flush()
+    await session.refresh(group, ["rules"])
+    await _emit(session, ctx, group, events.CREATE)
+    return group
+
+
+async def create(session: AsyncSession, ctx: RequestContext, body: dict[str, Any]) -> SecurityGroup:
+    project_id = owner_of(ctx, body)
+    name = text(body, "name")
+    if name == "default":
+        await ensure_default(session, ctx, project_id)
+        raise conflict(
+            "SecurityGroupDefaultAlreadyExists", "Default security group already exists."
+        )
+    group = SecurityGroup(
+        id=new_id(), project_id=project_id, name=name, description=text(body, "description")
+    )
+    session.add(group)
+    await session.flush()
+    for ethertype in ("IPv4", "IPv6"):
+        session.add(_rule(group, direction="egress", ethertype=ethertype))
+    await session.flush()
+    await session.refresh(group, ["rules"])
+    await _emit(session, ctx, group, events.CREATE)
+    return group
+
+
+async def update(
+    session: AsyncSession, ctx: RequestContext, group_id: str, body: dict[str, Any]
+) -> SecurityGroup:
+    group = await get(session, ctx, group_id)
+    if "name" in body:
+        name = text(body, "name")
+        if name == "default" and group.default_for is None:
+            raise conflict("SecurityGroupDefaultAlreadyExists", "Cannot rename a group to default.")
+        if name != "default" and group.default_for is not None:
+            raise invalid("The default security group cannot be renamed.")
+        group.name = name
+    if "description" in body:
+        group.description = text(body, "description")
+    touch(group)
+    await session.flush()
+    await _emit(session, ctx, group, events.UPDATE)
+    return group
+
+
+async def remove(session: AsyncSession, ctx: RequestContext, group_id: str) -> None:
+    group = await get(session, ctx, group_id)
+    try:
+        async with session.begin_nested():
+            await session.delete(group)
+    except IntegrityError:
+        # Ports still reference it: their foreign key refuses the delete.
+        raise conflict("SecurityGroupInUse", f"Security Group {group_id} in use.") from None
+    await _emit(session, ctx, group, events.DELETE)
+
+
+def _rule_attrs(body: dict[str, Any], group: SecurityGroup) -> dict[str, Any]:
+    direction = body.get("direction")
+    if direction not in ("ingress", "egress"):
+        raise invalid("Invalid input for direction: ingress or egress.")
+    ethertype = body.get("ethertype") or "IPv4"
+    if ethertype not in ("IPv4", "IPv6"):
+        raise invalid(
+            "Invalid input for ethertype: IPv4 or IPv6.", "SecurityGroupRuleInvalidEtherType"
+        )
+    protocol = body.get("protocol")
+    if protocol in ("any", ""):
+        protocol = None
+    if protocol is not None:
+        protocol = str(protocol).lower()
+        if protocol not in PROTOCOLS and not (protocol.isdigit() and 0 <= int(protocol) <= 255):
+            raise invalid(
+                f"Security group rule protocol {protocol} not supported.",
+                "SecurityGroupRuleInvalidProtocol",
+            )
+    low, high = body.get("port_range_min"), body.get("port_range_max")
+    for value in (low, high):
+        if value is not None and (not isinstance(value, int) or not 0 <= value <= 65535):
+            raise invalid("Invalid input for port_range_min/max.", "SecurityGroupInvalidPortValue")
+    if low is not None or high is not None:
+        if protocol in PORTED:
+            if low is None or high is None or not 1 <= low <= high:
+                raise invalid("Invalid port range.", "SecurityGroupInvalidPortRange")
+        elif protocol in ("icmp", "icmpv6", "1", "58"):
+            if (low is not None and low > 255) or (high is not None and high > 255):
+                raise invalid("Invalid ICMP type or code.", "SecurityGroupInvalidIcmpValue")
+        else:
+            raise invalid(
+                "Port ranges need a TCP, UDP, SCTP or ICMP protocol.",
+                "SecurityGroupInvalidPortRange",
+            )
+    prefix, remote_group = body.get("remote_ip_prefix"), body.get("remote_group_id")
+    if prefix is not None and remote_group is not None:
+        raise invalid(
+            "Only one of remote_ip_prefix or remote_group_id may be given.",
+            "SecurityGroupRemoteGroupAndRemoteIpPrefix",
+        )
+    if prefix is not None:
+        try:
+            network = ipaddress.ip_network(str(prefix), strict=False)
+        except ValueError:
+            raise invalid(f"Invalid remote_ip_prefix {prefix!r}.") from None
+        if f"IPv{network.version}" != ethertype:
+            raise invalid("remote_ip_prefix does not match the ethertype.")
+        prefix = str(network)
+    return {
+        "direction": direction,
+        "ethertype": ethertype,
+        "protocol": protocol,
+        "port_range_min": low,
+        "port_range_max": high,
+        "remote_ip_prefix": prefix,
+        "remote_group_id": remote_group,
+        "description": body.get("description") or "",
+    }
+
+
+async def create_rule(
+    session: AsyncSession, ctx: RequestContext, body: dict[str, Any]
+) -> SecurityGroupRule:
+    group = await get(session, ctx, str(body.get("security_group_id") or ""))
+    attrs = _rule_attrs(body, group)
+    if attrs["remote_group_id"] is not None:
+        await get(session, ctx, attrs["remote_group_id"])
+    for rule in group.rules:
+        if all(getattr(rule, key) == attrs[key] for key in RULE_KEYS):
+            raise conflict(
+                "SecurityGroupRuleExists",
+                f"Security group rule already exists. Rule id is {rule.id}.",
+            )
+    rule = _rule(group, **attrs)
+    session.add(rule)
+    await session.flush()
+    await _emit_rule(session, ctx, rule, events.CREATE)
+    return rule
+
+
+def rules_visible(ctx: RequestContext) -> Any:
+    query = select(SecurityGroupRule).order_by(SecurityGroupRule.created_at, SecurityGroupRule.id)
+    return query if ctx.is_admin else query.where(SecurityGroupRule.project_id == ctx.project_id)
+
+
+async def get_rule(session: AsyncSession, ctx: RequestContext, rule_id: str) -> SecurityGroupRule:
+    query = rules_visible(ctx).where(SecurityGroupRule.id == rule_id)
+    rule = (await session.scalars(query)).first()
+    if rule is None:
+        raise not_found("SecurityGroupRule", rule_id)
+    return rule
+
+
+async def list_rules(session: AsyncSession, ctx: RequestContext) -> list[SecurityGroupRule]:
+    if ctx.project_id:
+        await ensure_default(session, ctx, ctx.project_id)
+    return list(await session.scalars(rules_visible(ctx)))
+
+
+async def remove_rule(session: AsyncSession, ctx: RequestContext, rule_id: str) -> None:
+    rule = await get_rule(session, ctx, rule_id)
+    await session.delete(rule)
+    await session.flush()
+    await _emit_rule(session, ctx, rule, events.DELETE)
+
+
+async def _emit(
+    session: AsyncSession, ctx: RequestContext, group: SecurityGroup, action: str
+) -> None:
+    payload = SecurityGroupPayload(id=group.id, project_id=group.project_id, name=group.name)
+    await add_event(
+        session,
+        events.SECURITY_GROUP.format(action=action),
+        payload,
+        project_id=group.project_id,
+        ctx=ctx,
+    )
+
+
+async def _emit_rule(
+    session: AsyncSession, ctx: RequestContext, rule: SecurityGroupRule, action: str
+) -> None:
+    payload = SecurityGroupRulePayload(
+        id=rule.id,
+        security_group_id=rule.security_group_id,
+        project_id=rule.project_id,
+        **{key: getattr(rule, key) for key in RULE_KEYS},
+    )
+    await add_event(
+        session,
+        events.SECURITY_GROUP_RULE.format(action=action),
+        payload,
+        project_id=rule.project_id,
+        ctx=ctx,
+    )

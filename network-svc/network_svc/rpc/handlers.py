@@ -1,0 +1,84 @@
+"""RPC methods on the ``network`` topic that other services (compute) call.
+
+    port = await rpc.call("network", "create_port", network_id=net, device_id=server_id,
+                          device_owner="compute:nova", timeout=10)
+    bound = await rpc.call("network", "update_port_binding", port_id=port["id"], host="cn1")
+    bound["bridge"]   # "brq" + 11 hex digits of the network id
+
+Each runs in one transaction as the caller's context (``current_context()``), so a
+project still sees only its own ports; events are written in the same transaction.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from common_rpc import RpcRouter
+from common_rpc.context import current_context
+from common_rpc.errors import NotFound
+
+from ..domain import ports
+from ..domain.common import transaction
+
+rpc = RpcRouter()
+
+
+@rpc.handler()
+async def create_port(
+    deps: Any,
+    network_id: str,
+    name: str = "",
+    device_id: str = "",
+    device_owner: str = "",
+    fixed_ips: list[dict[str, Any]] | None = None,
+    security_groups: list[str] | None = None,
+    mac_address: str | None = None,
+) -> dict[str, Any]:
+    ctx = current_context()
+    body: dict[str, Any] = {
+        "network_id": network_id,
+        "name": name,
+        "device_id": device_id,
+        "device_owner": device_owner,
+    }
+    for key, value in (
+        ("fixed_ips", fixed_ips),
+        ("security_groups", security_groups),
+        ("mac_address", mac_address),
+    ):
+        if value is not None:
+            body[key] = value
+    async with transaction(deps.sessions) as session:
+        return ports.view(await ports.create(session, ctx, body), ctx)
+
+
+@rpc.handler()
+async def get_port(deps: Any, port_id: str) -> dict[str, Any]:
+    ctx = current_context()
+    async with transaction(deps.sessions) as session:
+        return ports.view(await ports.get(session, ctx, port_id), ctx)
+
+
+@rpc.handler()
+async def delete_port(deps: Any, port_id: str) -> dict[str, Any]:
+    """Idempotent: a port that is already gone answers ``deleted: False``."""
+    ctx = current_context()
+    async with transaction(deps.sessions) as session:
+        try:
+            await ports.remove(session, ctx, port_id)
+        except NotFound:
+            # A retried delete finds the port gone: that is success, not an error.
+            return {"id": port_id, "deleted": False}
+    return {"id": port_id, "deleted": True}
+
+
+@rpc.handler()
+async def update_port_binding(deps: Any, port_id: str, host: str) -> dict[str, Any]:
+    """Record ``binding:host_id``; the port stays DOWN until the host's agent wires it."""
+    ctx = current_context()
+    async with transaction(deps.sessions) as session:
+        port = await ports.bind(session, ctx, port_id, host)
+        out = ports.view(port, ctx)
+    out["binding:host_id"] = port.host_id
+    out["bridge"] = ports.bridge_name(port.network_id)
+    return out

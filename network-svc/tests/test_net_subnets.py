@@ -1,0 +1,81 @@
+"""Subnets: defaults, pool and gateway validation, overlap inside one network only."""
+
+from __future__ import annotations
+
+from netapi_helpers import fault_type, network_api
+
+
+async def test_defaults_and_network_lists_its_subnets(tmp_path) -> None:
+    async with network_api(tmp_path) as api:
+        net = await api.network("pA")
+        sub = await api.subnet("pA", net["id"], "10.0.0.0/24", name="s1")
+        assert sub["gateway_ip"] == "10.0.0.1" and sub["enable_dhcp"] is True
+        assert sub["allocation_pools"] == [{"start": "10.0.0.2", "end": "10.0.0.254"}]
+        assert sub["dns_nameservers"] == [] and sub["host_routes"] == []
+        shown = (await api.get("pA", f"/v2.0/networks/{net['id']}")).json()["network"]
+        assert shown["subnets"] == [sub["id"]]
+        none = await api.subnet("pA", net["id"], "10.1.0.0/29", gateway_ip=None)
+        assert none["gateway_ip"] is None
+        assert none["allocation_pools"] == [{"start": "10.1.0.1", "end": "10.1.0.6"}]
+        mid = await api.subnet("pA", net["id"], "10.2.0.0/29", gateway_ip="10.2.0.3")
+        assert mid["allocation_pools"] == [
+            {"start": "10.2.0.1", "end": "10.2.0.2"},
+            {"start": "10.2.0.4", "end": "10.2.0.6"},
+        ]
+        extra = await api.subnet(
+            "pA",
+            net["id"],
+            "10.3.0.0/24",
+            dns_nameservers=["8.8.8.8"],
+            host_routes=[{"destination": "192.168.0.0/16", "nexthop": "10.3.0.254"}],
+            allocation_pools=[{"start": "10.3.0.10", "end": "10.3.0.20"}],
+        )
+        assert extra["dns_nameservers"] == ["8.8.8.8"]
+        assert extra["allocation_pools"] == [{"start": "10.3.0.10", "end": "10.3.0.20"}]
+
+
+async def test_invalid_and_overlapping_cidrs_are_400(tmp_path) -> None:
+    async with network_api(tmp_path) as api:
+        net = await api.network("pA")
+        await api.subnet("pA", net["id"], "10.0.0.0/24")
+
+        async def create(**attrs: object) -> int:
+            body = {"subnet": {"network_id": net["id"], "ip_version": 4, **attrs}}
+            resp = await api.post("pA", "/v2.0/subnets", body)
+            return resp.status_code
+
+        assert await create(cidr="10.0.0.0/16") == 400  # overlaps
+        assert await create(cidr="10.0.0.128/25") == 400
+        assert await create(cidr="not-a-cidr") == 400
+        assert await create(cidr="10.9.0.1/24") == 400  # host bits set
+        assert await create(cidr="fd00::/64") == 400  # wrong version
+        pools = [{"start": "10.5.0.1", "end": "10.5.0.9"}]
+        assert await create(cidr="10.5.0.0/24", allocation_pools=pools) == 400  # has gateway
+        outside = [{"start": "10.6.0.10", "end": "10.7.0.9"}]
+        assert await create(cidr="10.6.0.0/24", allocation_pools=outside) == 400
+        assert await create(cidr="10.8.0.0/24", gateway_ip="10.9.0.1") == 400
+        bad = await api.post("pA", "/v2.0/subnets", {"subnet": {"cidr": "10.4.0.0/24"}})
+        assert bad.status_code == 400 and fault_type(bad) == "HTTPBadRequest"
+        other = await api.network("pB")
+        reused = await api.subnet("pB", other["id"], "10.0.0.0/24")
+        assert reused["cidr"] == "10.0.0.0/24"
+
+
+async def test_subnet_scoping_update_and_delete(tmp_path) -> None:
+    async with network_api(tmp_path) as api:
+        net = await api.network("pA")
+        sub = await api.subnet("pA", net["id"], "10.0.0.0/24")
+        path = f"/v2.0/subnets/{sub['id']}"
+        hidden = await api.get("pB", path)
+        assert hidden.status_code == 404 and fault_type(hidden) == "SubnetNotFound"
+        on_other = await api.post(
+            "pB", "/v2.0/subnets", {"subnet": {"network_id": net["id"], "cidr": "10.1.0.0/24"}}
+        )
+        assert on_other.status_code == 404
+        updated = await api.put("pA", path, {"subnet": {"name": "renamed", "enable_dhcp": False}})
+        assert updated.json()["subnet"]["enable_dhcp"] is False
+        port = await api.port("pA", net["id"])
+        in_use = await api.delete("pA", path)
+        assert in_use.status_code == 409 and fault_type(in_use) == "SubnetInUse"
+        await api.delete("pA", f"/v2.0/ports/{port['id']}")
+        assert (await api.delete("pA", path)).status_code == 204
