@@ -1,5 +1,8 @@
 """Gateway benchmark: the same authenticated, database-backed list GET sent three ways.
 
+The GET is network-api's ``/v2.0/networks`` (its own SQLite database, filtered by the
+caller's project), holding 20 networks of the project:
+
 - direct: straight to the service, with a pre-signed identity header;
 - minimal forwarder: through ``bench.min_forwarder`` (aiohttp, no checks): the floor;
 - gateway: through ``stackling-gateway`` with an ``X-Auth-Token`` (token check, policy,
@@ -124,9 +127,9 @@ def main() -> int:
         target_url = f"http://127.0.0.1:{ports['target']}"
         gateway_url = f"http://127.0.0.1:{ports['gateway']}"
         target = procs.start(
-            [sys.executable, "-m", "bench.gateway_target", str(ports["target"]), str(tmp)],
-            base_env,
-            tmp / "target.log",
+            [str(BIN / "network-api")],
+            dict(base_env, NETWORK_PORT=str(ports["target"])),
+            tmp / "network.log",
         )
         gateway_env = dict(
             base_env,

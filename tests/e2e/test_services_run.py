@@ -8,11 +8,8 @@ network writes to its outbox reaches compute's subscriber; SIGTERM stops each cl
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sqlite3
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -21,67 +18,11 @@ from pathlib import Path
 import httpx
 import pytest
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+from stack import SERVICES, Stack
 
 from common_rpc import Broker, RpcClient, add_event
 from common_rpc.chassis.identity import generate_keypair
 from common_rpc.contracts.payloads import PortPayload
-from common_rpc.testing import free_port
-
-BIN = Path(sys.executable).parent
-SERVICES = {
-    "gateway": ("stackling-gateway", "GATEWAY"),
-    "network": ("network-api", "NETWORK"),
-    "volume": ("volume-api", "VOLUME"),
-    "compute": ("compute-api", "COMPUTE"),
-}
-
-
-class Stack:
-    def __init__(self, data_dir: Path) -> None:
-        self.data_dir = data_dir
-        self.ports = {name: free_port() for name in SERVICES}
-        self.procs: dict[str, subprocess.Popen[bytes]] = {}
-
-    def start(self) -> None:
-        env = dict(os.environ, STACKLING_DATA_DIR=str(self.data_dir), STACKLING_LOG_JSON="true")
-        for name, (script, prefix) in SERVICES.items():
-            env[f"{prefix}_PORT"] = str(self.ports[name])
-            log = open(self.data_dir / f"{name}.log", "wb")
-            self.procs[name] = subprocess.Popen(
-                [str(BIN / script)], env=env, stdout=log, stderr=subprocess.STDOUT
-            )
-
-    def url(self, name: str) -> str:
-        return f"http://127.0.0.1:{self.ports[name]}"
-
-    def wait_ready(self, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        for name in SERVICES:
-            while True:
-                assert self.procs[name].poll() is None, self.log(name)
-                try:
-                    if httpx.get(f"{self.url(name)}/readyz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                assert time.monotonic() < deadline, f"{name} not ready:\n{self.log(name)}"
-                time.sleep(0.2)
-
-    def log(self, name: str) -> str:
-        return (self.data_dir / f"{name}.log").read_text(errors="replace")[-3000:]
-
-    def stop(self) -> dict[str, int | None]:
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        codes: dict[str, int | None] = {}
-        for name, proc in self.procs.items():
-            try:
-                codes[name] = proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                codes[name] = None
-        return codes
 
 
 @pytest.fixture
