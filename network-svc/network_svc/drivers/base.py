@@ -1,0 +1,92 @@
+"""Desired-state shapes and the Protocols network-agent drives.
+
+Every driver call is level-triggered: it makes the host match the given state and is
+idempotent, so network-agent may repeat it after a crash or a lost message.
+
+Example::
+
+    net = NetworkSpec("6f1c…", "vxlan", 1001, 1450, [SubnetSpec("s1", "10.0.0.0/24", "10.0.0.1")])
+    bridge = l2.ensure_network(net)          # "brq6f1c…"
+    dhcp.ensure(net, [DhcpHost("fa:16:3e:00:00:01", "10.0.0.5", "host-10-0-0-5")])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+SegmentationType = Literal["local", "flat", "vxlan", "vlan"]
+Direction = Literal["ingress", "egress"]
+
+
+@dataclass(frozen=True)
+class SubnetSpec:
+    subnet_id: str
+    cidr: str
+    gateway_ip: str | None = None
+    enable_dhcp: bool = True
+    dns_nameservers: tuple[str, ...] = ()
+    dhcp_server_ip: str | None = (
+        None  # None: the first host address from .2 that is not the gateway
+    )
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    network_id: str
+    segmentation_type: SegmentationType = "local"
+    segmentation_id: int | None = None
+    mtu: int = 1500
+    subnets: Sequence[SubnetSpec] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class PortSpec:
+    port_id: str
+    network_id: str
+    mac: str
+    fixed_ips: Sequence[str] = ()
+    port_security: bool = True
+    device: str = ""  # the tap/veth host end to enslave; normally Names.port_device(port_id)
+
+
+@dataclass(frozen=True)
+class DhcpHost:
+    mac: str
+    ip: str
+    hostname: str
+
+
+@dataclass(frozen=True)
+class SecurityGroupRule:
+    direction: Direction
+    protocol: str | None = None  # "tcp" | "udp" | "icmp" | None for any
+    port_range_min: int | None = None
+    port_range_max: int | None = None
+    remote_ip_prefix: str | None = None
+    ethertype: Literal["IPv4", "IPv6"] = "IPv4"
+
+
+class DriverError(RuntimeError):
+    """A host operation failed; the message names the operation and the object."""
+
+
+class L2Driver(Protocol):
+    def ensure_network(self, spec: NetworkSpec) -> str: ...
+    def delete_network(self, network_id: str) -> None: ...
+    def plug_port(self, spec: PortSpec) -> None: ...
+    def unplug_port(self, port_id: str) -> None: ...
+    def list_owned(self) -> frozenset[str]: ...
+
+
+class DhcpDriver(Protocol):
+    def ensure(self, spec: NetworkSpec, hosts: Sequence[DhcpHost]) -> None: ...
+    def delete(self, network_id: str) -> None: ...
+    def list_owned(self) -> frozenset[str]: ...
+
+
+class Firewall(Protocol):
+    def ensure_port(self, spec: PortSpec, rules: Sequence[SecurityGroupRule]) -> None: ...
+    def remove_port(self, port_id: str) -> None: ...
+    def list_owned(self) -> frozenset[str]: ...

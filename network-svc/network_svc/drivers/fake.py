@@ -1,0 +1,85 @@
+"""In-memory drivers with the same Protocols; they record desired state for API tests.
+
+Example::
+
+    l2, dhcp, fw = FakeL2(), FakeDhcp(), FakeFirewall()
+    l2.ensure_network(NetworkSpec("n1"))    # "brqn1"-style name, nothing touches the host
+    assert l2.networks["n1"].network_id == "n1"
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from network_svc.drivers.base import (
+    DhcpHost,
+    DriverError,
+    NetworkSpec,
+    PortSpec,
+    SecurityGroupRule,
+)
+from network_svc.drivers.names import Names
+
+
+@dataclass
+class FakeL2:
+    names: Names = field(default_factory=Names)
+    networks: dict[str, NetworkSpec] = field(default_factory=dict)
+    ports: dict[str, PortSpec] = field(default_factory=dict)
+    calls: list[str] = field(default_factory=list)
+
+    def ensure_network(self, spec: NetworkSpec) -> str:
+        self.calls.append(f"ensure_network:{spec.network_id}")
+        self.networks[spec.network_id] = spec
+        return self.names.bridge(spec.network_id)
+
+    def delete_network(self, network_id: str) -> None:
+        self.calls.append(f"delete_network:{network_id}")
+        self.networks.pop(network_id, None)
+
+    def plug_port(self, spec: PortSpec) -> None:
+        self.calls.append(f"plug_port:{spec.port_id}")
+        if spec.network_id not in self.networks:
+            raise DriverError(f"plug {spec.port_id}: network {spec.network_id} has no bridge")
+        self.ports[spec.port_id] = spec
+
+    def unplug_port(self, port_id: str) -> None:
+        self.calls.append(f"unplug_port:{port_id}")
+        self.ports.pop(port_id, None)
+
+    def list_owned(self) -> frozenset[str]:
+        return frozenset(self.names.bridge(n) for n in self.networks)
+
+
+@dataclass
+class FakeDhcp:
+    names: Names = field(default_factory=Names)
+    networks: dict[str, tuple[NetworkSpec, tuple[DhcpHost, ...]]] = field(default_factory=dict)
+
+    def ensure(self, spec: NetworkSpec, hosts: Sequence[DhcpHost]) -> None:
+        if not any(s.enable_dhcp for s in spec.subnets):
+            self.delete(spec.network_id)
+            return
+        self.networks[spec.network_id] = (spec, tuple(hosts))
+
+    def delete(self, network_id: str) -> None:
+        self.networks.pop(network_id, None)
+
+    def list_owned(self) -> frozenset[str]:
+        return frozenset(self.names.dhcp_namespace(n) for n in self.networks)
+
+
+@dataclass
+class FakeFirewall:
+    names: Names = field(default_factory=Names)
+    ports: dict[str, tuple[PortSpec, tuple[SecurityGroupRule, ...]]] = field(default_factory=dict)
+
+    def ensure_port(self, spec: PortSpec, rules: Sequence[SecurityGroupRule]) -> None:
+        self.ports[spec.port_id] = (spec, tuple(rules))
+
+    def remove_port(self, port_id: str) -> None:
+        self.ports.pop(port_id, None)
+
+    def list_owned(self) -> frozenset[str]:
+        return frozenset(self.names.chain(k, p) for p in self.ports for k in ("a", "i", "o", "s"))

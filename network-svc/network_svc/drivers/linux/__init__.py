@@ -1,0 +1,1 @@
+"""Linux data plane: bridges, VXLAN, dnsmasq in namespaces, iptables on bridged traffic."""
