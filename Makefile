@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 DATA_DIR ?= $(or $(STACKLING_DATA_DIR),$(CURDIR)/data)
 GATEWAY_PORT ?= 8080
 
-.PHONY: help setup run test lint format bench-rpc bench-gateway clean distclean
+.PHONY: help setup run test lint format bench-rpc bench-gateway bench-network clean distclean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -41,6 +41,10 @@ bench-rpc: setup ## RPC round-trip benchmark against the local RabbitMQ
 bench-gateway: setup ## an authenticated list GET: direct vs minimal forwarder vs gateway (wrk)
 	@command -v wrk >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk
 	$(PY) -m bench.gateway_bench
+
+bench-network: setup ## port create with 0 and 10,000 ports vs a bare insert+select (wrk)
+	@command -v wrk >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk
+	$(PY) -m bench.network_bench
 
 clean: ## remove build output and caches (keeps .venv and data/)
 	rm -rf build .pytest_cache .ruff_cache

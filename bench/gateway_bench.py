@@ -64,7 +64,14 @@ def _ms(value: str) -> float:
     return float(match.group(1)) * UNITS[match.group(2)]
 
 
-def run_wrk(url: str, headers: dict[str, str], conns: int, seconds: float) -> dict[str, float]:
+def run_wrk(
+    url: str,
+    headers: dict[str, str],
+    conns: int,
+    seconds: float,
+    *,
+    script: Path | None = None,
+) -> dict[str, float]:
     args = [
         "wrk",
         "-t1",
@@ -76,6 +83,8 @@ def run_wrk(url: str, headers: dict[str, str], conns: int, seconds: float) -> di
     ]
     for key, value in headers.items():
         args += ["-H", f"{key}: {value}"]
+    if script is not None:
+        args += ["-s", str(script)]
     out = subprocess.run(
         [*args, url], capture_output=True, text=True, check=True, timeout=120
     ).stdout
