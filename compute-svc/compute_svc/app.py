@@ -16,6 +16,7 @@ from common_rpc.chassis.ping import ping_router
 from common_rpc.chassis.runtime import ServiceRuntime
 
 from . import port_events
+from .api import versions
 from .rpc.handlers import rpc
 from .settings import ComputeSettings
 from .wiring import Deps
@@ -37,6 +38,8 @@ def create_app(settings: ComputeSettings | None = None) -> FastAPI:
         version="2.1",
         fault_formatter=nova_fault,
         extensions_prefix="/v2.1",
+        public_paths=versions.PUBLIC_PATHS,
+        routers=[versions.router],
     )
     app.state.deps = deps
     return app

@@ -15,7 +15,7 @@ from common_rpc.chassis.faults import neutron_fault
 from common_rpc.chassis.ping import ping_router
 from common_rpc.chassis.runtime import ServiceRuntime
 
-from .api import faults
+from .api import faults, versions
 from .api.extensions import BUILTIN
 from .api.networks import router as networks_router
 from .api.ports import router as ports_router
@@ -40,7 +40,9 @@ def create_app(settings: NetworkSettings | None = None) -> FastAPI:
         version="2.0",
         fault_formatter=neutron_fault,
         extensions_prefix="/v2.0",
+        public_paths=versions.PUBLIC_PATHS,
         routers=[
+            versions.router,
             networks_router,
             subnets_router,
             ports_router,

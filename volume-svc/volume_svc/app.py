@@ -15,6 +15,7 @@ from common_rpc.chassis.faults import nova_fault
 from common_rpc.chassis.ping import ping_router
 from common_rpc.chassis.runtime import ServiceRuntime
 
+from .api import versions
 from .settings import VolumeSettings
 
 MIGRATIONS = Path(__file__).parent / "db" / "migrations"
@@ -32,6 +33,8 @@ def create_app(settings: VolumeSettings | None = None) -> FastAPI:
         version="3.0",
         fault_formatter=nova_fault,
         extensions_prefix="/v3",
+        public_paths=versions.PUBLIC_PATHS,
+        routers=[versions.router],
     )
 
 
