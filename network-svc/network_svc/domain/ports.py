@@ -7,7 +7,8 @@ import random
 import re
 from typing import Any
 
-from sqlalchemy import delete, select
+import sqlalchemy as sa
+from sqlalchemy import column, delete, select, table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from common_rpc.context import RequestContext
@@ -23,6 +24,12 @@ from .errors import conflict, forbidden, invalid, not_found
 
 MAC = re.compile(r"^([0-9a-f]{2}:){5}[0-9a-f]{2}$")
 MAC_ATTEMPTS = 16
+
+# The generation columns (migration network_0003) are read and bumped with plain SQL: the
+# desired state of a host changes whenever they move, never through the ORM attributes.
+_GENERATIONS = {
+    name: table(name, column("id"), column("generation")) for name in ("networks", "ports")
+}
 
 
 def random_mac() -> str:
@@ -258,6 +265,7 @@ async def update(
 
 async def remove(session: AsyncSession, ctx: RequestContext, port_id: str) -> None:
     port = await get(session, ctx, port_id)
+    await bump_generation(session, "networks", port.network_id)  # its DHCP hosts change
     # Addresses go back to the pool in the same transaction as the port.
     await session.execute(delete(IpAllocation).where(IpAllocation.port_id == port_id))
     await session.execute(delete(PortSecurityGroup).where(PortSecurityGroup.port_id == port_id))
@@ -267,13 +275,62 @@ async def remove(session: AsyncSession, ctx: RequestContext, port_id: str) -> No
 
 
 async def bind(session: AsyncSession, ctx: RequestContext, port_id: str, host: str) -> Port:
-    """Record the host that will plug the port; it stays DOWN until that host reports."""
+    """Record the host that will plug the port; it stays DOWN until that host reports.
+
+    Both the port's and its network's generation move, so the host applies this state
+    and ignores any older command still in flight.
+    """
     port = await get(session, ctx, port_id)
+    if port.host_id != host:
+        port.status = "DOWN"
     port.host_id = host
+    await bump_generation(session, "networks", port.network_id)
+    await bump_generation(session, "ports", port.id)
     touch(port)
     await _reload(session, port)
     await _emit(session, ctx, port, events.UPDATE)
     return port
+
+
+async def mark_active(
+    session: AsyncSession, ctx: RequestContext, port_id: str, generation: int
+) -> Port:
+    """DOWN -> ACTIVE, only if nobody re-bound the port since ``generation`` was wired.
+
+    A compare-and-swap: the event is written only by the transaction that moved it.
+    """
+    ports = _GENERATIONS["ports"]
+    moved = await session.execute(
+        sa.update(Port)
+        .where(Port.id == port_id, Port.status == "DOWN")
+        .where(
+            select(ports.c.generation).where(ports.c.id == port_id).scalar_subquery() == generation
+        )
+        .values(status="ACTIVE")
+        .execution_options(synchronize_session=False)
+    )
+    port = await get(session, ctx, port_id)
+    await session.refresh(port, ["status"])
+    if moved.rowcount == 1:  # type: ignore[attr-defined]
+        touch(port)
+        await _reload(session, port)
+        await _emit(session, ctx, port, events.UPDATE)
+    return port
+
+
+async def bump_generation(session: AsyncSession, kind: str, row_id: str) -> int:
+    """Increment and return the generation of one network or port row."""
+    rows = _GENERATIONS[kind]
+    await session.execute(
+        sa.update(rows).where(rows.c.id == row_id).values(generation=rows.c.generation + 1)
+    )
+    return await generation_of(session, kind, row_id)
+
+
+async def generation_of(session: AsyncSession, kind: str, row_id: str) -> int:
+    rows = _GENERATIONS[kind]
+    found = await session.scalar(select(rows.c.generation).where(rows.c.id == row_id))
+    return int(found or 0)
 
 
 def payload(port: Port) -> PortPayload:

@@ -3,7 +3,7 @@
     port = await rpc.call("network", "create_port", network_id=net, device_id=server_id,
                           device_owner="compute:nova", timeout=10)
     bound = await rpc.call("network", "update_port_binding", port_id=port["id"], host="cn1")
-    bound["bridge"]   # "brq" + 11 hex digits of the network id
+    bound["status"], bound["bridge"], bound["mtu"]   # "ACTIVE" once cn1's agent wired it
 
 Each runs in one transaction as the caller's context (``current_context()``), so a
 project still sees only its own ports; events are written in the same transaction.
@@ -15,10 +15,12 @@ from typing import Any
 
 from common_rpc import RpcRouter
 from common_rpc.context import current_context
-from common_rpc.errors import NotFound
+from common_rpc.errors import Forbidden, NotFound, RpcError
 
+from ..agent import desired
 from ..domain import ports
 from ..domain.common import transaction
+from .agent_api import AgentApi
 
 rpc = RpcRouter()
 
@@ -74,11 +76,40 @@ async def delete_port(deps: Any, port_id: str) -> dict[str, Any]:
 
 @rpc.handler()
 async def update_port_binding(deps: Any, port_id: str, host: str) -> dict[str, Any]:
-    """Record ``binding:host_id``; the port stays DOWN until the host's agent wires it."""
+    """Record ``binding:host_id``, have the host's agent wire the port, then mark it ACTIVE.
+
+    The binding commits first, with a new generation; the agent gets the port's whole
+    desired state. On success the port goes DOWN -> ACTIVE (compare-and-swap on that
+    generation) and ``network.port.update.end`` is written in the same transaction. If
+    the agent fails or does not answer in time, the port stays DOWN and the reply carries
+    ``binding:error`` = ``{"code", "message", "details"}`` (e.g. code ``timeout``).
+    """
     ctx = current_context()
     async with transaction(deps.sessions) as session:
         port = await ports.bind(session, ctx, port_id, host)
+        state = await desired.port_state(session, port)
         out = ports.view(port, ctx)
-    out["binding:host_id"] = port.host_id
+    out["binding:host_id"] = host
     out["bridge"] = ports.bridge_name(port.network_id)
+    out["mtu"] = state["network"]["mtu"]
+    try:
+        wired = await AgentApi(deps.rpc, host).wire_port(**state)
+    except RpcError as exc:
+        out["binding:error"] = exc.to_wire()
+        return out
+    async with transaction(deps.sessions) as session:
+        port = await ports.mark_active(session, ctx, port_id, state["generation"])
+        out |= ports.view(port, ctx)
+    out["bridge"] = wired["bridge"]
+    out["device"] = wired["device"]
+    out["observed_generation"] = wired["observed_generation"]
     return out
+
+
+@rpc.handler()
+async def host_state(deps: Any, host: str) -> dict[str, Any]:
+    """Everything bound to ``host`` (network-agent's reconcile); service identity only."""
+    if not current_context().is_admin:
+        raise Forbidden("host_state is for the network service's own agents")
+    async with transaction(deps.sessions) as session:
+        return await desired.host_state(session, host)

@@ -1,0 +1,1 @@
+"""network-agent: one per host, makes the host's bridges, DHCP and firewall match the DB."""

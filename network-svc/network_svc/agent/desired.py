@@ -1,0 +1,118 @@
+"""The desired state of ports and networks, built from the network DB (API side).
+
+    state = await port_state(session, port)      # {"network", "port", "rules", "generation"}
+    await AgentApi(rpc, port.host_id).wire_port(**state)
+
+DHCP hosts are every port of the network with a fixed IP; a rule naming a remote group
+becomes one rule per address of that group's ports.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ..db.models import IpAllocation, Network, Port, PortSecurityGroup, SecurityGroupRule
+from ..domain.ports import generation_of
+
+
+async def network_state(session: AsyncSession, network_id: str) -> dict[str, Any]:
+    net = (await session.scalars(select(Network).where(Network.id == network_id))).one()
+    rows = await session.execute(
+        select(Port.mac_address, IpAllocation.ip_address)
+        .join(IpAllocation, IpAllocation.port_id == Port.id)
+        .where(Port.network_id == network_id)
+        .order_by(IpAllocation.ip_address)
+    )
+    return {
+        "network_id": net.id,
+        "segmentation_type": net.network_type,
+        "segmentation_id": net.segmentation_id,
+        "mtu": net.mtu,
+        "subnets": [
+            {
+                "subnet_id": s.id,
+                "cidr": s.cidr,
+                "gateway_ip": s.gateway_ip,
+                "enable_dhcp": s.enable_dhcp,
+                "dns_nameservers": list(s.dns_nameservers or ()),
+            }
+            for s in net.subnets
+        ],
+        "dhcp_hosts": [
+            {"mac": mac, "ip": ip, "hostname": "host-" + ip.replace(".", "-").replace(":", "-")}
+            for mac, ip in rows
+        ],
+        "generation": await generation_of(session, "networks", net.id),
+    }
+
+
+async def _rules(session: AsyncSession, port: Port) -> list[dict[str, Any]]:
+    groups = [link.security_group_id for link in port.security_groups]
+    if not groups:
+        return []
+    rules = list(
+        await session.scalars(
+            select(SecurityGroupRule)
+            .where(SecurityGroupRule.security_group_id.in_(groups))
+            .order_by(SecurityGroupRule.created_at, SecurityGroupRule.id)
+        )
+    )
+    out: list[dict[str, Any]] = []
+    for rule in rules:
+        base = {
+            "direction": rule.direction,
+            "ethertype": rule.ethertype,
+            "protocol": rule.protocol,
+            "port_range_min": rule.port_range_min,
+            "port_range_max": rule.port_range_max,
+        }
+        if rule.remote_group_id is None:
+            out.append(base | {"remote_ip_prefix": rule.remote_ip_prefix})
+            continue
+        version = 4 if rule.ethertype == "IPv4" else 6
+        for ip in await _members(session, rule.remote_group_id):
+            if ipaddress.ip_address(ip).version == version:
+                out.append(base | {"remote_ip_prefix": f"{ip}/{32 if version == 4 else 128}"})
+    return out
+
+
+async def _members(session: AsyncSession, group_id: str) -> list[str]:
+    rows = await session.scalars(
+        select(IpAllocation.ip_address)
+        .join(PortSecurityGroup, PortSecurityGroup.port_id == IpAllocation.port_id)
+        .where(PortSecurityGroup.security_group_id == group_id)
+        .order_by(IpAllocation.ip_address)
+    )
+    return list(rows)
+
+
+def _port(port: Port) -> dict[str, Any]:
+    return {
+        "port_id": port.id,
+        "network_id": port.network_id,
+        "mac": port.mac_address,
+        "fixed_ips": [a.ip_address for a in port.fixed_ips],
+        "port_security": port.port_security_enabled,
+    }
+
+
+async def port_state(session: AsyncSession, port: Port) -> dict[str, Any]:
+    """The arguments of ``wire_port`` for one port."""
+    return {
+        "network": await network_state(session, port.network_id),
+        "port": _port(port),
+        "rules": await _rules(session, port),
+        "generation": await generation_of(session, "ports", port.id),
+    }
+
+
+async def host_state(session: AsyncSession, host: str) -> dict[str, Any]:
+    """Every network and port bound to ``host``: what its agent must have, nothing more."""
+    ports = list(await session.scalars(select(Port).where(Port.host_id == host).order_by(Port.id)))
+    items = [await port_state(session, port) for port in ports]
+    networks = {item["network"]["network_id"]: item["network"] for item in items}
+    return {"host": host, "networks": list(networks.values()), "ports": items}

@@ -1,0 +1,36 @@
+"""RPC methods on ``network.<host>``, served by that host's network-agent.
+
+The API calls them through ``network_svc.rpc.agent_api.AgentApi``; ``deps`` is the
+host's ``HostAgent``. Payloads are the shapes of ``network_svc.agent.wire``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from common_rpc import RpcRouter
+
+rpc = RpcRouter()
+
+
+@rpc.handler()
+async def sync_network(deps: Any, network: dict[str, Any], generation: int) -> dict[str, Any]:
+    """Bridge, uplink and DHCP (namespace, dnsmasq, its hosts) of one network."""
+    return await deps.sync_network(network, generation)
+
+
+@rpc.handler()
+async def wire_port(
+    deps: Any,
+    network: dict[str, Any],
+    port: dict[str, Any],
+    rules: list[dict[str, Any]],
+    generation: int,
+) -> dict[str, Any]:
+    """The network, then the port's firewall, then its device on the bridge."""
+    return await deps.wire_port(network, port, rules, generation)
+
+
+@rpc.handler()
+async def unwire_port(deps: Any, port_id: str) -> dict[str, Any]:
+    return await deps.unwire_port(port_id)

@@ -1,0 +1,166 @@
+"""HostAgent: applies desired state to this host, newest generation wins.
+
+Each object (``network:<id>``, ``port:<id>``) keeps the last generation applied, in
+memory. A command with an older or equal generation changes nothing and answers the
+generation the host already has; the periodic reconcile re-applies equal generations
+too (``force=True``), which repairs drift. Driver calls block, so they run in a thread,
+one at a time.
+
+    host = HostAgent(load("fake"), Names())
+    await host.wire_port(net, port, rules, generation=4)   # {"observed_generation": 4, ...}
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from network_svc.drivers import Drivers
+from network_svc.drivers.base import DhcpHost, NetworkSpec
+from network_svc.drivers.linux import netlink
+from network_svc.drivers.names import Names
+
+from . import wire
+
+T = TypeVar("T")
+
+
+def _hex(ident: str) -> str:
+    return re.sub(r"[^0-9a-f]", "", ident.lower())
+
+
+class HostAgent:
+    def __init__(
+        self, drivers: Drivers, names: Names, *, device_exists: Callable[[str], bool] | None = None
+    ) -> None:
+        self.drivers = drivers
+        self.names = names
+        self.generations: dict[str, int] = {}
+        self.networks: dict[str, tuple[NetworkSpec, tuple[DhcpHost, ...]]] = {}
+        self._device_exists = device_exists or (lambda name: netlink.index(name) is not None)
+        self._lock = asyncio.Lock()
+
+    async def _run(self, func: Callable[..., T], *args: Any) -> T:
+        return await asyncio.to_thread(func, *args)
+
+    def _newer(self, key: str, generation: int, force: bool) -> bool:
+        have = self.generations.get(key, -1)
+        return generation > have or (force and generation == have)
+
+    async def sync_network(
+        self, network: dict[str, Any], generation: int, *, force: bool = False
+    ) -> dict[str, Any]:
+        async with self._lock:
+            return await self._sync_network(network, generation, force)
+
+    async def _sync_network(
+        self, network: dict[str, Any], generation: int, force: bool
+    ) -> dict[str, Any]:
+        spec, hosts = wire.network_spec(network)
+        key = f"network:{spec.network_id}"
+        applied = self._newer(key, generation, force)
+        if applied:
+            await self._run(self.drivers.l2.ensure_network, spec)
+            await self._run(self.drivers.dhcp.ensure, spec, hosts)
+            self.networks[spec.network_id] = (spec, hosts)
+            self.generations[key] = generation
+        return {
+            "network_id": spec.network_id,
+            "observed_generation": self.generations.get(key, 0),
+            "applied": applied,
+            "bridge": self.names.bridge(spec.network_id),
+            "mtu": spec.mtu,
+        }
+
+    async def wire_port(
+        self,
+        network: dict[str, Any],
+        port: dict[str, Any],
+        rules: list[dict[str, Any]],
+        generation: int,
+        *,
+        force: bool = False,
+    ) -> dict[str, Any]:
+        """Network first, then anti-spoofing rules, then the device joins the bridge.
+
+        The device (the hypervisor's tap) may not exist yet: the rules match it by name
+        once it appears, and the hypervisor adds it to the returned bridge.
+        """
+        async with self._lock:
+            net = await self._sync_network(network, int(network.get("generation", 0)), force)
+            device = self.names.port_device(port["port_id"])
+            spec = wire.port_spec(port, device)
+            key = f"port:{spec.port_id}"
+            applied = self._newer(key, generation, force)
+            if applied:
+                await self._run(self.drivers.firewall.ensure_port, spec, wire.rules_of(rules))
+                if await self._run(self._device_exists, device):
+                    await self._run(self.drivers.l2.plug_port, spec)
+                self.generations[key] = generation
+            return {
+                "port_id": spec.port_id,
+                "observed_generation": self.generations.get(key, 0),
+                "applied": applied,
+                "bridge": net["bridge"],
+                "mtu": net["mtu"],
+                "mac": spec.mac,
+                "device": device,
+            }
+
+    async def unwire_port(self, port_id: str) -> dict[str, Any]:
+        """Remove the port's rules and take its device off the bridge (idempotent)."""
+        async with self._lock:
+            await self._remove_port(port_id)
+        return {"port_id": port_id, "unwired": True}
+
+    async def _remove_port(self, port_id: str) -> None:
+        await self._run(self.drivers.firewall.remove_port, port_id)
+        await self._run(self.drivers.l2.unplug_port, port_id)
+
+    async def converge(self, state: dict[str, Any]) -> dict[str, int]:
+        """Make the host match ``state`` (from ``host_state``): ensure it, drop the rest."""
+        for network in state["networks"]:
+            await self.sync_network(network, int(network.get("generation", 0)), force=True)
+        for item in state["ports"]:
+            await self.wire_port(
+                item["network"], item["port"], item["rules"], item["generation"], force=True
+            )
+        networks = {n["network_id"] for n in state["networks"]}
+        ports = {item["port"]["port_id"] for item in state["ports"]}
+        async with self._lock:
+            removed = await self._remove_orphans(networks, ports)
+        return {"networks": len(networks), "ports": len(ports), "removed": removed}
+
+    async def _remove_orphans(self, networks: set[str], ports: set[str]) -> int:
+        removed = 0
+        # Chains carry the first hex digits of the port id: enough to name all its objects.
+        known = {_hex(p)[:11] for p in ports}
+        head = self.names.chain_prefix()
+        stale_ports: set[str] = set()
+        for chain in await self._run(self.drivers.firewall.list_owned):
+            rest = chain[len(head) :] if chain.startswith(head) else ""
+            if rest[:1] in ("a", "i", "o", "s") and not rest.startswith("fwd"):
+                fragment = rest[1:]
+                if fragment and fragment not in known:
+                    stale_ports.add(fragment)
+        for fragment in sorted(stale_ports):
+            await self._remove_port(fragment)
+            removed += 1
+        bridge_head = self.names.prefix + "brq"
+        known_nets = {self.names.bridge(n) for n in networks}
+        dhcp_head = self.names.dhcp_namespace("")
+        for namespace in await self._run(self.drivers.dhcp.list_owned):
+            network_id = namespace[len(dhcp_head) :]
+            if network_id not in networks:
+                await self._run(self.drivers.dhcp.delete, network_id)
+                removed += 1
+        for name in await self._run(self.drivers.l2.list_owned):
+            if name.startswith(bridge_head) and name not in known_nets:
+                await self._run(self.drivers.l2.delete_network, name[len(bridge_head) :])
+                removed += 1
+        for network_id in set(self.networks) - networks:
+            del self.networks[network_id]
+        # Generations stay: a late command for a removed object is still recognised as old.
+        return removed

@@ -1,0 +1,92 @@
+"""The network-agent process: serves ``network.<host>`` and reconciles the host.
+
+network-agent                                   # settings from NETWORK_*
+agent = build(AgentSettings(agent_driver="fake", host="cn1"))
+await agent.start(); ...; await agent.stop()    # what the tests run in-process
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from dataclasses import dataclass
+
+from common_rpc.chassis.logging import configure_logging
+from common_rpc.chassis.ping import ping_router
+from common_rpc.chassis.runtime import ServiceRuntime
+from network_svc.drivers import load
+from network_svc.drivers.names import Names
+
+from ..rpc.agent_api import topic
+from .handlers import rpc as agent_rpc
+from .host import HostAgent
+from .reconcile import Reconciler
+from .settings import AgentSettings
+
+
+@dataclass
+class NetworkAgent:
+    settings: AgentSettings
+    runtime: ServiceRuntime
+    host: HostAgent
+    reconciler: Reconciler
+
+    async def start(self) -> None:
+        """Connect and take commands, then reconcile at once and every interval."""
+        await self.runtime.start()
+        self.reconciler.start()
+
+    async def stop(self) -> None:
+        await self.reconciler.stop()
+        await self.runtime.stop()
+
+
+def build(settings: AgentSettings) -> NetworkAgent:
+    names = Names(settings.agent_name_prefix)
+    state_dir = settings.state_dir()
+    state_dir.mkdir(parents=True, exist_ok=True)
+    state_dir.chmod(0o755)  # dnsmasq reads its files after dropping root
+    drivers = load(
+        settings.agent_driver,
+        names=names,
+        state_dir=state_dir,
+        local_ip=settings.agent_local_ip,
+        physical_interface=settings.agent_physical_interface,
+    )
+    # The fake drivers touch no kernel: no device of theirs ever exists.
+    fake = settings.agent_driver == "fake"
+    host = HostAgent(drivers, names, device_exists=(lambda _name: False) if fake else None)
+    runtime = ServiceRuntime(settings, database=False, name=f"network-agent@{settings.host}")
+    runtime.serve(
+        topic(settings.host), host, ping_router(topic(settings.host), settings.host), agent_rpc
+    )
+    reconciler = Reconciler(
+        runtime.rpc,
+        host,
+        settings.host,
+        interval=settings.agent_reconcile_interval,
+        timeout=settings.agent_api_timeout,
+        api_topic=settings.agent_api_topic,
+    )
+    return NetworkAgent(settings, runtime, host, reconciler)
+
+
+async def _serve(settings: AgentSettings) -> None:
+    agent = build(settings)
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stopping.set)
+    await agent.start()
+    try:
+        await stopping.wait()
+    finally:
+        await agent.stop()
+
+
+def main() -> None:
+    settings = AgentSettings()
+    configure_logging("network-agent", settings.log_level, settings.log_json, host=settings.host)
+    asyncio.run(_serve(settings))

@@ -1,0 +1,77 @@
+"""Reconciler: on start and every ``interval`` seconds, make the host match the DB.
+
+It asks the network API for everything bound to this host (``host_state`` on the
+``network`` topic, as the service) and hands it to ``HostAgent.converge``: expected
+networks and ports are ensured, owned objects the DB no longer has are removed. A
+failed round is logged and retried at the next tick; commands keep working meanwhile.
+
+    reconciler = Reconciler(runtime.rpc, host_agent, "cn1", interval=60)
+    await reconciler.run_once()     # {"networks": 1, "ports": 2, "removed": 0}
+    reconciler.start()              # the periodic loop; await reconciler.stop()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from common_rpc.context import RequestContext, use_context
+from common_rpc.rpc import RpcClient
+
+from .host import HostAgent
+
+log = logging.getLogger(__name__)
+
+SERVICE = RequestContext(user_id="network-agent", roles=frozenset({"admin", "service"}))
+
+
+class Reconciler:
+    def __init__(
+        self,
+        client: RpcClient,
+        host_agent: HostAgent,
+        host: str,
+        *,
+        interval: float = 60.0,
+        timeout: float = 10.0,
+        api_topic: str = "network",
+    ) -> None:
+        self.client = client
+        self.host_agent = host_agent
+        self.host = host
+        self.interval = interval
+        self.timeout = timeout
+        self.api_topic = api_topic
+        self.rounds = 0
+        self._task: asyncio.Task[None] | None = None
+
+    async def run_once(self) -> dict[str, Any]:
+        with use_context(SERVICE):
+            state = await self.client.call(
+                self.api_topic, "host_state", host=self.host, timeout=self.timeout
+            )
+        result = await self.host_agent.converge(state)
+        self.rounds += 1
+        log.info("reconciled host %s: %s", self.host, result)
+        return result
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self.run_once()
+            except Exception:  # any failure: the next round starts from the DB again
+                log.exception("reconcile of host %s failed; retrying next round", self.host)
+            await asyncio.sleep(self.interval)
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._loop(), name=f"reconcile-{self.host}")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None

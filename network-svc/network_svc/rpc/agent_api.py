@@ -1,0 +1,68 @@
+"""AgentApi: how the network API calls the network-agent of one host (``network.<host>``).
+
+    agent = AgentApi(runtime.rpc, "cn1", timeout=5)
+    reply = await agent.wire_port(network, port, rules, generation=7)
+    reply["observed_generation"], reply["bridge"], reply["mtu"], reply["mac"]
+
+Every call has a deadline; an agent that is down or slow raises ``RpcTimeout`` (the
+command may or may not have run: the next command or reconcile settles it, because
+commands carry desired state and a generation, never a delta).
+
+API version history:
+    1.0 - sync_network(network, generation) -> {network_id, observed_generation,
+          applied, bridge, mtu}
+          wire_port(network, port, rules, generation) -> {port_id,
+          observed_generation, applied, bridge, mtu, mac, device}
+          unwire_port(port_id) -> {port_id, unwired}
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from common_rpc.rpc import RpcClient
+
+VERSION = "1.0"
+DEFAULT_TIMEOUT = 5.0
+
+
+def topic(host: str) -> str:
+    return f"network.{host}"
+
+
+class AgentApi:
+    def __init__(self, client: RpcClient, host: str, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+        self.client = client
+        self.host = host
+        self.timeout = timeout
+
+    async def sync_network(self, network: dict[str, Any], generation: int) -> dict[str, Any]:
+        return await self.client.call(
+            topic(self.host),
+            "sync_network",
+            network=network,
+            generation=generation,
+            timeout=self.timeout,
+        )
+
+    async def wire_port(
+        self,
+        network: dict[str, Any],
+        port: dict[str, Any],
+        rules: list[dict[str, Any]],
+        generation: int,
+    ) -> dict[str, Any]:
+        return await self.client.call(
+            topic(self.host),
+            "wire_port",
+            network=network,
+            port=port,
+            rules=rules,
+            generation=generation,
+            timeout=self.timeout,
+        )
+
+    async def unwire_port(self, port_id: str) -> dict[str, Any]:
+        return await self.client.call(
+            topic(self.host), "unwire_port", port_id=port_id, timeout=self.timeout
+        )
