@@ -42,7 +42,7 @@ from pydantic import ValidationError
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from common_rpc import Broker, Event, MemoryDeduper
-from common_rpc.broker import TRANSIENT_ERRORS
+from common_rpc.broker import cancel_consumer, close_channel
 from common_rpc.contracts import all_contracts, matches
 from common_rpc.events import declare_exchange
 
@@ -134,16 +134,8 @@ class EventStream:
     async def stop(self) -> None:
         for sub in list(self._subscriptions):
             self._close(sub, "The gateway is shutting down.")
-        if self._queue is not None and self._consumer_tag is not None:
-            try:
-                await asyncio.wait_for(self._queue.cancel(self._consumer_tag), 5)
-            except (TimeoutError, *TRANSIENT_ERRORS):
-                pass
-        if self._channel is not None:
-            try:
-                await asyncio.wait_for(self._channel.close(), 5)
-            except (TimeoutError, *TRANSIENT_ERRORS):
-                pass
+        await cancel_consumer(self._queue, self._consumer_tag)
+        await close_channel(self._channel)
         self._channel = self._queue = self._consumer_tag = None
 
     @property

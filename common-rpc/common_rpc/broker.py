@@ -12,9 +12,10 @@ An operator may give each service its own broker: ``topic_urls={"volume": URL}``
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 import aio_pika
 import aiormq
@@ -141,3 +142,19 @@ async def retry_transient(operation: Callable[[], Awaitable[T]], what: str) -> T
             log.debug("%s: transient broker error, retrying", what, exc_info=True)
         await asyncio.sleep(delay)
         delay = min(delay * 2, 0.5)
+
+
+async def cancel_consumer(queue: Any, consumer_tag: str | None, timeout: float = 5.0) -> None:
+    """Stop a consumer within ``timeout``; a broker that is already gone is no error here."""
+    if queue is None or consumer_tag is None:
+        return
+    with contextlib.suppress(TimeoutError, *TRANSIENT_ERRORS):
+        await asyncio.wait_for(queue.cancel(consumer_tag), timeout)
+
+
+async def close_channel(channel: Any, timeout: float = 5.0) -> None:
+    """Close a channel within ``timeout``; a broker that is already gone is no error here."""
+    if channel is None:
+        return
+    with contextlib.suppress(TimeoutError, *TRANSIENT_ERRORS):
+        await asyncio.wait_for(channel.close(), timeout)

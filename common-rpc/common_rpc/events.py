@@ -33,7 +33,7 @@ from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, AbstractRobustC
 from pamqp.commands import Basic
 from pydantic import BaseModel, Field, ValidationError
 
-from .broker import TRANSIENT_ERRORS, Broker
+from .broker import TRANSIENT_ERRORS, Broker, cancel_consumer, close_channel
 from .context import RequestContext, current_context, reset_context, set_context
 from .metrics import DEAD_LETTER_DEPTH, EVENTS_CONSUMED, EVENTS_PUBLISHED, cached_labels
 
@@ -247,16 +247,8 @@ class EventSubscriber:
         if self._monitor is not None:
             self._monitor.cancel()
             self._monitor = None
-        if self._queue is not None and self._consumer_tag is not None:
-            try:
-                await asyncio.wait_for(self._queue.cancel(self._consumer_tag), 5)
-            except (TimeoutError, *TRANSIENT_ERRORS):
-                pass
-        if self._channel is not None:
-            try:
-                await asyncio.wait_for(self._channel.close(), 5)
-            except (TimeoutError, *TRANSIENT_ERRORS):
-                pass
+        await cancel_consumer(self._queue, self._consumer_tag)
+        await close_channel(self._channel)
         self._channel = self._queue = self._consumer_tag = None
 
     async def dead_letter_depth(self) -> int:

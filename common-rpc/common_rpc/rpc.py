@@ -41,7 +41,7 @@ from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, AbstractRobustC
 from pamqp.commands import Basic
 from pydantic import BaseModel, ValidationError, create_model
 
-from .broker import TRANSIENT_ERRORS, Broker, retry_transient
+from .broker import TRANSIENT_ERRORS, Broker, cancel_consumer, close_channel, retry_transient
 from .context import RequestContext, current_context, reset_context, set_context
 from .errors import InternalError, Invalid, RpcError, RpcTimeout, error_from_wire
 from .metrics import RPC_CALLS, RPC_SERVER_SECONDS, cached_labels
@@ -167,18 +167,10 @@ class RpcServer:
 
     async def stop(self, drain_s: float = 10.0) -> None:
         """Stop taking requests, let the running ones finish, then close the channel."""
-        if self._queue is not None and self._consumer_tag is not None:
-            try:
-                await asyncio.wait_for(self._queue.cancel(self._consumer_tag), 5)
-            except (TimeoutError, *TRANSIENT_ERRORS):
-                pass
+        await cancel_consumer(self._queue, self._consumer_tag)
         if self._inflight:
             await asyncio.wait(list(self._inflight), timeout=drain_s)
-        if self._channel is not None:
-            try:
-                await asyncio.wait_for(self._channel.close(), 5)
-            except (TimeoutError, *TRANSIENT_ERRORS):
-                pass
+        await close_channel(self._channel)
         self._queue = self._channel = self._consumer_tag = None
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
