@@ -211,7 +211,10 @@ class Proxy:
         signer: IdentitySigner,
         *,
         connect_timeout_s: float = 2.0,
-        read_timeout_s: float = 300.0,
+        # The longest a replica may stay silent while answering (uploads are not limited:
+        # the clock runs between reads of the response), so a frozen replica cannot hold a
+        # client for ever.
+        read_timeout_s: float = 60.0,
         down_s: float = 5.0,
         pool_size: int = 1024,
         keepalive_s: float = 4.0,

@@ -544,3 +544,31 @@ def test_the_proxy_is_the_outermost_layer(backends: Backends) -> None:
     # an Idempotency-Key must reach the service, which keeps keys per project.
     app = build_gateway(_settings(backends), FakeTokenValidator(), backends.signer)
     assert app.user_middleware[0].cls is ProxyMiddleware
+
+
+async def test_a_silent_replica_is_a_504_at_the_read_deadline(
+    backends: Backends, validator: FakeTokenValidator
+) -> None:
+    done = asyncio.Event()
+
+    async def swallow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(65536)  # takes the request, never answers (a frozen process)
+        await done.wait()
+        writer.close()
+
+    silent = await asyncio.start_server(swallow, "127.0.0.1", 0)
+    port = silent.sockets[0].getsockname()[1]
+    settings = _settings(backends, network_urls=[f"http://127.0.0.1:{port}"])
+    token = validator.issue("p1", "member")
+    try:
+        with serve(build_gateway(settings, validator, backends.signer, read_timeout_s=0.5)) as url:
+            async with httpx.AsyncClient(base_url=url, timeout=10) as http:
+                started = time.monotonic()
+                reply = await http.get("/network/v2.0/networks", headers={"X-Auth-Token": token})
+                assert time.monotonic() - started < 3
+                assert reply.status_code == 504
+                assert reply.json()["NeutronError"]["type"] == "HTTPGatewayTimeout"
+    finally:
+        done.set()
+        silent.close()
+        await silent.wait_closed()
