@@ -16,12 +16,10 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
-from api_gateway.bootstrap import MIGRATIONS
-from api_gateway.identity import TokenService, identity_router
+from api_gateway.app import create_app
+from api_gateway.identity import TokenService
 from api_gateway.settings import GatewaySettings
-from common_rpc.chassis.app import make_app
-from common_rpc.chassis.faults import keystone_fault
-from common_rpc.chassis.runtime import ServiceRuntime
+from common_rpc.chassis.identity import generate_keypair
 
 PG_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 PUBLIC_URL = "http://gateway.test"
@@ -44,21 +42,9 @@ def gateway_settings(data_dir: Path, db_url: str, public_url: str) -> GatewaySet
 
 
 def build_app(settings: GatewaySettings) -> FastAPI:
-    """The gateway app with the identity API under /identity, as the gateway serves it."""
-    runtime = ServiceRuntime(settings, migrations=MIGRATIONS)
-    tokens = TokenService.from_settings(runtime.sessions, settings)
-    app = make_app(
-        settings,
-        runtime,
-        title="Stackling Gateway",
-        version="3.14",
-        fault_formatter=keystone_fault,
-        # The gateway authenticates its callers itself, by X-Auth-Token.
-        public_paths=("/*",),
-    )
-    app.include_router(identity_router(settings, runtime.sessions, tokens), prefix="/identity")
-    app.state.tokens = tokens
-    return app
+    """The gateway app exactly as ``stackling-gateway`` serves it (keys made on demand)."""
+    generate_keypair(settings.data_dir / "keys")
+    return create_app(settings)
 
 
 def password_auth(user: str, password: str, project: str | None = None) -> dict[str, Any]:
