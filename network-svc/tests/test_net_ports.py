@@ -50,7 +50,9 @@ async def test_requested_addresses_are_checked(tmp_path) -> None:
 async def test_filters_paging_and_updates(tmp_path) -> None:
     async with network_api(tmp_path) as api:
         net = await api.network("pA")
-        sub = await api.subnet("pA", net["id"], "10.0.0.0/24")
+        # .200 is outside the pool, so no random allocation can have taken it first
+        pool = [{"start": "10.0.0.2", "end": "10.0.0.100"}]
+        sub = await api.subnet("pA", net["id"], "10.0.0.0/24", allocation_pools=pool)
         ports = [
             await api.port("pA", net["id"], name=f"p{i}", device_id=f"vm{i % 2}") for i in range(5)
         ]

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.util import identity_key
 
 from ..db.models import IpAllocation, Subnet
 from .common import try_insert
@@ -165,6 +166,8 @@ async def allocate(
             port_id=port_id,
             network_id=subnet.network_id,
         )
+        if identity_key(IpAllocation, (subnet.id, row.ip_address)) in session.identity_map:
+            continue  # this transaction already holds it (a bulk create): no round trip
         # Another request may take the same address first: the key refuses it, we retry.
         if await try_insert(session, row):
             return row
