@@ -8,6 +8,7 @@ shapes evolve with common-rpc and are never copied into a service.
     processed_events  event ids a consumer already handled (dedupe)
     rpc_operations    operation ids of mutating RPC calls: attempts and stored results
     idempotency_keys  Idempotency-Key of HTTP creates: body hash and first response
+    agents            agent processes: last heartbeat and what their host offers
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Index,
@@ -77,4 +79,19 @@ idempotency_keys = Table(
     Column("response_body", LargeBinary, nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Index("ix_idempotency_keys_created", "created_at"),
+)
+
+# One row per agent process (binary, host): the last heartbeat says whether it is alive and
+# what the host offers (compute: vcpus, ram_mb, disk_gb); see ``common_rpc.agents``.
+agents = Table(
+    "agents",
+    chassis_metadata,
+    Column("binary", String(64), primary_key=True),
+    Column("host", String(255), primary_key=True),
+    Column("id", String(36), nullable=False, unique=True),
+    Column("topic", String(255), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("last_heartbeat", DateTime(timezone=True), nullable=False),
+    Column("capabilities", JSON, nullable=False),
+    Column("admin_state_up", Boolean, nullable=False, default=True),
 )

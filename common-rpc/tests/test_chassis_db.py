@@ -78,14 +78,14 @@ async def test_upgrade_creates_service_and_chassis_tables(
 ) -> None:
     await upgrade(any_db_url, widget_migrations)
     assert await table_names(any_db_url) >= CHASSIS_TABLES | {"widgets", "alembic_version"}
-    assert await versions(any_db_url) == {"widgets_0001", "chassis_0001"}
+    assert await versions(any_db_url) == {"widgets_0001", "chassis_0002"}
 
     # Twice is a no-op: same versions, no error, data untouched.
     engine = make_engine(any_db_url)
     async with engine.begin() as conn:
         await conn.execute(text("INSERT INTO widgets (id, name) VALUES ('w1', 'kept')"))
     await upgrade(any_db_url, widget_migrations)
-    assert await versions(any_db_url) == {"widgets_0001", "chassis_0001"}
+    assert await versions(any_db_url) == {"widgets_0001", "chassis_0002"}
     async with engine.connect() as conn:
         assert (await conn.execute(text("SELECT name FROM widgets"))).scalar() == "kept"
     await engine.dispose()
@@ -110,13 +110,13 @@ async def test_chassis_revision_matches_tables_module(
 async def test_concurrent_upgrades_on_postgresql(widget_migrations: Path) -> None:
     async with temp_pg_database() as url:
         await asyncio.gather(*(upgrade(url, widget_migrations) for _ in range(4)))
-        assert await versions(url) == {"widgets_0001", "chassis_0001"}
+        assert await versions(url) == {"widgets_0001", "chassis_0002"}
 
 
 async def test_concurrent_upgrades_on_sqlite(tmp_path: Path, widget_migrations: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path}/c.db"
     await asyncio.gather(*(upgrade(url, widget_migrations) for _ in range(3)))
-    assert await versions(url) == {"widgets_0001", "chassis_0001"}
+    assert await versions(url) == {"widgets_0001", "chassis_0002"}
 
 
 def test_chassis_versions_are_packaged() -> None:
@@ -148,8 +148,9 @@ def test_command_line_path_and_new_revisions(tmp_path: Path, widget_migrations: 
     (new,) = (widget_migrations / "versions").glob("w2_*.py")
     assert "down_revision = 'widgets_0001'" in new.read_text()
     # Autogenerate saw the chassis tables as known: it proposes nothing for them.
-    assert "outbox" not in new.read_text()
+    assert "outbox" not in new.read_text() and "agents" not in new.read_text()
     assert sorted(p.name for p in CHASSIS_VERSIONS.glob("*.py")) == [
         "__init__.py",
         "chassis_0001_initial.py",
+        "chassis_0002_agents.py",
     ]

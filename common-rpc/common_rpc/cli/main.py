@@ -4,6 +4,7 @@ Built-in commands live here; services add their own groups through ``stackling.c
 points (see ``plugins``), loaded when this module is imported.
 
     $ stackling doctor
+    $ stackling audit network
     $ stackling --help        # also lists the installed services' command groups
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import typer
 
+from .audit import audit
 from .doctor import doctor
 from .plugins import add_plugins
 
@@ -24,6 +26,7 @@ def build_app() -> typer.Typer:
         """Operate a Stackling cloud and the hosts it runs on."""
 
     app.command()(doctor)
+    app.command()(audit)
     add_plugins(app)
     return app
 
