@@ -10,12 +10,14 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from common_rpc.agents import agents_router
 from common_rpc.chassis.app import make_app, run_app
 from common_rpc.chassis.faults import neutron_fault
 from common_rpc.chassis.ping import ping_router
 from common_rpc.chassis.runtime import ServiceRuntime
 
 from .api import faults, versions
+from .api.agents import router as agents_router_api
 from .api.extensions import BUILTIN
 from .api.networks import router as networks_router
 from .api.ports import router as ports_router
@@ -32,7 +34,13 @@ def create_app(settings: NetworkSettings | None = None) -> FastAPI:
     """The composition root: one runtime, its RPC topic and the HTTP routes."""
     settings = settings or NetworkSettings()
     runtime = ServiceRuntime(settings, migrations=MIGRATIONS)
-    runtime.serve("network", runtime, ping_router("network", settings.host), network_rpc)
+    runtime.serve(
+        "network",
+        runtime,
+        ping_router("network", settings.host),
+        network_rpc,
+        agents_router(runtime.sessions),
+    )
     app = make_app(
         settings,
         runtime,
@@ -48,6 +56,7 @@ def create_app(settings: NetworkSettings | None = None) -> FastAPI:
             ports_router,
             security_groups_router,
             security_group_rules_router,
+            agents_router_api,
         ],
         builtin_extensions=BUILTIN,
     )

@@ -27,6 +27,9 @@ class NetworkSettings(ServiceSettings):
     default_network_type: str = "vxlan"
     physical_network: str = "physnet1"
     vxlan_mtu: int = 1450
+    # Agents report every agent_heartbeat_s; one silent for agent_down_s is listed dead.
+    agent_heartbeat_s: float = 10.0
+    agent_down_s: float = 30.0
 
     def segment_range(self, network_type: str) -> range:
         text = self.vxlan_range if network_type == "vxlan" else self.vlan_range

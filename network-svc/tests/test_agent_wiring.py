@@ -24,6 +24,7 @@ from driver_fixtures import UDHCPC_SCRIPT, leftovers, need_root_tools, sweep
 from netapi_helpers import Api, network_api
 
 from common_rpc import Event, RequestContext, RpcClient, use_context
+from common_rpc.agents import agents_router
 from common_rpc.testing import wait_for
 from network_svc.agent.main import NetworkAgent, build
 from network_svc.agent.settings import AgentSettings
@@ -136,11 +137,19 @@ async def test_bind_dhcp_ping_then_reconcile_after_restart(tmp_path, host_lab) -
     timings: dict[str, float] = {}
     async with network_api(tmp_path, default_network_type="local") as api:
         runtime = api.app.state.runtime
-        api_server = runtime.serve(api_topic, runtime, network_rpc)
+        api_server = runtime.serve(api_topic, runtime, network_rpc, agents_router(runtime.sessions))
         await api_server.start()
         agent = _agent(prefix, state_dir, api_topic)
         await agent.start()
         try:
+            # The agent's heartbeat lists it, alive, for admins only.
+            async def listed() -> bool:
+                resp = await api.get("pA", "/v2.0/agents", "admin")
+                hosts = {a["host"]: a for a in resp.json()["agents"]}
+                return hosts.get(agent.settings.host, {}).get("alive") is True
+
+            await wait_for(listed, timeout=10)
+            assert (await api.get("pA", "/v2.0/agents")).status_code == 403
             net_id, ports, seen = await _ports(api, api_topic)
             client = RpcClient(runtime.broker)
             bound = []

@@ -11,7 +11,9 @@ import asyncio
 import contextlib
 import signal
 from dataclasses import dataclass
+from typing import Any
 
+from common_rpc.agents import AgentHeartbeat
 from common_rpc.chassis.logging import configure_logging
 from common_rpc.chassis.ping import ping_router
 from common_rpc.chassis.runtime import ServiceRuntime
@@ -31,13 +33,16 @@ class NetworkAgent:
     runtime: ServiceRuntime
     host: HostAgent
     reconciler: Reconciler
+    heartbeat: AgentHeartbeat
 
     async def start(self) -> None:
         """Connect and take commands, then reconcile at once and every interval."""
         await self.runtime.start()
         self.reconciler.start()
+        self.heartbeat.start()
 
     async def stop(self) -> None:
+        await self.heartbeat.stop()
         await self.reconciler.stop()
         await self.runtime.stop()
 
@@ -69,7 +74,28 @@ def build(settings: AgentSettings) -> NetworkAgent:
         timeout=settings.agent_api_timeout,
         api_topic=settings.agent_api_topic,
     )
-    return NetworkAgent(settings, runtime, host, reconciler)
+    heartbeat = AgentHeartbeat(
+        runtime.rpc,
+        service=settings.agent_api_topic,
+        binary="network-agent",
+        host=settings.host,
+        topic=topic(settings.host),
+        capabilities=lambda: _configurations(settings, host),
+        interval_s=settings.agent_heartbeat_s,
+    )
+    return NetworkAgent(settings, runtime, host, reconciler, heartbeat)
+
+
+def _configurations(settings: AgentSettings, host: HostAgent) -> dict[str, Any]:
+    """What the admin agent listing shows of this host (Neutron's ``configurations``)."""
+    return {
+        "driver": settings.agent_driver,
+        "tunnel_types": ["vxlan"],
+        "tunneling_ip": settings.agent_local_ip,
+        "interface_mappings": {settings.physical_network: settings.agent_physical_interface},
+        "networks": len(host.networks),
+        "devices": sum(key.startswith("port:") for key in host.generations),
+    }
 
 
 async def _serve(settings: AgentSettings) -> None:
