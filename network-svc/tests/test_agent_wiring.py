@@ -122,7 +122,7 @@ async def _ports(api: Api, api_topic: str) -> tuple[str, list[dict[str, Any]], l
     )
     await subscriber.start()
     net = await api.network("pA")
-    pool = [{"start": "10.72.0.10", "end": "10.72.0.200"}]  # .2 is the DHCP server
+    pool = [{"start": "10.72.0.10", "end": "10.72.0.200"}]
     await api.subnet("pA", net["id"], "10.72.0.0/24", allocation_pools=pool)
     ports = [await api.port("pA", net["id"], device_owner="compute:nova") for _ in range(2)]
     return net["id"], ports, seen
@@ -220,7 +220,11 @@ async def test_bind_dhcp_ping_then_reconcile_after_restart(tmp_path, host_lab) -
                     reply = await port_api.wire_port(network, port, [], generation)
                     assert not reply["applied"] and reply["observed_generation"] == current
             assert await thread(_chain, names.chain("o", ports[0]["id"])) == egress
-            assert await thread(_ping, guests[0], "10.72.0.2")  # the DHCP server, still reachable
+            # The DHCP server holds its port's address, the first of the pool: still reachable.
+            dhcp_ports = await api.get("pA", "/v2.0/ports?device_owner=network:dhcp")
+            [server] = dhcp_ports.json()["ports"]
+            assert server["fixed_ips"][0]["ip_address"] == "10.72.0.10"
+            assert await thread(_ping, guests[0], "10.72.0.10")
         finally:
             await agent.stop()
             await api_server.stop()

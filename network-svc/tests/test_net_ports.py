@@ -52,7 +52,9 @@ async def test_filters_paging_and_updates(tmp_path) -> None:
         net = await api.network("pA")
         # .200 is outside the pool, so no random allocation can have taken it first
         pool = [{"start": "10.0.0.2", "end": "10.0.0.100"}]
-        sub = await api.subnet("pA", net["id"], "10.0.0.0/24", allocation_pools=pool)
+        sub = await api.subnet(
+            "pA", net["id"], "10.0.0.0/24", allocation_pools=pool, enable_dhcp=False
+        )
         ports = [
             await api.port("pA", net["id"], name=f"p{i}", device_id=f"vm{i % 2}") for i in range(5)
         ]
@@ -123,7 +125,8 @@ async def test_cross_project_and_admin_only_attributes(tmp_path) -> None:
 async def test_bulk_create_and_idempotency_key(tmp_path) -> None:
     async with network_api(tmp_path) as api:
         net = await api.network("pA")
-        await api.subnet("pA", net["id"], "10.0.0.0/29")  # 5 addresses
+        # 5 addresses, no DHCP port holding one
+        await api.subnet("pA", net["id"], "10.0.0.0/29", enable_dhcp=False)
         two = {"ports": [{"network_id": net["id"], "name": "a"}, {"network_id": net["id"]}]}
         bulk = await api.post("pA", "/v2.0/ports", two)
         assert bulk.status_code == 201 and len(bulk.json()["ports"]) == 2

@@ -82,7 +82,11 @@ async def test_every_change_emits_an_event(tmp_path) -> None:
                 return expected <= {e.event_type for e in seen}
 
             await wait_for(all_seen, timeout=10)
-            created = next(e for e in seen if e.event_type == "network.port.create.end")
+            created = next(
+                e
+                for e in seen
+                if e.event_type == "network.port.create.end" and e.payload["id"] == port["id"]
+            )
             assert created.project_id == "pA" and created.payload["id"] == port["id"]
         finally:
             await subscriber.stop()

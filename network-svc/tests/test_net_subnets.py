@@ -79,3 +79,54 @@ async def test_subnet_scoping_update_and_delete(tmp_path) -> None:
         assert in_use.status_code == 409 and fault_type(in_use) == "SubnetInUse"
         await api.delete("pA", f"/v2.0/ports/{port['id']}")
         assert (await api.delete("pA", path)).status_code == 204
+
+
+async def test_dhcp_port_holds_the_server_address(tmp_path) -> None:
+    async with network_api(tmp_path) as api:
+        net = await api.network("pA")
+        sub = await api.subnet("pA", net["id"], "10.0.0.0/29")  # .2-.6
+        dhcp_path = f"/v2.0/ports?device_owner=network:dhcp&network_id={net['id']}"
+        [dhcp] = (await api.get("pA", dhcp_path)).json()["ports"]
+        assert dhcp["fixed_ips"] == [{"subnet_id": sub["id"], "ip_address": "10.0.0.2"}]
+        assert dhcp["device_id"] == f"dhcp-{net['id']}" and dhcp["status"] == "ACTIVE"
+
+        # The pool's other four go to guests; the DHCP address is never handed out.
+        guests = [await api.port("pA", net["id"]) for _ in range(4)]
+        assert {g["fixed_ips"][0]["ip_address"] for g in guests} == {
+            "10.0.0.3",
+            "10.0.0.4",
+            "10.0.0.5",
+            "10.0.0.6",
+        }
+        full = await api.post("pA", "/v2.0/ports", {"port": {"network_id": net["id"]}})
+        assert full.status_code == 409 and fault_type(full) == "IpAddressGenerationFailure"
+
+        # Nobody deletes it or moves its address by hand.
+        path = f"/v2.0/ports/{dhcp['id']}"
+        assert (await api.delete("pA", path)).status_code == 409
+        assert (await api.delete("pA", path, "admin")).status_code == 409
+        moved = {"port": {"fixed_ips": [{"subnet_id": sub["id"], "ip_address": "10.0.0.6"}]}}
+        assert (await api.put("pA", path, moved)).status_code == 409
+
+        # A second DHCP subnet gives the same port an address there too.
+        sub2 = await api.subnet("pA", net["id"], "10.0.1.0/24")
+        [dhcp] = (await api.get("pA", dhcp_path)).json()["ports"]
+        assert {ip["ip_address"] for ip in dhcp["fixed_ips"]} == {"10.0.0.2", "10.0.1.2"}
+
+        # DHCP off releases the address; on again takes the first free one back.
+        off = await api.put("pA", f"/v2.0/subnets/{sub2['id']}", {"subnet": {"enable_dhcp": False}})
+        assert off.status_code == 200
+        [dhcp] = (await api.get("pA", dhcp_path)).json()["ports"]
+        assert [ip["subnet_id"] for ip in dhcp["fixed_ips"]] == [sub["id"]]
+        on = await api.put("pA", f"/v2.0/subnets/{sub2['id']}", {"subnet": {"enable_dhcp": True}})
+        assert on.status_code == 200
+
+        # The DHCP port does not hold its subnets or network: they delete with it.
+        assert (await api.delete("pA", f"/v2.0/subnets/{sub2['id']}")).status_code == 204
+        [dhcp] = (await api.get("pA", dhcp_path)).json()["ports"]
+        assert [ip["subnet_id"] for ip in dhcp["fixed_ips"]] == [sub["id"]]
+        for guest in guests:
+            assert (await api.delete("pA", f"/v2.0/ports/{guest['id']}")).status_code == 204
+        assert (await api.delete("pA", f"/v2.0/networks/{net['id']}")).status_code == 204
+        assert (await api.get("pA", "/v2.0/ports")).json()["ports"] == []
+        assert (await api.get("pA", f"/v2.0/subnets/{sub['id']}")).status_code == 404

@@ -16,17 +16,23 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..db.models import IpAllocation, Network, Port, PortSecurityGroup, SecurityGroupRule
-from ..domain.ports import generation_of
+from ..domain.ports import DHCP_OWNER, generation_of
 
 
 async def network_state(session: AsyncSession, network_id: str) -> dict[str, Any]:
     net = (await session.scalars(select(Network).where(Network.id == network_id))).one()
-    rows = await session.execute(
-        select(Port.mac_address, IpAllocation.ip_address)
-        .join(IpAllocation, IpAllocation.port_id == Port.id)
-        .where(Port.network_id == network_id)
-        .order_by(IpAllocation.ip_address)
-    )
+    rows = (
+        await session.execute(
+            select(
+                Port.mac_address, IpAllocation.ip_address, IpAllocation.subnet_id, Port.device_owner
+            )
+            .join(IpAllocation, IpAllocation.port_id == Port.id)
+            .where(Port.network_id == network_id)
+            .order_by(IpAllocation.ip_address)
+        )
+    ).all()
+    # dnsmasq listens on its port's address of each subnet and leases to every other port.
+    server = {subnet: ip for _mac, ip, subnet, owner in rows if owner == DHCP_OWNER}
     return {
         "network_id": net.id,
         "segmentation_type": net.network_type,
@@ -39,12 +45,14 @@ async def network_state(session: AsyncSession, network_id: str) -> dict[str, Any
                 "gateway_ip": s.gateway_ip,
                 "enable_dhcp": s.enable_dhcp,
                 "dns_nameservers": list(s.dns_nameservers or ()),
+                "dhcp_server_ip": server.get(s.id),
             }
             for s in net.subnets
         ],
         "dhcp_hosts": [
             {"mac": mac, "ip": ip, "hostname": "host-" + ip.replace(".", "-").replace(":", "-")}
-            for mac, ip in rows
+            for mac, ip, _subnet, owner in rows
+            if owner != DHCP_OWNER
         ],
         "generation": await generation_of(session, "networks", net.id),
     }

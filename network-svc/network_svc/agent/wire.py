@@ -33,6 +33,7 @@ def network_spec(data: dict[str, Any]) -> tuple[NetworkSpec, tuple[DhcpHost, ...
             gateway_ip=s.get("gateway_ip"),
             enable_dhcp=bool(s.get("enable_dhcp", True)),
             dns_nameservers=tuple(s.get("dns_nameservers") or ()),
+            dhcp_server_ip=s.get("dhcp_server_ip"),
         )
         for s in data.get("subnets") or ()
     )

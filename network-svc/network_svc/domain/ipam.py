@@ -131,10 +131,27 @@ def pick_free(
     return None
 
 
+def lowest_free(subnet: Subnet, used: set[int]) -> int | None:
+    for a, b in sorted(_spans(subnet)):
+        for candidate in range(a, b + 1):
+            if candidate not in used:
+                return candidate
+    return None
+
+
 async def allocate(
-    session: AsyncSession, subnet: Subnet, port_id: str, ip_address: Any = None
+    session: AsyncSession,
+    subnet: Subnet,
+    port_id: str,
+    ip_address: Any = None,
+    *,
+    first_free: bool = False,
 ) -> IpAllocation:
-    """Hold an address of ``subnet`` for ``port_id``: the one asked for, or a free one."""
+    """Hold an address of ``subnet`` for ``port_id``: the one asked for, or a free one.
+
+    A free one is random (parallel creates rarely collide), or with ``first_free`` the
+    lowest of the pools (the DHCP port's, where operators expect it).
+    """
     net = ipaddress.ip_network(subnet.cidr)
     if ip_address is not None:
         addr = str(parse_ip(ip_address, net, "fixed_ips"))
@@ -150,14 +167,15 @@ async def allocate(
             )
         return row
     for attempt in range(MAX_ATTEMPTS):
-        if attempt < RANDOM_PROBES:
+        if attempt < RANDOM_PROBES and not first_free:
             # Most pools are mostly free: a random address usually fits, with no query.
             candidate = pick_free(subnet, set(), enumerate_limit=0)
         else:
             taken = await session.scalars(
                 select(IpAllocation.ip_address).where(IpAllocation.subnet_id == subnet.id)
             )
-            candidate = pick_free(subnet, {int(ipaddress.ip_address(ip)) for ip in taken})
+            used = {int(ipaddress.ip_address(ip)) for ip in taken}
+            candidate = lowest_free(subnet, used) if first_free else pick_free(subnet, used)
         if candidate is None:
             break
         row = IpAllocation(

@@ -17,7 +17,7 @@ from common_rpc.outbox import add_event
 from .. import events
 from ..db.models import Network, Port, Subnet
 from ..settings import NetworkSettings
-from . import subnets
+from . import dhcp, subnets
 from .common import admin_only, flag, new_id, owner_of, owns, standard_view, text, touch, try_insert
 from .errors import conflict, forbidden, invalid, not_found
 
@@ -185,6 +185,7 @@ async def remove(session: AsyncSession, ctx: RequestContext, network_id: str) ->
         f"Unable to complete operation on network {network_id}. "
         "There are one or more ports still in use on the network.",
     )
+    await dhcp.remove_port(session, ctx, network_id)
     if await session.scalar(select(exists().where(Port.network_id == network_id))):
         raise in_use
     try:

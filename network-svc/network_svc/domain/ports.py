@@ -24,6 +24,8 @@ from .errors import conflict, forbidden, invalid, not_found
 
 MAC = re.compile(r"^([0-9a-f]{2}:){5}[0-9a-f]{2}$")
 MAC_ATTEMPTS = 16
+# dnsmasq's port (see ``dhcp``): made and removed with its subnets, never by hand.
+DHCP_OWNER = "network:dhcp"
 
 # The generation columns (migration network_0003) are read and bumped with plain SQL: the
 # desired state of a host changes whenever they move, never through the ORM attributes.
@@ -82,13 +84,13 @@ async def list_all(session: AsyncSession, ctx: RequestContext) -> list[Port]:
     return list(await session.scalars(visible(ctx)))
 
 
-async def _reload(session: AsyncSession, port: Port) -> Port:
+async def reload(session: AsyncSession, port: Port) -> Port:
     await session.flush()
     await session.refresh(port, ["fixed_ips", "security_groups"])
     return port
 
 
-async def _insert(session: AsyncSession, port: Port, mac: str | None) -> None:
+async def insert_with_mac(session: AsyncSession, port: Port, mac: str | None = None) -> None:
     """Insert with a MAC no other port of the network has; the (network, mac) key decides."""
     for _ in range(MAC_ATTEMPTS if mac is None else 1):
         port.mac_address = mac or random_mac()
@@ -197,11 +199,11 @@ async def create(session: AsyncSession, ctx: RequestContext, body: dict[str, Any
         host_id=text(body, "binding:host_id"),
         port_security_enabled=_port_security(ctx, network, body),
     )
-    await _insert(session, port, mac.lower() if mac else None)
+    await insert_with_mac(session, port, mac.lower() if mac else None)
     await _assign_ips(session, port, network, body.get("fixed_ips"))
     await _set_groups(session, ctx, port, body.get("security_groups"))
-    await _reload(session, port)
-    await _emit(session, ctx, port, events.CREATE)
+    await reload(session, port)
+    await emit(session, ctx, port, events.CREATE)
     return port
 
 
@@ -248,6 +250,8 @@ async def update(
         network = await networks.get(session, ctx, port.network_id)
         port.port_security_enabled = _port_security(ctx, network, body)
     if "fixed_ips" in body:
+        if port.device_owner == DHCP_OWNER:
+            raise conflict("PortInUse", f"Port {port_id} is a DHCP port: its addresses are fixed.")
         await _replace_ips(session, port, body["fixed_ips"])
     if "security_groups" in body:
         await _set_groups(session, ctx, port, body["security_groups"] or [])
@@ -258,20 +262,31 @@ async def update(
                 "Port has security group associated; remove it first.",
             )
     touch(port)
-    await _reload(session, port)
-    await _emit(session, ctx, port, events.UPDATE)
+    await reload(session, port)
+    await emit(session, ctx, port, events.UPDATE)
     return port
 
 
 async def remove(session: AsyncSession, ctx: RequestContext, port_id: str) -> None:
     port = await get(session, ctx, port_id)
+    if port.device_owner == DHCP_OWNER:
+        raise conflict(
+            "PortInUse",
+            f"Port {port_id} is the network's DHCP server: it goes with its subnets.",
+        )
+    await remove_row(session, ctx, port)
+
+
+async def remove_row(session: AsyncSession, ctx: RequestContext, port: Port) -> None:
+    """Delete ``port`` with its addresses and group links (callers checked it may go)."""
+    port_id = port.id
     await bump_generation(session, "networks", port.network_id)  # its DHCP hosts change
     # Addresses go back to the pool in the same transaction as the port.
     await session.execute(delete(IpAllocation).where(IpAllocation.port_id == port_id))
     await session.execute(delete(PortSecurityGroup).where(PortSecurityGroup.port_id == port_id))
     await session.delete(port)
     await session.flush()
-    await _emit(session, ctx, port, events.DELETE)
+    await emit(session, ctx, port, events.DELETE)
 
 
 async def bind(session: AsyncSession, ctx: RequestContext, port_id: str, host: str) -> Port:
@@ -287,8 +302,8 @@ async def bind(session: AsyncSession, ctx: RequestContext, port_id: str, host: s
     await bump_generation(session, "networks", port.network_id)
     await bump_generation(session, "ports", port.id)
     touch(port)
-    await _reload(session, port)
-    await _emit(session, ctx, port, events.UPDATE)
+    await reload(session, port)
+    await emit(session, ctx, port, events.UPDATE)
     return port
 
 
@@ -313,8 +328,8 @@ async def mark_active(
     await session.refresh(port, ["status"])
     if moved.rowcount == 1:  # type: ignore[attr-defined]
         touch(port)
-        await _reload(session, port)
-        await _emit(session, ctx, port, events.UPDATE)
+        await reload(session, port)
+        await emit(session, ctx, port, events.UPDATE)
     return port
 
 
@@ -347,7 +362,7 @@ def payload(port: Port) -> PortPayload:
     )
 
 
-async def _emit(session: AsyncSession, ctx: RequestContext, port: Port, action: str) -> None:
+async def emit(session: AsyncSession, ctx: RequestContext, port: Port, action: str) -> None:
     await add_event(
         session,
         events.PORT.format(action=action),

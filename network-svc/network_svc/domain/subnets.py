@@ -15,7 +15,7 @@ from common_rpc.outbox import add_event
 
 from .. import events
 from ..db.models import IpAllocation, Network, Subnet
-from . import ipam, networks
+from . import dhcp, ipam, networks
 from .common import flag, new_id, owns, standard_view, text, touch
 from .errors import conflict, forbidden, invalid, not_found
 
@@ -135,6 +135,7 @@ async def create(session: AsyncSession, ctx: RequestContext, body: dict[str, Any
     session.add(subnet)
     await session.flush()
     await emit(session, ctx, subnet, events.CREATE)
+    await dhcp.ensure_address(session, ctx, subnet)
     return subnet
 
 
@@ -153,6 +154,10 @@ async def update(
         subnet.description = text(body, "description")
     if "enable_dhcp" in body:
         subnet.enable_dhcp = flag(body, "enable_dhcp", subnet.enable_dhcp)
+        if dhcp.serves(subnet):
+            await dhcp.ensure_address(session, ctx, subnet)
+        else:
+            await dhcp.release_address(session, ctx, subnet)
     if "dns_nameservers" in body:
         subnet.dns_nameservers = _nameservers(body["dns_nameservers"] or [])
     if "host_routes" in body:
@@ -172,6 +177,7 @@ async def remove(session: AsyncSession, ctx: RequestContext, subnet_id: str) -> 
         f"Unable to complete operation on subnet {subnet_id}: "
         "one or more ports have an IP allocation from this subnet.",
     )
+    await dhcp.release_address(session, ctx, subnet)
     if await session.scalar(select(exists().where(IpAllocation.subnet_id == subnet_id))):
         raise in_use
     try:
