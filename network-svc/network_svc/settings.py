@@ -30,6 +30,8 @@ class NetworkSettings(ServiceSettings):
     # Agents report every agent_heartbeat_s; one silent for agent_down_s is listed dead.
     agent_heartbeat_s: float = 10.0
     agent_down_s: float = 30.0
+    # A bound port still DOWN this long after its binding is stuck (audit reports it).
+    port_bind_deadline_s: float = 120.0
 
     def segment_range(self, network_type: str) -> range:
         text = self.vxlan_range if network_type == "vxlan" else self.vlan_range

@@ -10,8 +10,11 @@ is removed at the end, and the test fails if anything is left.
 from __future__ import annotations
 
 import asyncio
+import functools
+import os
 import secrets
 import shutil
+import signal
 import tempfile
 import time
 import uuid
@@ -25,6 +28,7 @@ from netapi_helpers import Api, network_api
 
 from common_rpc import Event, RequestContext, RpcClient, use_context
 from common_rpc.agents import agents_router
+from common_rpc.audit import request_audit
 from common_rpc.testing import wait_for
 from network_svc.agent.main import NetworkAgent, build
 from network_svc.agent.settings import AgentSettings
@@ -183,6 +187,23 @@ async def test_bind_dhcp_ping_then_reconcile_after_restart(tmp_path, host_lab) -
             assert await thread(_ping, guests[1], ips[0])
             timings["dhcp+ping"] = time.monotonic() - started
 
+            # The audit finds the host as the DB wants it, then sees what breaks it.
+            report = await request_audit(client, api_topic, timeout=30)
+            assert report.clean, report.findings
+            assert report.checked["bridges"] == 1 and report.checked["port_firewalls"] == 2
+            orphan = f"{prefix}brqdeadbeef"
+            await thread(functools.partial(netlink.ensure_link, orphan, "bridge"))
+            dnsmasq = agent.host.drivers.dhcp
+            os.kill((await thread(dnsmasq.running))[net_id], signal.SIGKILL)
+
+            async def dnsmasq_gone() -> bool:
+                return net_id not in await thread(dnsmasq.running)
+
+            await wait_for(dnsmasq_gone, timeout=10)
+            report = await request_audit(client, api_topic, timeout=30)
+            found = {(f.kind, f.resource, f.id) for f in report.findings}
+            assert found == {("orphan", "bridge", orphan), ("missing", "dnsmasq", net_id)}
+
             # The agent goes away; port 1 is deleted meanwhile; a new agent reconciles.
             await agent.stop()
             gone = await api.delete("pA", f"/v2.0/ports/{ports[1]['id']}")
@@ -225,6 +246,9 @@ async def test_bind_dhcp_ping_then_reconcile_after_restart(tmp_path, host_lab) -
             [server] = dhcp_ports.json()["ports"]
             assert server["fixed_ips"][0]["ip_address"] == "10.72.0.10"
             assert await thread(_ping, guests[0], "10.72.0.10")
+            # Reconciled: the orphan bridge is gone, dnsmasq is back; nothing to report.
+            report = await request_audit(client, api_topic, timeout=30)
+            assert report.clean, report.findings
         finally:
             await agent.stop()
             await api_server.stop()

@@ -10,6 +10,8 @@ from typing import Any
 
 from common_rpc import RpcRouter
 
+from .inventory import inventory as host_inventory
+
 rpc = RpcRouter()
 
 
@@ -34,3 +36,9 @@ async def wire_port(
 @rpc.handler()
 async def unwire_port(deps: Any, port_id: str) -> dict[str, Any]:
     return await deps.unwire_port(port_id)
+
+
+@rpc.handler()
+async def inventory(deps: Any) -> dict[str, Any]:
+    """Bridges, DHCP namespaces (with dnsmasq's state and hosts) and chains of this host."""
+    return await host_inventory(deps)

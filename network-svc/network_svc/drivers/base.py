@@ -84,9 +84,45 @@ class DhcpDriver(Protocol):
     def ensure(self, spec: NetworkSpec, hosts: Sequence[DhcpHost]) -> None: ...
     def delete(self, network_id: str) -> None: ...
     def list_owned(self) -> frozenset[str]: ...
+    def served(self, network_id: str) -> tuple[bool, tuple[tuple[str, str], ...]]:
+        """Is dnsmasq running for the network, and the (mac, ip) pairs it leases (audit)."""
+        ...
 
 
 class Firewall(Protocol):
     def ensure_port(self, spec: PortSpec, rules: Sequence[SecurityGroupRule]) -> None: ...
     def remove_port(self, port_id: str) -> None: ...
+    def list_owned(self) -> frozenset[str]: ...
+
+
+@dataclass(frozen=True)
+class RouterLeg:
+    """One veth of a router: its namespace end holds ``cidrs`` (e.g. "10.0.0.1/24")."""
+
+    port_id: str
+    network_id: str
+    mac: str
+    cidrs: Sequence[str] = ()
+    mtu: int = 1500
+
+
+@dataclass(frozen=True)
+class FloatingIpSpec:
+    floating_ip: str
+    fixed_ip: str
+
+
+@dataclass(frozen=True)
+class RouterSpec:
+    router_id: str
+    interfaces: Sequence[RouterLeg] = ()
+    gateway: RouterLeg | None = None
+    next_hop: str | None = None  # the external subnet's gateway: the default route
+    enable_snat: bool = True
+    floating_ips: Sequence[FloatingIpSpec] = ()
+
+
+class RouterDriver(Protocol):
+    def ensure(self, spec: RouterSpec) -> str: ...
+    def delete(self, router_id: str) -> None: ...
     def list_owned(self) -> frozenset[str]: ...

@@ -17,6 +17,7 @@ from network_svc.drivers.base import (
     DriverError,
     NetworkSpec,
     PortSpec,
+    RouterSpec,
     SecurityGroupRule,
 )
 from network_svc.drivers.names import Names
@@ -69,6 +70,11 @@ class FakeDhcp:
     def list_owned(self) -> frozenset[str]:
         return frozenset(self.names.dhcp_namespace(n) for n in self.networks)
 
+    def served(self, network_id: str) -> tuple[bool, tuple[tuple[str, str], ...]]:
+        if network_id not in self.networks:
+            return False, ()
+        return True, tuple((h.mac, h.ip) for h in self.networks[network_id][1])
+
 
 @dataclass
 class FakeFirewall:
@@ -83,3 +89,19 @@ class FakeFirewall:
 
     def list_owned(self) -> frozenset[str]:
         return frozenset(self.names.chain(k, p) for p in self.ports for k in ("a", "i", "o", "s"))
+
+
+@dataclass
+class FakeRouter:
+    names: Names = field(default_factory=Names)
+    routers: dict[str, RouterSpec] = field(default_factory=dict)
+
+    def ensure(self, spec: RouterSpec) -> str:
+        self.routers[spec.router_id] = spec
+        return self.names.router_namespace(spec.router_id)
+
+    def delete(self, router_id: str) -> None:
+        self.routers.pop(router_id, None)
+
+    def list_owned(self) -> frozenset[str]:
+        return frozenset(self.names.router_namespace(r) for r in self.routers)

@@ -66,3 +66,7 @@ class AgentApi:
         return await self.client.call(
             topic(self.host), "unwire_port", port_id=port_id, timeout=self.timeout
         )
+
+    async def inventory(self) -> dict[str, Any]:
+        """What the host has of ours (bridges, DHCP, chains): the audit's other side."""
+        return await self.client.call(topic(self.host), "inventory", timeout=self.timeout)

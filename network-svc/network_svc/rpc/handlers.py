@@ -14,10 +14,13 @@ from __future__ import annotations
 from typing import Any
 
 from common_rpc import RpcRouter
+from common_rpc.agents import AgentRegistry
+from common_rpc.audit import require_admin
 from common_rpc.context import current_context
 from common_rpc.errors import Forbidden, NotFound, RpcError
 
 from ..agent import desired
+from ..domain import audit as network_audit
 from ..domain import ports
 from ..domain.common import transaction
 from .agent_api import AgentApi
@@ -113,3 +116,15 @@ async def host_state(deps: Any, host: str) -> dict[str, Any]:
         raise Forbidden("host_state is for the network service's own agents")
     async with transaction(deps.sessions) as session:
         return await desired.host_state(session, host)
+
+
+@rpc.handler()
+async def audit(deps: Any) -> dict[str, Any]:
+    """``stackling audit network``: the DB against itself and every agent's host."""
+    require_admin()
+    settings = deps.settings
+    registry = AgentRegistry(deps.sessions, down_after_s=settings.agent_down_s)
+    report = await network_audit.audit(
+        deps.sessions, deps.rpc, registry, bind_deadline_s=settings.port_bind_deadline_s
+    )
+    return report.to_wire()

@@ -185,6 +185,16 @@ class DnsmasqDhcp:
         head = self.names.dhcp_namespace("")
         return frozenset(n for n in netlink.list_netns() if n.startswith(head))
 
+    def served(self, network_id: str) -> tuple[bool, tuple[tuple[str, str], ...]]:
+        """Whether dnsmasq runs for the network, and the (mac, ip) of its hosts file."""
+        running = self._pid(network_id) is not None
+        try:
+            lines = (self._dir(network_id) / "hosts").read_text().splitlines()
+        except OSError:
+            return running, ()
+        pairs = tuple((line.split(",")[0], line.split(",")[1]) for line in lines if "," in line)
+        return running, pairs
+
     def running(self) -> dict[str, int]:
         """Network id → pid of every live dnsmasq started under state_dir."""
         out: dict[str, int] = {}

@@ -1,0 +1,31 @@
+"""What this host really has of ours, for the service's audit to compare with its DB.
+
+Names come back as the kernel has them (with this agent's prefix), so the service can
+derive the names it expects from ids with the same ``Names``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from .host import HostAgent
+
+
+async def inventory(host: HostAgent) -> dict[str, Any]:
+    drivers, names = host.drivers, host.names
+    links = await asyncio.to_thread(drivers.l2.list_owned)
+    namespaces = await asyncio.to_thread(drivers.dhcp.list_owned)
+    chains = await asyncio.to_thread(drivers.firewall.list_owned)
+    head = names.dhcp_namespace("")
+    dhcp: dict[str, dict[str, Any]] = {}
+    for namespace in sorted(namespaces):
+        network_id = namespace[len(head) :]
+        running, pairs = await asyncio.to_thread(drivers.dhcp.served, network_id)
+        dhcp[network_id] = {"running": running, "hosts": sorted([mac, ip] for mac, ip in pairs)}
+    return {
+        "prefix": names.prefix,
+        "links": sorted(links),
+        "dhcp": dhcp,
+        "chains": sorted(chains),
+    }

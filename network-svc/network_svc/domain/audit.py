@@ -1,0 +1,170 @@
+"""``stackling audit network``: the DB against itself and against every agent's host.
+
+In the DB: duplicate MACs or IPs, addresses outside their subnet, DHCP subnets without
+a DHCP address, ports bound but still DOWN past their deadline. On each host with an
+agent or with bound ports: bridges, DHCP namespaces (dnsmasq running, the leases it
+serves) and firewall chains the DB expects but the host lacks (missing), and ours that
+the DB does not know (orphans). A host whose ports are bound but whose agent is down or
+silent is a finding too: nothing there is being kept right.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from common_rpc.agents import AgentRegistry
+from common_rpc.audit import AuditReport
+from common_rpc.errors import RpcError
+from common_rpc.rpc import RpcClient
+
+from ..agent import desired
+from ..db.models import IpAllocation, Network, Port, Subnet
+from ..drivers.names import Names
+from ..rpc.agent_api import AgentApi
+from . import dhcp
+
+AGENT_BINARY = "network-agent"
+
+
+async def audit(
+    sessions: async_sessionmaker[AsyncSession],
+    rpc: RpcClient,
+    registry: AgentRegistry,
+    *,
+    bind_deadline_s: float,
+    agent_timeout_s: float = 10.0,
+) -> AuditReport:
+    report = AuditReport(service="network")
+    async with sessions() as session:
+        await _check_db(session, report, bind_deadline_s)
+        alive = set(await registry.alive_hosts(AGENT_BINARY))
+        bound = set(await session.scalars(select(Port.host_id).where(Port.host_id != "")))
+        hosts = sorted(alive | bound)
+        states = {host: await desired.host_state(session, host) for host in hosts}
+    report.count("hosts", len(hosts))
+    for host in hosts:
+        state = states[host]
+        if host not in alive:
+            report.add(
+                "unreachable",
+                "host",
+                host,
+                host=host,
+                detail=f"{len(state['ports'])} port(s) bound here, and its agent is down",
+            )
+            continue
+        try:
+            found = await AgentApi(rpc, host, timeout=agent_timeout_s).inventory()
+        except RpcError as exc:
+            report.add("unreachable", "host", host, host=host, detail=str(exc))
+            continue
+        _compare_host(report, host, state, found)
+    return report
+
+
+async def _check_db(session: AsyncSession, report: AuditReport, bind_deadline_s: float) -> None:
+    report.count("networks", await session.scalar(select(func.count()).select_from(Network)) or 0)
+    report.count("ports", await session.scalar(select(func.count()).select_from(Port)) or 0)
+    dup_macs = await session.execute(
+        select(Port.network_id, Port.mac_address)
+        .group_by(Port.network_id, Port.mac_address)
+        .having(func.count() > 1)
+    )
+    for network_id, mac in dup_macs:
+        report.add("duplicate", "mac_address", mac, detail=f"on network {network_id}")
+    dup_ips = await session.execute(
+        select(IpAllocation.network_id, IpAllocation.ip_address)
+        .group_by(IpAllocation.network_id, IpAllocation.ip_address)
+        .having(func.count() > 1)
+    )
+    for network_id, ip in dup_ips:
+        report.add("duplicate", "ip_address", ip, detail=f"on network {network_id}")
+    allocations = await session.execute(
+        select(IpAllocation.ip_address, IpAllocation.port_id, Subnet.cidr).join(
+            Subnet, Subnet.id == IpAllocation.subnet_id
+        )
+    )
+    count = 0
+    for ip, port_id, cidr in allocations:
+        count += 1
+        if ipaddress.ip_address(ip) not in ipaddress.ip_network(cidr):
+            report.add("mismatch", "ip_address", ip, detail=f"port {port_id}: not in {cidr}")
+    report.count("ip_allocations", count)
+    for subnet in await session.scalars(select(Subnet)):
+        if not dhcp.serves(subnet):
+            continue
+        held = await session.scalar(
+            select(IpAllocation.ip_address)
+            .join(Port, Port.id == IpAllocation.port_id)
+            .where(IpAllocation.subnet_id == subnet.id, Port.device_owner == dhcp.DEVICE_OWNER)
+        )
+        if held is None:
+            report.add("missing", "dhcp_port", subnet.id, detail="DHCP subnet without its address")
+    # Stored naive in SQLite: compare as UTC without tzinfo, the way the rows hold it.
+    deadline = (datetime.now(UTC) - timedelta(seconds=bind_deadline_s)).replace(tzinfo=None)
+    stuck = await session.scalars(
+        select(Port).where(Port.host_id != "", Port.status == "DOWN", Port.updated_at < deadline)
+    )
+    for port in stuck:
+        report.add(
+            "stuck",
+            "port",
+            port.id,
+            host=port.host_id,
+            detail=f"bound but DOWN since {port.updated_at:%Y-%m-%d %H:%M:%S}",
+        )
+
+
+def _compare_host(
+    report: AuditReport, host: str, state: dict[str, Any], found: dict[str, Any]
+) -> None:
+    names = Names(found["prefix"])
+    links = set(found["links"])
+    networks = {n["network_id"]: n for n in state["networks"]}
+    bridges = {names.bridge(n): n for n in networks}
+    report.count("bridges", len(bridges))
+    for bridge, network_id in sorted(bridges.items()):
+        if bridge not in links:
+            report.add("missing", "bridge", bridge, host=host, detail=f"network {network_id}")
+    bridge_head = names.prefix + "brq"
+    for link in sorted(links):
+        if link.startswith(bridge_head) and link not in bridges:
+            report.add("orphan", "bridge", link, host=host, detail="no network bound here")
+
+    served = found["dhcp"]
+    wanted = {n: s for n, s in networks.items() if any(x["enable_dhcp"] for x in s["subnets"])}
+    report.count("dhcp_servers", len(wanted))
+    for network_id, net_state in sorted(wanted.items()):
+        have = served.get(network_id)
+        if have is None:
+            report.add("missing", "dhcp_namespace", network_id, host=host)
+            continue
+        if not have["running"]:
+            report.add("missing", "dnsmasq", network_id, host=host, detail="not running")
+        expected = sorted([h["mac"].lower(), h["ip"]] for h in net_state["dhcp_hosts"])
+        if [list(pair) for pair in have["hosts"]] != expected:
+            report.add(
+                "mismatch",
+                "dhcp_hosts",
+                network_id,
+                host=host,
+                detail=f"serves {len(have['hosts'])} host(s), the DB has {len(expected)}",
+            )
+    for network_id in sorted(set(served) - set(wanted)):
+        report.add("orphan", "dhcp_namespace", network_id, host=host, detail="no such network here")
+
+    chains = set(found["chains"])
+    ports = [item["port"]["port_id"] for item in state["ports"]]
+    report.count("port_firewalls", len(ports))
+    for port_id in ports:
+        if names.chain("i", port_id) not in chains:
+            report.add("missing", "port_firewall", port_id, host=host)
+    known = {names.chain(kind, port_id) for port_id in ports for kind in ("a", "i", "o", "s")}
+    dispatch = names.chain("fwd")
+    for chain in sorted(chains - known - {dispatch}):
+        report.add("orphan", "port_firewall", chain, host=host, detail="no port bound here")
