@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import signal
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +26,8 @@ from .handlers import rpc as agent_rpc
 from .host import HostAgent
 from .reconcile import Reconciler
 from .settings import AgentSettings
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -98,13 +101,18 @@ def _configurations(settings: AgentSettings, host: HostAgent) -> dict[str, Any]:
     }
 
 
+def _stop_on(sig: signal.Signals, stopping: asyncio.Event) -> None:
+    log.info("stopping on %s", sig.name)
+    stopping.set()
+
+
 async def _serve(settings: AgentSettings) -> None:
     agent = build(settings)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stopping.set)
+            loop.add_signal_handler(sig, _stop_on, sig, stopping)
     await agent.start()
     try:
         await stopping.wait()

@@ -8,9 +8,13 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import inspect
 from sqlalchemy import text as sql
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import make_transient_to_detached
 
 from common_rpc.context import RequestContext
 
@@ -98,11 +102,40 @@ def flag(body: dict[str, Any], key: str, default: bool) -> bool:
     return value
 
 
+_INSERT = {"sqlite": sqlite_insert, "postgresql": postgresql_insert}
+
+
 async def try_insert(session: AsyncSession, row: Any) -> bool:
-    """Insert ``row`` under a savepoint; False when a unique constraint refused it."""
-    try:
-        async with session.begin_nested():
-            session.add(row)
-        return True
-    except IntegrityError:
+    """Insert ``row``; False when a unique key already holds its values.
+
+    ``INSERT ... ON CONFLICT DO NOTHING`` (SQLite and PostgreSQL) answers in one statement
+    what a savepoint, an insert and a release would; on success the row joins the session
+    as persistent, with its column defaults filled in, and no read-back.
+    """
+    dialect = session.get_bind().dialect.name
+    if dialect not in _INSERT:
+        try:
+            async with session.begin_nested():
+                session.add(row)
+            return True
+        except IntegrityError:
+            return False
+    mapper = inspect(row).mapper
+    values: dict[str, Any] = {}
+    for attr in mapper.column_attrs:
+        column = attr.columns[0]
+        value = getattr(row, attr.key)
+        if value is None and column.default is not None and column.default.is_scalar:
+            value = column.default.arg
+            setattr(row, attr.key, value)
+        elif value is None and column.default is not None and column.default.is_callable:
+            value = column.default.arg(None)
+            setattr(row, attr.key, value)
+        values[column.key] = value
+    statement = _INSERT[dialect](mapper.local_table).values(values).on_conflict_do_nothing()
+    result = await session.execute(statement)
+    if result.rowcount != 1:  # type: ignore[attr-defined]
         return False
+    make_transient_to_detached(row)
+    session.add(row)
+    return True

@@ -10,6 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import column, delete, select, table
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from common_rpc.context import RequestContext
 from common_rpc.contracts.payloads import PortPayload
@@ -26,6 +27,8 @@ MAC = re.compile(r"^([0-9a-f]{2}:){5}[0-9a-f]{2}$")
 MAC_ATTEMPTS = 16
 # dnsmasq's port (see ``dhcp``): made and removed with its subnets, never by hand.
 DHCP_OWNER = "network:dhcp"
+# A router's legs and a floating IP's address holder: they go with their router or FIP.
+L3_OWNERS = frozenset({"network:router_interface", "network:router_gateway", "network:floatingip"})
 
 # The generation columns (migration network_0003) are read and bumped with plain SQL: the
 # desired state of a host changes whenever they move, never through the ORM attributes.
@@ -105,27 +108,30 @@ async def insert_with_mac(session: AsyncSession, port: Port, mac: str | None = N
     raise conflict("MacAddressGenerationFailure", "Unable to generate a unique MAC address.")
 
 
-async def _assign_ips(session: AsyncSession, port: Port, network: Network, requested: Any) -> None:
+async def _assign_ips(
+    session: AsyncSession, port: Port, network: Network, requested: Any
+) -> list[IpAllocation]:
     """Allocate the requested fixed IPs, or one from the first IPv4 subnet with room."""
     subnets = {s.id: s for s in network.subnets}
     if requested is None:
         candidates = [s for s in network.subnets if s.ip_version == 4]
         for index, subnet in enumerate(candidates):
             try:
-                await ipam.allocate(session, subnet, port.id)
-                return
+                return [await ipam.allocate(session, subnet, port.id)]
             except Conflict:
                 # A full subnet: the next IPv4 subnet of the network may have room.
                 if index == len(candidates) - 1:
                     raise
-        return
+        return []
     if not isinstance(requested, list):
         raise invalid("Invalid input for fixed_ips: expected a list.")
+    held = []
     for entry in requested:
         if not isinstance(entry, dict):
             raise invalid("Invalid input for fixed_ips.")
         subnet = _subnet_for(entry, subnets, network.id)
-        await ipam.allocate(session, subnet, port.id, entry.get("ip_address"))
+        held.append(await ipam.allocate(session, subnet, port.id, entry.get("ip_address")))
+    return held
 
 
 def _subnet_for(entry: dict[str, Any], subnets: dict[str, Subnet], network_id: str) -> Subnet:
@@ -147,14 +153,15 @@ def _subnet_for(entry: dict[str, Any], subnets: dict[str, Subnet], network_id: s
 
 
 async def _set_groups(
-    session: AsyncSession, ctx: RequestContext, port: Port, requested: Any
-) -> None:
-    await session.execute(delete(PortSecurityGroup).where(PortSecurityGroup.port_id == port.id))
+    session: AsyncSession, ctx: RequestContext, port: Port, requested: Any, *, new: bool = False
+) -> list[PortSecurityGroup]:
+    """Link the port to the groups asked for (or its project's default); the links made."""
+    if not new:
+        await session.execute(delete(PortSecurityGroup).where(PortSecurityGroup.port_id == port.id))
     if requested is None:
         if not port.port_security_enabled or port.device_owner.startswith("network:"):
-            return
-        group = await security_groups.ensure_default(session, ctx, port.project_id)
-        ids = [group.id]
+            return []
+        ids = [await security_groups.default_group_id(session, ctx, port.project_id)]
     else:
         if not isinstance(requested, list):
             raise invalid("Invalid input for security_groups: expected a list.")
@@ -169,8 +176,9 @@ async def _set_groups(
             group = await security_groups.get(session, ctx, group_id)
             if group.project_id != port.project_id:
                 raise not_found("SecurityGroup", group_id)
-    for group_id in ids:
-        session.add(PortSecurityGroup(port_id=port.id, security_group_id=group_id))
+    links = [PortSecurityGroup(port_id=port.id, security_group_id=group_id) for group_id in ids]
+    session.add_all(links)
+    return links
 
 
 def _port_security(ctx: RequestContext, network: Network, body: dict[str, Any]) -> bool:
@@ -200,9 +208,12 @@ async def create(session: AsyncSession, ctx: RequestContext, body: dict[str, Any
         port_security_enabled=_port_security(ctx, network, body),
     )
     await insert_with_mac(session, port, mac.lower() if mac else None)
-    await _assign_ips(session, port, network, body.get("fixed_ips"))
-    await _set_groups(session, ctx, port, body.get("security_groups"))
-    await reload(session, port)
+    held = await _assign_ips(session, port, network, body.get("fixed_ips"))
+    links = await _set_groups(session, ctx, port, body.get("security_groups"), new=True)
+    await session.flush()
+    # A new port's relations are exactly what was just written: no reload needed.
+    set_committed_value(port, "fixed_ips", sorted(held, key=lambda a: a.ip_address))
+    set_committed_value(port, "security_groups", links)
     await emit(session, ctx, port, events.CREATE)
     return port
 
@@ -269,10 +280,12 @@ async def update(
 
 async def remove(session: AsyncSession, ctx: RequestContext, port_id: str) -> None:
     port = await get(session, ctx, port_id)
-    if port.device_owner == DHCP_OWNER:
+    if port.device_owner == DHCP_OWNER or (port.device_owner in L3_OWNERS and port.device_id):
+        # Neutron's rule: these go with their subnet, router or floating IP.
         raise conflict(
             "PortInUse",
-            f"Port {port_id} is the network's DHCP server: it goes with its subnets.",
+            f"Port {port_id} cannot be deleted directly via the port API: "
+            f"it has device owner {port.device_owner}.",
         )
     await remove_row(session, ctx, port)
 

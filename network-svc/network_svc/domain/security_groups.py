@@ -111,6 +111,15 @@ async def ensure_default(
     return group
 
 
+async def default_group_id(session: AsyncSession, ctx: RequestContext, project_id: str) -> str:
+    """The id of the project's ``default`` group: one indexed read on the hot path of ports."""
+    query = select(SecurityGroup.id).where(SecurityGroup.default_for == project_id)
+    found = await session.scalar(query)
+    if found is not None:
+        return str(found)
+    return (await ensure_default(session, ctx, project_id)).id
+
+
 async def create(session: AsyncSession, ctx: RequestContext, body: dict[str, Any]) -> SecurityGroup:
     project_id = owner_of(ctx, body)
     name = text(body, "name")
