@@ -19,8 +19,11 @@ from common_rpc.chassis.runtime import ServiceRuntime
 from .api import faults, versions
 from .api.agents import router as agents_router_api
 from .api.extensions import BUILTIN
+from .api.floatingips import router as floatingips_router
 from .api.networks import router as networks_router
 from .api.ports import router as ports_router
+from .api.routers import port_deleted
+from .api.routers import router as routers_router
 from .api.security_groups import groups as security_groups_router
 from .api.security_groups import rules as security_group_rules_router
 from .api.subnets import router as subnets_router
@@ -41,6 +44,8 @@ def create_app(settings: NetworkSettings | None = None) -> FastAPI:
         network_rpc,
         agents_router(runtime.sessions),
     )
+    # A deleted port's floating IP mapping goes, and its router's NAT with it.
+    runtime.subscribe("network-l3", ["network.port.delete.end"], port_deleted(runtime))
     app = make_app(
         settings,
         runtime,
@@ -57,6 +62,8 @@ def create_app(settings: NetworkSettings | None = None) -> FastAPI:
             security_groups_router,
             security_group_rules_router,
             agents_router_api,
+            routers_router,
+            floatingips_router,
         ],
         builtin_extensions=BUILTIN,
     )

@@ -27,9 +27,14 @@ class NetworkSettings(ServiceSettings):
     default_network_type: str = "vxlan"
     physical_network: str = "physnet1"
     vxlan_mtu: int = 1450
+    # The network-agent host that runs router namespaces; "" means this service's host.
+    l3_host: str = ""
     # Agents report every agent_heartbeat_s; one silent for agent_down_s is listed dead.
     agent_heartbeat_s: float = 10.0
     agent_down_s: float = 30.0
+    # Deadline of a command to an agent (the first port of a network also starts its DHCP);
+    # below the callers' own deadlines, so they get the binding error, not a timeout.
+    agent_rpc_timeout_s: float = 8.0
     # A bound port still DOWN this long after its binding is stuck (audit reports it).
     port_bind_deadline_s: float = 120.0
 
@@ -37,3 +42,6 @@ class NetworkSettings(ServiceSettings):
         text = self.vxlan_range if network_type == "vxlan" else self.vlan_range
         low, high = (int(part) for part in text.split("-", 1))
         return range(low, high + 1)
+
+    def router_host(self) -> str:
+        return self.l3_host or self.host

@@ -75,6 +75,27 @@ class SecurityGroupRulePayload(_Payload):
     remote_group_id: str | None = None
 
 
+class RouterPayload(_Payload):
+    id: str
+    project_id: str
+    name: str | None = None
+    status: str
+    external_network_id: str | None = None
+    enable_snat: bool | None = None
+    interfaces: list[dict[str, str]] = []
+
+
+class FloatingIpPayload(_Payload):
+    id: str
+    project_id: str
+    floating_network_id: str
+    floating_ip_address: str
+    status: str
+    port_id: str | None = None
+    fixed_ip_address: str | None = None
+    router_id: str | None = None
+
+
 class VolumePayload(_Payload):
     id: str
     project_id: str
@@ -119,6 +140,13 @@ def _register() -> None:
             f"network.security_group.{action}.end",
             SecurityGroupPayload,
             f"A security group {action} finished.",
+        )
+    for action in ("create", "update", "delete"):
+        register(f"network.router.{action}.end", RouterPayload, f"A router {action} finished.")
+        register(
+            f"network.floatingip.{action}.end",
+            FloatingIpPayload,
+            f"A floating IP {action} finished.",
         )
     for action in ("create", "delete"):
         register(

@@ -15,7 +15,17 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..db.models import IpAllocation, Network, Port, PortSecurityGroup, SecurityGroupRule
+from ..db.models import (
+    FloatingIp,
+    IpAllocation,
+    Network,
+    Port,
+    PortSecurityGroup,
+    Router,
+    RouterPort,
+    SecurityGroupRule,
+    Subnet,
+)
 from ..domain.ports import DHCP_OWNER, generation_of
 
 
@@ -123,4 +133,94 @@ async def host_state(session: AsyncSession, host: str) -> dict[str, Any]:
     ports = list(await session.scalars(select(Port).where(Port.host_id == host).order_by(Port.id)))
     items = [await port_state(session, port) for port in ports]
     networks = {item["network"]["network_id"]: item["network"] for item in items}
-    return {"host": host, "networks": list(networks.values()), "ports": items}
+    routers = await host_routers(session, host)
+    for router in routers:
+        for network in router["networks"]:
+            networks.setdefault(network["network_id"], network)
+    return {"host": host, "networks": list(networks.values()), "ports": items, "routers": routers}
+
+
+async def router_state(session: AsyncSession, router_id: str) -> dict[str, Any] | None:
+    """The arguments of ``sync_router``: legs, gateway, floating IPs and their networks.
+
+    None when the router no longer exists (the agent then removes its namespace).
+    """
+    router = (
+        await session.scalars(
+            select(Router).where(Router.id == router_id).execution_options(populate_existing=True)
+        )
+    ).first()
+    if router is None:
+        return None
+    legs = await session.execute(
+        select(
+            Port.id, Port.network_id, Port.mac_address, Subnet.id, Subnet.cidr, Subnet.gateway_ip
+        )
+        .join(RouterPort, RouterPort.port_id == Port.id)
+        .join(Subnet, Subnet.id == RouterPort.subnet_id)
+        .where(RouterPort.router_id == router.id)
+        .order_by(Port.id)
+    )
+    interfaces = [
+        {
+            "port_id": port_id,
+            "network_id": network_id,
+            "subnet_id": subnet_id,
+            "mac": mac,
+            "cidrs": [_on(gateway_ip, cidr)],
+        }
+        for port_id, network_id, mac, subnet_id, cidr, gateway_ip in legs
+        if gateway_ip
+    ]
+    gateway = await _gateway(session, router)
+    fips = await session.execute(
+        select(FloatingIp.floating_ip_address, FloatingIp.fixed_ip_address)
+        .where(FloatingIp.router_id == router.id, FloatingIp.fixed_port_id.is_not(None))
+        .order_by(FloatingIp.floating_ip_address)
+    )
+    network_ids = sorted(
+        {leg["network_id"] for leg in interfaces} | ({gateway["network_id"]} if gateway else set())
+    )
+    return {
+        "router_id": router.id,
+        "generation": router.generation,
+        "admin_state_up": router.admin_state_up,
+        "enable_snat": router.enable_snat,
+        "gateway": gateway,
+        "interfaces": interfaces,
+        "floating_ips": [{"floating_ip": f, "fixed_ip": x} for f, x in fips if x],
+        "networks": [await network_state(session, n) for n in network_ids],
+    }
+
+
+def _on(address: str, cidr: str) -> str:
+    return f"{address}/{ipaddress.ip_network(cidr).prefixlen}"
+
+
+async def _gateway(session: AsyncSession, router: Router) -> dict[str, Any] | None:
+    if router.gw_port_id is None:
+        return None
+    port = await session.get(Port, router.gw_port_id)
+    if port is None:
+        return None
+    rows = await session.execute(
+        select(IpAllocation.ip_address, Subnet.cidr, Subnet.gateway_ip)
+        .join(Subnet, Subnet.id == IpAllocation.subnet_id)
+        .where(IpAllocation.port_id == port.id)
+        .order_by(IpAllocation.ip_address)
+    )
+    addresses = [(ip, cidr, gw) for ip, cidr, gw in rows]
+    return {
+        "port_id": port.id,
+        "network_id": port.network_id,
+        "mac": port.mac_address,
+        "cidrs": [_on(ip, cidr) for ip, cidr, _gw in addresses],
+        "next_hop": next((gw for _ip, _cidr, gw in addresses if gw), None),
+    }
+
+
+async def host_routers(session: AsyncSession, host: str) -> list[dict[str, Any]]:
+    """The desired state of every router ``host`` runs."""
+    ids = await session.scalars(select(Router.id).where(Router.host == host).order_by(Router.id))
+    states = [await router_state(session, router_id) for router_id in list(ids)]
+    return [state for state in states if state is not None]

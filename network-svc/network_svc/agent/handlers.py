@@ -42,3 +42,9 @@ async def unwire_port(deps: Any, port_id: str) -> dict[str, Any]:
 async def inventory(deps: Any) -> dict[str, Any]:
     """Bridges, DHCP namespaces (with dnsmasq's state and hosts) and chains of this host."""
     return await host_inventory(deps)
+
+
+@rpc.handler()
+async def sync_router(deps: Any, router: dict[str, Any], generation: int) -> dict[str, Any]:
+    """A router's namespace, legs and NAT; ``{"router_id", "absent": True}`` removes it."""
+    return await deps.sync_router(router, generation)

@@ -18,11 +18,11 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from network_svc.drivers import Drivers
-from network_svc.drivers.base import DhcpHost, NetworkSpec
+from network_svc.drivers.base import DhcpHost, NetworkSpec, RouterDriver
 from network_svc.drivers.linux import netlink
 from network_svc.drivers.names import Names
 
-from . import wire
+from . import routers, wire
 
 T = TypeVar("T")
 
@@ -33,10 +33,16 @@ def _hex(ident: str) -> str:
 
 class HostAgent:
     def __init__(
-        self, drivers: Drivers, names: Names, *, device_exists: Callable[[str], bool] | None = None
+        self,
+        drivers: Drivers,
+        names: Names,
+        *,
+        device_exists: Callable[[str], bool] | None = None,
+        router_driver: RouterDriver | None = None,
     ) -> None:
         self.drivers = drivers
         self.names = names
+        self.router = router_driver or default_router_driver(drivers, names)
         self.generations: dict[str, int] = {}
         self.networks: dict[str, tuple[NetworkSpec, tuple[DhcpHost, ...]]] = {}
         self._device_exists = device_exists or (lambda name: netlink.index(name) is not None)
@@ -127,11 +133,19 @@ class HostAgent:
             await self.wire_port(
                 item["network"], item["port"], item["rules"], item["generation"], force=True
             )
+        for router in state.get("routers") or ():
+            await self.sync_router(router, int(router.get("generation", 0)), force=True)
         networks = {n["network_id"] for n in state["networks"]}
         ports = {item["port"]["port_id"] for item in state["ports"]}
         async with self._lock:
             removed = await self._remove_orphans(networks, ports)
-        return {"networks": len(networks), "ports": len(ports), "removed": removed}
+            if "routers" in state:
+                wanted = {r["router_id"] for r in state["routers"] if routers.wanted(r)}
+                removed += await self._remove_stale_routers(wanted)
+        result = {"networks": len(networks), "ports": len(ports), "removed": removed}
+        if "routers" in state:
+            result["routers"] = len(state["routers"])
+        return result
 
     async def _remove_orphans(self, networks: set[str], ports: set[str]) -> int:
         removed = 0
@@ -164,3 +178,47 @@ class HostAgent:
             del self.networks[network_id]
         # Generations stay: a late command for a removed object is still recognised as old.
         return removed
+
+    async def sync_router(
+        self, router: dict[str, Any], generation: int, *, force: bool = False
+    ) -> dict[str, Any]:
+        """The router's networks first (its legs join their bridges), then its namespace."""
+        async with self._lock:
+            router_id = router["router_id"]
+            key = f"router:{router_id}"
+            applied = self._newer(key, generation, force)
+            if applied:
+                if routers.wanted(router):
+                    for network in router.get("networks") or ():
+                        await self._sync_network(network, int(network.get("generation", 0)), force)
+                    await self._run(self.router.ensure, routers.router_spec(router))
+                else:
+                    await self._run(self.router.delete, router_id)
+                self.generations[key] = generation
+            return {
+                "router_id": router_id,
+                "observed_generation": self.generations.get(key, 0),
+                "applied": applied,
+                "namespace": self.names.router_namespace(router_id),
+            }
+
+    async def _remove_stale_routers(self, wanted: set[str]) -> int:
+        head = self.names.router_namespace("")
+        removed = 0
+        for namespace in await self._run(self.router.list_owned):
+            router_id = namespace[len(head) :]
+            if router_id not in wanted:
+                await self._run(self.router.delete, router_id)
+                removed += 1
+        return removed
+
+
+def default_router_driver(drivers: Drivers, names: Names) -> RouterDriver:
+    """The router driver matching the loaded L2 driver: fake with fake, Linux otherwise."""
+    from network_svc.drivers.fake import FakeL2, FakeRouter
+
+    if isinstance(drivers.l2, FakeL2):
+        return FakeRouter(names)
+    from network_svc.drivers.linux.router import LinuxRouter
+
+    return LinuxRouter(names)

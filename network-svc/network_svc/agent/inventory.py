@@ -1,4 +1,5 @@
-"""What this host really has of ours, for the service's audit to compare with its DB.
+"""What this host really has of ours (links, DHCP, chains, router namespaces), for the
+service's audit to compare with its DB.
 
 Names come back as the kernel has them (with this agent's prefix), so the service can
 derive the names it expects from ids with the same ``Names``.
@@ -17,6 +18,7 @@ async def inventory(host: HostAgent) -> dict[str, Any]:
     links = await asyncio.to_thread(drivers.l2.list_owned)
     namespaces = await asyncio.to_thread(drivers.dhcp.list_owned)
     chains = await asyncio.to_thread(drivers.firewall.list_owned)
+    routers = await asyncio.to_thread(host.router.list_owned)
     head = names.dhcp_namespace("")
     dhcp: dict[str, dict[str, Any]] = {}
     for namespace in sorted(namespaces):
@@ -28,4 +30,5 @@ async def inventory(host: HostAgent) -> dict[str, Any]:
         "links": sorted(links),
         "dhcp": dhcp,
         "chains": sorted(chains),
+        "routers": sorted(routers),
     }

@@ -19,6 +19,10 @@ _ALIASES = {
     "standard-attr-revisions": ("Resource revision numbers", "revision_number on resources."),
     "pagination": ("Pagination support", "Extension that indicates pagination is enabled."),
     "sorting": ("Sorting support", "Extension that indicates sorting is enabled."),
+    "router": ("Neutron L3 Router", "Router abstraction for layer 3 forwarding and NAT."),
+    "ext-gw-mode": ("Neutron L3 Configurable external gateway mode", "enable_snat on gateways."),
+    "l3": ("Neutron L3 Router", "Router abstraction for layer 3 forwarding and NAT."),
+    "floatingip": ("Floating IPs", "Floating IP addresses mapped 1:1 to fixed IPs."),
 }
 
 BUILTIN: tuple[Extension, ...] = tuple(

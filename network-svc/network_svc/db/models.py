@@ -138,3 +138,67 @@ class PortSecurityGroup(Base):
     security_group_id: Mapped[str] = mapped_column(
         ForeignKey("security_groups.id"), primary_key=True
     )
+
+
+class Router(Standard, Base):
+    """A router; its interfaces are ``router_ports`` rows, its gateway one port on an
+    external network. ``host`` is the network-agent that runs its namespace."""
+
+    __tablename__ = "routers"
+
+    admin_state_up: Mapped[bool] = mapped_column(default=True)
+    status: Mapped[str] = mapped_column(String(16), default="ACTIVE")
+    gw_network_id: Mapped[str | None] = mapped_column(
+        ForeignKey("networks.id"), default=None, index=True
+    )
+    gw_port_id: Mapped[str | None] = mapped_column(
+        ForeignKey("ports.id", ondelete="SET NULL"), default=None
+    )
+    enable_snat: Mapped[bool] = mapped_column(default=True)
+    host: Mapped[str] = mapped_column(String(255), default="", index=True)
+    generation: Mapped[int] = mapped_column(Integer, default=0)
+
+    gw_port: Mapped[Port | None] = relationship(
+        lazy="selectin", viewonly=True, foreign_keys="Router.gw_port_id"
+    )
+
+
+class RouterPort(Base):
+    """A port that is an interface of a router; one interface per (router, subnet)."""
+
+    __tablename__ = "router_ports"
+    __table_args__ = (UniqueConstraint("router_id", "subnet_id", name="uq_router_subnet"),)
+
+    port_id: Mapped[str] = mapped_column(
+        ForeignKey("ports.id", ondelete="CASCADE"), primary_key=True
+    )
+    router_id: Mapped[str] = mapped_column(ForeignKey("routers.id"), index=True)
+    subnet_id: Mapped[str] = mapped_column(ForeignKey("subnets.id"), index=True)
+
+
+class FloatingIp(Base):
+    """An address of an external subnet (held by a ``network:floatingip`` port), mapped
+    1:1 to one fixed IP; the unique key keeps one floating IP per fixed IP."""
+
+    __tablename__ = "floatingips"
+    __table_args__ = (
+        UniqueConstraint("fixed_port_id", "fixed_ip_address", name="uq_floatingip_fixed"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    project_id: Mapped[str] = mapped_column(String(64), index=True)
+    description: Mapped[str] = mapped_column(String(255), default="")
+    floating_network_id: Mapped[str] = mapped_column(ForeignKey("networks.id"), index=True)
+    floating_subnet_id: Mapped[str] = mapped_column(ForeignKey("subnets.id"))
+    floating_port_id: Mapped[str] = mapped_column(ForeignKey("ports.id", ondelete="CASCADE"))
+    floating_ip_address: Mapped[str] = mapped_column(String(64))
+    fixed_port_id: Mapped[str | None] = mapped_column(
+        ForeignKey("ports.id", ondelete="SET NULL"), default=None, index=True
+    )
+    fixed_ip_address: Mapped[str | None] = mapped_column(String(64), default=None)
+    router_id: Mapped[str | None] = mapped_column(
+        ForeignKey("routers.id"), default=None, index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revision_number: Mapped[int] = mapped_column(Integer, default=1)

@@ -3,9 +3,9 @@
 In the DB: duplicate MACs or IPs, addresses outside their subnet, DHCP subnets without
 a DHCP address, ports bound but still DOWN past their deadline. On each host with an
 agent or with bound ports: bridges, DHCP namespaces (dnsmasq running, the leases it
-serves) and firewall chains the DB expects but the host lacks (missing), and ours that
-the DB does not know (orphans). A host whose ports are bound but whose agent is down or
-silent is a finding too: nothing there is being kept right.
+serves), router namespaces and firewall chains the DB expects but the host lacks
+(missing), and ours that the DB does not know (orphans). A host whose ports are bound
+but whose agent is down or silent is a finding too: nothing there is being kept right.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from common_rpc.audit import AuditReport
 from common_rpc.errors import RpcError
 from common_rpc.rpc import RpcClient
 
-from ..agent import desired
+from ..agent import desired, routers
 from ..db.models import IpAllocation, Network, Port, Subnet
 from ..drivers.names import Names
 from ..rpc.agent_api import AgentApi
@@ -157,6 +157,19 @@ def _compare_host(
             )
     for network_id in sorted(set(served) - set(wanted)):
         report.add("orphan", "dhcp_namespace", network_id, host=host, detail="no such network here")
+
+    namespaces = set(found.get("routers", ()))
+    expected = {
+        names.router_namespace(r["router_id"]): r["router_id"]
+        for r in state.get("routers", ())
+        if routers.wanted(r)
+    }
+    report.count("routers", len(expected))
+    for namespace, router_id in sorted(expected.items()):
+        if namespace not in namespaces:
+            report.add("missing", "router_namespace", router_id, host=host)
+    for namespace in sorted(namespaces - set(expected)):
+        report.add("orphan", "router_namespace", namespace, host=host, detail="no router here")
 
     chains = set(found["chains"])
     ports = [item["port"]["port_id"] for item in state["ports"]]

@@ -15,7 +15,7 @@ from common_rpc.outbox import add_event
 
 from .. import events
 from ..db.models import IpAllocation, Network, Subnet
-from . import dhcp, ipam, networks
+from . import dhcp, ipam, networks, routers
 from .common import flag, new_id, owns, standard_view, text, touch
 from .errors import conflict, forbidden, invalid, not_found
 
@@ -177,6 +177,7 @@ async def remove(session: AsyncSession, ctx: RequestContext, subnet_id: str) -> 
         f"Unable to complete operation on subnet {subnet_id}: "
         "one or more ports have an IP allocation from this subnet.",
     )
+    await routers.check_subnet_unused(session, subnet_id)
     await dhcp.release_address(session, ctx, subnet)
     if await session.scalar(select(exists().where(IpAllocation.subnet_id == subnet_id))):
         raise in_use

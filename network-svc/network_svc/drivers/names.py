@@ -65,3 +65,12 @@ class Names:
 
     def chain_prefix(self) -> str:
         return f"{self.prefix}stk-"
+
+    def router_namespace(self, router_id: str) -> str:
+        return f"{self.prefix}qrouter-{router_id}"
+
+    def router_legs(self, port_id: str, gateway: bool = False) -> tuple[str, str]:
+        """(host end on the bridge, namespace end) of a router interface or gateway port."""
+        if gateway:
+            return self._dev("tg", port_id), self._dev("qg", port_id)
+        return self._dev("tr", port_id), self._dev("qr", port_id)

@@ -14,6 +14,8 @@ API version history:
           wire_port(network, port, rules, generation) -> {port_id,
           observed_generation, applied, bridge, mtu, mac, device}
           unwire_port(port_id) -> {port_id, unwired}
+    1.1 - sync_router(router, generation) -> {router_id, observed_generation, applied,
+          namespace}; ``router`` is ``{"router_id", "absent": True}`` once deleted
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import Any
 
 from common_rpc.rpc import RpcClient
 
-VERSION = "1.0"
+VERSION = "1.1"
 DEFAULT_TIMEOUT = 5.0
 
 
@@ -65,6 +67,25 @@ class AgentApi:
     async def unwire_port(self, port_id: str) -> dict[str, Any]:
         return await self.client.call(
             topic(self.host), "unwire_port", port_id=port_id, timeout=self.timeout
+        )
+
+    async def sync_router(self, router: dict[str, Any], generation: int) -> dict[str, Any]:
+        return await self.client.call(
+            topic(self.host),
+            "sync_router",
+            router=router,
+            generation=generation,
+            timeout=self.timeout,
+        )
+
+    async def cast_sync_router(self, router: dict[str, Any], generation: int) -> None:
+        """Fire and forget: a lost command is repaired by the agent's periodic reconcile."""
+        await self.client.cast(
+            topic(self.host),
+            "sync_router",
+            router=router,
+            generation=generation,
+            timeout=self.timeout,
         )
 
     async def inventory(self) -> dict[str, Any]:

@@ -96,7 +96,8 @@ async def update_port_binding(deps: Any, port_id: str, host: str) -> dict[str, A
     out["bridge"] = ports.bridge_name(port.network_id)
     out["mtu"] = state["network"]["mtu"]
     try:
-        wired = await AgentApi(deps.rpc, host).wire_port(**state)
+        agent = AgentApi(deps.rpc, host, timeout=deps.settings.agent_rpc_timeout_s)
+        wired = await agent.wire_port(**state)
     except RpcError as exc:
         out["binding:error"] = exc.to_wire()
         return out

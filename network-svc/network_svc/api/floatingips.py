@@ -1,0 +1,59 @@
+"""``/v2.0/floatingips``; associating one changes its router, whose agent is then told."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Body, Request, Response
+
+from ..domain import floatingips, routers
+from .deps import envelope, transaction
+from .listing import render_list, select_fields
+from .routers import push_routers
+
+router = APIRouter(prefix="/v2.0/floatingips", tags=["floatingips"])
+
+
+@router.get("")
+async def list_floatingips(request: Request) -> dict[str, Any]:
+    async with transaction(request) as call:
+        items = [floatingips.view(f) for f in await floatingips.list_all(call.session, call.ctx)]
+    return render_list(request, "floatingips", items)
+
+
+@router.post("", status_code=201)
+async def create_floatingip(request: Request, body: Any = Body(None)) -> dict[str, Any]:
+    async with transaction(request) as call:
+        changed = routers.changed(call.session)
+        row = await floatingips.create(call.session, call.ctx, envelope(body, "floatingip"))
+        out = {"floatingip": floatingips.view(row)}
+    await push_routers(request, changed)
+    return out
+
+
+@router.get("/{fip_id}")
+async def show_floatingip(request: Request, fip_id: str) -> dict[str, Any]:
+    async with transaction(request) as call:
+        item = floatingips.view(await floatingips.get(call.session, call.ctx, fip_id))
+    return {"floatingip": select_fields(item, request.query_params.getlist("fields"))}
+
+
+@router.put("/{fip_id}")
+async def update_floatingip(
+    request: Request, fip_id: str, body: Any = Body(None)
+) -> dict[str, Any]:
+    async with transaction(request) as call:
+        changed = routers.changed(call.session)
+        row = await floatingips.update(call.session, call.ctx, fip_id, envelope(body, "floatingip"))
+        out = {"floatingip": floatingips.view(row)}
+    await push_routers(request, changed)
+    return out
+
+
+@router.delete("/{fip_id}", status_code=204)
+async def delete_floatingip(request: Request, fip_id: str) -> Response:
+    async with transaction(request) as call:
+        changed = routers.changed(call.session)
+        await floatingips.remove(call.session, call.ctx, fip_id)
+    await push_routers(request, changed)
+    return Response(status_code=204)

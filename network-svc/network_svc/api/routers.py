@@ -1,0 +1,135 @@
+"""``/v2.0/routers`` and its interface actions; each change is pushed to the router's agent.
+
+PUT /v2.0/routers/{id}/add_router_interface {"subnet_id": ...} -> 200 {"id", "port_id", ...}
+
+The desired state goes out after the transaction committed, as a cast with the router's
+generation: a lost or late command is repaired by the agent's reconcile.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import APIRouter, Body, Request, Response
+
+from common_rpc.errors import RpcError
+from common_rpc.events import Event
+
+from ..agent import desired
+from ..domain import common, floatingips, routers
+from ..domain.errors import invalid
+from ..rpc.agent_api import AgentApi
+from .deps import envelope, transaction
+from .listing import render_list, select_fields
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/v2.0/routers", tags=["routers"])
+
+
+async def push_routers(request: Request, changed: dict[str, tuple[str, int]]) -> None:
+    await push(request.app.state.runtime, changed)
+
+
+def port_deleted(runtime: Any) -> Callable[[Event], Awaitable[None]]:
+    """On ``network.port.delete.end``: unmap floating IPs of deleted ports, push NAT."""
+
+    async def on_event(_event: Event) -> None:
+        async with runtime.sessions() as reader:  # most deletes leave nothing to do
+            if not await floatingips.has_orphans(reader):
+                return
+        async with common.transaction(runtime.sessions) as session:
+            changed = routers.changed(session)
+            await floatingips.release_orphans(session)
+        await push(runtime, changed)
+
+    return on_event
+
+
+async def push(runtime: Any, changed: dict[str, tuple[str, int]]) -> None:
+    """Send each changed router's whole desired state (or its absence) to its host."""
+    if not changed:
+        return
+    async with runtime.sessions() as session:  # read only: no write lock for a read
+        states = {rid: await desired.router_state(session, rid) for rid in changed}
+    for router_id, (host, generation) in changed.items():
+        state = states[router_id] or {"router_id": router_id, "absent": True}
+        try:
+            await AgentApi(runtime.rpc, host).cast_sync_router(
+                state, int(state.get("generation", generation))
+            )
+        except RpcError as exc:
+            log.warning("router %s: sync to %s not sent: %s", router_id, host, exc)
+
+
+@router.get("")
+async def list_routers(request: Request) -> dict[str, Any]:
+    async with transaction(request) as call:
+        items = [routers.view(r) for r in await routers.list_all(call.session, call.ctx)]
+    return render_list(request, "routers", items)
+
+
+@router.post("", status_code=201)
+async def create_router(request: Request, body: Any = Body(None)) -> dict[str, Any]:
+    async with transaction(request) as call:
+        changed = routers.changed(call.session)
+        row = await routers.create(call.session, call.ctx, call.settings, envelope(body, "router"))
+        out = {"router": routers.view(row)}
+    await push_routers(request, changed)
+    return out
+
+
+@router.get("/{router_id}")
+async def show_router(request: Request, router_id: str) -> dict[str, Any]:
+    async with transaction(request) as call:
+        item = routers.view(await routers.get(call.session, call.ctx, router_id))
+    return {"router": select_fields(item, request.query_params.getlist("fields"))}
+
+
+@router.put("/{router_id}")
+async def update_router(request: Request, router_id: str, body: Any = Body(None)) -> dict[str, Any]:
+    async with transaction(request) as call:
+        changed = routers.changed(call.session)
+        row = await routers.update(call.session, call.ctx, router_id, envelope(body, "router"))
+        out = {"router": routers.view(row)}
+    await push_routers(request, changed)
+    return out
+
+
+@router.delete("/{router_id}", status_code=204)
+async def delete_router(request: Request, router_id: str) -> Response:
+    async with transaction(request) as call:
+        changed = routers.changed(call.session)
+        await routers.remove(call.session, call.ctx, router_id)
+    await push_routers(request, changed)
+    return Response(status_code=204)
+
+
+def _action_body(body: Any) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise invalid("Bad router request: expected an object with subnet_id or port_id.")
+    return body
+
+
+@router.put("/{router_id}/add_router_interface")
+async def add_router_interface(
+    request: Request, router_id: str, body: Any = Body(None)
+) -> dict[str, Any]:
+    async with transaction(request) as call:
+        changed = routers.changed(call.session)
+        out = await routers.add_interface(call.session, call.ctx, router_id, _action_body(body))
+    await push_routers(request, changed)
+    return out
+
+
+@router.put("/{router_id}/remove_router_interface")
+async def remove_router_interface(
+    request: Request, router_id: str, body: Any = Body(None)
+) -> dict[str, Any]:
+    async with transaction(request) as call:
+        changed = routers.changed(call.session)
+        out = await routers.remove_interface(call.session, call.ctx, router_id, _action_body(body))
+    await push_routers(request, changed)
+    return out

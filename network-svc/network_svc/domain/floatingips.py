@@ -1,0 +1,308 @@
+"""Floating IPs: an address of an external subnet mapped 1:1 to a port's fixed IP.
+
+The address is held by a ``network:floatingip`` port on the external network, so the
+``ip_allocations`` key keeps it unique against every other port and floating IP.
+Association needs a router whose gateway is on the floating network and which has an
+interface on the fixed IP's subnet; that router's agent gets the new desired state.
+
+    fip = await create(session, ctx, {"floating_network_id": ext_id})
+    fip = await update(session, ctx, fip.id, {"port_id": port_id})
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+from sqlalchemy import exists, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from common_rpc.context import RequestContext
+from common_rpc.contracts.payloads import FloatingIpPayload
+from common_rpc.errors import Conflict, NotFound
+from common_rpc.outbox import add_event
+
+from .. import events
+from ..db.models import FloatingIp, IpAllocation, Port, Router, RouterPort, utcnow
+from . import ipam, networks, ports, routers
+from .common import iso, new_id, owner_of, text
+from .errors import conflict, invalid, not_found
+
+FLOATINGIP = "network.floatingip.{action}.end"
+
+
+def fip_id_of(fip: FloatingIp) -> str:
+    return str(fip.__dict__.get("id", "")) or "?"
+
+
+def status(fip: FloatingIp) -> str:
+    return "ACTIVE" if fip.fixed_port_id else "DOWN"
+
+
+def view(fip: FloatingIp, _ctx: RequestContext | None = None) -> dict[str, Any]:
+    associated = fip.fixed_port_id is not None
+    return {
+        "id": fip.id,
+        "project_id": fip.project_id,
+        "tenant_id": fip.project_id,
+        "description": fip.description,
+        "tags": [],
+        "created_at": iso(fip.created_at),
+        "updated_at": iso(fip.updated_at),
+        "revision_number": fip.revision_number,
+        "floating_ip_address": fip.floating_ip_address,
+        "floating_network_id": fip.floating_network_id,
+        "router_id": fip.router_id if associated else None,
+        "port_id": fip.fixed_port_id,
+        "fixed_ip_address": fip.fixed_ip_address if associated else None,
+        "status": status(fip),
+        "port_details": None,
+        "dns_name": "",
+        "dns_domain": "",
+        "qos_policy_id": None,
+        "port_forwardings": [],
+    }
+
+
+def visible(ctx: RequestContext) -> Any:
+    query = select(FloatingIp).order_by(FloatingIp.created_at, FloatingIp.id)
+    return query if ctx.is_admin else query.where(FloatingIp.project_id == ctx.project_id)
+
+
+async def get(session: AsyncSession, ctx: RequestContext, fip_id: str) -> FloatingIp:
+    fip = (await session.scalars(visible(ctx).where(FloatingIp.id == fip_id))).first()
+    if fip is None:
+        raise not_found("FloatingIP", fip_id)
+    return fip
+
+
+async def list_all(session: AsyncSession, ctx: RequestContext) -> list[FloatingIp]:
+    return list(await session.scalars(visible(ctx)))
+
+
+async def _router_for(session: AsyncSession, fip: FloatingIp, subnet_id: str) -> Router:
+    router = (
+        await session.scalars(
+            select(Router)
+            .join(RouterPort, RouterPort.router_id == Router.id)
+            .where(
+                RouterPort.subnet_id == subnet_id,
+                Router.gw_network_id == fip.floating_network_id,
+            )
+            .order_by(Router.created_at, Router.id)
+            .with_for_update()  # an interface removal waits for this association
+        )
+    ).first()
+    if router is None:
+        raise not_found_gateway(subnet_id, fip.floating_network_id)
+    return router
+
+
+def not_found_gateway(subnet_id: str, network_id: str) -> NotFound:
+    return NotFound(
+        f"External network {network_id} is not reachable from subnet {subnet_id}. "
+        "Therefore, cannot associate Port with a Floating IP.",
+        details={"type": "ExternalGatewayForFloatingIPNotFound"},
+    )
+
+
+def _fixed_ip(port: Port, requested: Any) -> IpAllocation:
+    v4 = [a for a in port.fixed_ips if ipaddress.ip_address(a.ip_address).version == 4]
+    if requested is not None:
+        match = [a for a in v4 if a.ip_address == str(requested)]
+        if not match:
+            raise invalid(
+                f"Bad floatingip request: Port {port.id} does not have fixed ip {requested}."
+            )
+        return match[0]
+    if not v4:
+        raise invalid(f"Bad floatingip request: Port {port.id} has no IPv4 fixed IP.")
+    if len(v4) > 1:
+        raise invalid(
+            f"Bad floatingip request: Port {port.id} has multiple fixed IPv4 addresses; "
+            "fixed_ip_address is required."
+        )
+    return v4[0]
+
+
+async def _mark_router(session: AsyncSession, router_id: str | None) -> None:
+    if router_id is None:
+        return
+    router = await session.get(Router, router_id)
+    if router is not None:
+        routers.mark(session, router)
+
+
+async def _associate(
+    session: AsyncSession, ctx: RequestContext, fip: FloatingIp, port_id: Any, fixed: Any
+) -> None:
+    """Point ``fip`` at a port's fixed IP (``port_id`` None: disassociate)."""
+    old_router = fip.router_id
+    target: tuple[str | None, str | None, str | None] = (None, None, None)
+    if port_id is not None:
+        port = await ports.get(session, ctx, str(port_id))
+        if port.device_owner.startswith("network:"):
+            raise invalid(
+                f"Bad floatingip request: Port {port.id} has owner {port.device_owner} "
+                "and therefore cannot be assigned a floating IP."
+            )
+        if port.project_id != fip.project_id and not ctx.is_admin:
+            raise not_found("Port", port.id)
+        address = _fixed_ip(port, fixed)
+        router = await _router_for(session, fip, address.subnet_id)
+        target = (port.id, address.ip_address, router.id)
+        routers.mark(session, router)
+    await session.flush()
+    try:
+        # the (fixed port, fixed IP) key settles two associations racing for one address
+        async with session.begin_nested():
+            fip.fixed_port_id, fip.fixed_ip_address, fip.router_id = target
+            await session.flush()
+    except IntegrityError:
+        raise conflict(
+            "FloatingIPPortAlreadyAssociated",
+            f"Cannot associate floating IP {fip_id_of(fip)} with port {target[0]} using "
+            f"fixed IP {target[1]}, as that fixed IP already has a floating IP.",
+        ) from None
+    if old_router != fip.router_id:
+        await _mark_router(session, old_router)
+
+
+async def create(session: AsyncSession, ctx: RequestContext, body: dict[str, Any]) -> FloatingIp:
+    network_id = str(body.get("floating_network_id") or "")
+    if not network_id:
+        raise invalid("Invalid input for floating_network_id: required.")
+    network = await networks.get(session, ctx, network_id)
+    if not network.external:
+        raise invalid(
+            f"Bad floatingip request: Network {network_id} is not a valid external network.",
+            "BadRequest",
+        )
+    fip = FloatingIp(
+        id=new_id(),
+        project_id=owner_of(ctx, body),
+        description=text(body, "description"),
+        floating_network_id=network.id,
+    )
+    port = await routers.new_port(
+        session, ctx, network, project_id="", device_id=fip.id, device_owner=routers.FLOATINGIP
+    )
+    held = await _allocate(session, network, port, body)
+    fip.floating_subnet_id, fip.floating_ip_address = held.subnet_id, held.ip_address
+    fip.floating_port_id = port.id
+    session.add(fip)
+    await session.flush()
+    await routers.announce_port(session, ctx, port, events.CREATE)
+    if body.get("port_id") is not None:
+        await _associate(session, ctx, fip, body["port_id"], body.get("fixed_ip_address"))
+    await session.flush()
+    await emit(session, ctx, fip, events.CREATE)
+    return fip
+
+
+async def _allocate(
+    session: AsyncSession, network: Any, port: Port, body: dict[str, Any]
+) -> IpAllocation:
+    subnets = [s for s in network.subnets if s.ip_version == 4]
+    wanted_subnet, address = body.get("subnet_id"), body.get("floating_ip_address")
+    if wanted_subnet:
+        subnets = [s for s in subnets if s.id == wanted_subnet]
+        if not subnets:
+            raise invalid(f"Subnet {wanted_subnet} is not on network {network.id}.")
+    if address is not None:
+        try:
+            addr = ipaddress.ip_address(str(address))
+        except ValueError:
+            raise invalid(f"Invalid input for floating_ip_address: {address!r}.") from None
+        subnets = [s for s in subnets if addr in ipaddress.ip_network(s.cidr)]
+        if not subnets:
+            raise invalid(f"Bad floatingip request: {address} is not in network {network.id}.")
+    if not subnets:
+        raise invalid(f"Bad floatingip request: network {network.id} has no IPv4 subnet.")
+    for index, subnet in enumerate(subnets):
+        try:
+            return await ipam.allocate(session, subnet, port.id, address)
+        except Conflict:  # a full subnet: the next one may have room
+            if index == len(subnets) - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+async def update(
+    session: AsyncSession, ctx: RequestContext, fip_id: str, body: dict[str, Any]
+) -> FloatingIp:
+    fip = await get(session, ctx, fip_id)
+    for key in ("floating_network_id", "floating_ip_address", "subnet_id"):
+        if key in body:
+            raise invalid(f"Cannot update read-only attribute {key}.")
+    if "description" in body:
+        fip.description = text(body, "description")
+    if "port_id" in body:
+        await _associate(session, ctx, fip, body["port_id"], body.get("fixed_ip_address"))
+    elif "fixed_ip_address" in body:
+        raise invalid("fixed_ip_address needs port_id.")
+    fip.updated_at = utcnow()
+    fip.revision_number += 1
+    await session.flush()
+    await emit(session, ctx, fip, events.UPDATE)
+    return fip
+
+
+async def remove(session: AsyncSession, ctx: RequestContext, fip_id: str) -> None:
+    fip = await get(session, ctx, fip_id)
+    await _mark_router(session, fip.router_id if fip.fixed_port_id else None)
+    port = await session.get(Port, fip.floating_port_id)
+    await session.delete(fip)
+    await session.flush()
+    if port is not None:
+        await routers.drop_port(session, ctx, port)
+    await emit(session, ctx, fip, events.DELETE)
+
+
+def _orphaned() -> Any:
+    return (FloatingIp.fixed_port_id.is_(None), FloatingIp.router_id.is_not(None))
+
+
+async def has_orphans(session: AsyncSession) -> bool:
+    return bool(await session.scalar(select(exists().where(*_orphaned()))))
+
+
+async def release_orphans(session: AsyncSession) -> int:
+    """Floating IPs whose port was deleted (the key went NULL): drop their mapping.
+
+    Their routers are marked changed, so the caller pushes NAT without the old fixed IP
+    before the address can go to another port.
+    """
+    rows = await session.scalars(
+        select(FloatingIp).where(*_orphaned()).order_by(FloatingIp.id).with_for_update()
+    )
+    released = 0
+    for fip in list(rows):
+        await _mark_router(session, fip.router_id)
+        fip.router_id = fip.fixed_ip_address = None
+        fip.updated_at = utcnow()
+        fip.revision_number += 1
+        await session.flush()
+        await emit(session, None, fip, events.UPDATE)
+        released += 1
+    return released
+
+
+async def emit(
+    session: AsyncSession, ctx: RequestContext | None, fip: FloatingIp, action: str
+) -> None:
+    shown = view(fip)
+    payload = FloatingIpPayload(
+        id=fip.id,
+        project_id=fip.project_id,
+        floating_network_id=fip.floating_network_id,
+        floating_ip_address=fip.floating_ip_address,
+        status=shown["status"],
+        port_id=shown["port_id"],
+        fixed_ip_address=shown["fixed_ip_address"],
+        router_id=shown["router_id"],
+    )
+    await add_event(
+        session, FLOATINGIP.format(action=action), payload, project_id=fip.project_id, ctx=ctx
+    )
