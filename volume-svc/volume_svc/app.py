@@ -2,31 +2,68 @@
 
 volume-api                                    # uvicorn, settings from VOLUME_*
 app = create_app(VolumeSettings(data_dir=tmp))   # what the tests serve
+
+Error bodies are Cinder's, which share Nova's fault names (``itemNotFound``,
+``badRequest``, ``overLimit``...): the chassis' ``nova_fault`` renders them.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
+from sqlalchemy import delete
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from common_rpc.agents import agents_router
 from common_rpc.chassis.app import make_app, run_app
 from common_rpc.chassis.faults import nova_fault
 from common_rpc.chassis.ping import ping_router
 from common_rpc.chassis.runtime import ServiceRuntime
 
-from .api import versions
+from .api import limits, quotas, services, snapshots, types, versions, volumes
+from .db.models import Snapshot, Volume, VolumeExport
+from .rpc.handlers import rpc as volume_rpc
+from .service import VolumeService
 from .settings import VolumeSettings
 
 MIGRATIONS = Path(__file__).parent / "db" / "migrations"
+
+
+async def _drop_export(session: AsyncSession, vol: Any) -> None:
+    # An attach abandoned past its deadline: forget the export; reconcile removes the target.
+    await session.execute(delete(VolumeExport).where(VolumeExport.volume_id == vol.id))
+
+
+def register_sweeps(runtime: ServiceRuntime) -> None:
+    """Transitional states past their deadline move to where an operator can act."""
+    sweeper = runtime.sweeper
+    assert sweeper is not None
+    sweeper.register(Volume, "creating", to="error")
+    sweeper.register(Volume, "deleting", to="error_deleting")
+    sweeper.register(Volume, "extending", to="error_extending")
+    sweeper.register(Volume, "reserved", on_expire=_drop_export, to="available")
+    sweeper.register(Volume, "attaching", on_expire=_drop_export, to="available")
+    sweeper.register(Volume, "detaching", to="in-use")
+    sweeper.register(Snapshot, "creating", to="error")
+    sweeper.register(Snapshot, "deleting", to="error_deleting")
 
 
 def create_app(settings: VolumeSettings | None = None) -> FastAPI:
     """The composition root: one runtime, its RPC topic and the HTTP routes."""
     settings = settings or VolumeSettings()
     runtime = ServiceRuntime(settings, migrations=MIGRATIONS)
-    runtime.serve("volume", runtime, ping_router("volume", settings.host))
-    return make_app(
+    service = VolumeService(runtime, settings)
+    runtime.serve(
+        settings.rpc_topic,
+        service,
+        ping_router("volume", settings.host),
+        volume_rpc,
+        agents_router(runtime.sessions),
+    )
+    register_sweeps(runtime)
+    app = make_app(
         settings,
         runtime,
         title="Stackling Block Storage",
@@ -34,8 +71,18 @@ def create_app(settings: VolumeSettings | None = None) -> FastAPI:
         fault_formatter=nova_fault,
         extensions_prefix="/v3",
         public_paths=versions.PUBLIC_PATHS,
-        routers=[versions.router],
+        routers=[
+            versions.router,
+            volumes.router,
+            snapshots.router,
+            types.router,
+            quotas.router,
+            services.router,
+            limits.router,
+        ],
     )
+    app.state.volume_service = service
+    return app
 
 
 def main() -> None:

@@ -1,13 +1,128 @@
 """The volume service's tables (its own database; no other service reads it).
 
-The chassis tables (outbox, processed events, operation log, idempotency keys) are
-added by the chassis migration branch, not declared here.
+The chassis tables (outbox, processed events, operation log, idempotency keys, agents)
+are added by the chassis migration branch, not declared here. Invariants live in the
+schema: one attachment and one export per volume (no multiattach), one usage row per
+(project, resource), snapshots hold their volume (a volume with snapshots is not deleted).
 """
 
 from __future__ import annotations
 
-from sqlalchemy.orm import DeclarativeBase
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Integer, String
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from common_rpc.chassis.sweeper import TransitionalMixin
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0, tzinfo=None)
 
 
 class Base(DeclarativeBase):
     pass
+
+
+class VolumeType(Base):
+    __tablename__ = "volume_types"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    description: Mapped[str] = mapped_column(String(255), default="")
+    is_public: Mapped[bool] = mapped_column(default=True)
+    extra_specs: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Volume(TransitionalMixin, Base):
+    __tablename__ = "volumes"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    project_id: Mapped[str] = mapped_column(String(64), index=True)
+    user_id: Mapped[str] = mapped_column(String(64), default="")
+    name: Mapped[str] = mapped_column(String(255), default="")
+    description: Mapped[str] = mapped_column(String(255), default="")
+    size: Mapped[int] = mapped_column(Integer)
+    volume_type_id: Mapped[str] = mapped_column(ForeignKey("volume_types.id"))
+    availability_zone: Mapped[str] = mapped_column(String(255), default="nova")
+    host: Mapped[str] = mapped_column(String(255), default="")
+    bootable: Mapped[bool] = mapped_column(default=False)
+    metadata_: Mapped[dict[str, str]] = mapped_column("metadata", JSON, default=dict)
+    snapshot_id: Mapped[str | None] = mapped_column(String(36), default=None)
+    source_volid: Mapped[str | None] = mapped_column(String(36), default=None)
+    # The CHAP secret of the volume's export; never shown in the API.
+    chap_secret: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    volume_type: Mapped[VolumeType] = relationship(lazy="selectin", viewonly=True)
+    attachment: Mapped[Attachment | None] = relationship(lazy="selectin", viewonly=True)
+    export: Mapped[VolumeExport | None] = relationship(lazy="selectin", viewonly=True)
+
+
+class Snapshot(TransitionalMixin, Base):
+    __tablename__ = "snapshots"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    project_id: Mapped[str] = mapped_column(String(64), index=True)
+    user_id: Mapped[str] = mapped_column(String(64), default="")
+    volume_id: Mapped[str] = mapped_column(ForeignKey("volumes.id"), index=True)
+    name: Mapped[str] = mapped_column(String(255), default="")
+    description: Mapped[str] = mapped_column(String(255), default="")
+    size: Mapped[int] = mapped_column(Integer)
+    host: Mapped[str] = mapped_column(String(255), default="")
+    metadata_: Mapped[dict[str, str]] = mapped_column("metadata", JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Attachment(Base):
+    """The server a volume is attached to; unique per volume (no multiattach)."""
+
+    __tablename__ = "attachments"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    volume_id: Mapped[str] = mapped_column(
+        ForeignKey("volumes.id", ondelete="CASCADE"), unique=True
+    )
+    server_id: Mapped[str] = mapped_column(String(36), index=True)
+    host_name: Mapped[str] = mapped_column(String(255), default="")
+    mountpoint: Mapped[str] = mapped_column(String(255), default="")
+    attached_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class VolumeExport(Base):
+    """An iSCSI export the volume's agent must have: the target open to one initiator."""
+
+    __tablename__ = "volume_exports"
+
+    volume_id: Mapped[str] = mapped_column(
+        ForeignKey("volumes.id", ondelete="CASCADE"), primary_key=True
+    )
+    initiator: Mapped[str] = mapped_column(String(255))
+    connector: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Set before the target is removed: from then on no reconcile may bring it back.
+    removing: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class QuotaUsage(Base):
+    """What a project holds; reserved by a conditional UPDATE in the creating transaction."""
+
+    __tablename__ = "quota_usages"
+
+    project_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    resource: Mapped[str] = mapped_column(String(32), primary_key=True)
+    in_use: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class QuotaLimit(Base):
+    """A project's limit when an admin set one; otherwise the settings' default applies."""
+
+    __tablename__ = "quota_limits"
+
+    project_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    resource: Mapped[str] = mapped_column(String(32), primary_key=True)
+    hard_limit: Mapped[int] = mapped_column(Integer)

@@ -1,0 +1,1 @@
+"""volume-agent: one per backend host; holds the volume files and their iSCSI exports."""

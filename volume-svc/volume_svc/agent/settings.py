@@ -1,0 +1,35 @@
+"""Settings of volume-agent, from ``VOLUME_*`` variables like the API's.
+
+>>> AgentSettings(agent_target_helper="tgt").agent_target_helper
+'tgt'
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from volume_svc.settings import VolumeSettings
+
+
+class AgentSettings(VolumeSettings):
+    # Where the volume files live; default: <data_dir>/volumes
+    agent_storage_dir: Path | None = None
+    # "auto" (LIO where configfs has a target directory, else tgt), "tgt", "lio", "fake".
+    agent_target_helper: str = "auto"
+    # Base of every target's IQN; tests use one of their own.
+    agent_iqn_prefix: str = "iqn.2010-10.org.stackling"
+    # Prefix of file and CHAP account names; "" in production, random in tests.
+    agent_name_prefix: str = ""
+    # The portal compute hosts reach this host's targets at (tgtd listens on 3260).
+    agent_portal: str = "127.0.0.1:3260"
+    # tgtd's management port (tgtadm -C); 0 is the default daemon.
+    agent_tgt_control_port: int = 0
+    # Seconds between reconciles against the API's database.
+    agent_reconcile_interval: float = 60.0
+    # The volume API's RPC topic and the deadline of each call to it.
+    agent_api_topic: str = "volume"
+    agent_api_timeout: float = 10.0
+    agent_heartbeat_interval: float = 10.0
+
+    def storage_dir(self) -> Path:
+        return self.agent_storage_dir or self.data_dir / "volumes"

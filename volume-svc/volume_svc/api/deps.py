@@ -1,0 +1,65 @@
+"""What a route needs: one transaction, the caller's context, the service, the URL base."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from common_rpc.context import RequestContext, current_context
+
+from ..domain import common
+from ..domain.errors import invalid, not_found
+from ..service import VolumeService
+from ..settings import VolumeSettings
+
+
+@dataclass(frozen=True)
+class Call:
+    session: AsyncSession
+    ctx: RequestContext
+    service: VolumeService
+    base: str
+
+    @property
+    def settings(self) -> VolumeSettings:
+        return self.service.settings
+
+
+def service_of(request: Request) -> VolumeService:
+    return request.app.state.volume_service
+
+
+def check_project(request: Request, project_id: str) -> RequestContext:
+    """The project in the URL must be the token's (admins may name any)."""
+    ctx = current_context()
+    if project_id != ctx.project_id and not ctx.is_admin:
+        raise not_found("Project", project_id)
+    return ctx
+
+
+@asynccontextmanager
+async def transaction(request: Request, project_id: str) -> AsyncIterator[Call]:
+    """Commit when the route returns; roll back on any error (it becomes the fault)."""
+    ctx = check_project(request, project_id)
+    service = service_of(request)
+    async with common.transaction(service.sessions) as session:
+        yield Call(session, ctx, service, str(request.base_url).rstrip("/"))
+
+
+def envelope(body: Any, key: str) -> dict[str, Any]:
+    """The resource inside ``{"volume": {...}}``; 400 when the envelope is missing."""
+    if not isinstance(body, dict) or not isinstance(body.get(key), dict):
+        raise invalid(f"Missing required element '{key}' in request body.")
+    return body[key]
+
+
+def all_tenants(request: Request, ctx: RequestContext) -> bool:
+    """``?all_tenants`` (or ``=1``/``=true``) widens an admin's listing to every project."""
+    if "all_tenants" not in request.query_params or not ctx.is_admin:
+        return False
+    return request.query_params["all_tenants"].lower() in ("", "1", "true", "yes")

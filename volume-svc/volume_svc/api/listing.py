@@ -1,0 +1,87 @@
+"""Cinder list semantics on rendered resources: filters, sorting and marker paging.
+
+GET /v3/p1/volumes/detail?status=available&sort=created_at:desc&limit=2
+-> {"volumes": [...], "volumes_links": [{"rel": "next", "href": ".../detail?...&marker=ID"}]}
+"""
+
+from __future__ import annotations
+
+import ast
+from typing import Any
+
+from fastapi import Request
+
+from ..domain.errors import invalid
+
+# Paging, presentation and scope parameters; the rest filter on attributes.
+CONTROL = {"limit", "marker", "sort", "sort_key", "sort_dir", "all_tenants", "offset", "with_count"}
+
+
+def _metadata_filter(text: str) -> dict[str, str]:
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        raise invalid(f"Invalid metadata filter {text!r}.") from None
+    if not isinstance(value, dict):
+        raise invalid(f"Invalid metadata filter {text!r}.")
+    return {str(k): str(v) for k, v in value.items()}
+
+
+def _filter(items: list[dict[str, Any]], key: str, wanted: str) -> list[dict[str, Any]]:
+    if key == "metadata":
+        pairs = _metadata_filter(wanted).items()
+        return [i for i in items if all(i.get("metadata", {}).get(k) == v for k, v in pairs)]
+    if key in ("name", "display_name"):
+        return [i for i in items if i.get("name") == wanted]
+    if items and key in items[0]:
+        return [i for i in items if str(i.get(key)).lower() == wanted.lower()]
+    return items  # unknown filters are ignored, as clients send some blindly
+
+
+def _sort_keys(request: Request) -> list[tuple[str, bool]]:
+    params = request.query_params
+    if params.get("sort"):
+        keys = []
+        for part in params["sort"].split(","):
+            key, _, direction = part.partition(":")
+            keys.append((key.strip(), (direction or "desc").strip().lower() == "desc"))
+        return keys
+    if params.get("sort_key"):
+        return [(params["sort_key"], params.get("sort_dir", "desc").lower() == "desc")]
+    return []
+
+
+def render_list(
+    request: Request,
+    collection: str,
+    items: list[dict[str, Any]],
+    shown: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """Filter, sort and page ``items``; ``shown`` is the summary view of each (or items)."""
+    by_id = {i["id"]: s for i, s in zip(items, shown or items, strict=True)}
+    params = request.query_params
+    for key in {k for k in params if k not in CONTROL}:
+        items = _filter(items, key, params[key])
+    for key, reverse in reversed(_sort_keys(request)):
+        if items and key not in items[0]:
+            raise invalid(f"Invalid sort key {key!r}.")
+        items = sorted(items, key=lambda i, k=key: str(i.get(k) or ""), reverse=reverse)
+    marker = params.get("marker")
+    if marker:
+        ids = [i["id"] for i in items]
+        if marker not in ids:
+            raise invalid(f"Marker {marker} could not be found.")
+        items = items[ids.index(marker) + 1 :]
+    out: dict[str, Any] = {}
+    limit = params.get("limit")
+    if limit:
+        if not limit.isdigit():
+            raise invalid(f"Invalid limit {limit!r}: must be a non-negative integer.")
+        size = int(limit)
+        if len(items) > size > 0:
+            items = items[:size]
+            next_url = request.url.remove_query_params("marker")
+            href = str(next_url.include_query_params(marker=items[-1]["id"]))
+            out[f"{collection}_links"] = [{"rel": "next", "href": href}]
+    out = {collection: [by_id[i["id"]] for i in items]} | out
+    return out

@@ -1,0 +1,81 @@
+"""``/v3/{project_id}/snapshots``: point-in-time copies of a volume, on its host."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Body, Request, Response
+
+from ..domain import flows, snapshots
+from ..domain.errors import invalid
+from .deps import all_tenants, envelope, transaction
+from .listing import render_list
+
+router = APIRouter(prefix="/v3/{project_id}/snapshots", tags=["snapshots"])
+
+
+async def _list(request: Request, project_id: str) -> dict[str, Any]:
+    async with transaction(request, project_id) as call:
+        rows = await snapshots.list_all(call.session, call.ctx, all_tenants(request, call.ctx))
+        items = [snapshots.view(s, call.ctx) for s in rows]
+    # Cinder's plain snapshot list already shows every field.
+    return render_list(request, "snapshots", items)
+
+
+@router.get("")
+async def list_snapshots(request: Request, project_id: str) -> dict[str, Any]:
+    return await _list(request, project_id)
+
+
+@router.get("/detail")
+async def list_snapshots_detail(request: Request, project_id: str) -> dict[str, Any]:
+    return await _list(request, project_id)
+
+
+@router.post("", status_code=202)
+async def create_snapshot(request: Request, project_id: str, body: Any = Body(None)) -> Any:
+    async with transaction(request, project_id) as call:
+        snap = await snapshots.create(
+            call.session, call.ctx, call.settings, envelope(body, "snapshot")
+        )
+        out = snapshots.view(snap, call.ctx)
+    call.service.spawn(flows.finish_snapshot(call.service, call.ctx, snap.id))
+    return {"snapshot": out}
+
+
+@router.get("/{snapshot_id}")
+async def show_snapshot(request: Request, project_id: str, snapshot_id: str) -> dict[str, Any]:
+    async with transaction(request, project_id) as call:
+        snap = await snapshots.get(call.session, call.ctx, snapshot_id)
+        return {"snapshot": snapshots.view(snap, call.ctx)}
+
+
+@router.put("/{snapshot_id}")
+async def update_snapshot(
+    request: Request, project_id: str, snapshot_id: str, body: Any = Body(None)
+) -> dict[str, Any]:
+    async with transaction(request, project_id) as call:
+        snap = await snapshots.update(
+            call.session, call.ctx, snapshot_id, envelope(body, "snapshot")
+        )
+        return {"snapshot": snapshots.view(snap, call.ctx)}
+
+
+@router.delete("/{snapshot_id}", status_code=202)
+async def delete_snapshot(request: Request, project_id: str, snapshot_id: str) -> Response:
+    async with transaction(request, project_id) as call:
+        await snapshots.begin_delete(call.session, call.ctx, call.settings, snapshot_id)
+    call.service.spawn(flows.finish_snapshot_delete(call.service, call.ctx, snapshot_id))
+    return Response(status_code=202)
+
+
+@router.post("/{snapshot_id}/action", status_code=202)
+async def snapshot_action(
+    request: Request, project_id: str, snapshot_id: str, body: Any = Body(None)
+) -> Response:
+    if not isinstance(body, dict) or "os-reset_status" not in body:
+        raise invalid("Only os-reset_status is supported on snapshots.")
+    args = body["os-reset_status"] if isinstance(body["os-reset_status"], dict) else {}
+    async with transaction(request, project_id) as call:
+        await snapshots.reset_status(call.session, call.ctx, snapshot_id, args)
+    return Response(status_code=202)

@@ -1,0 +1,160 @@
+"""``/v3/{project_id}/volumes``: create, list, show, update, delete and actions.
+
+Create, delete and extend answer 202 once the row changed status; the agent's work
+follows (``domain.flows``) and the status says when it is done.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Body, Request, Response
+
+from ..domain import flows, volumes
+from ..domain.errors import invalid, not_found
+from .deps import all_tenants, envelope, transaction
+from .listing import render_list
+
+router = APIRouter(prefix="/v3/{project_id}/volumes", tags=["volumes"])
+
+
+async def _list(request: Request, project_id: str, detail: bool) -> dict[str, Any]:
+    async with transaction(request, project_id) as call:
+        rows = await volumes.list_all(call.session, call.ctx, all_tenants(request, call.ctx))
+        items = [volumes.view(v, call.ctx, call.base) for v in rows]
+        shown = items if detail else [volumes.summary(v, call.base) for v in rows]
+    return render_list(request, "volumes", items, shown)
+
+
+@router.get("")
+async def list_volumes(request: Request, project_id: str) -> dict[str, Any]:
+    return await _list(request, project_id, detail=False)
+
+
+@router.get("/detail")
+async def list_volumes_detail(request: Request, project_id: str) -> dict[str, Any]:
+    return await _list(request, project_id, detail=True)
+
+
+@router.get("/summary")
+async def volumes_summary(request: Request, project_id: str) -> dict[str, Any]:
+    async with transaction(request, project_id) as call:
+        rows = await volumes.list_all(call.session, call.ctx, all_tenants(request, call.ctx))
+        total = sum(v.size for v in rows)
+    return {"volume-summary": {"total_size": total, "total_count": len(rows)}}
+
+
+@router.post("", status_code=202)
+async def create_volume(request: Request, project_id: str, body: Any = Body(None)) -> Any:
+    async with transaction(request, project_id) as call:
+        vol = await volumes.create(call.session, call.ctx, call.settings, envelope(body, "volume"))
+        out = volumes.view(vol, call.ctx, call.base, admin_attrs=False)
+    call.service.spawn(flows.finish_create(call.service, call.ctx, vol.id))
+    return {"volume": out}
+
+
+@router.get("/{volume_id}")
+async def show_volume(request: Request, project_id: str, volume_id: str) -> dict[str, Any]:
+    async with transaction(request, project_id) as call:
+        vol = await volumes.get(call.session, call.ctx, volume_id)
+        return {"volume": volumes.view(vol, call.ctx, call.base)}
+
+
+@router.put("/{volume_id}")
+async def update_volume(
+    request: Request, project_id: str, volume_id: str, body: Any = Body(None)
+) -> dict[str, Any]:
+    async with transaction(request, project_id) as call:
+        vol = await volumes.update(call.session, call.ctx, volume_id, envelope(body, "volume"))
+        return {"volume": volumes.view(vol, call.ctx, call.base, admin_attrs=False)}
+
+
+@router.delete("/{volume_id}", status_code=202)
+async def delete_volume(request: Request, project_id: str, volume_id: str) -> Response:
+    async with transaction(request, project_id) as call:
+        await volumes.begin_delete(call.session, call.ctx, call.settings, volume_id)
+    call.service.spawn(flows.finish_delete(call.service, call.ctx, volume_id))
+    return Response(status_code=202)
+
+
+@router.post("/{volume_id}/action", status_code=202)
+async def volume_action(
+    request: Request, project_id: str, volume_id: str, body: Any = Body(None)
+) -> Response:
+    """``os-extend`` and ``os-reset_status``; attaching is compute's, over RPC."""
+    if not isinstance(body, dict) or len(body) != 1:
+        raise invalid("Exactly one action is required in the request body.")
+    ((action, args),) = body.items()
+    args = args if isinstance(args, dict) else {}
+    async with transaction(request, project_id) as call:
+        if action == "os-extend":
+            vol, size = await volumes.begin_extend(
+                call.session, call.ctx, call.settings, volume_id, args.get("new_size")
+            )
+        elif action == "os-reset_status":
+            await volumes.reset_status(call.session, call.ctx, volume_id, args)
+            return Response(status_code=202)
+        else:
+            raise invalid(f"There is no such action: {action}.")
+    call.service.spawn(flows.finish_extend(call.service, call.ctx, vol.id, size))
+    return Response(status_code=202)
+
+
+@router.get("/{volume_id}/metadata")
+async def show_metadata(request: Request, project_id: str, volume_id: str) -> dict[str, Any]:
+    async with transaction(request, project_id) as call:
+        vol = await volumes.get(call.session, call.ctx, volume_id)
+        return {"metadata": dict(vol.metadata_ or {})}
+
+
+@router.put("/{volume_id}/metadata")
+@router.post("/{volume_id}/metadata")
+async def set_metadata(
+    request: Request, project_id: str, volume_id: str, body: Any = Body(None)
+) -> dict[str, Any]:
+    """PUT replaces the metadata, POST merges into it (Cinder's two verbs)."""
+    if not isinstance(body, dict) or not isinstance(body.get("metadata"), dict):
+        raise invalid("Malformed request body: expected an object under 'metadata'.")
+    async with transaction(request, project_id) as call:
+        vol = await volumes.get(call.session, call.ctx, volume_id)
+        merged = body["metadata"] if request.method == "PUT" else vol.metadata_ | body["metadata"]
+        vol = await volumes.update(call.session, call.ctx, volume_id, {"metadata": merged})
+        return {"metadata": dict(vol.metadata_)}
+
+
+@router.get("/{volume_id}/metadata/{key}")
+async def show_metadata_item(
+    request: Request, project_id: str, volume_id: str, key: str
+) -> dict[str, Any]:
+    async with transaction(request, project_id) as call:
+        vol = await volumes.get(call.session, call.ctx, volume_id)
+        if key not in vol.metadata_:
+            raise not_found("Metadata key", key)
+        return {"meta": {key: vol.metadata_[key]}}
+
+
+@router.put("/{volume_id}/metadata/{key}")
+async def set_metadata_item(
+    request: Request, project_id: str, volume_id: str, key: str, body: Any = Body(None)
+) -> dict[str, Any]:
+    meta = body.get("meta") if isinstance(body, dict) else None
+    if not isinstance(meta, dict) or list(meta) != [key]:
+        raise invalid("Request body and URI mismatch: expected {'meta': {key: value}}.")
+    async with transaction(request, project_id) as call:
+        vol = await volumes.get(call.session, call.ctx, volume_id)
+        merged = vol.metadata_ | meta
+        await volumes.update(call.session, call.ctx, volume_id, {"metadata": merged})
+        return {"meta": meta}
+
+
+@router.delete("/{volume_id}/metadata/{key}")
+async def delete_metadata_item(
+    request: Request, project_id: str, volume_id: str, key: str
+) -> Response:
+    async with transaction(request, project_id) as call:
+        vol = await volumes.get(call.session, call.ctx, volume_id)
+        if key not in vol.metadata_:
+            raise not_found("Metadata key", key)
+        rest = {k: v for k, v in vol.metadata_.items() if k != key}
+        await volumes.update(call.session, call.ctx, volume_id, {"metadata": rest})
+    return Response(status_code=200)

@@ -1,0 +1,1 @@
+"""Volume service logic: states, quotas, volumes, snapshots, types, attachments."""

@@ -1,0 +1,86 @@
+"""The volume audit: does every backend host hold exactly what the database says?
+
+Findings: a file or target on a host that no row explains (``orphan``), a volume whose
+file or expected export is absent (``missing``), a target open to an initiator other
+than the recorded one (``mismatch``), a row past its task deadline (``stuck``), and a
+host that did not answer (``unreachable``).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+
+from common_rpc.audit import AuditReport
+from common_rpc.errors import RpcError
+
+from ..db.models import Snapshot, Volume, VolumeExport
+from ..service import VolumeService
+from .common import transaction
+
+# Statuses in which a volume's file must exist on its host.
+HAS_FILE = ("available", "reserved", "attaching", "in-use", "detaching", "extending")
+
+
+async def run(service: VolumeService) -> AuditReport:
+    report = AuditReport(service="volume")
+    now = datetime.now(UTC)
+    async with transaction(service.sessions) as session:
+        vols = list(await session.scalars(select(Volume)))
+        snaps = list(await session.scalars(select(Snapshot)))
+        rows = list(await session.scalars(select(VolumeExport)))
+    # An export being removed is expected to be gone: its target, if any, is an orphan.
+    exports = {e.volume_id: e for e in rows if not e.removing}
+    for row in [*vols, *snaps]:
+        if row.task_deadline is not None and row.task_deadline < now:
+            kind = "volume" if isinstance(row, Volume) else "snapshot"
+            report.add("stuck", kind, row.id, host=row.host, detail=f"{row.status} past deadline")
+    hosts = sorted({v.host for v in vols} | {service.settings.volume_host()})
+    for host in hosts:
+        try:
+            inv = await service.agent(host).inventory()
+        except RpcError as exc:
+            if any(v.host == host for v in vols):
+                report.add("unreachable", "host", host, host=host, detail=str(exc))
+            continue
+        _compare(report, host, inv, vols, snaps, exports)
+    report.count("volumes", len(vols))
+    report.count("snapshots", len(snaps))
+    report.count("exports", len(exports))
+    return report
+
+
+def _compare(
+    report: AuditReport,
+    host: str,
+    inv: dict,
+    vols: list[Volume],
+    snaps: list[Snapshot],
+    exports: dict[str, VolumeExport],
+) -> None:
+    here = {v.id: v for v in vols if v.host == host}
+    files, snap_files = set(inv["volumes"]), set(inv["snapshots"])
+    targets: dict[str, list[str]] = inv["exports"]
+    for vid in sorted(files - set(here)):
+        report.add("orphan", "volume_file", vid, host=host, detail="file without a volume row")
+    known_snaps = {s.id for s in snaps if s.host == host}
+    for sid in sorted(snap_files - known_snaps):
+        report.add("orphan", "snapshot_file", sid, host=host, detail="file without a snapshot")
+    for vid, vol in here.items():
+        if vol.status in HAS_FILE and vid not in files:
+            report.add("missing", "volume_file", vid, host=host, detail=f"status {vol.status}")
+    for sid in sorted(known_snaps - snap_files):
+        status = next(s.status for s in snaps if s.id == sid)
+        if status == "available":
+            report.add("missing", "snapshot_file", sid, host=host)
+    for vid, initiators in sorted(targets.items()):
+        if vid not in exports or vid not in here:
+            report.add("orphan", "target", vid, host=host, detail="export the DB does not expect")
+        elif list(initiators) != [exports[vid].initiator]:
+            report.add("mismatch", "target", vid, host=host, detail=f"open to {initiators}")
+    for vid in sorted(set(exports) & set(here)):
+        if vid not in targets:
+            report.add("missing", "target", vid, host=host, detail="expected export is absent")
+    report.count("targets", len(targets))
+    report.count("files", len(files) + len(snap_files))

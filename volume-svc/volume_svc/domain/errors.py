@@ -1,0 +1,33 @@
+"""Cinder's faults as common-rpc errors; the chassis renders them as Cinder error bodies.
+
+raise not_found("Volume", volume_id)    # 404 {"itemNotFound": {"code": 404, ...}}
+raise invalid_state("Volume", volume_id, "in-use", "delete")   # 400 badRequest
+"""
+
+from __future__ import annotations
+
+from common_rpc.errors import Forbidden, Invalid, NotFound, QuotaExceeded
+
+
+def not_found(kind: str, resource_id: str) -> NotFound:
+    """What another project's resource answers too (404, never 403)."""
+    return NotFound(f"{kind} {resource_id} could not be found.")
+
+
+def invalid(message: str) -> Invalid:
+    return Invalid(message)
+
+
+def invalid_state(kind: str, resource_id: str, status: str, action: str) -> Invalid:
+    return Invalid(f"Invalid {kind.lower()}: {kind} {resource_id} is {status}; cannot {action}.")
+
+
+def forbidden(message: str = "Policy doesn't allow this operation.") -> Forbidden:
+    return Forbidden(message)
+
+
+def over_quota(resource: str, requested: int, in_use: int, limit: int) -> QuotaExceeded:
+    return QuotaExceeded(
+        f"Requested {resource} quota exceeded: requested {requested}, "
+        f"already used {in_use} of {limit}."
+    )

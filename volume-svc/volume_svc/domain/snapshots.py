@@ -1,0 +1,155 @@
+"""Snapshots in the database: a point-in-time copy of one volume, on the volume's host.
+
+snap = await create(session, ctx, settings, {"volume_id": vid, "name": "before"})
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from common_rpc.context import RequestContext
+from common_rpc.contracts.payloads import SnapshotPayload
+from common_rpc.outbox import add_event
+
+from .. import events
+from ..db.models import Snapshot, utcnow
+from ..settings import VolumeSettings
+from . import quotas, states, volumes
+from .common import deadline, iso, metadata, new_id, owns, project_of, text
+from .errors import forbidden, invalid, not_found
+
+
+def view(snap: Snapshot, ctx: RequestContext) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": snap.id,
+        "name": snap.name,
+        "description": snap.description,
+        "volume_id": snap.volume_id,
+        "size": snap.size,
+        "status": snap.status,
+        "metadata": dict(snap.metadata_ or {}),
+        "created_at": iso(snap.created_at),
+        "updated_at": iso(snap.updated_at),
+    }
+    if ctx.is_admin:
+        out["os-extended-snapshot-attributes:project_id"] = snap.project_id
+        out["os-extended-snapshot-attributes:progress"] = (
+            "100%" if snap.status == "available" else "0%"
+        )
+    return out
+
+
+async def get(session: AsyncSession, ctx: RequestContext, snapshot_id: str) -> Snapshot:
+    snap = await session.get(Snapshot, snapshot_id)
+    if snap is None or not owns(ctx, snap.project_id):
+        raise not_found("Snapshot", snapshot_id)
+    return snap
+
+
+async def list_all(session: AsyncSession, ctx: RequestContext, all_tenants: bool) -> list[Snapshot]:
+    query = select(Snapshot).order_by(Snapshot.created_at.desc(), Snapshot.id)
+    if not (ctx.is_admin and all_tenants):
+        query = query.where(Snapshot.project_id == ctx.project_id)
+    return list(await session.scalars(query))
+
+
+def _flag(value: Any) -> bool:
+    if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
+        return value.lower() in ("true", "1", "yes")
+    if value is None or isinstance(value, bool):
+        return bool(value)
+    raise invalid("Invalid value for force: expected a boolean.")
+
+
+async def create(
+    session: AsyncSession, ctx: RequestContext, settings: VolumeSettings, body: dict[str, Any]
+) -> Snapshot:
+    project_of(ctx)
+    volume_id = body.get("volume_id")
+    if not isinstance(volume_id, str) or not volume_id:
+        raise invalid("Invalid input for field/attribute volume_id: a volume id is required.")
+    vol = await volumes.get(session, ctx, volume_id)
+    states.check(vol, "snapshot_forced" if _flag(body.get("force")) else "snapshot")
+    snap = Snapshot(
+        id=new_id(),
+        project_id=vol.project_id,
+        user_id=ctx.user_id or "",
+        volume_id=vol.id,
+        name=text(body, "name", "display_name") or "",
+        description=text(body, "description", "display_description") or "",
+        size=vol.size,
+        host=vol.host,
+        metadata_=metadata(body) or {},
+        status="creating",
+        task_owner=vol.host,
+        task_deadline=deadline(settings.task_deadline_s),
+    )
+    await quotas.reserve(session, settings, vol.project_id, {"snapshots": 1, "gigabytes": vol.size})
+    session.add(snap)
+    await session.flush()
+    return snap
+
+
+async def update(
+    session: AsyncSession, ctx: RequestContext, snapshot_id: str, body: dict[str, Any]
+) -> Snapshot:
+    snap = await get(session, ctx, snapshot_id)
+    name = text(body, "name", "display_name")
+    if name is not None:
+        snap.name = name
+    description = text(body, "description", "display_description")
+    if description is not None:
+        snap.description = description
+    meta = metadata(body)
+    if meta is not None:
+        snap.metadata_ = meta
+    snap.updated_at = utcnow()
+    await session.flush()
+    return snap
+
+
+async def begin_delete(
+    session: AsyncSession, ctx: RequestContext, settings: VolumeSettings, snapshot_id: str
+) -> Snapshot:
+    snap = await get(session, ctx, snapshot_id)
+    await states.move(
+        session, snap, "delete", to="deleting", owner=snap.host,
+        deadline=timedelta(seconds=settings.task_deadline_s),
+    )  # fmt: skip
+    return snap
+
+
+async def reset_status(
+    session: AsyncSession, ctx: RequestContext, snapshot_id: str, body: dict[str, Any]
+) -> Snapshot:
+    if not ctx.is_admin:
+        raise forbidden()
+    snap = await get(session, ctx, snapshot_id)
+    status = body.get("status")
+    if status not in states.SNAPSHOT_STATUSES:
+        raise invalid(f"Must specify a valid status (got {status!r}).")
+    snap.status = str(status)
+    snap.task_owner = None
+    snap.task_deadline = None
+    snap.updated_at = utcnow()
+    await session.flush()
+    return snap
+
+
+async def emit(session: AsyncSession, ctx: RequestContext, snap: Snapshot, action: str) -> None:
+    payload: BaseModel = SnapshotPayload(
+        id=snap.id,
+        project_id=snap.project_id,
+        volume_id=snap.volume_id,
+        status=snap.status,
+        size=snap.size,
+    )
+    await add_event(
+        session, events.SNAPSHOT.format(action=action), payload, project_id=snap.project_id,
+        ctx=ctx,
+    )  # fmt: skip

@@ -1,0 +1,99 @@
+"""The volume and snapshot status machines: which action may start from which status.
+
+Every move is a compare-and-swap (``common_rpc.chassis.sweeper.transition``), so two
+requests racing on one volume cannot both win; the loser gets the same 400 as a request
+that came too late.
+
+    await move(session, volume, "reserve", to="reserved", deadline=timedelta(minutes=5))
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from common_rpc.chassis.sweeper import transition
+
+from ..db.models import Snapshot, Volume
+from .errors import invalid_state
+
+VOLUME_STATUSES = (
+    "creating",
+    "available",
+    "reserved",
+    "attaching",
+    "in-use",
+    "detaching",
+    "deleting",
+    "error",
+    "error_deleting",
+    "extending",
+    "error_extending",
+)
+SNAPSHOT_STATUSES = ("creating", "available", "deleting", "error", "error_deleting")
+
+# action -> the statuses it may start from
+VOLUME_FROM: dict[str, tuple[str, ...]] = {
+    "create_done": ("creating",),
+    "delete": ("available", "error", "error_deleting", "error_extending"),
+    "delete_failed": ("deleting",),
+    "extend": ("available",),
+    "extend_done": ("extending",),
+    "snapshot": ("available",),
+    "snapshot_forced": ("available", "in-use"),
+    "clone": ("available", "in-use"),
+    "reserve": ("available",),
+    "initialize_connection": ("reserved", "attaching", "in-use"),
+    "attach": ("reserved", "attaching"),
+    "begin_detaching": ("in-use",),
+    "detach": ("detaching", "in-use"),
+    "roll_detaching": ("detaching",),
+    "unreserve": ("reserved", "attaching"),
+}
+SNAPSHOT_FROM: dict[str, tuple[str, ...]] = {
+    "create_done": ("creating",),
+    "delete": ("available", "error", "error_deleting"),
+    "delete_failed": ("deleting",),
+    "source": ("available",),
+}
+
+
+def check(row: Any, action: str) -> None:
+    """400 unless ``row`` may start ``action`` from its current status."""
+    table = VOLUME_FROM if isinstance(row, Volume) else SNAPSHOT_FROM
+    if row.status not in table[action]:
+        kind = "Volume" if isinstance(row, Volume) else "Snapshot"
+        raise invalid_state(kind, row.id, row.status, action.replace("_", " "))
+
+
+async def move(
+    session: AsyncSession,
+    row: Volume | Snapshot,
+    action: str,
+    *,
+    to: str,
+    owner: str | None = None,
+    deadline: timedelta | None = None,
+    **values: Any,
+) -> None:
+    """Swap ``row`` to ``to`` if it still is in a status ``action`` starts from."""
+    check(row, action)
+    table = VOLUME_FROM if isinstance(row, Volume) else SNAPSHOT_FROM
+    model = type(row)
+    won = await transition(
+        session,
+        model,
+        row.id,
+        expected=table[action],
+        to=to,
+        owner=owner,
+        deadline=deadline,
+        **values,
+    )
+    if not won:
+        await session.refresh(row)
+        check(row, action)  # raises with the status that beat us
+        raise invalid_state(model.__name__, row.id, row.status, action)
+    await session.refresh(row)

@@ -1,0 +1,267 @@
+"""Volumes in the database: views, scoped reads, create with its quota, update, states.
+
+The data plane work (the file, the export) happens in ``flows`` once these rows commit.
+
+    vol = await create(session, ctx, settings, {"size": 1, "name": "data"})  # "creating"
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy import exists, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from common_rpc.context import RequestContext
+from common_rpc.contracts.payloads import VolumePayload
+from common_rpc.outbox import add_event
+
+from .. import events
+from ..db.models import Snapshot, Volume, utcnow
+from ..settings import VolumeSettings
+from . import quotas, states, types
+from .common import deadline, iso, metadata, new_id, owns, project_of, size_of, text
+from .errors import forbidden, invalid, not_found
+
+
+def links(base: str, project_id: str, volume_id: str) -> list[dict[str, str]]:
+    path = f"/v3/{project_id}/volumes/{volume_id}"
+    return [{"rel": "self", "href": base + path}, {"rel": "bookmark", "href": base + path}]
+
+
+def attachments(vol: Volume) -> list[dict[str, Any]]:
+    att = vol.attachment
+    if att is None:
+        return []
+    return [
+        {
+            "id": vol.id,
+            "attachment_id": att.id,
+            "volume_id": vol.id,
+            "server_id": att.server_id,
+            "host_name": att.host_name,
+            "device": att.mountpoint,
+            "attached_at": iso(att.attached_at),
+        }
+    ]
+
+
+def view(vol: Volume, ctx: RequestContext, base: str = "", *, admin_attrs: bool = True) -> dict:
+    out: dict[str, Any] = {
+        "id": vol.id,
+        "name": vol.name,
+        "size": vol.size,
+        "status": vol.status,
+        "description": vol.description,
+        "volume_type": vol.volume_type.name if vol.volume_type else None,
+        "availability_zone": vol.availability_zone,
+        "bootable": "true" if vol.bootable else "false",
+        "encrypted": False,
+        "multiattach": False,
+        "attachments": attachments(vol),
+        "metadata": dict(vol.metadata_ or {}),
+        "snapshot_id": vol.snapshot_id,
+        "source_volid": vol.source_volid,
+        "user_id": vol.user_id,
+        "created_at": iso(vol.created_at),
+        "updated_at": iso(vol.updated_at),
+        "consistencygroup_id": None,
+        "replication_status": None,
+        "links": links(base, vol.project_id, vol.id),
+        "group_id": None,
+        "provider_id": None,
+        "service_uuid": None,
+        "shared_targets": False,
+        "migration_status": None,
+    }
+    if admin_attrs and ctx.is_admin:
+        out["os-vol-tenant-attr:tenant_id"] = vol.project_id
+        out["os-vol-host-attr:host"] = vol.host
+        out["os-vol-mig-status-attr:migstat"] = None
+        out["os-vol-mig-status-attr:name_id"] = None
+    return out
+
+
+def summary(vol: Volume, base: str = "") -> dict[str, Any]:
+    return {"id": vol.id, "name": vol.name, "links": links(base, vol.project_id, vol.id)}
+
+
+def visible(ctx: RequestContext, all_tenants: bool = False) -> Any:
+    query = select(Volume).order_by(Volume.created_at.desc(), Volume.id)
+    if not (ctx.is_admin and all_tenants):
+        query = query.where(Volume.project_id == ctx.project_id)
+    return query
+
+
+async def get(session: AsyncSession, ctx: RequestContext, volume_id: str) -> Volume:
+    query = select(Volume).where(Volume.id == volume_id)
+    vol = (await session.scalars(query)).first()
+    if vol is None or not owns(ctx, vol.project_id):
+        raise not_found("Volume", volume_id)
+    return vol
+
+
+async def list_all(session: AsyncSession, ctx: RequestContext, all_tenants: bool) -> list[Volume]:
+    return list(await session.scalars(visible(ctx, all_tenants)))
+
+
+async def create(
+    session: AsyncSession, ctx: RequestContext, settings: VolumeSettings, body: dict[str, Any]
+) -> Volume:
+    """Insert the row in ``creating`` and reserve its quota in this same transaction."""
+    project = project_of(ctx)
+    snapshot_id = body.get("snapshot_id")
+    source_id = body.get("source_volid")
+    if snapshot_id is not None and source_id is not None:
+        raise invalid("Only one of snapshot_id and source_volid may be given.")
+    if body.get("imageRef") or body.get("backup_id"):
+        raise invalid("Creating a volume from an image or a backup is not supported.")
+    host = settings.volume_host()
+    size_given = body.get("size")
+    minimum = 0
+    if snapshot_id is not None:
+        snap = await _snapshot(session, ctx, str(snapshot_id))
+        states.check(snap, "source")
+        minimum, host = snap.size, snap.host
+    elif source_id is not None:
+        source = await get(session, ctx, str(source_id))
+        states.check(source, "clone")
+        minimum, host = source.size, source.host
+    if size_given is None and minimum:
+        size_given = minimum
+    if size_given is None:
+        raise invalid("Invalid input for field/attribute size: a size is required.")
+    size = size_of(size_given, settings.max_volume_size_gb)
+    if size < minimum:
+        raise invalid(f"Volume size {size} GiB cannot be smaller than its source ({minimum} GiB).")
+    type_ref = body.get("volume_type")
+    vtype = (
+        await types.get(session, ctx, str(type_ref))
+        if type_ref
+        else await types.ensure_default(session, settings)
+    )
+    zone = body.get("availability_zone") or settings.availability_zone
+    if zone != settings.availability_zone:
+        raise invalid(f"Availability zone '{zone}' is invalid.")
+    vol = Volume(
+        id=new_id(),
+        project_id=project,
+        user_id=ctx.user_id or "",
+        name=text(body, "name", "display_name") or "",
+        description=text(body, "description", "display_description") or "",
+        size=size,
+        volume_type_id=vtype.id,
+        availability_zone=zone,
+        host=host,
+        bootable=False,
+        metadata_=metadata(body) or {},
+        snapshot_id=str(snapshot_id) if snapshot_id is not None else None,
+        source_volid=str(source_id) if source_id is not None else None,
+        chap_secret=secrets.token_hex(8),
+        status="creating",
+        task_owner=host,
+        task_deadline=deadline(settings.task_deadline_s),
+    )
+    await quotas.reserve(session, settings, project, {"volumes": 1, "gigabytes": size})
+    session.add(vol)
+    await session.flush()
+    await session.refresh(vol)
+    return vol
+
+
+async def _snapshot(session: AsyncSession, ctx: RequestContext, snapshot_id: str) -> Snapshot:
+    snap = await session.get(Snapshot, snapshot_id)
+    if snap is None or not owns(ctx, snap.project_id):
+        raise not_found("Snapshot", snapshot_id)
+    return snap
+
+
+async def update(
+    session: AsyncSession, ctx: RequestContext, volume_id: str, body: dict[str, Any]
+) -> Volume:
+    vol = await get(session, ctx, volume_id)
+    name = text(body, "name", "display_name")
+    if name is not None:
+        vol.name = name
+    description = text(body, "description", "display_description")
+    if description is not None:
+        vol.description = description
+    meta = metadata(body)
+    if meta is not None:
+        vol.metadata_ = meta
+    vol.updated_at = utcnow()
+    await session.flush()
+    await emit(session, ctx, vol, events.UPDATE)
+    return vol
+
+
+async def begin_delete(
+    session: AsyncSession, ctx: RequestContext, settings: VolumeSettings, volume_id: str
+) -> Volume:
+    vol = await get(session, ctx, volume_id)
+    states.check(vol, "delete")
+    if vol.attachment is not None:
+        raise invalid(f"Invalid volume: Volume {volume_id} is attached; detach it first.")
+    if await session.scalar(select(exists().where(Snapshot.volume_id == volume_id))):
+        raise invalid(f"Invalid volume: Volume {volume_id} still has dependent snapshots.")
+    await states.move(
+        session, vol, "delete", to="deleting", owner=vol.host,
+        deadline=timedelta(seconds=settings.task_deadline_s),
+    )  # fmt: skip
+    return vol
+
+
+async def begin_extend(
+    session: AsyncSession,
+    ctx: RequestContext,
+    settings: VolumeSettings,
+    volume_id: str,
+    new_size: Any,
+) -> tuple[Volume, int]:
+    vol = await get(session, ctx, volume_id)
+    size = size_of(new_size, settings.max_volume_size_gb, "new_size")
+    if size <= vol.size:
+        raise invalid(f"New size for extend must be greater than current size ({vol.size}).")
+    states.check(vol, "extend")
+    await quotas.reserve(session, settings, vol.project_id, {"gigabytes": size - vol.size})
+    await states.move(
+        session, vol, "extend", to="extending", owner=vol.host,
+        deadline=timedelta(seconds=settings.task_deadline_s),
+    )  # fmt: skip
+    return vol, size
+
+
+async def reset_status(
+    session: AsyncSession, ctx: RequestContext, volume_id: str, body: dict[str, Any]
+) -> Volume:
+    """Admin only: set the status (and attach status) an operator decided on."""
+    if not ctx.is_admin:
+        raise forbidden("Policy doesn't allow volume_extension:volume_admin_actions:reset_status.")
+    vol = await get(session, ctx, volume_id)
+    status = body.get("status")
+    if status not in states.VOLUME_STATUSES:
+        raise invalid(f"Must specify a valid status (got {status!r}).")
+    vol.status = str(status)
+    vol.task_owner = None
+    vol.task_deadline = None
+    vol.updated_at = utcnow()
+    await session.flush()
+    await emit(session, ctx, vol, events.UPDATE)
+    return vol
+
+
+async def emit(session: AsyncSession, ctx: RequestContext, vol: Volume, action: str) -> None:
+    payload: BaseModel = VolumePayload(
+        id=vol.id,
+        project_id=vol.project_id,
+        name=vol.name,
+        status=vol.status,
+        size=vol.size,
+        attachments=[{k: str(v) for k, v in a.items() if v is not None} for a in attachments(vol)],
+    )
+    await add_event(
+        session, events.VOLUME.format(action=action), payload, project_id=vol.project_id, ctx=ctx
+    )

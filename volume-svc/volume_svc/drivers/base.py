@@ -1,0 +1,64 @@
+"""What volume-agent drives: a backend that holds the bytes, a target that exports them.
+
+Every call is idempotent, so the agent may repeat it after a crash or a lost reply.
+
+    path = backend.create("v1", size_gb=1)
+    export = target.export(ExportSpec("v1", path, "iqn.1993-08.org.debian:01:abc",
+                                      chap_user="u", chap_secret="s"))
+    export.target_iqn, export.portal, export.lun
+    target.unexport("v1"); assert "v1" not in target.list_exports()
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+
+class DriverError(RuntimeError):
+    """A host operation failed; the message names the operation and the object."""
+
+
+@dataclass(frozen=True)
+class ExportSpec:
+    volume_id: str
+    path: Path
+    initiator: str
+    chap_user: str
+    chap_secret: str
+
+
+@dataclass(frozen=True)
+class Export:
+    volume_id: str
+    target_iqn: str
+    portal: str
+    lun: int
+    initiators: tuple[str, ...] = ()
+    chap_user: str = ""
+
+
+class Backend(Protocol):
+    def create(self, volume_id: str, size_gb: int) -> Path: ...
+    def clone(self, volume_id: str, source: Path, size_gb: int) -> Path: ...
+    def extend(self, volume_id: str, size_gb: int) -> Path: ...
+    def delete(self, volume_id: str) -> None: ...
+    def snapshot(self, snapshot_id: str, volume_id: str) -> Path: ...
+    def delete_snapshot(self, snapshot_id: str) -> None: ...
+    def volume_path(self, volume_id: str) -> Path: ...
+    def snapshot_path(self, snapshot_id: str) -> Path: ...
+    def list_volumes(self) -> frozenset[str]: ...
+    def list_snapshots(self) -> frozenset[str]: ...
+
+
+class TargetHelper(Protocol):
+    """One iSCSI target per exported volume, open to one initiator, behind CHAP."""
+
+    name: str
+    iqn_prefix: str
+
+    def target_iqn(self, volume_id: str) -> str: ...
+    def export(self, spec: ExportSpec) -> Export: ...
+    def unexport(self, volume_id: str) -> None: ...
+    def list_exports(self) -> dict[str, Export]: ...
