@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
 # Prepare a tiny test guest for direct kernel boot: Debian's cloud kernel (taken from its
 # .deb, not installed: its post-install steps fail without systemd and leave apt broken)
-# and a busybox initramfs that loads virtio, asks for an address by DHCP, reports on the
-# console and serves HTTP on port 80.
+# and a busybox initramfs ("stackling-tiny") that loads virtio, mounts the config drive
+# (ISO 9660 labelled config-2 on a virtio disk, OpenStack layout), asks for an address by
+# DHCP, reports on the console, serves HTTP on port 80 and then runs the drive's user_data
+# as a shell script, its output on the serial console.
 #
 # Output (STACKLING_GUEST_DIR, default /var/lib/stackling/guest as root, else ./data/guest):
 #   vmlinuz  initramfs.gz  kernel-version
+#   disk.qcow2   the same guest as a bootable disk (FAT + SYSLINUX, needs syslinux, mtools
+#                and dosfstools; skipped with a warning without them): the disk-boot path
 # Console lines the guest prints, for tests to wait on:
-#   stackling-guest: boot <kernel>  |  ip <addr/len> | no-dhcp  |  disk <vdX>  |  ready
+#   stackling-guest: boot <kernel>  |  config-drive <vdX>  |  ip <addr/len> | no-dhcp  |
+#   disk <vdX>  |  ready  |  user-data start  |  (its output)  |  user-data exit <code>
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -19,7 +24,7 @@ fi
 KERNEL_META="${STACKLING_GUEST_KERNEL_PACKAGE:-linux-image-cloud-amd64}"
 # Load order matters (see docs: host capabilities, guest modules); missing ones are built in.
 MODULES=(virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci
-  failover net_failover virtio_net virtio_blk af_packet)
+  failover net_failover virtio_net virtio_blk af_packet cdrom isofs)
 
 START=$SECONDS
 say() { printf '[guest %3ds] %s\n' "$((SECONDS - START))" "$*"; }
@@ -70,12 +75,12 @@ fetch_kernel() {
       cp "$f" "$OUT/modules.new/$m.ko"
     fi
   done
+  echo "${MODULES[*]}" >"$OUT/modules.new/.list"
   rm -rf "$OUT/modules"
   mv "$OUT/modules.new" "$OUT/modules"
   cp "$vmlinuz" "$OUT/vmlinuz.new"
   mv "$OUT/vmlinuz.new" "$OUT/vmlinuz"
   echo "$version" >"$OUT/kernel-version"
-  rm -f "$OUT/initramfs.gz"
   say "kernel: $version in $OUT"
 }
 
@@ -90,6 +95,18 @@ for m in $(cat /etc/modules); do
   [ -f "/lib/modules/$m.ko" ] && insmod "/lib/modules/$m.ko" 2>/dev/null
 done
 echo "stackling-guest: boot $(uname -r)"
+mkdir -p /mnt/config
+CONFIG=/mnt/config/openstack/latest
+for d in /dev/vd*; do
+  [ -b "$d" ] || continue
+  if mount -t iso9660 -o ro "$d" /mnt/config 2>/dev/null; then
+    if [ -d "$CONFIG" ]; then
+      echo "stackling-guest: config-drive ${d##*/}"
+      break
+    fi
+    umount /mnt/config
+  fi
+done
 ip link set lo up
 if udhcpc -i eth0 -n -q -t 10 -T 2 -s /etc/udhcpc.script >/dev/null 2>&1; then
   echo "stackling-guest: ip $(ip -4 -o addr show dev eth0 | awk '{print $4}')"
@@ -101,6 +118,12 @@ mkdir -p /www
 echo "stackling-guest $(hostname)" >/www/index.html
 httpd -p 80 -h /www
 echo "stackling-guest: ready"
+if [ -f "$CONFIG/user_data" ]; then
+  cp "$CONFIG/user_data" /tmp/user_data
+  echo "stackling-guest: user-data start"
+  sh /tmp/user_data </dev/null 2>&1
+  echo "stackling-guest: user-data exit $?"
+fi
 while :; do sleep 3600; done
 EOF
 }
@@ -145,13 +168,40 @@ build_initramfs() {
   say "initramfs: $OUT/initramfs.gz"
 }
 
+disk_tools() { command -v syslinux >/dev/null && command -v mcopy >/dev/null &&
+  command -v mkfs.fat >/dev/null && command -v qemu-img >/dev/null; }
+
+# A partitionless FAT disk whose boot sector is SYSLINUX's: SeaBIOS boots it as a hard
+# disk, SYSLINUX loads the same kernel and initramfs. No loop device, no mount.
+build_disk() {
+  if ! disk_tools; then
+    echo "[guest] syslinux/mtools/dosfstools/qemu-utils missing: no disk.qcow2" >&2
+    return 0
+  fi
+  local raw="$WORK/disk.img" mib
+  mib=$((($(stat -c %s "$OUT/vmlinuz") + $(stat -c %s "$OUT/initramfs.gz")) / 1048576 + 8))
+  truncate -s "${mib}M" "$raw"
+  mkfs.fat -n STACKLING "$raw" >/dev/null
+  syslinux --install "$raw"
+  printf '%s\n' "DEFAULT tiny" "PROMPT 0" "TIMEOUT 0" "SERIAL 0 115200" "LABEL tiny" \
+    "  KERNEL vmlinuz" "  INITRD initramfs.gz" "  APPEND console=ttyS0 quiet" >"$WORK/syslinux.cfg"
+  mcopy -i "$raw" "$OUT/vmlinuz" "$OUT/initramfs.gz" "$WORK/syslinux.cfg" ::
+  qemu-img convert -O qcow2 "$raw" "$OUT/disk.qcow2.new"
+  mv "$OUT/disk.qcow2.new" "$OUT/disk.qcow2"
+  say "disk: $OUT/disk.qcow2"
+}
+
 # Rebuild the initramfs when its recipe (this script) changes.
 recipe="$(sha256sum "${BASH_SOURCE[0]}" /bin/busybox | sha256sum | cut -d' ' -f1)"
 if [[ -s "$OUT/vmlinuz" && -s "$OUT/initramfs.gz" && -d "$OUT/modules" &&
   "$(cat "$OUT/.recipe" 2>/dev/null)" == "$recipe" ]]; then
+  [[ -s "$OUT/disk.qcow2" ]] || build_disk
   say "guest: ready in $OUT ($(cat "$OUT/kernel-version"))"
   exit 0
 fi
-[[ -s "$OUT/vmlinuz" && -d "$OUT/modules" ]] || fetch_kernel
+# A changed module list needs the kernel package again (its modules are not kept).
+[[ -s "$OUT/vmlinuz" && -d "$OUT/modules" &&
+  "$(cat "$OUT/modules/.list" 2>/dev/null)" == "${MODULES[*]}" ]] || fetch_kernel
 build_initramfs
+build_disk
 echo "$recipe" >"$OUT/.recipe"

@@ -6,22 +6,39 @@ app = create_app(ComputeSettings(data_dir=tmp))  # what the tests serve
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
 
+from common_rpc.agents import agents_router
 from common_rpc.chassis.app import make_app, run_app
 from common_rpc.chassis.faults import nova_fault
 from common_rpc.chassis.ping import ping_router
 from common_rpc.chassis.runtime import ServiceRuntime
 
 from . import port_events
-from .api import versions
+from .api import (
+    admin,
+    compute_images,
+    faults,
+    flavors,
+    images,
+    keypairs,
+    limits,
+    microversion,
+    servers,
+    versions,
+)
+from .domain import sweeps
 from .rpc.handlers import rpc
 from .settings import ComputeSettings
 from .wiring import Deps
 
 MIGRATIONS = Path(__file__).parent / "db" / "migrations"
+DRAIN_S = 10.0
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
 
 def create_app(settings: ComputeSettings | None = None) -> FastAPI:
@@ -29,7 +46,14 @@ def create_app(settings: ComputeSettings | None = None) -> FastAPI:
     settings = settings or ComputeSettings()
     runtime = ServiceRuntime(settings, migrations=MIGRATIONS)
     deps = Deps.build(runtime)
-    runtime.serve("compute", deps, ping_router("compute", settings.host), rpc)
+    runtime.serve(
+        "compute",
+        deps,
+        ping_router("compute", settings.host),
+        rpc,
+        agents_router(runtime.sessions),
+    )
+    sweeps.register_sweeps(deps)
     runtime.subscribe("compute", port_events.PATTERNS, deps.ports.on_event)
     app = make_app(
         settings,
@@ -39,10 +63,34 @@ def create_app(settings: ComputeSettings | None = None) -> FastAPI:
         fault_formatter=nova_fault,
         extensions_prefix="/v2.1",
         public_paths=versions.PUBLIC_PATHS,
-        routers=[versions.router],
+        routers=[
+            versions.router,
+            flavors.router,
+            keypairs.router,
+            images.router,
+            servers.router,
+            admin.router,
+            limits.router,
+            compute_images.router,
+        ],
     )
+    faults.install(app)
+    microversion.install(app)
     app.state.deps = deps
+    app.router.lifespan_context = _draining(app.router.lifespan_context, deps)
     return app
+
+
+def _draining(inner: Lifespan, deps: Deps) -> Lifespan:
+    """Boots and deletes in flight get a moment to finish before the runtime stops."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with inner(app):
+            yield
+            await deps.tasks.drain(DRAIN_S)
+
+    return lifespan
 
 
 def main() -> None:

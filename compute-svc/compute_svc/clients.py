@@ -1,17 +1,24 @@
-"""Facades for the services compute calls over RPC; nothing else knows their topics.
+"""Facades for the services and agents compute calls over RPC; nothing else knows their topics.
 
 API version history (what each side may rely on):
     1.0  ping
+    1.1  network: create_port, get_port, delete_port, update_port_binding
+         volume: reserve, initialize_connection, attach, begin_detaching,
+                 terminate_connection, detach, unreserve
+         compute.<host>: spawn, destroy, power(action start|stop|reboot),
+                 console_output, attach_volume, detach_volume, host_state
 
     network = NetworkClient(runtime.rpc)
-    await network.ping()   # {"service": "network", "host": ..., ...}
+    port = await network.create_port(network_id=net, device_id=sid, device_owner="compute:nova")
+    agent = AgentClient(runtime.rpc, "cn1")
+    await agent.spawn(desired_state)        # the whole server, with its generation
 """
 
 from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from common_rpc import RpcClient
+from common_rpc import RpcClient, RpcTimeout
 
 
 class ServiceClient:
@@ -26,10 +33,103 @@ class ServiceClient:
     async def ping(self) -> dict[str, Any]:
         return await self.rpc.call(self.topic, "ping", timeout=self.timeout)
 
+    async def _call(self, method: str, op_id: str | None = None, **args: Any) -> Any:
+        return await self.rpc.call(self.topic, method, timeout=self.timeout, op_id=op_id, **args)
+
 
 class NetworkClient(ServiceClient):
     topic = "network"
 
+    async def create_port(self, op_id: str, **args: Any) -> dict[str, Any]:
+        """One port per ``op_id``: a retry after a timeout gets the port the first try made."""
+        try:
+            return await self._call("create_port", op_id=op_id, **args)
+        except RpcTimeout:
+            return await self._call("create_port", op_id=op_id, **args)
+
+    async def get_port(self, port_id: str) -> dict[str, Any]:
+        return await self._call("get_port", port_id=port_id)
+
+    async def delete_port(self, port_id: str) -> dict[str, Any]:
+        """Idempotent: a port already gone answers ``deleted: False``."""
+        return await self._call("delete_port", port_id=port_id)
+
+    async def update_port_binding(self, port_id: str, host: str) -> dict[str, Any]:
+        """Wires the port on ``host``; answers ``bridge``, ``mtu``, ``mac_address``."""
+        return await self._call("update_port_binding", port_id=port_id, host=host)
+
 
 class VolumeClient(ServiceClient):
+    """Cinder's attach protocol: reserve, connect, attach; begin, disconnect, detach."""
+
     topic = "volume"
+
+    async def reserve(self, volume_id: str) -> Any:
+        return await self._call("reserve", volume_id=volume_id)
+
+    async def unreserve(self, volume_id: str) -> Any:
+        return await self._call("unreserve", volume_id=volume_id)
+
+    async def initialize_connection(self, volume_id: str, connector: dict[str, Any]) -> Any:
+        return await self._call("initialize_connection", volume_id=volume_id, connector=connector)
+
+    async def terminate_connection(self, volume_id: str, connector: dict[str, Any]) -> Any:
+        return await self._call("terminate_connection", volume_id=volume_id, connector=connector)
+
+    async def attach(self, volume_id: str, server_id: str, device: str, host: str) -> Any:
+        return await self._call(
+            "attach", volume_id=volume_id, server_id=server_id, device=device, host=host
+        )
+
+    async def begin_detaching(self, volume_id: str) -> Any:
+        return await self._call("begin_detaching", volume_id=volume_id)
+
+    async def detach(self, volume_id: str, server_id: str) -> Any:
+        return await self._call("detach", volume_id=volume_id, server_id=server_id)
+
+
+def agent_topic(host: str) -> str:
+    return f"compute.{host}"
+
+
+class AgentClient:
+    """The compute-agent of one host; every command carries desired state, never a delta."""
+
+    def __init__(self, rpc: RpcClient, host: str, *, timeout: float = 30.0) -> None:
+        self.rpc = rpc
+        self.host = host
+        self.timeout = timeout
+
+    async def _call(self, method: str, timeout: float | None = None, **args: Any) -> Any:
+        return await self.rpc.call(
+            agent_topic(self.host), method, timeout=timeout or self.timeout, **args
+        )
+
+    async def spawn(self, server: dict[str, Any], *, timeout: float | None = None) -> Any:
+        return await self._call("spawn", timeout=timeout, server=server)
+
+    async def destroy(self, server_id: str) -> Any:
+        """Idempotent: no domain and no disk afterwards, whatever was there."""
+        return await self._call("destroy", server_id=server_id)
+
+    async def power(self, server_id: str, action: str) -> Any:
+        """``start``, ``stop`` or ``reboot`` (a reboot is a hard one on this hypervisor)."""
+        return await self._call("power", server_id=server_id, action=action)
+
+    async def console_output(self, server_id: str, length: int | None) -> Any:
+        return await self._call("console_output", server_id=server_id, length=length)
+
+    async def attach_volume(
+        self, server_id: str, volume_id: str, connection: dict[str, Any]
+    ) -> Any:
+        """Hot-plugs the volume; answers the ``device`` the guest sees it as."""
+        return await self._call(
+            "attach_volume", server_id=server_id, volume_id=volume_id, connection=connection
+        )
+
+    async def host_state(self) -> dict[str, Any]:
+        """``{"host", "domains": [{"server_id", "power_state"}], "capacity"}``."""
+        return await self._call("host_state")
+
+    async def detach_volume(self, server_id: str, volume_id: str) -> Any:
+        return await self._call("detach_volume", server_id=server_id, volume_id=volume_id)

@@ -9,6 +9,7 @@ Shared ones (``STACKLING_AMQP_URL``, ``STACKLING_DATA_DIR``, ...) apply when the
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import ClassVar
 
 from pydantic_settings import SettingsConfigDict
@@ -21,3 +22,20 @@ class ComputeSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="COMPUTE_", extra="ignore")
 
     port: int = 8774
+    # Where image data lives (one file per image id); defaults to ``<data_dir>/images``.
+    images_dir: Path | None = None
+    # A server still in BUILD after this goes to ERROR (the sweeper).
+    build_timeout_s: float = 600.0
+    # A delete that has not converged after this is retried.
+    delete_timeout_s: float = 300.0
+    # Deadlines of the calls a boot makes.
+    rpc_timeout_s: float = 30.0
+    spawn_timeout_s: float = 300.0
+    # An agent silent for longer is down: the scheduler skips its host.
+    agent_down_after_s: float = 30.0
+    # Largest image upload accepted, in bytes.
+    image_size_cap: int = 20 * 1024**3
+
+    @property
+    def image_store(self) -> Path:
+        return self.images_dir or self.data_dir / "images"

@@ -2,21 +2,99 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+import logging
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from typing import Any
 
+from common_rpc.agents import AgentRegistry
 from common_rpc.chassis.runtime import ServiceRuntime
 
-from .clients import NetworkClient, VolumeClient
+from .clients import AgentClient, NetworkClient, VolumeClient
+from .image_store import ImageStore
 from .port_events import PortEvents
+from .settings import ComputeSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Tasks:
+    """Background work of this process (boots, deletes), one at a time per server.
+
+    A task copies the caller's context, so its RPC calls act for the caller's project.
+    """
+
+    running: dict[str, asyncio.Task[Any]] = field(default_factory=dict)
+
+    def start(self, server_id: str, work: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        """Run ``work`` after whatever already runs on ``server_id`` in this process."""
+        task = asyncio.create_task(
+            self._after(self.running.get(server_id), work), name=f"server-{server_id}"
+        )
+        self.running[server_id] = task
+        task.add_done_callback(lambda t: self._done(server_id, t))
+        return task
+
+    @staticmethod
+    async def _after(previous: asyncio.Task[Any] | None, work: Coroutine[Any, Any, Any]) -> Any:
+        if previous is not None:
+            await asyncio.wait([previous])
+        return await work
+
+    def _done(self, server_id: str, task: asyncio.Task[Any]) -> None:
+        if self.running.get(server_id) is task:
+            del self.running[server_id]
+        if not task.cancelled() and task.exception() is not None:
+            log.error("work on server %s failed", server_id, exc_info=task.exception())
+
+    async def idle(self) -> None:
+        """Wait until no work runs (tests)."""
+        while self.running:
+            await asyncio.wait(list(self.running.values()))
+
+    async def drain(self, timeout: float) -> None:
+        """At shutdown: let work finish for ``timeout`` seconds, then cancel the rest.
+
+        A cancelled boot stays BUILD until its deadline (then ERROR); a delete stays
+        DELETING and is run again: nothing is lost, it only waits.
+        """
+        try:
+            async with asyncio.timeout(timeout):
+                await self.idle()
+        except TimeoutError:
+            for task in list(self.running.values()):
+                task.cancel()
+            await asyncio.gather(*self.running.values(), return_exceptions=True)
 
 
 @dataclass
 class Deps:
     runtime: ServiceRuntime
+    settings: ComputeSettings
     network: NetworkClient
     volume: VolumeClient
     ports: PortEvents
+    images: ImageStore
+    agents: AgentRegistry
+    tasks: Tasks
 
     @classmethod
     def build(cls, runtime: ServiceRuntime) -> Deps:
-        return cls(runtime, NetworkClient(runtime.rpc), VolumeClient(runtime.rpc), PortEvents())
+        settings = runtime.settings
+        assert isinstance(settings, ComputeSettings)
+        timeout = settings.rpc_timeout_s
+        return cls(
+            runtime,
+            settings,
+            NetworkClient(runtime.rpc, timeout=timeout),
+            VolumeClient(runtime.rpc, timeout=timeout),
+            PortEvents(),
+            ImageStore(settings.image_store),
+            AgentRegistry(runtime.sessions, down_after_s=settings.agent_down_after_s),
+            Tasks(),
+        )
+
+    def agent(self, host: str) -> AgentClient:
+        return AgentClient(self.runtime.rpc, host, timeout=self.settings.rpc_timeout_s)

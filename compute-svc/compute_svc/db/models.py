@@ -1,13 +1,153 @@
 """The compute service's tables (its own database; no other service reads it).
 
-The chassis tables (outbox, processed events, operation log, idempotency keys) are
-added by the chassis migration branch, not declared here.
+The chassis tables (outbox, processed events, operation log, idempotency keys, agents)
+are added by the chassis migration branch, not declared here. Invariants live in the
+schema: one keypair name per user, one claim per server, one server per given port, and
+a host's usage row that only a compare-and-swap update moves (see ``compute_svc.scheduler``).
 """
 
 from __future__ import annotations
 
-from sqlalchemy.orm import DeclarativeBase
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Boolean, Float, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from common_rpc.chassis.sweeper import TransitionalMixin, UtcDateTime
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
 
 
 class Base(DeclarativeBase):
     pass
+
+
+class Flavor(Base):
+    __tablename__ = "flavors"
+
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    vcpus: Mapped[int] = mapped_column(Integer)
+    ram_mb: Mapped[int] = mapped_column(Integer)
+    disk_gb: Mapped[int] = mapped_column(Integer)
+    ephemeral_gb: Mapped[int] = mapped_column(Integer, default=0)
+    swap_mb: Mapped[int] = mapped_column(Integer, default=0)
+    rxtx_factor: Mapped[float] = mapped_column(Float, default=1.0)
+    is_public: Mapped[bool] = mapped_column(Boolean, default=True)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+
+class Keypair(Base):
+    __tablename__ = "keypairs"
+
+    user_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    project_id: Mapped[str] = mapped_column(String(64))
+    public_key: Mapped[str] = mapped_column(Text)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    key_type: Mapped[str] = mapped_column(String(16), default="ssh")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+
+class Image(Base):
+    __tablename__ = "images"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(64), index=True)
+    name: Mapped[str] = mapped_column(String(255), default="")
+    status: Mapped[str] = mapped_column(String(32), default="queued")
+    disk_format: Mapped[str | None] = mapped_column(String(16), default=None)
+    container_format: Mapped[str | None] = mapped_column(String(16), default=None)
+    visibility: Mapped[str] = mapped_column(String(16), default="private")
+    protected: Mapped[bool] = mapped_column(Boolean, default=False)
+    min_disk: Mapped[int] = mapped_column(Integer, default=0)
+    min_ram: Mapped[int] = mapped_column(Integer, default=0)
+    size: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    checksum: Mapped[str | None] = mapped_column(String(32), default=None)
+    os_hash_value: Mapped[str | None] = mapped_column(String(128), default=None)
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    properties: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+
+class Server(TransitionalMixin, Base):
+    """A server; ``status`` is the state machine the sweeper watches (plus ``DELETING``)."""
+
+    __tablename__ = "servers"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    project_id: Mapped[str] = mapped_column(String(64), index=True)
+    user_id: Mapped[str] = mapped_column(String(64), default="")
+    name: Mapped[str] = mapped_column(String(255))
+    flavor_id: Mapped[str] = mapped_column(String(255))
+    image_id: Mapped[str] = mapped_column(String(36), default="")
+    vcpus: Mapped[int] = mapped_column(Integer)
+    ram_mb: Mapped[int] = mapped_column(Integer)
+    disk_gb: Mapped[int] = mapped_column(Integer)
+    host: Mapped[str | None] = mapped_column(String(255), default=None, index=True)
+    vm_state: Mapped[str] = mapped_column(String(32), default="building")
+    task_state: Mapped[str | None] = mapped_column(String(32), default=None)
+    power_state: Mapped[int] = mapped_column(Integer, default=0)
+    generation: Mapped[int] = mapped_column(Integer, default=1)
+    key_name: Mapped[str | None] = mapped_column(String(255), default=None)
+    public_key: Mapped[str | None] = mapped_column(Text, default=None)
+    user_data: Mapped[str | None] = mapped_column(Text, default=None)
+    meta: Mapped[dict[str, str]] = mapped_column("metadata", JSON, default=dict)
+    # What the create asked for: [{"network_id"} | {"port_id"}, optional "fixed_ip"].
+    requested_networks: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    # The NICs it got: [{"port_id", "network_id", "network_name", "mac", "ips", "created",
+    # "bridge", "mtu"}]; recorded as each port is made so a failure can release it.
+    nics: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    access_ipv4: Mapped[str] = mapped_column(String(64), default="")
+    access_ipv6: Mapped[str] = mapped_column(String(64), default="")
+    fault: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    launched_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), default=None)
+
+
+class VolumeAttachment(Base):
+    __tablename__ = "volume_attachments"
+
+    server_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    volume_id: Mapped[str] = mapped_column(String(36), primary_key=True, unique=True)
+    device: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default="attaching")
+    connection: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class ServerPort(Base):
+    """A port the user gave a server: the key lets one server at a time hold it."""
+
+    __tablename__ = "server_ports"
+
+    port_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    server_id: Mapped[str] = mapped_column(String(36), index=True)
+
+
+class HostUsage(Base):
+    """What the claims on one host add up to; moved only by a conditional UPDATE."""
+
+    __tablename__ = "host_usage"
+
+    host: Mapped[str] = mapped_column(String(255), primary_key=True)
+    vcpus: Mapped[int] = mapped_column(Integer, default=0)
+    ram_mb: Mapped[int] = mapped_column(Integer, default=0)
+    disk_gb: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Claim(Base):
+    """Resources one server holds on its host; deleting the row is what releases them."""
+
+    __tablename__ = "claims"
+
+    server_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255), index=True)
+    vcpus: Mapped[int] = mapped_column(Integer)
+    ram_mb: Mapped[int] = mapped_column(Integer)
+    disk_gb: Mapped[int] = mapped_column(Integer)

@@ -1,14 +1,41 @@
-"""RPC methods on the ``compute`` topic (any compute-api replica answers)."""
+"""RPC methods on the ``compute`` topic (any compute-api replica answers).
+
+The compute-agent of each host calls:
+    host_servers(host) -> [{"server_id", "generation", "power_state"}]
+        the servers whose guest should exist on ``host`` and the power state wanted
+        ("running" or "shutdown"); anything else of ours on the host is an orphan.
+    power_state_changed(server_id, power_state) -> {"server_id", "status"}
+        what the hypervisor saw ("running", "shutdown", "paused", "crashed", "nostate");
+        a guest that shut itself down makes the server SHUTOFF.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from common_rpc import RpcError, RpcRouter
+from sqlalchemy import select
 
+from common_rpc import RpcError, RpcRouter
+from common_rpc.audit import require_admin
+from common_rpc.context import current_context
+from common_rpc.errors import Forbidden
+
+from ..db.models import Server
+from ..domain import audit as audit_domain
+from ..domain import servers
+from ..domain.common import transaction
+from ..domain.tasks import power_code
 from ..wiring import Deps
 
 rpc = RpcRouter()
+
+ON_HOST = ("BUILD", "ACTIVE", "SHUTOFF", "REBOOT", "HARD_REBOOT")
+RUNNING = 1
+
+
+def _agents_only() -> None:
+    if not current_context().is_admin:
+        raise Forbidden("this method is for the compute service's own agents")
 
 
 @rpc.handler()
@@ -21,3 +48,51 @@ async def check_peers(deps: Deps) -> dict[str, Any]:
         except RpcError as exc:
             results[client.topic] = {"ok": False, "error": exc.code, "message": exc.message}
     return results
+
+
+@rpc.handler()
+async def audit(deps: Deps) -> dict[str, Any]:
+    """``stackling audit compute``: host and database compared (operators only)."""
+    require_admin()
+    return (await audit_domain.audit(deps)).to_wire()
+
+
+@rpc.handler()
+async def host_servers(deps: Deps, host: str) -> list[dict[str, Any]]:
+    _agents_only()
+    async with transaction(deps.runtime.sessions) as session:
+        rows = await session.scalars(
+            select(Server).where(Server.host == host, Server.status.in_(ON_HOST))
+        )
+        return [
+            {
+                "server_id": r.id,
+                "generation": r.generation,
+                "power_state": "shutdown" if r.status == "SHUTOFF" else "running",
+            }
+            for r in rows
+        ]
+
+
+@rpc.handler()
+async def power_state_changed(deps: Deps, server_id: str, power_state: str | int) -> dict[str, Any]:
+    _agents_only()
+    code = power_code(power_state)
+    async with transaction(deps.runtime.sessions) as session:
+        server = await session.get(Server, server_id)
+        if server is None:
+            return {"server_id": server_id, "status": None}
+        if server.status == "ACTIVE" and server.task_state is None and code != RUNNING:
+            await servers.move(
+                session,
+                server_id,
+                expected=("ACTIVE",),
+                when_task=None,
+                status="SHUTOFF",
+                vm_state="stopped",
+                power_state=code,
+            )
+        elif server.status in ("ACTIVE", "SHUTOFF"):
+            server.power_state = code
+        await session.refresh(server)
+        return {"server_id": server_id, "status": server.status}

@@ -1,0 +1,1 @@
+"""compute-agent: one per host, runs the servers the compute service placed on it."""

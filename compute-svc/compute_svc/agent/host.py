@@ -1,0 +1,166 @@
+"""ComputeHost: applies the ``compute.<host>`` commands to the driver, one server at a time.
+
+Commands for one server run one after another (a lock per server); different servers
+proceed in parallel, each driver call in a thread. ``spawn`` keeps the newest generation
+seen per server; a destroyed server is remembered, so a late ``spawn`` for it changes
+nothing (server ids are never reused).
+
+    host = ComputeHost(driver, "cn1")
+    await host.spawn(server)        # {"server_id", "domain", "power_state", "observed_generation"}
+    await host.destroy(server_id)   # {"server_id", "destroyed": True}
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from compute_svc.drivers.base import (
+    DomainInfo,
+    HostCapacity,
+    IscsiConnection,
+    PowerAction,
+    ServerSpec,
+    VolumeSpec,
+)
+from compute_svc.drivers.libvirt.driver import LibvirtDriver
+
+T = TypeVar("T")
+TOMBSTONES = 100_000
+
+
+class ComputeHost:
+    def __init__(
+        self, driver: LibvirtDriver, host: str, *, image_cache_min_age: float = 3600.0
+    ) -> None:
+        self.driver = driver
+        self.host = host
+        self.image_cache_min_age = image_cache_min_age
+        self.generations: dict[str, int] = {}
+        self.deleted: OrderedDict[str, None] = OrderedDict()
+        # monotonic time of the last command per server: reconcile spares recent ones
+        self.touched: dict[str, float] = {}
+        self.capacity: HostCapacity | None = None
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    async def _run(self, func: Callable[..., T], *args: Any) -> T:
+        return await asyncio.to_thread(func, *args)
+
+    def _lock(self, server_id: str) -> asyncio.Lock:
+        self.touched[server_id] = time.monotonic()
+        return self._locks.setdefault(server_id, asyncio.Lock())
+
+    def touched_since(self, server_id: str, since: float) -> bool:
+        return self.touched.get(server_id, float("-inf")) >= since
+
+    async def spawn(self, server: dict[str, Any]) -> dict[str, Any]:
+        spec = ServerSpec.from_wire(server)
+        async with self._lock(spec.server_id):
+            observed = max(self.generations.get(spec.server_id, -1), spec.generation)
+            if spec.server_id in self.deleted:
+                return {
+                    "server_id": spec.server_id,
+                    "domain": self.driver.domain_name(spec.server_id),
+                    "power_state": "nostate",
+                    "observed_generation": observed,
+                    "deleted": True,
+                }
+            info = await self._run(self.driver.spawn, spec)
+            self.generations[spec.server_id] = observed
+            return _domain(info) | {"observed_generation": observed}
+
+    async def destroy(self, server_id: str) -> dict[str, Any]:
+        async with self._lock(server_id):
+            self._forget(server_id)
+            await self._run(self.driver.destroy, server_id)
+        self._locks.pop(server_id, None)
+        return {"server_id": server_id, "destroyed": True}
+
+    def _forget(self, server_id: str) -> None:
+        self.deleted[server_id] = None
+        while len(self.deleted) > TOMBSTONES:
+            self.deleted.popitem(last=False)
+        self.generations.pop(server_id, None)
+
+    async def power(self, server_id: str, action: PowerAction) -> dict[str, Any]:
+        async with self._lock(server_id):
+            return _domain(await self._run(self.driver.power, server_id, action))
+
+    async def console_output(self, server_id: str, length: int | None) -> dict[str, Any]:
+        return {"output": await self._run(self.driver.console_output, server_id, length)}
+
+    async def attach_volume(
+        self, server_id: str, volume_id: str, connection: dict[str, Any]
+    ) -> dict[str, Any]:
+        volume = VolumeSpec(volume_id, IscsiConnection.from_wire(connection))
+        async with self._lock(server_id):
+            device = await self._run(self.driver.attach_volume, server_id, volume)
+        return {"server_id": server_id, "volume_id": volume_id, "device": device}
+
+    async def detach_volume(self, server_id: str, volume_id: str) -> dict[str, Any]:
+        async with self._lock(server_id):
+            await self._run(self.driver.detach_volume, server_id, volume_id)
+        return {"server_id": server_id, "volume_id": volume_id, "detached": True}
+
+    async def refresh_capacity(self) -> HostCapacity:
+        self.capacity = await self._run(self.driver.capacity)
+        return self.capacity
+
+    def capabilities(self) -> dict[str, Any]:
+        """What the heartbeat carries: the host's capacity as last measured."""
+        cap = self.capacity
+        if cap is None:
+            return {}
+        return {"vcpus": cap.vcpus, "ram_mb": cap.ram_mb, "disk_gb": cap.disk_gb}
+
+    async def host_state(self) -> dict[str, Any]:
+        domains = await self._run(self.driver.list_domains)
+        await self.refresh_capacity()
+        return {
+            "host": self.host,
+            "domains": [{"server_id": d.server_id, "power_state": d.power_state} for d in domains],
+            "capacity": self.capabilities(),
+        }
+
+    async def converge(self, servers: list[dict[str, Any]], since: float) -> dict[str, Any]:
+        """Remove unknown domains and disks and unused cached images; list the power states
+        that differ from the service's.
+
+        ``since`` is when the service's list was asked for: a server commanded after that
+        may be missing from the list and is left alone until the next round.
+        """
+        known = {s["server_id"]: s for s in servers}
+        domains = await self._run(self.driver.list_domains)
+        removed: list[str] = []
+        for info in domains:
+            if info.server_id not in known and not self.touched_since(info.server_id, since):
+                await self.destroy(info.server_id)
+                removed.append(info.server_id)
+        have = {d.server_id for d in domains}
+        for owner in await self._run(self.driver.list_disk_owners):
+            if owner not in known and owner not in have and not self.touched_since(owner, since):
+                await self.destroy(owner)
+                removed.append(owner)
+        # What each known server is here; "nostate" when it has no domain. A server with
+        # no desired power state (still building) or commanded during the round is skipped.
+        actual = {d.server_id: d.power_state for d in domains}
+        changes: list[tuple[str, str]] = []
+        for server_id, item in sorted(known.items()):
+            wanted = item.get("power_state")
+            now = actual.get(server_id, "nostate")
+            if wanted and now != wanted and not self.touched_since(server_id, since):
+                changes.append((server_id, now))
+        pruned = await self._run(self.driver.prune_image_cache, self.image_cache_min_age)
+        return {
+            "domains": len(domains),
+            "removed": removed,
+            "pruned_images": pruned,
+            "power_changes": changes,
+        }
+
+
+def _domain(info: DomainInfo) -> dict[str, Any]:
+    return {"server_id": info.server_id, "domain": info.domain, "power_state": info.power_state}

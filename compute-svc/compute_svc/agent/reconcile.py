@@ -1,0 +1,87 @@
+"""Reconciler: on start and every ``interval`` seconds, make the host match the service.
+
+It asks the compute service which servers belong on this host (``host_servers`` on the
+``compute`` topic, as the service), removes domains and disks with our prefix that are
+not among them, and casts ``power_state_changed`` for each server whose domain is not
+in the power state the service has. A failed round is logged and retried next tick.
+
+    reconciler = Reconciler(runtime.rpc, compute_host, "cn1", interval=60)
+    await reconciler.run_once()   # {"domains": 2, "removed": ["…"], "power_changes": []}
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+
+from common_rpc.context import RequestContext, use_context
+from common_rpc.rpc import RpcClient
+
+from .host import ComputeHost
+
+log = logging.getLogger(__name__)
+
+SERVICE = RequestContext(user_id="compute-agent", roles=frozenset({"admin", "service"}))
+
+
+class Reconciler:
+    def __init__(
+        self,
+        client: RpcClient,
+        compute_host: ComputeHost,
+        host: str,
+        *,
+        interval: float = 60.0,
+        timeout: float = 10.0,
+        api_topic: str = "compute",
+    ) -> None:
+        self.client = client
+        self.compute_host = compute_host
+        self.host = host
+        self.interval = interval
+        self.timeout = timeout
+        self.api_topic = api_topic
+        self.rounds = 0
+        self._task: asyncio.Task[None] | None = None
+
+    async def run_once(self) -> dict[str, Any]:
+        started = time.monotonic()
+        with use_context(SERVICE):
+            servers = await self.client.call(
+                self.api_topic, "host_servers", host=self.host, timeout=self.timeout
+            )
+        result = await self.compute_host.converge(list(servers), since=started)
+        with use_context(SERVICE):
+            for server_id, power_state in result["power_changes"]:
+                await self.client.cast(
+                    self.api_topic,
+                    "power_state_changed",
+                    server_id=server_id,
+                    power_state=power_state,
+                )
+        await self.compute_host.refresh_capacity()
+        self.rounds += 1
+        log.info("reconciled host %s: %s", self.host, result)
+        return result
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self.run_once()
+            except Exception:  # any failure: the next round starts from the service again
+                log.exception("reconcile of host %s failed; retrying next round", self.host)
+            await asyncio.sleep(self.interval)
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._loop(), name=f"reconcile-{self.host}")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None

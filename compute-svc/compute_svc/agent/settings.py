@@ -1,0 +1,60 @@
+"""Settings of compute-agent, from ``COMPUTE_*`` variables like the API's.
+
+>>> AgentSettings(agent_libvirt_uri="test:///default").agent_virt_type
+'qemu'
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from compute_svc.drivers.base import HostCapacity
+from compute_svc.settings import ComputeSettings
+
+
+class AgentSettings(ComputeSettings):
+    # Where libvirt is: qemu:///system on a host, test:///default for fast tests.
+    agent_libvirt_uri: str = "qemu:///system"
+    # The domain type: "qemu" (TCG) here, "kvm" in production, "test" on test:///default.
+    agent_virt_type: str = "qemu"
+    # Every domain (and libvirt secret) whose name starts with it is this agent's.
+    agent_domain_prefix: str = "stackling-"
+    # Base images, per-server disks, config drives, console logs;
+    # default: <data_dir>/compute-agent/instances
+    agent_instances_dir: Path | None = None
+    # Seconds an ACPI shutdown may take before "stop" pulls the plug (0: at once).
+    agent_shutdown_timeout: float = 10.0
+    # Seconds a guest may take to release a hot-unplugged volume.
+    agent_detach_timeout: float = 20.0
+    # A cached image no server uses is removed once unused for this many seconds.
+    agent_image_cache_min_age: float = 3600.0
+    # Seconds between full reconciles against the compute service.
+    agent_reconcile_interval: float = 60.0
+    # Seconds between heartbeats to the compute service.
+    agent_heartbeat_interval: float = 10.0
+    # The compute API's RPC topic (tests serve it under a name of their own).
+    agent_api_topic: str = "compute"
+    agent_api_timeout: float = 10.0
+    # What the scheduler may place here; unset: what libvirt and the disk report.
+    agent_capacity_vcpus: int | None = None
+    agent_capacity_ram_mb: int | None = None
+    agent_capacity_disk_gb: int | None = None
+
+    def instances_dir(self) -> Path:
+        path = self.agent_instances_dir or self.data_dir / "compute-agent" / "instances"
+        return path.resolve()  # QEMU is handed absolute paths
+
+    def capacity_override(self) -> HostCapacity | None:
+        values = (
+            self.agent_capacity_vcpus,
+            self.agent_capacity_ram_mb,
+            self.agent_capacity_disk_gb,
+        )
+        if all(v is None for v in values):
+            return None
+        if any(v is None for v in values):
+            raise ValueError("set all of COMPUTE_AGENT_CAPACITY_{VCPUS,RAM_MB,DISK_GB} or none")
+        vcpus, ram_mb, disk_gb = values
+        return HostCapacity(
+            vcpus=int(vcpus or 0), ram_mb=int(ram_mb or 0), disk_gb=int(disk_gb or 0)
+        )

@@ -1,0 +1,126 @@
+"""Operators' view of the hosts: ``os-hypervisors`` and ``os-services`` from the heartbeats."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from sqlalchemy import func, select
+
+from common_rpc.agents import AgentView
+from common_rpc.context import current_context
+
+from .. import scheduler
+from ..db.models import Server
+from ..domain.common import iso
+from ..domain.errors import forbidden, not_found
+from .common import transaction
+
+router = APIRouter(prefix="/v2.1", tags=["admin"])
+
+
+def _admin() -> None:
+    if not current_context().is_admin:
+        raise forbidden()
+
+
+async def _agents(request: Request) -> list[AgentView]:
+    _admin()
+    return await request.app.state.deps.agents.list(binary=scheduler.BINARY)
+
+
+def _summary(agent: AgentView) -> dict[str, Any]:
+    return {
+        "id": agent.id,
+        "hypervisor_hostname": agent.host,
+        "state": "up" if agent.alive else "down",
+        "status": "enabled" if agent.admin_state_up else "disabled",
+    }
+
+
+async def _details(request: Request, agents: list[AgentView]) -> list[dict[str, Any]]:
+    async with transaction(request) as call:
+        usage = await scheduler.usage(call.session)
+        running = dict(
+            (
+                await call.session.execute(select(Server.host, func.count()).group_by(Server.host))
+            ).all()
+        )
+    out = []
+    for agent in agents:
+        cap = scheduler.capacity(agent) or scheduler.Capacity(agent.host, 0, 0, 0)
+        used = usage.get(agent.host)
+        v, r, d = (used.vcpus, used.ram_mb, used.disk_gb) if used else (0, 0, 0)
+        out.append(
+            _summary(agent)
+            | {
+                "hypervisor_type": "QEMU",
+                "hypervisor_version": 1,
+                "host_ip": agent.capabilities.get("host_ip", "127.0.0.1"),
+                "vcpus": cap.vcpus,
+                "vcpus_used": v,
+                "memory_mb": cap.ram_mb,
+                "memory_mb_used": r,
+                "local_gb": cap.disk_gb,
+                "local_gb_used": d,
+                "free_ram_mb": cap.ram_mb - r,
+                "free_disk_gb": cap.disk_gb - d,
+                "disk_available_least": cap.disk_gb - d,
+                "current_workload": 0,
+                "running_vms": int(running.get(agent.host, 0)),
+                "cpu_info": "{}",
+                "service": {"host": agent.host, "id": agent.id, "disabled_reason": None},
+            }
+        )
+    return out
+
+
+@router.get("/os-hypervisors")
+async def hypervisors(request: Request) -> dict[str, Any]:
+    return {"hypervisors": [_summary(a) for a in await _agents(request)]}
+
+
+@router.get("/os-hypervisors/detail")
+async def hypervisors_detail(request: Request) -> dict[str, Any]:
+    return {"hypervisors": await _details(request, await _agents(request))}
+
+
+@router.get("/os-hypervisors/statistics")
+async def hypervisor_statistics(request: Request) -> dict[str, Any]:
+    rows = await _details(request, await _agents(request))
+    keys = ("vcpus", "vcpus_used", "memory_mb", "memory_mb_used", "local_gb", "local_gb_used",
+            "free_ram_mb", "free_disk_gb", "running_vms", "current_workload",
+            "disk_available_least")  # fmt: skip
+    stats = {k: sum(int(r[k]) for r in rows) for k in keys}
+    return {"hypervisor_statistics": {"count": len(rows), **stats}}
+
+
+@router.get("/os-hypervisors/{hypervisor_id}")
+async def hypervisor(request: Request, hypervisor_id: str) -> dict[str, Any]:
+    for row in await _details(request, await _agents(request)):
+        if row["id"] == hypervisor_id:
+            return {"hypervisor": row}
+    raise not_found("Hypervisor", hypervisor_id)
+
+
+@router.get("/os-services")
+async def services(request: Request) -> dict[str, Any]:
+    params = request.query_params
+    rows = [
+        {
+            "id": agent.id,
+            "binary": "nova-compute",
+            "host": agent.host,
+            "zone": "nova",
+            "status": "enabled" if agent.admin_state_up else "disabled",
+            "state": "up" if agent.alive else "down",
+            "updated_at": iso(agent.last_heartbeat),
+            "disabled_reason": None,
+        }
+        for agent in await _agents(request)
+    ]
+    if params.get("host"):
+        rows = [r for r in rows if r["host"] == params["host"]]
+    if params.get("binary"):
+        rows = [r for r in rows if r["binary"] == params["binary"]]
+    return {"services": rows}

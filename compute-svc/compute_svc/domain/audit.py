@@ -1,0 +1,69 @@
+"""``audit``: does every host match the database, and does the database agree with itself?
+
+Findings (``common_rpc.audit``): a server stuck past its deadline; a claim without its
+server or a placed server without a claim; a host's usage row that differs from the sum
+of its claims; a guest on a host that no server there explains (orphan) or a server the
+database places on a host that has no guest for it (missing); an agent that does not
+answer (unreachable).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+
+from common_rpc.audit import AuditReport
+from common_rpc.errors import RpcError
+
+from .. import scheduler
+from ..db.models import Claim, HostUsage, Server
+from ..wiring import Deps
+from .common import transaction
+
+TRANSITIONAL = ("BUILD", "DELETING", "REBOOT", "HARD_REBOOT")
+PLACED = ("ACTIVE", "SHUTOFF", "REBOOT", "HARD_REBOOT")
+
+
+async def audit(deps: Deps) -> AuditReport:
+    report = AuditReport(service="compute")
+    now = datetime.now(UTC)
+    async with transaction(deps.runtime.sessions) as session:
+        rows = list(await session.scalars(select(Server)))
+        claims = {c.server_id: c for c in await session.scalars(select(Claim))}
+        usage = list(await session.scalars(select(HostUsage)))
+    servers = {s.id: s for s in rows}
+    report.count("servers", len(rows))
+    report.count("claims", len(claims))
+    for server in rows:
+        if server.status in TRANSITIONAL and server.task_deadline and server.task_deadline < now:
+            report.add("stuck", "server", server.id, host=server.host, detail=server.status)
+        if server.status in PLACED and server.host and server.id not in claims:
+            report.add("mismatch", "claim", server.id, host=server.host, detail="no claim")
+    for claim in claims.values():
+        if claim.server_id not in servers:
+            report.add("orphan", "claim", claim.server_id, host=claim.host, detail="no server")
+    for row in usage:
+        held = [c for c in claims.values() if c.host == row.host]
+        sums = (sum(c.vcpus for c in held), sum(c.ram_mb for c in held))
+        if sums != (row.vcpus, row.ram_mb) or sum(c.disk_gb for c in held) != row.disk_gb:
+            report.add("mismatch", "host_usage", row.host, host=row.host, detail="claims differ")
+    for agent in await deps.agents.list(binary=scheduler.BINARY):
+        if not agent.alive:
+            continue
+        try:
+            state = await deps.agent(agent.host).host_state()
+        except RpcError as exc:
+            report.add("unreachable", "compute-agent", agent.host, host=agent.host,
+                       detail=exc.message)  # fmt: skip
+            continue
+        domains = {d["server_id"] for d in state.get("domains", [])}
+        report.count("domains", len(domains))
+        for server_id in sorted(domains):
+            server = servers.get(server_id)
+            if server is None or server.host != agent.host:
+                report.add("orphan", "domain", server_id, host=agent.host, detail="no server")
+        for server in rows:
+            if server.host == agent.host and server.status in PLACED and server.id not in domains:
+                report.add("missing", "domain", server.id, host=agent.host, detail=server.status)
+    return report

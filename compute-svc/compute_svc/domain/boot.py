@@ -1,0 +1,244 @@
+"""Booting a server: schedule and claim, ports made and bound, the agent's spawn.
+
+A failure at any step releases everything taken (agent destroy, the ports made, the
+claim) and leaves the server in ERROR with a fault; a boot that finds its server moved
+on (deleted, or swept past its deadline) releases what it took and stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from common_rpc.context import use_context
+from common_rpc.errors import RpcError, RpcTimeout
+
+from .. import scheduler
+from ..db.models import Server, utcnow
+from ..wiring import Deps
+from . import servers
+from .common import transaction
+from .desired import server_state
+from .tasks import BUILDING, Aborted, BootFailed, fault, load, power_code, progress, server_context
+
+log = logging.getLogger(__name__)
+
+
+def start_boot(deps: Deps, server: Server) -> None:
+    with use_context(server_context(server)):
+        deps.tasks.start(server.id, boot(deps, server.id))
+
+
+async def boot(deps: Deps, server_id: str) -> None:
+    """Schedule and claim, make and bind ports, spawn; ACTIVE, or ERROR with a fault."""
+    spawned_on: str | None = None  # the host told to spawn: it must be told to destroy
+    try:
+        host = await _schedule(deps, server_id)
+        await _plug(deps, server_id, host)
+        async with transaction(deps.runtime.sessions) as session:
+            server = await session.get(Server, server_id)
+            if server is None or server.status != "BUILD":
+                raise Aborted(server_id)
+            try:
+                desired = await server_state(session, deps.images, server)
+            except RpcError as exc:
+                raise BootFailed(exc.message, 400) from None
+        await progress(deps, server_id, "spawning")
+        spawned_on = host
+        reply = await deps.agent(host).spawn(desired, timeout=deps.settings.spawn_timeout_s)
+        await _activate(deps, server_id, reply)
+    except Aborted:
+        await _compensate(deps, server_id, spawned_on, None)
+    except BootFailed as exc:
+        await _compensate(deps, server_id, spawned_on, fault(str(exc), exc.code))
+    except RpcTimeout as exc:
+        await _compensate(deps, server_id, spawned_on, fault(f"Build timed out: {exc.message}"))
+    except RpcError as exc:
+        await _compensate(deps, server_id, spawned_on, fault(exc.message, exc.http_status))
+    except Exception as exc:
+        log.exception("boot of %s failed", server_id)
+        await _compensate(deps, server_id, spawned_on, fault(f"Build failed: {type(exc).__name__}"))
+
+
+async def _schedule(deps: Deps, server_id: str) -> str:
+    hosts = await scheduler.alive_hosts(deps.agents)
+    async with transaction(deps.runtime.sessions) as session:
+        server = await session.get(Server, server_id)
+        if server is None or server.status != "BUILD":
+            raise Aborted(server_id)
+        need = scheduler.Need(server.vcpus, server.ram_mb, server.disk_gb)
+        host = await scheduler.claim(session, server_id, need, hosts)
+        if host is None:
+            raise BootFailed(scheduler.NO_VALID_HOST)
+        if not await servers.move(session, server_id, expected=BUILDING, host=host,
+                                  task_state="networking"):  # fmt: skip
+            raise Aborted(server_id)
+    return host
+
+
+async def _record_nics(deps: Deps, server_id: str, nics: list[dict[str, Any]]) -> None:
+    """Written whatever the status: whoever releases the server must know every port.
+
+    If the row is already gone (a delete on another replica finished meanwhile), the
+    ports made for it are deleted here, since nobody else knows them.
+    """
+    async with transaction(deps.runtime.sessions) as session:
+        server = await session.get(Server, server_id)
+        if server is not None:
+            server.nics = [dict(n) for n in nics]
+            return
+    for nic in nics:
+        if nic.get("created"):
+            try:
+                await deps.network.delete_port(nic["port_id"])
+            except RpcError as exc:
+                log.warning("port %s of deleted %s kept: %s", nic["port_id"], server_id, exc)
+    raise Aborted(server_id)
+
+
+def _nic(port: dict[str, Any], created: bool) -> dict[str, Any]:
+    return {
+        "port_id": port["id"],
+        "network_id": port["network_id"],
+        "network_name": port.get("network_name") or port["network_id"],
+        "mac": port.get("mac_address"),
+        "ips": [ip["ip_address"] for ip in port.get("fixed_ips", [])],
+        "created": created,
+        "bound": False,
+    }
+
+
+async def _plug(deps: Deps, server_id: str, host: str) -> None:
+    """One port per requested network (or the given port), each bound to ``host``."""
+    server = await load(deps, server_id)
+    if server is None:
+        raise Aborted(server_id)
+    nics: list[dict[str, Any]] = []
+    for index, wanted in enumerate(server.requested_networks or []):
+        if "port_id" in wanted:
+            port = await deps.network.get_port(wanted["port_id"])
+            if port.get("device_id") not in ("", None, server_id):
+                raise BootFailed(f"Port {port['id']} is still in use.", 409)
+            nics.append(_nic(port, created=False))
+        else:
+            args: dict[str, Any] = {
+                "network_id": wanted["network_id"],
+                "device_id": server_id,
+                "device_owner": "compute:nova",
+            }
+            if wanted.get("fixed_ip"):
+                args["fixed_ips"] = [{"ip_address": wanted["fixed_ip"]}]
+            port = await deps.network.create_port(op_id=f"{server_id}.port.{index}", **args)
+            nics.append(_nic(port, created=True))
+        await _record_nics(deps, server_id, nics)
+    for nic in nics:
+        bound = await deps.network.update_port_binding(nic["port_id"], host)
+        error = bound.get("binding:error")
+        if error:
+            raise BootFailed(f"Port {nic['port_id']} could not be bound on {host}: "
+                             f"{error.get('message', error)}")  # fmt: skip
+        if bound.get("status") != "ACTIVE":
+            await _until_active(deps, nic["port_id"])
+        nic |= {
+            "bound": True,
+            "bridge": bound["bridge"],
+            "mtu": bound["mtu"],
+            "mac": bound.get("mac_address") or nic["mac"],
+            "ips": [ip["ip_address"] for ip in bound.get("fixed_ips", [])] or nic["ips"],
+        }
+        await _record_nics(deps, server_id, nics)
+    await progress(deps, server_id, "block_device_mapping")
+
+
+async def _until_active(deps: Deps, port_id: str) -> None:
+    """The binding was wired but not yet marked ACTIVE (a concurrent re-bind): wait for it."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + deps.settings.rpc_timeout_s
+    while (await deps.network.get_port(port_id)).get("status") != "ACTIVE":
+        if loop.time() > deadline:
+            raise BootFailed(f"Port {port_id} did not become ACTIVE.")
+        await asyncio.sleep(0.5)
+
+
+async def _activate(deps: Deps, server_id: str, reply: Any) -> None:
+    power = power_code(reply.get("power_state") if isinstance(reply, dict) else None, 1)
+    async with transaction(deps.runtime.sessions) as session:
+        moved = await servers.move(
+            session,
+            server_id,
+            expected=BUILDING,
+            status="ACTIVE",
+            vm_state="active",
+            task_state=None,
+            power_state=power,
+            launched_at=utcnow(),
+            task_owner=None,
+            task_deadline=None,
+        )
+        if not moved:
+            raise Aborted(server_id)
+        server = await session.get(Server, server_id)
+        assert server is not None
+        await servers.emit(session, server, "create", "end")
+
+
+async def release(deps: Deps, server: Server, *, destroy: bool) -> tuple[list[Any], bool]:
+    """Destroy the guest and delete the ports we made; what could not be released is kept."""
+    destroyed = True
+    if destroy and server.host:
+        try:
+            await deps.agent(server.host).destroy(server.id)
+        except RpcError as exc:
+            log.warning("destroy of %s on %s failed: %s", server.id, server.host, exc.message)
+            destroyed = False
+    leftover = []
+    for nic in server.nics or []:
+        if not nic.get("created"):
+            continue  # a port the user gave stays theirs
+        try:
+            await deps.network.delete_port(nic["port_id"])
+        except RpcError as exc:
+            log.warning("port %s of %s not deleted: %s", nic["port_id"], server.id, exc.message)
+            leftover.append(nic)
+    return leftover, destroyed
+
+
+async def _compensate(
+    deps: Deps, server_id: str, spawned_on: str | None, failure: dict[str, Any] | None
+) -> None:
+    server = await load(deps, server_id)
+    if server is None:
+        # Deleted meanwhile (another replica): a spawn that landed after its destroy
+        # would be left running, so this boot destroys what it asked for.
+        if spawned_on is not None:
+            try:
+                await deps.agent(spawned_on).destroy(server_id)
+            except RpcError as exc:
+                log.warning("destroy of deleted %s failed: %s", server_id, exc.message)
+        return
+    leftover, destroyed = await release(deps, server, destroy=spawned_on is not None)
+    async with transaction(deps.runtime.sessions) as session:
+        row = await session.get(Server, server_id)
+        if row is None:
+            return
+        row.nics = leftover
+        if destroyed:
+            await scheduler.release(session, server_id)
+            row.host = None
+        if failure is not None:
+            moved = await servers.move(
+                session,
+                server_id,
+                expected=BUILDING,
+                status="ERROR",
+                vm_state="error",
+                task_state=None,
+                power_state=0,
+                fault=failure,
+                task_owner=None,
+                task_deadline=None,
+            )
+            if moved:
+                await session.refresh(row)
+                await servers.emit(session, row, "create", "end")

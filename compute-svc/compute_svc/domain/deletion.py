@@ -1,0 +1,73 @@
+"""Deleting a server: it goes only once everything it held is released.
+
+Otherwise it stays DELETING and the sweeper runs the delete again past its deadline,
+so a delete converges once the host and the other services answer.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import delete as sql_delete
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from common_rpc.context import use_context
+
+from .. import scheduler
+from ..db.models import Server, ServerPort, VolumeAttachment
+from ..wiring import Deps
+from . import servers
+from .boot import release
+from .common import transaction
+from .tasks import load, server_context
+from .volumes import detach_all
+
+
+async def request_delete(session: AsyncSession, deps: Deps, server: Server) -> bool:
+    """Mark DELETING (from any state); False when a delete already runs."""
+    if server.status == "DELETING":
+        return False
+    moved = await servers.move(
+        session,
+        server.id,
+        expected=servers.SETTLED,
+        status="DELETING",
+        task_owner=deps.runtime.name,
+        task_deadline=datetime.now(UTC) + timedelta(seconds=deps.settings.delete_timeout_s),
+    )
+    if moved:
+        await session.refresh(server)
+        await servers.emit(session, server, "delete", "start")
+    return moved
+
+
+def start_delete(deps: Deps, server: Server) -> None:
+    with use_context(server_context(server)):
+        deps.tasks.start(server.id, delete(deps, server.id))
+
+
+async def delete(deps: Deps, server_id: str) -> bool:
+    """Release everything; the row goes (with delete.end) only once all of it is released."""
+    server = await load(deps, server_id)
+    if server is None or server.status != "DELETING":
+        return False
+    volumes_left = await detach_all(deps, server)
+    leftover, destroyed = await release(deps, server, destroy=True)
+    async with transaction(deps.runtime.sessions) as session:
+        row = await session.get(Server, server_id)
+        if row is None or row.status != "DELETING":
+            return False
+        # Ports a boot on another replica recorded since we read the row: not released yet.
+        known = {nic["port_id"] for nic in server.nics or []}
+        newer = [nic for nic in row.nics or [] if nic["port_id"] not in known]
+        row.nics = leftover + newer
+        if leftover or newer or not destroyed or volumes_left:
+            return False  # the sweeper runs the delete again past its deadline
+        await scheduler.release(session, server_id)
+        await servers.emit(session, row, "delete", "end")
+        await session.execute(
+            sql_delete(VolumeAttachment).where(VolumeAttachment.server_id == server_id)
+        )
+        await session.execute(sql_delete(ServerPort).where(ServerPort.server_id == server_id))
+        await session.delete(row)
+    return True

@@ -1,0 +1,117 @@
+"""Keypairs: per user, imported or generated; the private half is shown once and not kept."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from common_rpc.context import RequestContext
+
+from ..db.models import Keypair
+from .common import iso, text, try_insert
+from .errors import conflict, invalid, not_found
+
+NAME = re.compile(r"^[A-Za-z0-9 _.@-]{1,255}$")
+
+
+def fingerprint(public_key: str) -> str:
+    """OpenSSH's legacy MD5 fingerprint of the key blob, as Nova shows it."""
+    blob = base64.b64decode(public_key.split()[1])
+    digest = hashlib.md5(blob, usedforsecurity=False).hexdigest()
+    return ":".join(digest[i : i + 2] for i in range(0, 32, 2))
+
+
+def _checked(public_key: str) -> str:
+    try:
+        serialization.load_ssh_public_key(public_key.strip().encode())
+    except (ValueError, TypeError, IndexError):
+        raise invalid("Keypair data is invalid: failed to parse the public key.") from None
+    return public_key.strip()
+
+
+def _generate() -> tuple[str, str]:
+    key = ed25519.Ed25519PrivateKey.generate()
+    private = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.OpenSSH,
+        serialization.NoEncryption(),
+    ).decode()
+    public = key.public_key().public_bytes(
+        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
+    )
+    return private, public.decode() + " Generated-by-Stackling"
+
+
+def view(pair: Keypair, *, detail: bool = False) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "name": pair.name,
+        "public_key": pair.public_key,
+        "fingerprint": pair.fingerprint,
+    }
+    if detail:
+        out |= {
+            "user_id": pair.user_id,
+            "id": 0,
+            "created_at": iso(pair.created_at),
+            "updated_at": None,
+            "deleted": False,
+            "deleted_at": None,
+        }
+    return out
+
+
+def _user(ctx: RequestContext) -> str:
+    if not ctx.user_id:
+        raise invalid("A user-scoped token is required for keypairs.")
+    return ctx.user_id
+
+
+async def get(session: AsyncSession, ctx: RequestContext, name: str) -> Keypair:
+    pair = await session.get(Keypair, (_user(ctx), name))
+    if pair is None:
+        raise not_found("Keypair", name)
+    return pair
+
+
+async def list_all(session: AsyncSession, ctx: RequestContext) -> list[Keypair]:
+    query = select(Keypair).where(Keypair.user_id == _user(ctx)).order_by(Keypair.name)
+    return list(await session.scalars(query))
+
+
+async def create(
+    session: AsyncSession, ctx: RequestContext, body: dict[str, Any]
+) -> tuple[Keypair, str | None]:
+    """The new keypair and, when we generated it, its private key."""
+    name = text(body, "name")
+    if not NAME.match(name):
+        raise invalid("Keypair data is invalid: the name is empty or has invalid characters.")
+    key_type = text(body, "type", default="ssh")
+    if key_type != "ssh":
+        raise invalid(f"Keypair type {key_type!r} is not supported.")
+    private = None
+    if body.get("public_key"):
+        public = _checked(text(body, "public_key", limit=16384))
+    else:
+        private, public = _generate()
+    pair = Keypair(
+        user_id=_user(ctx),
+        name=name,
+        project_id=ctx.project_id or "",
+        public_key=public,
+        fingerprint=fingerprint(public),
+        key_type=key_type,
+    )
+    if not await try_insert(session, pair):
+        raise conflict(f"Key pair '{name}' already exists.")
+    return pair, private
+
+
+async def remove(session: AsyncSession, ctx: RequestContext, name: str) -> None:
+    await session.delete(await get(session, ctx, name))

@@ -1,0 +1,1 @@
+"""Host data-plane drivers of compute-agent: the hypervisor behind ``VirtDriver``."""

@@ -1,0 +1,212 @@
+"""Typed desired state of one server on a host, and the Protocol compute-agent drives.
+
+Every call is level-triggered and idempotent: the agent may repeat it after a lost reply
+or a crash, and a repeat changes nothing.
+
+    spec = ServerSpec.from_wire(server)          # the ``spawn`` payload, checked
+    info = driver.spawn(spec)                    # DomainInfo(server_id, domain, "running")
+    driver.destroy(spec.server_id)               # also when it is already gone
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+DiskFormat = Literal["qcow2", "raw", "aki-ari"]
+PowerAction = Literal["start", "stop", "reboot"]
+# The power states of the RPC contract (Nova's names, lower case).
+PowerState = Literal["running", "shutdown", "paused", "crashed", "nostate"]
+
+
+def _hex(ident: str) -> str:
+    return "".join(c for c in ident.lower() if c in "0123456789abcdef")
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    image_id: str
+    disk_format: DiskFormat
+    path: str
+    kernel_path: str | None = None
+    ramdisk_path: str | None = None
+    cmdline: str | None = None
+
+    @property
+    def direct_kernel(self) -> bool:
+        return self.disk_format == "aki-ari"
+
+
+@dataclass(frozen=True)
+class NicSpec:
+    port_id: str
+    mac: str
+    bridge: str
+    mtu: int = 1500
+    # The tap's name: the network agent matches its firewall rules on it.
+    device: str = ""
+
+    def tap(self) -> str:
+        return self.device or "tap" + _hex(self.port_id)[:11]
+
+
+@dataclass(frozen=True)
+class IscsiConnection:
+    """Where a volume is exported: Cinder's ``iscsi`` connection ``data``."""
+
+    target_iqn: str
+    target_portal: str
+    target_lun: int = 0
+    auth_username: str | None = None
+    auth_password: str | None = None
+
+    @classmethod
+    def from_wire(cls, connection: Mapping[str, Any]) -> IscsiConnection:
+        data = connection.get("data", connection)
+        return cls(
+            target_iqn=str(data["target_iqn"]),
+            target_portal=str(data["target_portal"]),
+            target_lun=int(data.get("target_lun", 0)),
+            auth_username=data.get("auth_username"),
+            auth_password=data.get("auth_password"),
+        )
+
+    def host_port(self) -> tuple[str, int]:
+        host, _, port = self.target_portal.rpartition(":")
+        if not host:
+            return self.target_portal, 3260
+        return host.strip("[]"), int(port)
+
+
+@dataclass(frozen=True)
+class VolumeSpec:
+    volume_id: str
+    connection: IscsiConnection
+    device: str | None = None
+
+
+@dataclass(frozen=True)
+class ConfigDriveSpec:
+    meta_data: dict[str, Any] = field(default_factory=dict)
+    network_data: dict[str, Any] = field(default_factory=dict)
+    user_data: bytes | None = None
+
+
+@dataclass(frozen=True)
+class ServerSpec:
+    server_id: str
+    name: str
+    generation: int
+    vcpus: int
+    ram_mb: int
+    disk_gb: int
+    image: ImageSpec
+    nics: tuple[NicSpec, ...] = ()
+    config_drive: ConfigDriveSpec | None = None
+    volumes: tuple[VolumeSpec, ...] = ()
+
+    @classmethod
+    def from_wire(cls, server: Mapping[str, Any]) -> ServerSpec:
+        """The ``spawn`` payload; a missing or malformed key raises KeyError/ValueError."""
+        image = server["image"]
+        if image["disk_format"] not in ("qcow2", "raw", "aki-ari"):
+            raise ValueError(f"unsupported disk_format {image['disk_format']!r}")
+        drive = server.get("config_drive")
+        user_data = drive.get("user_data") if drive else None
+        return cls(
+            server_id=str(server["server_id"]),
+            name=str(server.get("name") or server["server_id"]),
+            generation=int(server.get("generation", 0)),
+            vcpus=int(server["vcpus"]),
+            ram_mb=int(server["ram_mb"]),
+            disk_gb=int(server.get("disk_gb") or 0),
+            image=ImageSpec(
+                image_id=str(image["id"]),
+                disk_format=image["disk_format"],
+                path=str(image["path"]),
+                kernel_path=image.get("kernel_path"),
+                ramdisk_path=image.get("ramdisk_path"),
+                cmdline=image.get("cmdline"),
+            ),
+            nics=tuple(
+                NicSpec(
+                    port_id=str(n["port_id"]),
+                    mac=str(n["mac"]),
+                    bridge=str(n["bridge"]),
+                    mtu=int(n.get("mtu") or 1500),
+                    device=str(n.get("device") or ""),
+                )
+                for n in server.get("nics") or ()
+            ),
+            config_drive=None
+            if drive is None
+            else ConfigDriveSpec(
+                meta_data=dict(drive.get("meta_data") or {}),
+                network_data=dict(drive.get("network_data") or {}),
+                user_data=base64.b64decode(user_data, validate=True) if user_data else None,
+            ),
+            volumes=tuple(
+                VolumeSpec(
+                    volume_id=str(v["volume_id"]),
+                    connection=IscsiConnection.from_wire(v["connection"]),
+                    device=v.get("device"),
+                )
+                for v in server.get("volumes") or ()
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class DomainInfo:
+    server_id: str
+    domain: str
+    power_state: PowerState
+
+
+@dataclass(frozen=True)
+class HostCapacity:
+    vcpus: int
+    ram_mb: int
+    disk_gb: int
+
+
+class VirtDriver(Protocol):
+    """One hypervisor on this host. Calls block: the agent runs them in a thread."""
+
+    def spawn(self, spec: ServerSpec) -> DomainInfo:
+        """Disks, config drive and a running domain; an existing domain is left as it is."""
+        ...
+
+    def destroy(self, server_id: str) -> None:
+        """Domain, disks, config drive and secrets gone; fine when nothing is there."""
+        ...
+
+    def power(self, server_id: str, action: PowerAction) -> DomainInfo: ...
+
+    def console_output(self, server_id: str, length: int | None = None) -> str:
+        """The serial console log; with ``length``, only its last ``length`` lines."""
+        ...
+
+    def attach_volume(self, server_id: str, volume: VolumeSpec) -> str:
+        """Hot-plug the volume; returns its device name (the same one when repeated)."""
+        ...
+
+    def detach_volume(self, server_id: str, volume_id: str) -> None: ...
+
+    def list_domains(self) -> list[DomainInfo]:
+        """Every domain with this driver's prefix."""
+        ...
+
+    def list_disk_owners(self) -> set[str]:
+        """Server ids that have files in the instances directory."""
+        ...
+
+    def prune_image_cache(self, min_age_s: float) -> list[str]:
+        """Drop cached images no server uses that are older than ``min_age_s``."""
+        ...
+
+    def capacity(self) -> HostCapacity: ...
+
+    def close(self) -> None: ...

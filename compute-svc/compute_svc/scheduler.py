@@ -1,0 +1,145 @@
+"""Placing a server: filter alive compute hosts on free vCPU, RAM and disk, then claim.
+
+A claim is a ``claims`` row plus a compare-and-swap on the host's ``host_usage`` row
+(``UPDATE ... SET used = used + need WHERE used + need <= capacity``), made in the
+caller's transaction; so two boots racing for the last room never both get it, on
+SQLite or PostgreSQL, and releasing is deleting the claim (once) in the same
+transaction as the server's change.
+
+    host = await claim(session, server, await alive_hosts(registry))   # None: no room
+    await release(session, server.id)                                   # idempotent
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from common_rpc.agents import AgentRegistry, AgentView
+
+from .db.models import Claim, HostUsage
+from .domain.common import try_insert
+
+BINARY = "compute-agent"
+NO_VALID_HOST = "No valid host was found. There are not enough hosts available."
+
+
+@dataclass(frozen=True)
+class Capacity:
+    host: str
+    vcpus: int
+    ram_mb: int
+    disk_gb: int
+
+
+@dataclass(frozen=True)
+class Need:
+    vcpus: int
+    ram_mb: int
+    disk_gb: int
+
+
+def capacity(agent: AgentView) -> Capacity | None:
+    """What an agent reported its host offers; None if it reported nothing usable."""
+    caps: dict[str, Any] = agent.capabilities
+    try:
+        return Capacity(agent.host, int(caps["vcpus"]), int(caps["ram_mb"]), int(caps["disk_gb"]))
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+async def alive_hosts(registry: AgentRegistry) -> list[Capacity]:
+    """Hosts whose compute-agent is alive and enabled, with what they offer."""
+    hosts = []
+    for agent in await registry.list(binary=BINARY):
+        cap = capacity(agent) if agent.alive and agent.admin_state_up else None
+        if cap is not None:
+            hosts.append(cap)
+    return hosts
+
+
+async def usage(session: AsyncSession) -> dict[str, HostUsage]:
+    return {u.host: u for u in await session.scalars(select(HostUsage))}
+
+
+def _fits(cap: Capacity, used: HostUsage | None, need: Need) -> bool:
+    used_v, used_r, used_d = (used.vcpus, used.ram_mb, used.disk_gb) if used else (0, 0, 0)
+    return (
+        used_v + need.vcpus <= cap.vcpus
+        and used_r + need.ram_mb <= cap.ram_mb
+        and used_d + need.disk_gb <= cap.disk_gb
+    )
+
+
+async def claim(
+    session: AsyncSession, server_id: str, need: Need, hosts: list[Capacity]
+) -> str | None:
+    """Claim ``need`` on the host with the most free RAM that fits; None when none does."""
+    used = await usage(session)
+
+    def free_ram(cap: Capacity) -> int:
+        row = used.get(cap.host)
+        return cap.ram_mb - (row.ram_mb if row else 0)
+
+    for cap in sorted(hosts, key=free_ram, reverse=True):
+        if not _fits(cap, used.get(cap.host), need):
+            continue
+        if cap.host not in used:
+            await try_insert(session, HostUsage(host=cap.host, vcpus=0, ram_mb=0, disk_gb=0))
+        result = await session.execute(
+            update(HostUsage)
+            .where(
+                HostUsage.host == cap.host,
+                HostUsage.vcpus + need.vcpus <= cap.vcpus,
+                HostUsage.ram_mb + need.ram_mb <= cap.ram_mb,
+                HostUsage.disk_gb + need.disk_gb <= cap.disk_gb,
+            )
+            .values(
+                vcpus=HostUsage.vcpus + need.vcpus,
+                ram_mb=HostUsage.ram_mb + need.ram_mb,
+                disk_gb=HostUsage.disk_gb + need.disk_gb,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        if getattr(result, "rowcount", 0) == 1:
+            session.add(
+                Claim(
+                    server_id=server_id,
+                    host=cap.host,
+                    vcpus=need.vcpus,
+                    ram_mb=need.ram_mb,
+                    disk_gb=need.disk_gb,
+                )
+            )
+            await session.flush()
+            return cap.host
+    return None
+
+
+async def release(session: AsyncSession, server_id: str) -> bool:
+    """Give back what ``server_id`` holds; only the transaction that deletes the claim does."""
+    held = await session.get(Claim, server_id)
+    if held is None:
+        return False
+    result = await session.execute(
+        delete(Claim)
+        .where(Claim.server_id == server_id)
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(result, "rowcount", 0) != 1:
+        return False
+    await session.execute(
+        update(HostUsage)
+        .where(HostUsage.host == held.host)
+        .values(
+            vcpus=HostUsage.vcpus - held.vcpus,
+            ram_mb=HostUsage.ram_mb - held.ram_mb,
+            disk_gb=HostUsage.disk_gb - held.disk_gb,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    session.expunge(held)
+    return True

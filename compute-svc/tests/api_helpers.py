@@ -1,0 +1,350 @@
+"""Shared by the compute API tests: a private RabbitMQ vhost, the app, signed callers.
+
+Each test gets its own vhost on the machine's RabbitMQ, so its ``compute`` and ``network``
+topics never meet another test run's; the vhost is removed afterwards, also on failure.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+
+from common_rpc import RequestContext
+from common_rpc.chassis.identity import IDENTITY_HEADER, IdentitySigner
+from common_rpc.testing import running_app, signing_keys
+from compute_svc.app import create_app
+from compute_svc.settings import ComputeSettings
+
+ADMIN = ("admin", "member", "reader")
+
+
+def _ctl(*args: str) -> None:
+    subprocess.run(["rabbitmqctl", *args], check=True, capture_output=True, timeout=60)
+
+
+@contextmanager
+def private_vhost() -> Iterator[str]:
+    """An AMQP URL on a fresh vhost ``sltest-<hex>``, deleted when the block ends."""
+    name = f"sltest-{uuid.uuid4().hex[:10]}"
+    _ctl("add_vhost", name)
+    try:
+        _ctl("set_permissions", "-p", name, "guest", ".*", ".*", ".*")
+        yield f"amqp://guest:guest@127.0.0.1:5672/{name}"
+    finally:
+        _ctl("delete_vhost", name)
+
+
+@dataclass
+class Api:
+    app: FastAPI
+    http: httpx.AsyncClient
+    signer: IdentitySigner
+
+    def as_(self, project: str, *roles: str, user: str | None = None) -> dict[str, str]:
+        ctx = RequestContext(
+            project_id=project,
+            user_id=user or f"user-{project}",
+            roles=frozenset(roles or ("member", "reader")),
+        )
+        return {IDENTITY_HEADER: self.signer.sign(ctx)}
+
+    async def call(
+        self, method: str, project: str, path: str, body: Any = None, *roles: str, **kw: Any
+    ) -> httpx.Response:
+        headers = self.as_(project, *roles, user=kw.pop("user", None))
+        headers |= kw.pop("headers", {})
+        return await self.http.request(method, path, json=body, headers=headers, **kw)
+
+    async def post(self, project: str, path: str, body: Any, *roles: str, **kw: Any) -> Any:
+        return await self.call("POST", project, path, body, *roles, **kw)
+
+    async def get(self, project: str, path: str, *roles: str, **kw: Any) -> Any:
+        return await self.call("GET", project, path, None, *roles, **kw)
+
+    async def put(self, project: str, path: str, body: Any, *roles: str, **kw: Any) -> Any:
+        return await self.call("PUT", project, path, body, *roles, **kw)
+
+    async def delete(self, project: str, path: str, *roles: str, **kw: Any) -> Any:
+        return await self.call("DELETE", project, path, None, *roles, **kw)
+
+    async def flavor(self, name: str = "m1.tiny", **attrs: Any) -> dict[str, Any]:
+        body = {"flavor": {"name": name, "ram": 64, "vcpus": 1, "disk": 1, **attrs}}
+        resp = await self.post("admin", "/v2.1/flavors", body, *ADMIN)
+        assert resp.status_code == 200, resp.text
+        return resp.json()["flavor"]
+
+    async def image(self, project: str, data: bytes, **attrs: Any) -> dict[str, Any]:
+        roles = attrs.pop("roles", ())
+        body = {"name": "img", "disk_format": "qcow2", "container_format": "bare", **attrs}
+        resp = await self.post(project, "/image/v2/images", body, *roles)
+        assert resp.status_code == 201, resp.text
+        image = resp.json()
+        resp = await self.http.put(
+            f"/image/v2/images/{image['id']}/file",
+            content=data,
+            headers=self.as_(project) | {"Content-Type": "application/octet-stream"},
+        )
+        assert resp.status_code == 204, resp.text
+        return image
+
+
+@asynccontextmanager
+async def compute_api(tmp_path: Path, amqp_url: str, **settings: Any) -> AsyncIterator[Api]:
+    signer, _public = signing_keys(tmp_path / "keys")
+    app = create_app(
+        ComputeSettings(data_dir=tmp_path, amqp_url=amqp_url, host="api-test", **settings)
+    )
+    async with running_app(app) as http:
+        yield Api(app, http, signer)
+
+
+# ---------------------------------------------------------------- a cloud for server tests
+
+
+class FakeComputeAgent:
+    """A fake compute-agent on ``compute.<host>``: records commands, runs no guest.
+
+    ``fail_names`` makes spawn fail for servers with those names; ``spawn_delay`` makes
+    spawns overlap in concurrency tests.
+    """
+
+    def __init__(self, runtime: Any, host: str) -> None:
+        from common_rpc import RpcRouter, RpcServer
+        from common_rpc.errors import InternalError
+
+        self.host = host
+        self.spawned: dict[str, dict[str, Any]] = {}
+        self.destroyed: list[str] = []
+        self.power: list[tuple[str, str]] = []
+        self.fail_names: set[str] = set()
+        self.fail_destroy = False
+        self.spawn_delay = 0.0
+        router = RpcRouter()
+        agent = self
+
+        @router.handler()
+        async def spawn(deps: Any, server: dict[str, Any]) -> dict[str, Any]:
+            import asyncio
+
+            await asyncio.sleep(agent.spawn_delay)
+            if server["name"] in agent.fail_names:
+                raise InternalError("qemu refused to start")
+            agent.spawned[server["server_id"]] = server
+            return {"server_id": server["server_id"], "power_state": "running"}
+
+        @router.handler()
+        async def destroy(deps: Any, server_id: str) -> dict[str, Any]:
+            if agent.fail_destroy:
+                raise InternalError("libvirt is not answering")
+            agent.destroyed.append(server_id)
+            agent.spawned.pop(server_id, None)
+            return {"server_id": server_id, "destroyed": True}
+
+        @router.handler()
+        async def power(deps: Any, server_id: str, action: str) -> dict[str, Any]:
+            agent.power.append((action, server_id))
+            state = "shutdown" if action == "stop" else "running"
+            return {"server_id": server_id, "power_state": state}
+
+        @router.handler()
+        async def console_output(deps: Any, server_id: str, length: int | None) -> dict[str, Any]:
+            lines = [f"line {i} of {server_id}" for i in range(10)]
+            return {"output": "\n".join(lines[-length:] if length else lines)}
+
+        @router.handler()
+        async def attach_volume(
+            deps: Any, server_id: str, volume_id: str, connection: dict[str, Any]
+        ) -> Any:
+            agent.power.append(("attach", volume_id))
+            return {"server_id": server_id, "volume_id": volume_id, "device": "/dev/vdb"}
+
+        @router.handler()
+        async def detach_volume(deps: Any, server_id: str, volume_id: str) -> Any:
+            agent.power.append(("detach", volume_id))
+            return {"server_id": server_id}
+
+        @router.handler()
+        async def host_state(deps: Any) -> dict[str, Any]:
+            domains = [{"server_id": sid, "power_state": "running"} for sid in agent.spawned]
+            return {"host": agent.host, "domains": domains, "capacity": {}}
+
+        self.server = RpcServer(runtime.broker, f"compute.{host}", None)
+        self.server.include(router)
+
+
+class FakeNetworkAgent:
+    """A fake network-agent on ``network.<host>``: answers ``wire_port`` without wiring."""
+
+    def __init__(self, runtime: Any, host: str) -> None:
+        from common_rpc import RpcRouter, RpcServer
+
+        self.wired: list[str] = []
+        router = RpcRouter()
+        agent = self
+
+        @router.handler()
+        async def wire_port(
+            deps: Any, network: dict[str, Any], port: dict[str, Any], rules: Any, generation: int
+        ) -> dict[str, Any]:
+            agent.wired.append(port["port_id"])
+            return {
+                "port_id": port["port_id"],
+                "observed_generation": generation,
+                "applied": True,
+                "bridge": "brq" + network["network_id"].replace("-", "")[:11],
+                "mtu": network["mtu"],
+                "mac": port["mac"],
+                "device": "tap" + port["port_id"][:11],
+            }
+
+        self.server = RpcServer(runtime.broker, f"network.{host}", None)
+        self.server.include(router)
+
+
+@dataclass
+class Cloud:
+    api: Api
+    network: Any  # network_svc's Api (netapi_helpers-like), or None
+    agent: FakeComputeAgent
+    host: str
+
+    async def wait_status(self, project: str, server_id: str, *wanted: str) -> dict[str, Any]:
+        from common_rpc.testing import wait_for
+
+        async def probe() -> dict[str, Any] | None:
+            resp = await self.api.get(project, f"/v2.1/servers/{server_id}")
+            server = resp.json().get("server", {})
+            return server if server.get("status") in wanted else None
+
+        return await wait_for(probe, timeout=30)
+
+    async def wait_gone(self, project: str, server_id: str) -> None:
+        from common_rpc.testing import wait_for
+
+        async def probe() -> bool:
+            resp = await self.api.get(project, f"/v2.1/servers/{server_id}")
+            return resp.status_code == 404
+
+        await wait_for(probe, timeout=30)
+
+
+@asynccontextmanager
+async def cloud(
+    tmp_path: Path,
+    amqp_url: str,
+    *,
+    capacity: dict[str, int] | None = None,
+    with_network: bool = True,
+    **settings: Any,
+) -> AsyncIterator[Cloud]:
+    """compute-api (and network-api) on one vhost, a fake agent per service on one host."""
+    from contextlib import AsyncExitStack
+
+    from common_rpc.agents import AgentHeartbeat
+
+    host = f"cn-{uuid.uuid4().hex[:6]}"
+    async with AsyncExitStack() as stack:
+        api = await stack.enter_async_context(compute_api(tmp_path, amqp_url, **settings))
+        runtime = api.app.state.runtime
+        agent = FakeComputeAgent(runtime, host)
+        await agent.server.start()
+        stack.push_async_callback(agent.server.stop)
+        network = None
+        if with_network:
+            network = await stack.enter_async_context(network_api(tmp_path, amqp_url, api.signer))
+            net_agent = FakeNetworkAgent(network.app.state.runtime, host)
+            await net_agent.server.start()
+            stack.push_async_callback(net_agent.server.stop)
+        caps = capacity or {"vcpus": 8, "ram_mb": 8192, "disk_gb": 100}
+        heartbeat = AgentHeartbeat(
+            runtime.rpc,
+            service="compute",
+            binary="compute-agent",
+            host=host,
+            capabilities=lambda: dict(caps),
+        )
+        await heartbeat.report()
+        from common_rpc.testing import wait_for
+
+        await wait_for(lambda: api.app.state.deps.agents.alive_hosts("compute-agent"))
+        yield Cloud(api, network, agent, host)
+        await api.app.state.deps.tasks.idle()
+
+
+@asynccontextmanager
+async def network_api(tmp_path: Path, amqp_url: str, signer: IdentitySigner) -> AsyncIterator[Api]:
+    from network_svc.app import create_app as create_network_app
+    from network_svc.settings import NetworkSettings
+
+    data = tmp_path / "network"
+    data.mkdir(exist_ok=True)
+    settings = NetworkSettings(
+        data_dir=data,
+        amqp_url=amqp_url,
+        host="net-test",
+        identity_public_key_path=tmp_path / "keys" / "identity.pub",
+    )
+    app = create_network_app(settings)
+    async with running_app(app) as http:
+        yield Api(app, http, signer)
+
+
+class FakeVolumeService:
+    """A fake volume service on ``volume``: records the attach protocol's calls.
+
+    ``fail`` names a method that answers ``Invalid`` (a volume not available, say).
+    """
+
+    def __init__(self, runtime: Any) -> None:
+        from common_rpc import RpcRouter, RpcServer
+        from common_rpc.errors import Invalid
+
+        self.calls: list[tuple[str, str]] = []
+        self.fail: str | None = None
+        router = RpcRouter()
+        fake = self
+
+        def make(method: str) -> Any:
+            async def handler(deps: Any, volume_id: str, **_: Any) -> dict[str, Any]:
+                fake.calls.append((method, volume_id))
+                if fake.fail == method:
+                    raise Invalid(f"volume {volume_id} refused {method}")
+                if method == "initialize_connection":
+                    return {"driver_volume_type": "iscsi", "data": {"target_lun": 1}}
+                return {"volume_id": volume_id}
+
+            return handler
+
+        for method in ("reserve", "unreserve", "begin_detaching"):
+            router.handler(method)(make(method))
+
+        for method in ("initialize_connection", "terminate_connection"):
+
+            def bind(method: str) -> Any:
+                async def handler(deps: Any, volume_id: str, connector: dict[str, Any]) -> Any:
+                    return await make(method)(deps, volume_id)
+
+                return handler
+
+            router.handler(method)(bind(method))
+
+        async def attach(
+            deps: Any, volume_id: str, server_id: str, device: str, host: str
+        ) -> dict[str, Any]:
+            return await make("attach")(deps, volume_id)
+
+        async def detach(deps: Any, volume_id: str, server_id: str) -> dict[str, Any]:
+            return await make("detach")(deps, volume_id)
+
+        router.handler("attach")(attach)
+        router.handler("detach")(detach)
+        self.server = RpcServer(runtime.broker, "volume", None)
+        self.server.include(router)
