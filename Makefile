@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 DATA_DIR ?= $(or $(STACKLING_DATA_DIR),$(CURDIR)/data)
 GATEWAY_PORT ?= 8080
 
-.PHONY: help setup run test lint format bench-rpc bench-gateway bench-network clean distclean
+.PHONY: help setup run test lint format image bench-rpc bench-gateway bench-network bench-volume clean distclean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -45,6 +45,12 @@ bench-gateway: setup ## an authenticated list GET: direct vs minimal forwarder v
 bench-network: setup ## port create with 0 and 10,000 ports vs a bare insert+select (wrk)
 	@command -v wrk >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk
 	$(PY) -m bench.network_bench
+
+bench-volume: setup ## volume create/delete times and writes through iSCSI vs a file (tgt, qemu-io)
+	$(PY) -m bench.volume_bench
+
+image: ## build the stackling-tiny guest (kernel + initramfs, and disk.qcow2) for tests and demo
+	@bash deploy/guest-image.sh
 
 clean: ## remove build output and caches (keeps .venv and data/)
 	rm -rf build .pytest_cache .ruff_cache

@@ -50,6 +50,9 @@ APT_PACKAGES=(
   "busybox-static:/bin/busybox"
   "cpio:cpio"
   "xz-utils:xz"
+  "syslinux:/usr/lib/syslinux/mbr/mbr.bin"
+  "mtools:mcopy"
+  "dosfstools:mkfs.fat"
 )
 # Nice to have; a failure to install them is only a warning.
 APT_OPTIONAL=("bridge-utils:brctl")

@@ -39,6 +39,9 @@ start_libvirt() {
   groupadd -f libvirt-qemu
   id libvirt-qemu >/dev/null 2>&1 || useradd -r -g libvirt-qemu -G kvm libvirt-qemu
   mkdir -p /var/log/libvirt /var/run/libvirt /var/lib/libvirt/images
+  # libvirt probes QEMU as root (KVM found) but checks /dev/kvm as libvirt-qemu; when that
+  # user cannot open it, every lookup re-probes QEMU (~30 s per domain define).
+  if [[ -c /dev/kvm ]]; then chgrp kvm /dev/kvm && chmod 0660 /dev/kvm; fi
 
   if running virtlogd; then
     say "virtlogd: running"
