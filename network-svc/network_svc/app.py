@@ -38,7 +38,7 @@ def create_app(settings: NetworkSettings | None = None) -> FastAPI:
     settings = settings or NetworkSettings()
     runtime = ServiceRuntime(settings, migrations=MIGRATIONS)
     runtime.serve(
-        "network",
+        settings.rpc_topic,
         runtime,
         ping_router("network", settings.host),
         network_rpc,

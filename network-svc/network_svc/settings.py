@@ -21,6 +21,8 @@ class NetworkSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="NETWORK_", extra="ignore")
 
     port: int = 9696
+    # The RPC topic the API replicas share (compute calls it); tests use one of their own.
+    rpc_topic: str = "network"
     # Segments for tenant networks; inclusive "low-high".
     vxlan_range: str = "1000-1999"
     vlan_range: str = "100-199"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -11,7 +12,7 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
-from common_rpc import RequestContext
+from common_rpc import Broker, MessagingConfig, RequestContext
 from common_rpc.chassis.identity import IDENTITY_HEADER, IdentitySigner
 from common_rpc.testing import running_app, signing_keys
 from network_svc.app import create_app
@@ -23,6 +24,11 @@ class Api:
     app: FastAPI
     http: httpx.AsyncClient
     signer: IdentitySigner
+
+    @property
+    def topic(self) -> str:
+        """The RPC topic this app serves (what compute calls ``network``)."""
+        return str(self.app.state.settings.rpc_topic)
 
     def as_(self, project: str, *roles: str) -> dict[str, str]:
         ctx = RequestContext(project_id=project, roles=frozenset(roles or ("member",)))
@@ -60,10 +66,24 @@ class Api:
 
 @asynccontextmanager
 async def network_api(tmp_path: Path, **settings: Any) -> AsyncIterator[Api]:
+    """The app on its own RPC topic, so runs side by side on one broker never cross."""
     signer, _public = signing_keys(tmp_path / "keys")
+    settings.setdefault("rpc_topic", f"nettest-{uuid.uuid4().hex[:10]}")
     app = create_app(NetworkSettings(data_dir=tmp_path, **settings))
-    async with running_app(app) as http:
-        yield Api(app, http, signer)
+    try:
+        async with running_app(app) as http:
+            yield Api(app, http, signer)
+    finally:
+        await delete_queue(app.state.runtime.broker.config.url, f"rpc.{settings['rpc_topic']}")
+
+
+async def delete_queue(url: str, name: str) -> None:
+    broker = Broker(MessagingConfig(url=url), name="nettest-cleanup")
+    try:
+        channel = await broker.channel(url)
+        await channel.queue_delete(name)
+    finally:
+        await broker.close()
 
 
 def fault_type(resp: httpx.Response) -> str:

@@ -18,7 +18,7 @@ async def test_rpc_port_lifecycle_for_compute(tmp_path) -> None:
         client = RpcClient(api.app.state.runtime.broker)
         with use_context(RequestContext(project_id="pA", roles=frozenset({"member"}))):
             port = await client.call(
-                "network",
+                api.topic,
                 "create_port",
                 network_id=net["id"],
                 device_id="vm1",
@@ -26,20 +26,43 @@ async def test_rpc_port_lifecycle_for_compute(tmp_path) -> None:
                 timeout=10,
             )
             assert port["device_id"] == "vm1" and port["fixed_ips"]
-            got = await client.call("network", "get_port", port_id=port["id"], timeout=10)
+            got = await client.call(api.topic, "get_port", port_id=port["id"], timeout=10)
             assert got["mac_address"] == port["mac_address"]
             bound = await client.call(
-                "network", "update_port_binding", port_id=port["id"], host="cn1", timeout=10
+                api.topic, "update_port_binding", port_id=port["id"], host="cn1", timeout=10
             )
             assert bound["status"] == "DOWN" and bound["binding:host_id"] == "cn1"
             assert bound["bridge"] == "brq" + net["id"].replace("-", "")[:11]
+            assert port["network_name"] == got["network_name"] == bound["network_name"] == "n"
+            # A given port is claimed by a server, then given back unbound.
+            claimed = await client.call(
+                api.topic, "update_port", port_id=port["id"], device_id="vm2", timeout=10
+            )
+            assert claimed["device_id"] == "vm2" and claimed["network_name"] == "n"
+            freed = await client.call(
+                api.topic, "update_port", port_id=port["id"], unbind=True, timeout=10
+            )
+            assert freed["status"] == "DOWN"
+            shown = await api.get("pA", f"/v2.0/ports/{port['id']}", "admin")
+            assert shown.json()["port"]["binding:host_id"] == ""
+            # A server's cleanup: all its ports by device id, and again (idempotent).
+            extra = await client.call(
+                api.topic, "create_port", network_id=net["id"], device_id="vm2", timeout=10
+            )
+            swept = await client.call(api.topic, "delete_ports", device_id="vm2", timeout=10)
+            assert sorted(swept["deleted"]) == sorted([port["id"], extra["id"]])
+            again = await client.call(api.topic, "delete_ports", device_id="vm2", timeout=10)
+            assert again["deleted"] == []
+            port = await client.call(
+                api.topic, "create_port", network_id=net["id"], device_id="vm1", timeout=10
+            )
         with use_context(RequestContext(project_id="pB", roles=frozenset({"member"}))):
             with pytest.raises(NotFound):
-                await client.call("network", "get_port", port_id=port["id"], timeout=10)
+                await client.call(api.topic, "get_port", port_id=port["id"], timeout=10)
         with use_context(RequestContext(project_id="pA", roles=frozenset({"member"}))):
-            done = await client.call("network", "delete_port", port_id=port["id"], timeout=10)
+            done = await client.call(api.topic, "delete_port", port_id=port["id"], timeout=10)
             assert done == {"id": port["id"], "deleted": True}
-            again = await client.call("network", "delete_port", port_id=port["id"], timeout=10)
+            again = await client.call(api.topic, "delete_port", port_id=port["id"], timeout=10)
             assert again["deleted"] is False
         admin = (await api.get("x", f"/v2.0/ports/{port['id']}", "admin")).status_code
         assert admin == 404

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from common_rpc import RequestContext, RpcClient
 from common_rpc.chassis.identity import IDENTITY_HEADER
 from common_rpc.testing import running_app, signing_keys
@@ -11,10 +13,11 @@ from network_svc.settings import NetworkSettings
 
 async def test_app_serves_health_ping_and_checks_identity(tmp_path) -> None:
     signer, _public = signing_keys(tmp_path / "keys")
-    app = create_app(NetworkSettings(data_dir=tmp_path))
+    topic = f"nettest-{uuid.uuid4().hex[:10]}"
+    app = create_app(NetworkSettings(data_dir=tmp_path, rpc_topic=topic))
     async with running_app(app) as http:
         assert (await http.get("/readyz")).status_code == 200
-        pong = await RpcClient(app.state.runtime.broker).call("network", "ping", timeout=10)
+        pong = await RpcClient(app.state.runtime.broker).call(topic, "ping", timeout=10)
         assert pong["service"] == "network"
         assert (await http.get("/nothing-here")).status_code == 401
         token = signer.sign(RequestContext(project_id="p1", roles=frozenset({"member"})))

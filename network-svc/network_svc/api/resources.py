@@ -15,6 +15,7 @@ from .deps import Call, envelope, transaction
 from .listing import render_list, select_fields
 
 Create = Callable[[Call, dict[str, Any]], Awaitable[Any]]
+AfterRemove = Callable[[Any, Any], Awaitable[None]]
 
 
 def crud_router(
@@ -29,6 +30,7 @@ def crud_router(
     list_all: str = "list_all",
     update: str | None = "update",
     remove: str = "remove",
+    after_remove: AfterRemove | None = None,
 ) -> APIRouter:
     """GET/POST ``/v2.0/{path}``, GET/PUT/DELETE ``/v2.0/{path}/{id}``."""
     path = path or collection
@@ -77,7 +79,9 @@ def crud_router(
     @router.delete("/{resource_id}", status_code=204)
     async def delete_resource(request: Request, resource_id: str) -> Response:
         async with transaction(request) as call:
-            await getattr(domain, remove)(call.session, call.ctx, resource_id)
+            gone = await getattr(domain, remove)(call.session, call.ctx, resource_id)
+        if after_remove is not None:
+            await after_remove(request.app.state.runtime, gone)  # committed: tell the hosts
         return Response(status_code=204)
 
     return router

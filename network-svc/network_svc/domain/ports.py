@@ -278,7 +278,8 @@ async def update(
     return port
 
 
-async def remove(session: AsyncSession, ctx: RequestContext, port_id: str) -> None:
+async def remove(session: AsyncSession, ctx: RequestContext, port_id: str) -> Port:
+    """Delete a port a tenant may delete; the removed row (its host, its network)."""
     port = await get(session, ctx, port_id)
     if port.device_owner == DHCP_OWNER or (port.device_owner in L3_OWNERS and port.device_id):
         # Neutron's rule: these go with their subnet, router or floating IP.
@@ -288,6 +289,7 @@ async def remove(session: AsyncSession, ctx: RequestContext, port_id: str) -> No
             f"it has device owner {port.device_owner}.",
         )
     await remove_row(session, ctx, port)
+    return port
 
 
 async def remove_row(session: AsyncSession, ctx: RequestContext, port: Port) -> None:
@@ -318,6 +320,21 @@ async def bind(session: AsyncSession, ctx: RequestContext, port_id: str, host: s
     await reload(session, port)
     await emit(session, ctx, port, events.UPDATE)
     return port
+
+
+async def unbind(session: AsyncSession, ctx: RequestContext, port_id: str) -> tuple[Port, str]:
+    """Clear the port's host (its server went); DOWN until bound again. The old host."""
+    port = await get(session, ctx, port_id)
+    old_host = port.host_id
+    if old_host:
+        port.host_id = ""
+        port.status = "DOWN"
+        await bump_generation(session, "networks", port.network_id)
+        await bump_generation(session, "ports", port.id)
+        touch(port)
+        await reload(session, port)
+        await emit(session, ctx, port, events.UPDATE)
+    return port, old_host
 
 
 async def mark_active(

@@ -16,6 +16,7 @@ API version history:
           unwire_port(port_id) -> {port_id, unwired}
     1.1 - sync_router(router, generation) -> {router_id, observed_generation, applied,
           namespace}; ``router`` is ``{"router_id", "absent": True}`` once deleted
+    1.2 - inventory() -> {prefix, links, dhcp, chains, routers}: what the host has (audit)
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import Any
 
 from common_rpc.rpc import RpcClient
 
-VERSION = "1.1"
+VERSION = "1.2"
 DEFAULT_TIMEOUT = 5.0
 
 
@@ -86,6 +87,22 @@ class AgentApi:
             router=router,
             generation=generation,
             timeout=self.timeout,
+        )
+
+    async def cast_sync_network(self, network: dict[str, Any], generation: int) -> None:
+        """Fire and forget, like ``cast_sync_router``."""
+        await self.client.cast(
+            topic(self.host),
+            "sync_network",
+            network=network,
+            generation=generation,
+            timeout=self.timeout,
+        )
+
+    async def cast_unwire_port(self, port_id: str) -> None:
+        """Fire and forget: reconcile removes the port's objects if this is lost."""
+        await self.client.cast(
+            topic(self.host), "unwire_port", port_id=port_id, timeout=self.timeout
         )
 
     async def inventory(self) -> dict[str, Any]:

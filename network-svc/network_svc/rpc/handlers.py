@@ -13,16 +13,21 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from common_rpc import RpcRouter
 from common_rpc.agents import AgentRegistry
 from common_rpc.audit import require_admin
-from common_rpc.context import current_context
-from common_rpc.errors import Forbidden, NotFound, RpcError
+from common_rpc.context import RequestContext, current_context
+from common_rpc.errors import Forbidden, Invalid, NotFound, RpcError
 
 from ..agent import desired
+from ..db.models import Network, Port
 from ..domain import audit as network_audit
 from ..domain import ports
 from ..domain.common import transaction
+from . import push
 from .agent_api import AgentApi
 
 rpc = RpcRouter()
@@ -54,14 +59,48 @@ async def create_port(
         if value is not None:
             body[key] = value
     async with transaction(deps.sessions) as session:
-        return ports.view(await ports.create(session, ctx, body), ctx)
+        return await _reply(session, await ports.create(session, ctx, body), ctx)
 
 
 @rpc.handler()
 async def get_port(deps: Any, port_id: str) -> dict[str, Any]:
     ctx = current_context()
     async with transaction(deps.sessions) as session:
-        return ports.view(await ports.get(session, ctx, port_id), ctx)
+        return await _reply(session, await ports.get(session, ctx, port_id), ctx)
+
+
+async def _reply(session: AsyncSession, port: Port, ctx: RequestContext) -> dict[str, Any]:
+    """The port's API view, and its network's name (compute keys ``addresses`` by it)."""
+    name = await session.scalar(select(Network.name).where(Network.id == port.network_id))
+    return ports.view(port, ctx) | {"network_name": name or ""}
+
+
+@rpc.handler()
+async def update_port(
+    deps: Any,
+    port_id: str,
+    device_id: str | None = None,
+    device_owner: str | None = None,
+    unbind: bool = False,
+) -> dict[str, Any]:
+    """Claim a port for a server (device id and owner), or give it back: ``unbind`` clears
+    its host, takes it DOWN and has the old host unwire it."""
+    ctx = current_context()
+    body: dict[str, Any] = {}
+    if device_id is not None:
+        body["device_id"] = device_id
+    if device_owner is not None:
+        body["device_owner"] = device_owner
+    async with transaction(deps.sessions) as session:
+        port = await ports.update(session, ctx, port_id, body) if body else None
+        old_host = ""
+        if unbind:
+            port, old_host = await ports.unbind(session, ctx, port_id)
+        port = port or await ports.get(session, ctx, port_id)
+        out = await _reply(session, port, ctx)
+    if old_host:
+        await push.port_unbound(deps, port_id, old_host)
+    return out
 
 
 @rpc.handler()
@@ -70,11 +109,28 @@ async def delete_port(deps: Any, port_id: str) -> dict[str, Any]:
     ctx = current_context()
     async with transaction(deps.sessions) as session:
         try:
-            await ports.remove(session, ctx, port_id)
+            gone = await ports.remove(session, ctx, port_id)
         except NotFound:
             # A retried delete finds the port gone: that is success, not an error.
             return {"id": port_id, "deleted": False}
+    await push.port_removed(deps, gone)
     return {"id": port_id, "deleted": True}
+
+
+@rpc.handler()
+async def delete_ports(deps: Any, device_id: str) -> dict[str, Any]:
+    """Every port of the caller's project on ``device_id`` (a server's cleanup, also of
+    ports a timed-out create made); idempotent."""
+    if not device_id:
+        raise Invalid("device_id is required")
+    ctx = current_context()
+    async with transaction(deps.sessions) as session:
+        mine = ports.visible(ctx).where(Port.device_id == device_id)
+        ids = [port.id for port in await session.scalars(mine)]
+        gone = [await ports.remove(session, ctx, port_id) for port_id in ids]
+    for port in gone:
+        await push.port_removed(deps, port)
+    return {"device_id": device_id, "deleted": ids}
 
 
 @rpc.handler()
@@ -91,7 +147,7 @@ async def update_port_binding(deps: Any, port_id: str, host: str) -> dict[str, A
     async with transaction(deps.sessions) as session:
         port = await ports.bind(session, ctx, port_id, host)
         state = await desired.port_state(session, port)
-        out = ports.view(port, ctx)
+        out = await _reply(session, port, ctx)
     out["binding:host_id"] = host
     out["bridge"] = ports.bridge_name(port.network_id)
     out["mtu"] = state["network"]["mtu"]
