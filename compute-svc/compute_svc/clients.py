@@ -76,9 +76,10 @@ class VolumeClient(ServiceClient):
     async def terminate_connection(self, volume_id: str, connector: dict[str, Any]) -> Any:
         return await self._call("terminate_connection", volume_id=volume_id, connector=connector)
 
-    async def attach(self, volume_id: str, server_id: str, device: str, host: str) -> Any:
+    async def attach(self, volume_id: str, server_id: str, mountpoint: str, host: str) -> Any:
+        """``mountpoint`` is the guest's device (``/dev/vdb``), Cinder's name for it."""
         return await self._call(
-            "attach", volume_id=volume_id, server_id=server_id, device=device, host=host
+            "attach", volume_id=volume_id, server_id=server_id, mountpoint=mountpoint, host=host
         )
 
     async def begin_detaching(self, volume_id: str) -> Any:

@@ -263,7 +263,9 @@ async def cloud(
             net_agent = FakeNetworkAgent(network.app.state.runtime, host)
             await net_agent.server.start()
             stack.push_async_callback(net_agent.server.stop)
-        caps = capacity or {"vcpus": 8, "ram_mb": 8192, "disk_gb": 100}
+        caps = (capacity or {"vcpus": 8, "ram_mb": 8192, "disk_gb": 100}) | {
+            "initiator": f"iqn.2010-10.org.stackling:{host}"
+        }
         heartbeat = AgentHeartbeat(
             runtime.rpc,
             service="compute",
@@ -337,7 +339,7 @@ class FakeVolumeService:
             router.handler(method)(bind(method))
 
         async def attach(
-            deps: Any, volume_id: str, server_id: str, device: str, host: str
+            deps: Any, volume_id: str, server_id: str, mountpoint: str, host: str
         ) -> dict[str, Any]:
             return await make("attach")(deps, volume_id)
 

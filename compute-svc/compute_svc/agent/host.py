@@ -110,7 +110,14 @@ class ComputeHost:
         return self.capacity
 
     def capabilities(self) -> dict[str, Any]:
-        """What the heartbeat carries: the host's capacity as last measured."""
+        """What the heartbeat carries: the host's capacity as last measured, and the iSCSI
+        initiator its guests log in with (compute puts it in every volume connector)."""
+        out = self._capacity()
+        if self.driver.initiator:
+            out["initiator"] = self.driver.initiator
+        return out
+
+    def _capacity(self) -> dict[str, Any]:
         cap = self.capacity
         if cap is None:
             return {}
@@ -122,7 +129,7 @@ class ComputeHost:
         return {
             "host": self.host,
             "domains": [{"server_id": d.server_id, "power_state": d.power_state} for d in domains],
-            "capacity": self.capabilities(),
+            "capacity": self._capacity(),
         }
 
     async def converge(self, servers: list[dict[str, Any]], since: float) -> dict[str, Any]:

@@ -58,6 +58,7 @@ def build(settings: AgentSettings) -> ComputeAgent:
         shutdown_timeout=settings.agent_shutdown_timeout,
         detach_timeout=settings.agent_detach_timeout,
         capacity=settings.capacity_override(),
+        initiator=settings.initiator_iqn(),
     )
     host = ComputeHost(
         driver, settings.host, image_cache_min_age=settings.agent_image_cache_min_age

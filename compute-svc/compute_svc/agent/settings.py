@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from compute_svc.drivers.base import HostCapacity
@@ -24,6 +25,9 @@ class AgentSettings(ComputeSettings):
     agent_instances_dir: Path | None = None
     # Seconds an ACPI shutdown may take before "stop" pulls the plug (0: at once).
     agent_shutdown_timeout: float = 10.0
+    # The iSCSI initiator name QEMU logs in with; volume targets admit only it, so it is
+    # stable per host. Unset: iqn.2010-10.org.stackling:<host>.
+    agent_initiator_iqn: str | None = None
     # Seconds a guest may take to release a hot-unplugged volume.
     agent_detach_timeout: float = 20.0
     # A cached image no server uses is removed once unused for this many seconds.
@@ -44,6 +48,12 @@ class AgentSettings(ComputeSettings):
         path = self.agent_instances_dir or self.data_dir / "compute-agent" / "instances"
         return path.resolve()  # QEMU is handed absolute paths
 
+    def initiator_iqn(self) -> str:
+        """This host's initiator: the setting, or one derived from the host name."""
+        if self.agent_initiator_iqn:
+            return self.agent_initiator_iqn
+        return default_initiator(self.host)
+
     def capacity_override(self) -> HostCapacity | None:
         values = (
             self.agent_capacity_vcpus,
@@ -58,3 +68,13 @@ class AgentSettings(ComputeSettings):
         return HostCapacity(
             vcpus=int(vcpus or 0), ram_mb=int(ram_mb or 0), disk_gb=int(disk_gb or 0)
         )
+
+
+def default_initiator(host: str) -> str:
+    """``iqn.2010-10.org.stackling:<host>``, lower case, with what an IQN may not hold
+    (anything but letters, digits, ``.``, ``-`` and ``:``) replaced by ``-``.
+
+    >>> default_initiator("CN_1.example")
+    'iqn.2010-10.org.stackling:cn-1.example'
+    """
+    return "iqn.2010-10.org.stackling:" + re.sub(r"[^a-z0-9.:-]", "-", host.lower())

@@ -2,6 +2,11 @@
 
 attach: reserve, initialize_connection, agent attach_volume, attach
 detach: begin_detaching, agent detach_volume, terminate_connection, detach
+
+The connector names the iSCSI initiator the server's host logs in with (its compute-agent
+reports it in its heartbeat): volume-svc exports the volume to that initiator only. The
+connector an attachment was made with is kept with it, so its detach names the same one
+even when the host has stopped reporting.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from typing import Any
 from sqlalchemy import delete as sql_delete
 from sqlalchemy import select
 
-from common_rpc.errors import RpcError
+from common_rpc.errors import Conflict, RpcError
 
 from .. import scheduler
 from ..db.models import Server, VolumeAttachment
@@ -21,16 +26,35 @@ from .common import transaction
 
 log = logging.getLogger(__name__)
 
+# Where an attachment's ``connection`` keeps the connector it was exported to.
+CONNECTOR_KEY = "connector"
+
 
 def connector(host: str, capabilities: dict[str, Any]) -> dict[str, Any]:
-    return {"host": host, "initiator": capabilities.get("initiator"), "multipath": False}
+    """Cinder's connector for ``host``; refused when its agent has not named its initiator."""
+    initiator = capabilities.get("initiator")
+    if not isinstance(initiator, str) or not initiator:
+        raise Conflict(f"Compute host {host} has not reported its iSCSI initiator.")
+    return {"host": host, "initiator": initiator, "multipath": False}
 
 
-async def _connector(deps: Deps, host: str) -> dict[str, Any]:
+async def host_connector(deps: Deps, host: str) -> dict[str, Any]:
+    """The connector of ``host`` as its compute-agent last reported it."""
     for agent in await deps.agents.list(binary=scheduler.BINARY):
         if agent.host == host:
             return connector(host, agent.capabilities)
     return connector(host, {})
+
+
+async def _attached_connector(deps: Deps, server: Server, volume_id: str) -> dict[str, Any]:
+    """The connector the attachment was exported to; the host's own for older rows."""
+    async with transaction(deps.runtime.sessions) as session:
+        row = await session.get(VolumeAttachment, (server.id, volume_id))
+        kept = (row.connection or {}).get(CONNECTOR_KEY) if row is not None else None
+    if isinstance(kept, dict) and kept.get("initiator"):
+        return dict(kept)
+    assert server.host is not None
+    return await host_connector(deps, server.host)
 
 
 async def detach_one(deps: Deps, server: Server, volume_id: str) -> bool:
@@ -39,7 +63,8 @@ async def detach_one(deps: Deps, server: Server, volume_id: str) -> bool:
         await deps.volume.begin_detaching(volume_id)
         if server.host:
             await deps.agent(server.host).detach_volume(server.id, volume_id)
-            await deps.volume.terminate_connection(volume_id, await _connector(deps, server.host))
+            conn = await _attached_connector(deps, server, volume_id)
+            await deps.volume.terminate_connection(volume_id, conn)
         await deps.volume.detach(volume_id, server.id)
     except RpcError as exc:
         log.warning("detach of %s from %s failed: %s", volume_id, server.id, exc.message)
@@ -70,9 +95,10 @@ async def attach(deps: Deps, server: Server, volume_id: str, device: str) -> str
     Returns the device the agent reports (``device`` is the one asked for).
     """
     assert server.host is not None
-    conn = await _connector(deps, server.host)
+    conn: dict[str, Any] = {}
     done: list[str] = []
     try:
+        conn = await host_connector(deps, server.host)
         await deps.volume.reserve(volume_id)
         done.append("reserve")
         info = await deps.volume.initialize_connection(volume_id, conn)
@@ -98,7 +124,8 @@ async def attach(deps: Deps, server: Server, volume_id: str, device: str) -> str
         if row is not None:
             row.status = "attached"
             row.device = device
-            row.connection = info if isinstance(info, dict) else {}
+            kept = dict(info) if isinstance(info, dict) else {}
+            row.connection = kept | {CONNECTOR_KEY: conn}
     return device
 
 

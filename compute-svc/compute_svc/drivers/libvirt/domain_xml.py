@@ -51,6 +51,8 @@ class IscsiDisk:
     volume_id: str
     auth_username: str | None = None
     secret_usage: str | None = None  # the libvirt secret holding the CHAP password
+    # The initiator name QEMU logs in with: the one the target's ACL admits.
+    initiator: str | None = None
 
     @property
     def alias(self) -> str:
@@ -108,6 +110,8 @@ def disk_element(disk: FileDisk | IscsiDisk) -> ET.Element:
         _sub(auth, "secret", type="iscsi", usage=disk.secret_usage)
     source = _sub(el, "source", protocol="iscsi", name=f"{disk.iqn}/{disk.lun}")
     _sub(source, "host", name=disk.host, port=str(disk.port))
+    if disk.initiator:
+        _sub(_sub(source, "initiator"), "iqn", name=disk.initiator)
     _sub(el, "target", dev=disk.target, bus="virtio")
     _sub(el, "serial", disk.volume_id[:20])
     _sub(el, "alias", name=disk.alias)

@@ -94,8 +94,11 @@ class LibvirtDriver:
         shutdown_timeout: float = 10.0,
         detach_timeout: float = 20.0,
         capacity: HostCapacity | None = None,
+        initiator: str | None = None,
     ) -> None:
         self.uri = uri
+        # The iSCSI initiator every volume disk logs in as (None: QEMU's default name).
+        self.initiator = initiator
         self.virt_type = virt_type
         self.prefix = prefix
         self.store = InstanceStore(instances_dir)
@@ -324,6 +327,7 @@ class LibvirtDriver:
             volume_id=volume.volume_id,
             auth_username=conn.auth_username if usage else None,
             secret_usage=usage,
+            initiator=self.initiator,
         )
 
     def _ensure_secret(self, usage: str, password: str) -> None:
@@ -369,6 +373,8 @@ class LibvirtDriver:
                     raise
                 self._redefine(dom, lambda devices: devices.append(dx.disk_element(disk)))
         except libvirt.libvirtError as exc:
+            # Not plugged (a refused login, say): its CHAP secret goes too.
+            self._remove_secret(self._secret_usage(volume.volume_id))
             raise VirtError(f"attach of volume {volume.volume_id} failed: {exc}") from exc
         return free
 
