@@ -22,7 +22,6 @@ from .api.extensions import BUILTIN
 from .api.floatingips import router as floatingips_router
 from .api.networks import router as networks_router
 from .api.ports import router as ports_router
-from .api.routers import port_deleted
 from .api.routers import router as routers_router
 from .api.security_groups import groups as security_groups_router
 from .api.security_groups import rules as security_group_rules_router
@@ -45,7 +44,6 @@ def create_app(settings: NetworkSettings | None = None) -> FastAPI:
         agents_router(runtime.sessions),
     )
     # A deleted port's floating IP mapping goes, and its router's NAT with it.
-    runtime.subscribe("network-l3", ["network.port.delete.end"], port_deleted(runtime))
     app = make_app(
         settings,
         runtime,

@@ -14,10 +14,9 @@ from test_net_ipam_concurrency import temp_postgres
 
 from common_rpc import Event, RequestContext
 from common_rpc.broker import close_channel
-from common_rpc.events import dead_letter_queue, group_queue, make_event
+from common_rpc.events import dead_letter_queue, group_queue
 from common_rpc.testing import wait_for
 from network_svc.agent import desired
-from network_svc.api.routers import port_deleted
 from network_svc.db.models import FloatingIp
 from network_svc.domain.common import transaction
 
@@ -270,10 +269,7 @@ async def test_deleting_a_port_unmaps_its_floating_ip(tmp_path, db) -> None:
         shown = (await api.get("pA", f"/v2.0/floatingips/{fip['id']}")).json()["floatingip"]
         assert shown["port_id"] is None and shown["router_id"] is None
         assert shown["status"] == "DOWN"
-        # the network.port.delete.end handler (idempotent if the subscriber ran it already)
-        payload = {"id": vm["id"], "project_id": "pA", "network_id": net["id"], "status": "DOWN"}
-        deleted = make_event("network.port.delete.end", payload, project_id="pA")
-        await port_deleted(api.app.state.runtime)(deleted)
+        # Released in the port delete's own transaction: the mapping is gone at once.
         async with transaction(sessions) as session:
             changed_state = await desired.router_state(session, router["id"])
             row = await session.get(FloatingIp, fip["id"])

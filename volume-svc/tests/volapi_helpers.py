@@ -25,7 +25,7 @@ from common_rpc.chassis.identity import IDENTITY_HEADER, IdentitySigner
 from common_rpc.context import use_context
 from common_rpc.rpc import queue_name
 from common_rpc.tables import outbox
-from common_rpc.testing import running_app, signing_keys
+from common_rpc.testing import running_app, signing_keys, wait_for
 from volume_svc.agent.main import VolumeAgent, build
 from volume_svc.agent.settings import AgentSettings
 from volume_svc.app import create_app
@@ -190,6 +190,14 @@ async def volume_api(
             if with_agent:
                 api.agent = build(agent_settings(tmp_path, names, **(agent or {})))
                 await api.agent.start()
+                # Tests start on a reconciled host: a first round that ran late would remove
+                # the strays a test makes on purpose.
+                reconciler = api.agent.reconciler
+
+                async def reconciled() -> bool:
+                    return reconciler.rounds >= 1
+
+                await wait_for(reconciled, timeout=30)
             try:
                 yield api
             finally:

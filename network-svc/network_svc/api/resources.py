@@ -15,7 +15,8 @@ from .deps import Call, envelope, transaction
 from .listing import render_list, select_fields
 
 Create = Callable[[Call, dict[str, Any]], Awaitable[Any]]
-AfterRemove = Callable[[Any, Any], Awaitable[None]]
+# (runtime, the removed row, the transaction's session.info) once committed
+AfterRemove = Callable[[Any, Any, dict[str, Any]], Awaitable[None]]
 
 
 def crud_router(
@@ -80,8 +81,9 @@ def crud_router(
     async def delete_resource(request: Request, resource_id: str) -> Response:
         async with transaction(request) as call:
             gone = await getattr(domain, remove)(call.session, call.ctx, resource_id)
+            info = dict(call.session.info)
         if after_remove is not None:
-            await after_remove(request.app.state.runtime, gone)  # committed: tell the hosts
+            await after_remove(request.app.state.runtime, gone, info)  # committed: tell hosts
         return Response(status_code=204)
 
     return router

@@ -9,18 +9,13 @@ generation: a lost or late command is repaired by the agent's reconcile.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import APIRouter, Body, Request, Response
 
-from common_rpc.errors import RpcError
-from common_rpc.events import Event
-
-from ..agent import desired
-from ..domain import common, floatingips, routers
+from ..domain import routers
 from ..domain.errors import invalid
-from ..rpc.agent_api import AgentApi
+from ..rpc import push
 from .deps import envelope, transaction
 from .listing import render_list, select_fields
 
@@ -30,38 +25,7 @@ router = APIRouter(prefix="/v2.0/routers", tags=["routers"])
 
 
 async def push_routers(request: Request, changed: dict[str, tuple[str, int]]) -> None:
-    await push(request.app.state.runtime, changed)
-
-
-def port_deleted(runtime: Any) -> Callable[[Event], Awaitable[None]]:
-    """On ``network.port.delete.end``: unmap floating IPs of deleted ports, push NAT."""
-
-    async def on_event(_event: Event) -> None:
-        async with runtime.sessions() as reader:  # most deletes leave nothing to do
-            if not await floatingips.has_orphans(reader):
-                return
-        async with common.transaction(runtime.sessions) as session:
-            changed = routers.changed(session)
-            await floatingips.release_orphans(session)
-        await push(runtime, changed)
-
-    return on_event
-
-
-async def push(runtime: Any, changed: dict[str, tuple[str, int]]) -> None:
-    """Send each changed router's whole desired state (or its absence) to its host."""
-    if not changed:
-        return
-    async with runtime.sessions() as session:  # read only: no write lock for a read
-        states = {rid: await desired.router_state(session, rid) for rid in changed}
-    for router_id, (host, generation) in changed.items():
-        state = states[router_id] or {"router_id": router_id, "absent": True}
-        try:
-            await AgentApi(runtime.rpc, host).cast_sync_router(
-                state, int(state.get("generation", generation))
-            )
-        except RpcError as exc:
-            log.warning("router %s: sync to %s not sent: %s", router_id, host, exc)
+    await push.routers_changed(request.app.state.runtime, changed)
 
 
 @router.get("")

@@ -301,6 +301,11 @@ async def remove_row(session: AsyncSession, ctx: RequestContext, port: Port) -> 
     await session.execute(delete(PortSecurityGroup).where(PortSecurityGroup.port_id == port_id))
     await session.delete(port)
     await session.flush()
+    # A floating IP on the port lost its key (SET NULL): drop its mapping in this same
+    # transaction; its router is marked changed for the caller to push after the commit.
+    from . import floatingips  # imported here: floatingips builds on this module
+
+    await floatingips.release_orphans(session)
     await emit(session, ctx, port, events.DELETE)
 
 

@@ -45,9 +45,12 @@ GATEWAY = "network:router_gateway"
 FLOATINGIP = "network:floatingip"
 
 
+CHANGED_KEY = "routers_changed"
+
+
 def changed(session: AsyncSession) -> dict[str, tuple[str, int]]:
     """Routers this transaction changed: id -> (host, generation)."""
-    return session.info.setdefault("routers_changed", {})
+    return session.info.setdefault(CHANGED_KEY, {})
 
 
 def mark(session: AsyncSession, router: Router) -> None:

@@ -25,7 +25,7 @@ from common_rpc.errors import Forbidden, Invalid, NotFound, RpcError
 from ..agent import desired
 from ..db.models import Network, Port
 from ..domain import audit as network_audit
-from ..domain import ports
+from ..domain import ports, routers
 from ..domain.common import transaction
 from . import push
 from .agent_api import AgentApi
@@ -113,7 +113,8 @@ async def delete_port(deps: Any, port_id: str) -> dict[str, Any]:
         except NotFound:
             # A retried delete finds the port gone: that is success, not an error.
             return {"id": port_id, "deleted": False}
-    await push.port_removed(deps, gone)
+        changed = dict(routers.changed(session))
+    await push.port_removed(deps, gone, changed)
     return {"id": port_id, "deleted": True}
 
 
@@ -128,8 +129,10 @@ async def delete_ports(deps: Any, device_id: str) -> dict[str, Any]:
         mine = ports.visible(ctx).where(Port.device_id == device_id)
         ids = [port.id for port in await session.scalars(mine)]
         gone = [await ports.remove(session, ctx, port_id) for port_id in ids]
+        changed = dict(routers.changed(session))
     for port in gone:
-        await push.port_removed(deps, port)
+        await push.port_removed(deps, port, changed)
+        changed = {}
     return {"device_id": device_id, "deleted": ids}
 
 
