@@ -30,7 +30,10 @@ def _load_compose() -> dict[str, Any]:
 
 COMPOSE = _load_compose()
 SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
-APP_SERVICES = sorted(name for name, spec in SERVICES.items() if "build" in spec)
+# Agents drive the host: they share its network; API processes have their own database.
+AGENT_SERVICES = sorted(n for n, spec in SERVICES.items() if spec.get("network_mode") == "host")
+BUILT = sorted(name for name, spec in SERVICES.items() if "build" in spec)
+APP_SERVICES = sorted(set(BUILT) - set(AGENT_SERVICES))
 INFRA_SERVICES = sorted(name for name, spec in SERVICES.items() if "build" not in spec)
 
 
@@ -59,9 +62,23 @@ def _command(spec: dict[str, Any]) -> list[str]:
     return command.split() if isinstance(command, str) else list(command or [])
 
 
-def test_compose_has_app_and_infra_services() -> None:
+def test_compose_has_app_agent_and_infra_services() -> None:
     assert {"rabbitmq", "postgres"} <= set(INFRA_SERVICES)
     assert {"gateway", "compute-api", "network-api", "volume-api"} <= set(APP_SERVICES)
+    assert {"compute-agent", "network-agent", "volume-agent"} <= set(AGENT_SERVICES)
+
+
+@pytest.mark.parametrize("name", AGENT_SERVICES)
+def test_agents_run_privileged_on_the_host_and_reach_the_broker(name: str) -> None:
+    spec = SERVICES[name]
+    assert spec.get("privileged") is True and spec.get("user") == "root", name
+    env = _environment(spec)
+    assert not any(key.endswith("_DB_URL") for key in env), f"{name}: agents keep no database"
+    # On the host's network the broker is the port rabbitmq publishes on loopback.
+    assert "@127.0.0.1:5672" in env["STACKLING_AMQP_URL"], name
+    published = SERVICES["rabbitmq"].get("ports") or []
+    assert any(str(p).startswith("127.0.0.1:5672:") for p in published)
+    assert _depends_on(spec) == {"rabbitmq"}, f"{name}: an agent needs only the broker"
 
 
 def test_docker_compose_config_validates() -> None:
@@ -79,7 +96,7 @@ def test_docker_compose_config_validates() -> None:
     assert result.returncode == 0, result.stderr or result.stdout
 
 
-@pytest.mark.parametrize("name", APP_SERVICES)
+@pytest.mark.parametrize("name", BUILT)
 def test_build_context_and_dockerfile_exist(name: str) -> None:
     build = SERVICES[name]["build"]
     build = {"context": build} if isinstance(build, str) else build
@@ -98,8 +115,8 @@ def test_build_context_and_dockerfile_exist(name: str) -> None:
 def test_bind_mount_sources_exist(name: str) -> None:
     for volume in SERVICES[name].get("volumes") or []:
         source = volume.split(":", 1)[0] if isinstance(volume, str) else volume.get("source", "")
-        if not source.startswith((".", "/")):
-            continue  # a named volume
+        if not source.startswith("."):
+            continue  # a named volume, or a host path its daemon makes (/run/netns, ...)
         path = (ROOT / source).resolve()
         if path.relative_to(ROOT).parts[:1] in {(d,) for d in GENERATED_DIRS}:
             continue
@@ -120,7 +137,7 @@ def test_postgres_init_scripts_exist() -> None:
             assert script.stat().st_size > 0, f"{script} is empty"
 
 
-@pytest.mark.parametrize("name", APP_SERVICES)
+@pytest.mark.parametrize("name", BUILT)
 def test_command_is_a_declared_console_script(name: str) -> None:
     command = _command(SERVICES[name])
     assert command, f"{name}: no command"
