@@ -9,6 +9,7 @@ from pydantic import BaseModel
 from sqlalchemy import delete, exists, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import joinedload
 
 from common_rpc.context import RequestContext
 from common_rpc.contracts.payloads import NetworkPayload
@@ -57,7 +58,9 @@ def visible(ctx: RequestContext) -> Any:
 
 
 async def get(session: AsyncSession, ctx: RequestContext, network_id: str) -> Network:
-    net = (await session.scalars(visible(ctx).where(Network.id == network_id))).first()
+    # One query with its subnets (every port create reads them), not one per relation.
+    query = visible(ctx).where(Network.id == network_id).options(joinedload(Network.subnets))
+    net = (await session.scalars(query)).unique().first()
     if net is None:
         raise not_found("Network", network_id)
     return net

@@ -161,7 +161,8 @@ async def _set_groups(
     if requested is None:
         if not port.port_security_enabled or port.device_owner.startswith("network:"):
             return []
-        ids = [await security_groups.default_group_id(session, ctx, port.project_id)]
+        group_id = await security_groups.link_default(session, ctx, port.id, port.project_id)
+        return [PortSecurityGroup(port_id=port.id, security_group_id=group_id)]  # written
     else:
         if not isinstance(requested, list):
             raise invalid("Invalid input for security_groups: expected a list.")

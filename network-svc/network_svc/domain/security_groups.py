@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import String, insert, literal, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -14,7 +14,7 @@ from common_rpc.contracts.payloads import SecurityGroupPayload, SecurityGroupRul
 from common_rpc.outbox import add_event
 
 from .. import events
-from ..db.models import SecurityGroup, SecurityGroupRule
+from ..db.models import PortSecurityGroup, SecurityGroup, SecurityGroupRule
 from .common import iso, new_id, owner_of, standard_view, text, touch, try_insert
 from .errors import conflict, invalid, not_found
 
@@ -111,13 +111,29 @@ async def ensure_default(
     return group
 
 
-async def default_group_id(session: AsyncSession, ctx: RequestContext, project_id: str) -> str:
-    """The id of the project's ``default`` group: one indexed read on the hot path of ports."""
-    query = select(SecurityGroup.id).where(SecurityGroup.default_for == project_id)
-    found = await session.scalar(query)
-    if found is not None:
-        return str(found)
-    return (await ensure_default(session, ctx, project_id)).id
+async def link_default(
+    session: AsyncSession, ctx: RequestContext, port_id: str, project_id: str
+) -> str:
+    """Link a new port to its project's ``default`` group; the group's id.
+
+    One ``INSERT ... SELECT ... RETURNING`` on the hot path of every port create; only a
+    project's first port makes the group first.
+    """
+    default = select(literal(port_id, String), SecurityGroup.id).where(
+        SecurityGroup.default_for == project_id
+    )
+    linked = await session.scalar(
+        insert(PortSecurityGroup)
+        .from_select(["port_id", "security_group_id"], default)
+        .returning(PortSecurityGroup.security_group_id)
+    )
+    if linked is not None:
+        return str(linked)
+    group = await ensure_default(session, ctx, project_id)
+    await session.execute(
+        insert(PortSecurityGroup).values(port_id=port_id, security_group_id=group.id)
+    )
+    return group.id
 
 
 async def create(session: AsyncSession, ctx: RequestContext, body: dict[str, Any]) -> SecurityGroup:
