@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 from dataclasses import dataclass
 from typing import Any
@@ -120,7 +121,17 @@ async def _serve(settings: AgentSettings) -> None:
         await agent.stop()
 
 
+def _detach_child_from_signals() -> None:
+    """pyroute2 forks helpers for namespace work and stops them with SIGTERM. A forked child
+    inherits asyncio's signal wake-up fd: without this, the helper's SIGTERM would reach the
+    agent's own loop and stop the agent."""
+    signal.set_wakeup_fd(-1)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def main() -> None:
     settings = AgentSettings()
     configure_logging("network-agent", settings.log_level, settings.log_json, host=settings.host)
+    os.register_at_fork(after_in_child=_detach_child_from_signals)
     asyncio.run(_serve(settings))
