@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 DATA_DIR ?= $(or $(STACKLING_DATA_DIR),$(CURDIR)/data)
 GATEWAY_PORT ?= 8080
 
-.PHONY: help setup run test lint format image bench-rpc bench-gateway bench-network bench-volume clean distclean
+.PHONY: help setup run test lint format image bench-rpc bench-gateway bench-network bench-compute bench-volume clean distclean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -15,13 +15,14 @@ help: ## list the targets
 setup: ## install host packages, the venv and packages; start broker, DB, host daemons
 	@bash deploy/setup.sh
 
-run: setup ## run every process on this machine (Ctrl-C stops them all)
+run: setup ## run every process on this machine; "ready" then deploy/demo.sh (Ctrl-C stops all)
 	@echo "gateway: http://127.0.0.1:$(GATEWAY_PORT)  (data: $(DATA_DIR))"
 	@STACKLING_DATA_DIR="$(DATA_DIR)" \
 	GATEWAY_PUBLIC_URL="http://127.0.0.1:$(GATEWAY_PORT)" GATEWAY_PORT="$(GATEWAY_PORT)" \
 	GATEWAY_COMPUTE_URLS='["http://127.0.0.1:8774"]' \
 	GATEWAY_NETWORK_URLS='["http://127.0.0.1:9696"]' \
 	GATEWAY_VOLUME_URLS='["http://127.0.0.1:8776"]' \
+	NETWORK_DEFAULT_NETWORK_TYPE=local NETWORK_AGENT_LOCAL_IP=127.0.0.1 \
 	$(VENV)/bin/honcho start -f Procfile
 
 test: setup ## run all test suites (TEST_TIMEOUT, PYTEST_ARGS, SUITES="tests/static ...")
@@ -45,6 +46,9 @@ bench-gateway: setup ## an authenticated list GET: direct vs minimal forwarder v
 bench-network: setup ## port create with 0 and 10,000 ports vs a bare insert+select (wrk)
 	@command -v wrk >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk
 	$(PY) -m bench.network_bench
+
+bench-compute: setup image ## stackling-tiny boots via the API (->ACTIVE, ->DHCP) vs bare libvirt boots
+	$(PY) -m bench.compute_bench
 
 bench-volume: setup ## volume create/delete times and writes through iSCSI vs a file (tgt, qemu-io)
 	$(PY) -m bench.volume_bench
