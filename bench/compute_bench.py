@@ -73,20 +73,6 @@ POLL_S = 0.05  # the console logs
 API_POLL_S = 0.1  # the server list: less load on the CPUs the guests boot on
 RECONCILE_S = 20
 BOOT_TIMEOUT_S = 240.0
-# network-agent's pyroute2 netns helpers are forked children that inherit the agent's
-# asyncio signal wake-up fd: the SIGTERM pyroute2 sends a helper when it closes it reaches
-# the agent's loop as its own, and the agent stops at its first namespace operation. So
-# the agent's console script runs with its children detached from its signals at fork.
-NETWORK_AGENT = (
-    "import os, signal\n"
-    "def _detach():\n"
-    "    signal.set_wakeup_fd(-1)\n"
-    "    signal.signal(signal.SIGTERM, signal.SIG_DFL)\n"
-    "    signal.signal(signal.SIGINT, signal.SIG_DFL)\n"
-    "os.register_at_fork(after_in_child=_detach)\n"
-    "from network_svc.agent.main import main\n"
-    "main()\n"
-)
 
 
 def _quiet(_ctx: object, _err: object) -> None:
@@ -202,7 +188,7 @@ def start_stack(procs: Processes, tmp: Path, prefix: str, amqp_url: str) -> Stac
     _wait_http(f"{compute_url}/healthz", compute_api)
     # The agents once the APIs answer: their first reconcile then finds them.
     network_agent = procs.start(
-        [str(BIN / "python"), "-c", NETWORK_AGENT],
+        [str(BIN / "network-agent")],
         dict(
             env,
             NETWORK_HOST=host,

@@ -7,6 +7,7 @@ API version history (what each side may rely on):
                  terminate_connection, detach, unreserve
          compute.<host>: spawn, destroy, power(action start|stop|reboot),
                  console_output, attach_volume, detach_volume, host_state
+    1.2  network: delete_ports
 
     network = NetworkClient(runtime.rpc)
     port = await network.create_port(network_id=net, device_id=sid, device_owner="compute:nova")
@@ -53,6 +54,10 @@ class NetworkClient(ServiceClient):
     async def delete_port(self, port_id: str) -> dict[str, Any]:
         """Idempotent: a port already gone answers ``deleted: False``."""
         return await self._call("delete_port", port_id=port_id)
+
+    async def delete_ports(self, device_id: str) -> dict[str, Any]:
+        """Every port on ``device_id``, also those a create whose reply was lost made."""
+        return await self._call("delete_ports", device_id=device_id)
 
     async def update_port_binding(self, port_id: str, host: str) -> dict[str, Any]:
         """Wires the port on ``host``; answers ``bridge``, ``mtu``, ``mac_address``."""

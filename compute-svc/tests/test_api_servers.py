@@ -160,6 +160,23 @@ async def test_failed_spawn_releases_everything(tmp_path: Path, amqp_url: str) -
         await c.wait_gone("p1", sid)
 
 
+async def test_delete_releases_a_port_whose_create_reply_was_lost(
+    tmp_path: Path, amqp_url: str
+) -> None:
+    """network-api slow past the deadline still makes the port (device_id = the server)."""
+    async with cloud(tmp_path, amqp_url) as c:
+        base = await _basics(c)
+        sid = (await c.api.post("p1", "/v2.1/servers", _server(base, "vm"))).json()["server"]["id"]
+        await c.wait_status("p1", sid, "ACTIVE")
+        stray = {"network_id": base["network"]["id"], "device_id": sid}
+        resp = await c.network.post("p1", "/v2.0/ports", {"port": stray})
+        assert resp.status_code == 201, resp.text
+        assert (await c.api.delete("p1", f"/v2.1/servers/{sid}")).status_code == 204
+        await c.wait_gone("p1", sid)
+        ports = (await c.network.get("p1", "/v2.0/ports")).json()["ports"]
+        assert [p["id"] for p in ports if p["device_id"] == sid] == []
+
+
 async def test_network_service_down_ends_in_error(tmp_path: Path, amqp_url: str) -> None:
     async with cloud(tmp_path, amqp_url, with_network=False, rpc_timeout_s=1.0) as c:
         base = await _basics(c)

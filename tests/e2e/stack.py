@@ -2,8 +2,11 @@
 
     stack = Stack(tmp_path)                    # gateway, network, volume and compute
     stack.start(); stack.wait_ready()          # every /readyz answers 200
+    Stack(lab.root, (*SERVICES, *AGENTS), env=lab.env())  # and the three agents
     stack.url("gateway")                       # http://127.0.0.1:<free port>
     stack.kill("network")                      # one process gone (SIGKILL)
+    stack.start_one("network")                 # and back
+    stack.pause("network"); stack.resume("network")   # SIGSTOP, SIGCONT
     stack.stop()                               # SIGTERM, then SIGKILL; exit codes by name
 
     with running_stack(tmp_path) as stack:     # started, ready, always stopped
@@ -14,7 +17,13 @@
 The gateway is pointed at the services the stack runs (``GATEWAY_*_URLS``) and at any
 ``backends`` given, under a known admin and demo password. Every process shares
 ``data_dir`` (one SQLite file each, and the identity key pair unless ``env`` moves it)
-and the machine's RabbitMQ.
+and the machine's RabbitMQ (or a virtual host of its own: ``broker_vhost``).
+
+With the agents, everything they make on the host carries a ``HostLab``'s prefix
+(``HostLab.env()``): network-agent's bridges, namespaces and chains, compute-agent's
+libvirt domains and instances directory, volume-agent's files and iSCSI targets; all the
+stack's processes take the lab's host name. ``lab.leftovers()`` lists what is still there,
+``lab.sweep()`` removes it.
 """
 
 from __future__ import annotations
@@ -22,19 +31,25 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
+import libvirt
 
 from common_rpc.testing import free_port
+from network_svc.drivers.linux import netlink, priv
+from network_svc.drivers.linux.arp import EBT
+from network_svc.drivers.linux.iptables import IPT, IPT6
 
 BIN = Path(sys.executable).parent
 # name -> (console script, settings prefix); the gateway's backends are the other three.
@@ -48,7 +63,16 @@ BACKENDS = ("compute", "network", "volume")
 # Per-process settings of the calling shell (a GATEWAY_DB_URL, a NETWORK_PORT) are not
 # passed on: the stack configures its processes alone. Shared STACKLING_* ones are.
 _OWN_PREFIXES = tuple(f"{prefix}_" for _script, prefix in SERVICES.values())
+# Agents: no port of their own; they take their service's settings (its prefix).
+AGENTS = {
+    "network-agent": "network-agent",
+    "compute-agent": "compute-agent",
+    "volume-agent": "volume-agent",
+}
+LIBVIRT_URI = "qemu:///system"
+TGTADM = ["tgtadm", "--lld", "iscsi", "--mode", "target"]
 STOP_GRACE_S = 15.0
+RABBITMQCTL_TIMEOUT_S = 60
 
 
 class Stack:
@@ -64,7 +88,9 @@ class Stack:
     ) -> None:
         self.data_dir = data_dir
         self.names = tuple(names)
-        self.ports = {name: free_port() for name in self.names}
+        unknown = set(self.names) - set(SERVICES) - set(AGENTS)
+        assert not unknown, f"no such process: {sorted(unknown)}"
+        self.ports = {name: free_port() for name in self.names if name in SERVICES}
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.admin_password = secrets.token_urlsafe(12)
         self.demo_password = secrets.token_urlsafe(12)
@@ -79,8 +105,8 @@ class Stack:
     def environment(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(_OWN_PREFIXES)}
         env.update(STACKLING_DATA_DIR=str(self.data_dir), STACKLING_LOG_JSON="true")
-        for name in self.names:
-            env[f"{SERVICES[name][1]}_PORT"] = str(self.ports[name])
+        for name, port in self.ports.items():
+            env[f"{SERVICES[name][1]}_PORT"] = str(port)
         if "gateway" in self.names:
             env["GATEWAY_PUBLIC_URL"] = self.url("gateway")
             env["GATEWAY_ADMIN_PASSWORD"] = self.admin_password
@@ -92,17 +118,38 @@ class Stack:
         return env
 
     def start(self) -> None:
-        env = self.environment()
+        """The APIs, then (once they are ready) the agents.
+
+        An agent's first call goes to its API's queue, which the API declares: sent
+        before, it would be dropped, and the agent's first reconcile lost.
+        """
         for name in self.names:
-            with open(self.log_file(name), "ab") as log:
-                self.procs[name] = subprocess.Popen(
-                    [str(BIN / SERVICES[name][0])], env=env, stdout=log, stderr=subprocess.STDOUT
-                )
+            if name in SERVICES:
+                self.start_one(name)
+        agents = [name for name in self.names if name in AGENTS]
+        if agents:
+            self.wait_ready()
+            for name in agents:
+                self.start_one(name)
+
+    def start_one(self, name: str) -> None:
+        """Start (or restart, after ``kill``) one process; its log is appended to."""
+        argv = [str(BIN / (SERVICES[name][0] if name in SERVICES else AGENTS[name]))]
+        with open(self.log_file(name), "ab") as log:
+            self.procs[name] = subprocess.Popen(
+                argv, env=self.environment(), stdout=log, stderr=subprocess.STDOUT
+            )
 
     def wait_ready(self, timeout: float = 60.0) -> None:
-        """Until every process answers ``/readyz`` with 200 (its database and broker are up)."""
+        """Until every API answers ``/readyz`` with 200 (its database and broker are up).
+
+        Agents have no HTTP side: they only have to be running (the tests that need them
+        wait for their heartbeats through the admin APIs).
+        """
         deadline = time.monotonic() + timeout
-        waiting = set(self.procs)
+        waiting = set(self.procs) & set(self.ports)
+        for name in set(self.procs) - waiting:
+            assert self.procs[name].poll() is None, f"{name} exited:\n{self.log(name)}"
         with httpx.Client(timeout=1) as http:
             while waiting:
                 for name in sorted(waiting):
@@ -127,6 +174,13 @@ class Stack:
         proc = self.procs[name]
         proc.kill()
         proc.wait(STOP_GRACE_S)
+
+    def pause(self, name: str) -> None:
+        """Freeze one process (SIGSTOP): alive for the broker and the kernel, serving nothing."""
+        self.procs[name].send_signal(signal.SIGSTOP)
+
+    def resume(self, name: str) -> None:
+        self.procs[name].send_signal(signal.SIGCONT)
 
     def stop(self, grace_s: float = STOP_GRACE_S) -> dict[str, int | None]:
         """SIGTERM to all, then SIGKILL to any still running after ``grace_s``.
@@ -164,6 +218,225 @@ def running_stack(
         yield stack
     finally:
         stack.stop()
+
+
+@contextmanager
+def broker_vhost(name: str, base_url: str = "amqp://guest:guest@127.0.0.1:5672/") -> Iterator[str]:
+    """A RabbitMQ virtual host of the machine's node for one stack, deleted afterwards.
+
+    The services' topics (``network``, ``compute``...) are fixed names: stacks of other
+    runs on the same broker would otherwise take each other's requests and heartbeats.
+    """
+    ctl = ["rabbitmqctl", "-q"]
+    subprocess.run([*ctl, "add_vhost", name], check=True, timeout=RABBITMQCTL_TIMEOUT_S)
+    try:
+        subprocess.run(
+            [*ctl, "set_permissions", "-p", name, "guest", ".*", ".*", ".*"],
+            check=True,
+            timeout=RABBITMQCTL_TIMEOUT_S,
+        )
+        yield base_url.rstrip("/") + "/" + name
+    finally:
+        subprocess.run([*ctl, "delete_vhost", name], check=False, timeout=RABBITMQCTL_TIMEOUT_S)
+
+
+_ALNUM = "abcdefghijklmnopqrstuvwxyz0123456789"
+
+
+@dataclass(frozen=True)
+class HostLab:
+    """What a stack's agents make on this host, all named with one random prefix.
+
+    ``prefix`` is 4 characters: network-agent fits its names in the kernel's 15 (a VXLAN
+    device is ``<prefix>vxlan-<vni>``, so VNIs of 5 digits, from a random range no other
+    run on the host is likely to use). ``root`` is the stack's data directory, readable
+    by dnsmasq and QEMU (they drop root), and removed by ``sweep``.
+    """
+
+    prefix: str
+    root: Path
+    vni_base: int
+
+    @classmethod
+    def create(cls) -> HostLab:
+        prefix = "e" + "".join(secrets.choice(_ALNUM) for _ in range(3))
+        root = Path(tempfile.mkdtemp(prefix=f"stk-{prefix}-"))
+        root.chmod(0o755)
+        return cls(prefix, root, 10000 + secrets.randbelow(890) * 100)
+
+    @property
+    def host(self) -> str:
+        return f"e2e-{self.prefix}"
+
+    @property
+    def domain_prefix(self) -> str:
+        return f"{self.prefix}-"
+
+    @property
+    def iqn_prefix(self) -> str:
+        return f"iqn.2010-10.org.stackling.{self.prefix}"
+
+    @property
+    def instances_dir(self) -> Path:
+        return self.root / "instances"
+
+    @property
+    def network_state_dir(self) -> Path:
+        return self.root / "network-agent"
+
+    def env(self) -> dict[str, str]:
+        """Settings of all the stack's processes: one host name, the agents' prefixes."""
+        return {
+            "STACKLING_HOST": self.host,
+            "NETWORK_VXLAN_RANGE": f"{self.vni_base}-{self.vni_base + 99}",
+            "NETWORK_AGENT_NAME_PREFIX": self.prefix,
+            "NETWORK_AGENT_LOCAL_IP": "127.0.0.1",
+            "NETWORK_AGENT_STATE_DIR": str(self.network_state_dir),
+            "COMPUTE_AGENT_LIBVIRT_URI": LIBVIRT_URI,
+            "COMPUTE_AGENT_VIRT_TYPE": "qemu",
+            "COMPUTE_AGENT_DOMAIN_PREFIX": self.domain_prefix,
+            "COMPUTE_AGENT_INSTANCES_DIR": str(self.instances_dir),
+            "VOLUME_AGENT_TARGET_HELPER": "tgt",
+            "VOLUME_AGENT_NAME_PREFIX": self.prefix,
+            "VOLUME_AGENT_IQN_PREFIX": self.iqn_prefix,
+            "VOLUME_AGENT_STORAGE_DIR": str(self.root / "volumes"),
+        }
+
+    def leftovers(self) -> dict[str, list[str]]:
+        """Everything with the prefix still on the host (the image cache ``_base`` aside)."""
+        files = []
+        if self.instances_dir.exists():
+            files = sorted(p.name for p in self.instances_dir.iterdir() if p.name != "_base")
+        return {
+            "domains": _domains(self.domain_prefix),
+            "disks": files,
+            "links": sorted(n for n in netlink.links() if n.startswith(self.prefix)),
+            "netns": sorted(n for n in netlink.list_netns() if n.startswith(self.prefix)),
+            "rules": _our_rules(self.prefix),
+            "dnsmasq": [str(pid) for pid in _pids_with(str(self.network_state_dir))],
+            "targets": _targets(self.iqn_prefix),
+            "chap accounts": [a for a in _tgt_accounts() if a.startswith(self.prefix)],
+        }
+
+    def sweep(self) -> None:
+        """Remove anything with the prefix, by name, then the data directory; never raises."""
+        for pid in _pids_with(str(self.network_state_dir)):
+            with suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        _sweep_domains(self.domain_prefix)
+        _sweep_targets(self.iqn_prefix)
+        for account in _tgt_accounts():
+            if account.startswith(self.prefix):
+                priv.run(
+                    ["tgtadm", "--lld", "iscsi", "--mode", "account", "--op", "delete",
+                     "--user", account],
+                    timeout=15,
+                    check=False,
+                )  # fmt: skip
+        for ns in netlink.list_netns():
+            if ns.startswith(self.prefix):
+                with suppress(Exception):
+                    netlink.remove_netns(ns)
+        for name in netlink.links():
+            if name.startswith(self.prefix):
+                with suppress(Exception):
+                    netlink.delete_link(name)
+        for ipt in (IPT, IPT6):
+            for line in _rules(ipt):
+                if line.startswith("-A ") and self.prefix in line:
+                    priv.run([*ipt, "-D", *line.split()[1:]], timeout=15, check=False)
+            for line in _rules(ipt):
+                if line.startswith("-N ") and line.split()[1].startswith(self.prefix):
+                    priv.run([*ipt, "-X", line.split()[1]], timeout=15, check=False)
+        for line in priv.run([*EBT, "-L", "FORWARD"], timeout=15).splitlines():
+            if line.startswith("-") and self.prefix in line:
+                priv.run([*EBT, "-D", "FORWARD", *line.split()], timeout=15, check=False)
+        for line in priv.run([*EBT, "-L"], timeout=15).splitlines():
+            if line.startswith(f"Bridge chain: {self.prefix}"):
+                chain = line.split()[2].rstrip(",")
+                priv.run([*EBT, "-F", chain], timeout=15, check=False)
+                priv.run([*EBT, "-X", chain], timeout=15, check=False)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _rules(ipt: list[str]) -> list[str]:
+    return priv.run([*ipt, "-S"], timeout=15).splitlines()
+
+
+def _our_rules(prefix: str) -> list[str]:
+    lines = [*_rules(IPT), *(f"v6 {x}" for x in _rules(IPT6))]
+    lines += [f"eb {x}" for x in priv.run([*EBT, "-L"], timeout=15).splitlines()]
+    return [x for x in lines if prefix in x]
+
+
+def _pids_with(text: str) -> list[int]:
+    """Processes whose command line names ``text`` (dnsmasq runs from the agent's state)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmd = (entry / "cmdline").read_bytes().decode(errors="replace")
+            except OSError:
+                continue
+            if text in cmd and "dnsmasq" in cmd:
+                pids.append(int(entry.name))
+    return pids
+
+
+def _tgt_targets() -> dict[int, str]:
+    """tid -> IQN of every target of the default tgtd."""
+    out = priv.run([*TGTADM, "--op", "show"], timeout=15, check=False)
+    targets = {}
+    for line in out.splitlines():
+        if line.startswith("Target "):
+            tid, iqn = line.removeprefix("Target ").split(": ", 1)
+            targets[int(tid)] = iqn.strip()
+    return targets
+
+
+def _tgt_accounts() -> list[str]:
+    out = priv.run(["tgtadm", "--lld", "iscsi", "--mode", "account", "--op", "show"], check=False)
+    return [line.strip() for line in out.splitlines()[1:] if line.strip()]
+
+
+def _targets(iqn_prefix: str) -> list[str]:
+    return sorted(iqn for iqn in _tgt_targets().values() if iqn.startswith(iqn_prefix))
+
+
+def _sweep_targets(iqn_prefix: str) -> None:
+    for tid, iqn in _tgt_targets().items():
+        if iqn.startswith(iqn_prefix):
+            priv.run(
+                [*TGTADM, "--op", "delete", "--force", "--tid", str(tid)], timeout=15, check=False
+            )
+
+
+def _domains(prefix: str) -> list[str]:
+    conn = libvirt.open(LIBVIRT_URI)
+    try:
+        return sorted(d.name() for d in conn.listAllDomains(0) if d.name().startswith(prefix))
+    finally:
+        conn.close()
+
+
+def _sweep_domains(prefix: str) -> None:
+    try:
+        conn = libvirt.open(LIBVIRT_URI)
+    except libvirt.libvirtError:
+        return
+    try:
+        for dom in conn.listAllDomains(0):
+            if dom.name().startswith(prefix):
+                with suppress(libvirt.libvirtError):
+                    if dom.isActive():
+                        dom.destroy()
+                    dom.undefine()
+        with suppress(libvirt.libvirtError):
+            for secret in conn.listAllSecrets(0):
+                if (secret.usageID() or "").startswith(prefix):
+                    secret.undefine()
+    finally:
+        conn.close()
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
-from common_rpc.errors import NotFound
+from common_rpc.errors import NotFound, RpcError
 
 from ..db.models import Server, VolumeAttachment
 from ..domain import boot, deletion, power, servers, volumes
@@ -262,8 +262,10 @@ async def attach_volume(request: Request, server_id: str, body: Any = Body(None)
         call.session.expunge(server)
     try:
         row.device = await volumes.attach(deps, server, volume_id, row.device)
-    except Exception as exc:
-        if getattr(exc, "http_status", 500) in (400, 404, 409):
+    except RpcError as exc:
+        # The attach was undone (volume available, no export, no secret): the tenant gets
+        # why; an unavailable or silent service stays a 503/504.
+        if exc.http_status in (400, 404, 409, 500):
             raise invalid(f"Volume {volume_id} could not be attached: {exc}") from None
         raise
     return {"volumeAttachment": _attachment(row)}

@@ -204,6 +204,23 @@ async def release(deps: Deps, server: Server, *, destroy: bool) -> tuple[list[An
     return leftover, destroyed
 
 
+async def release_strays(deps: Deps, server: Server) -> bool:
+    """Delete the ports made for the server that it never recorded; False if not now.
+
+    A ``create_port`` whose reply was lost (network-api slow past the deadline) still
+    makes its port, with the server as ``device_id``; only network knows it. Ports the
+    user gave keep theirs: this runs only for servers that asked for networks.
+    """
+    if not any("network_id" in wanted for wanted in server.requested_networks or []):
+        return True
+    try:
+        await deps.network.delete_ports(server.id)
+    except RpcError as exc:
+        log.warning("stray ports of %s not released: %s", server.id, exc.message)
+        return False
+    return True
+
+
 async def _compensate(
     deps: Deps, server_id: str, spawned_on: str | None, failure: dict[str, Any] | None
 ) -> None:
@@ -242,3 +259,5 @@ async def _compensate(
             if moved:
                 await session.refresh(row)
                 await servers.emit(session, row, "create", "end")
+    # After the fault is shown; if network is still away, the server's delete tries again.
+    await release_strays(deps, server)

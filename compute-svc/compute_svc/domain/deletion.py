@@ -17,7 +17,7 @@ from .. import scheduler
 from ..db.models import Server, ServerPort, VolumeAttachment
 from ..wiring import Deps
 from . import servers
-from .boot import release
+from .boot import release, release_strays
 from .common import transaction
 from .tasks import load, server_context
 from .volumes import detach_all
@@ -53,6 +53,7 @@ async def delete(deps: Deps, server_id: str) -> bool:
         return False
     volumes_left = await detach_all(deps, server)
     leftover, destroyed = await release(deps, server, destroy=True)
+    strays_released = await release_strays(deps, server)
     async with transaction(deps.runtime.sessions) as session:
         row = await session.get(Server, server_id)
         if row is None or row.status != "DELETING":
@@ -61,7 +62,7 @@ async def delete(deps: Deps, server_id: str) -> bool:
         known = {nic["port_id"] for nic in server.nics or []}
         newer = [nic for nic in row.nics or [] if nic["port_id"] not in known]
         row.nics = leftover + newer
-        if leftover or newer or not destroyed or volumes_left:
+        if leftover or newer or not destroyed or volumes_left or not strays_released:
             return False  # the sweeper runs the delete again past its deadline
         await scheduler.release(session, server_id)
         await servers.emit(session, row, "delete", "end")
