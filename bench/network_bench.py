@@ -35,6 +35,8 @@ from bench.gateway_bench import Processes, _wait_http, run_wrk
 from common_rpc import Broker, MessagingConfig, RequestContext, RpcClient, use_context
 from common_rpc.chassis.identity import IDENTITY_HEADER, IdentitySigner, generate_keypair
 from common_rpc.testing import free_port
+from network_svc.drivers.linux import netlink
+from network_svc.drivers.linux.sweep import sweep
 
 BIN = Path(sys.executable).parent
 
@@ -122,8 +124,6 @@ def _wait_outbox_empty(db_file: Path, timeout: float = 300) -> None:
 
 
 def _leftovers(prefix: str) -> list[str]:
-    from network_svc.drivers.linux import netlink
-
     return sorted(n for n in [*netlink.links(), *netlink.list_netns()] if n.startswith(prefix))
 
 
@@ -135,6 +135,7 @@ def main() -> int:
     opts = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="stackling-netbench-"))
     procs = Processes()
+    prefix = ""
     try:
         private, _ = generate_keypair(tmp / "keys")
         ports = {"network": free_port(), "bare": free_port()}
@@ -233,6 +234,8 @@ def main() -> int:
             print((tmp / "agent.log").read_text()[-3000:], file=sys.stderr)
     finally:
         procs.stop()
+        if prefix:  # whatever the agent could not clean (it died, or the run failed)
+            sweep(prefix, tmp)
         shutil.rmtree(tmp, ignore_errors=True)
 
     bare_p50 = min(results["bare@empty"]["p50_ms"], results["bare@again"]["p50_ms"])

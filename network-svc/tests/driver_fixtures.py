@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import signal
 import tempfile
 import uuid
 from collections.abc import Iterator, Sequence
@@ -32,10 +31,10 @@ from network_svc.drivers.base import (
     SubnetSpec,
 )
 from network_svc.drivers.linux import netlink, priv
-from network_svc.drivers.linux.arp import EBT
 from network_svc.drivers.linux.bridge import LinuxBridgeL2
 from network_svc.drivers.linux.dnsmasq import DnsmasqDhcp
-from network_svc.drivers.linux.iptables import IPT, IPT6, IptablesFirewall
+from network_svc.drivers.linux.iptables import IptablesFirewall
+from network_svc.drivers.linux.sweep import leftovers, sweep
 from network_svc.drivers.names import Names
 
 OPEN = (SecurityGroupRule("egress"), SecurityGroupRule("ingress", "icmp"))
@@ -180,67 +179,6 @@ class Lab:
             self.l2.delete_network(net_id)
         self.guests.clear()
         self.networks.clear()
-
-
-def our_rules(prefix: str) -> list[str]:
-    """The filter-table lines (IPv4 and IPv6) that carry the prefix; other runs own the rest."""
-    lines = [*_rules(IPT), *(f"v6 {x}" for x in _rules(IPT6))]
-    lines += [f"eb {x}" for x in priv.run([*EBT, "-L"], timeout=15).splitlines()]
-    return [x for x in lines if prefix in x]
-
-
-def _rules(ipt: list[str]) -> list[str]:
-    return priv.run([*ipt, "-S"], timeout=15).splitlines()
-
-
-def leftovers(prefix: str, state_dir: Path) -> dict[str, list[str]]:
-    """Everything on the host that carries the prefix or runs from the state dir."""
-    return {
-        "links": sorted(n for n in netlink.links() if n.startswith(prefix)),
-        "netns": sorted(n for n in netlink.list_netns() if n.startswith(prefix)),
-        "chains": our_rules(prefix),
-        "dnsmasq": [str(p) for p in _dnsmasq_pids(state_dir)],
-    }
-
-
-def _dnsmasq_pids(state_dir: Path) -> list[int]:
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                cmd = (entry / "cmdline").read_bytes().decode(errors="replace")
-            except OSError:
-                continue
-            if "dnsmasq" in cmd and str(state_dir) in cmd:
-                pids.append(int(entry.name))
-    return pids
-
-
-def sweep(prefix: str, state_dir: Path) -> None:
-    """Last resort after a failed test: remove anything with the prefix, by name."""
-    for pid in _dnsmasq_pids(state_dir):
-        os.kill(pid, signal.SIGKILL)
-    for ns in netlink.list_netns():
-        if ns.startswith(prefix):
-            netlink.remove_netns(ns)
-    for name in netlink.links():
-        if name.startswith(prefix):
-            netlink.delete_link(name)
-    for ipt in (IPT, IPT6):
-        for line in _rules(ipt):
-            if line.startswith("-A ") and prefix in line:
-                priv.run([*ipt, "-D", *line.split()[1:]], timeout=15, check=False)
-        for line in _rules(ipt):
-            if line.startswith("-N ") and line.split()[1].startswith(prefix):
-                priv.run([*ipt, "-X", line.split()[1]], timeout=15, check=False)
-    for line in priv.run([*EBT, "-L", "FORWARD"], timeout=15).splitlines():
-        if line.startswith("-") and prefix in line:
-            priv.run([*EBT, "-D", "FORWARD", *line.split()], timeout=15, check=False)
-    for line in priv.run([*EBT, "-L"], timeout=15).splitlines():
-        if line.startswith(f"Bridge chain: {prefix}"):
-            chain = line.split()[2].rstrip(",")
-            priv.run([*EBT, "-F", chain], timeout=15, check=False)
-            priv.run([*EBT, "-X", chain], timeout=15, check=False)
 
 
 @pytest.fixture(name="lab")

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-from driver_fixtures import UDHCPC_SCRIPT, leftovers, need_root_tools, sweep
+from driver_fixtures import UDHCPC_SCRIPT, need_root_tools
 from netapi_helpers import Api, network_api
 
 from common_rpc import Event, RequestContext, RpcClient, use_context
@@ -33,6 +33,7 @@ from common_rpc.testing import wait_for
 from network_svc.agent.main import NetworkAgent, build
 from network_svc.agent.settings import AgentSettings
 from network_svc.drivers.linux import netlink, priv
+from network_svc.drivers.linux.sweep import leftovers, sweep
 from network_svc.rpc.agent_api import AgentApi
 from network_svc.rpc.handlers import rpc as network_rpc
 

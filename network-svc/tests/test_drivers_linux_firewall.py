@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from driver_fixtures import EGRESS_ONLY, OPEN, Lab, lab_fixture, our_rules  # noqa: F401
+from driver_fixtures import EGRESS_ONLY, OPEN, Lab, lab_fixture  # noqa: F401
 
 from network_svc.drivers.base import DriverError, PortSpec, SecurityGroupRule
 from network_svc.drivers.linux.iptables import IptablesFirewall, rule_args
+from network_svc.drivers.linux.sweep import our_rules
 from network_svc.drivers.names import Names
 
 

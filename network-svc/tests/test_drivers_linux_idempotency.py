@@ -7,9 +7,10 @@ import os
 import signal
 import time
 
-from driver_fixtures import OPEN, Lab, lab_fixture, leftovers, our_rules  # noqa: F401
+from driver_fixtures import OPEN, Lab, lab_fixture  # noqa: F401
 
 from network_svc.drivers.linux import netlink
+from network_svc.drivers.linux.sweep import leftovers, our_rules
 
 
 def _snapshot(lab: Lab) -> dict[str, dict]:
