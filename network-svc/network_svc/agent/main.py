@@ -7,16 +7,11 @@ await agent.start(); ...; await agent.stop()    # what the tests run in-process
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
-import os
-import signal
 from dataclasses import dataclass
 from typing import Any
 
 from common_rpc.agents import AgentHeartbeat
-from common_rpc.chassis.logging import configure_logging
+from common_rpc.chassis.agent_process import run_agent
 from common_rpc.chassis.ping import ping_router
 from common_rpc.chassis.runtime import ServiceRuntime
 from network_svc.drivers import load
@@ -27,8 +22,6 @@ from .handlers import rpc as agent_rpc
 from .host import HostAgent
 from .reconcile import Reconciler
 from .settings import AgentSettings
-
-log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -102,36 +95,5 @@ def _configurations(settings: AgentSettings, host: HostAgent) -> dict[str, Any]:
     }
 
 
-def _stop_on(sig: signal.Signals, stopping: asyncio.Event) -> None:
-    log.info("stopping on %s", sig.name)
-    stopping.set()
-
-
-async def _serve(settings: AgentSettings) -> None:
-    agent = build(settings)
-    stopping = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, _stop_on, sig, stopping)
-    await agent.start()
-    try:
-        await stopping.wait()
-    finally:
-        await agent.stop()
-
-
-def _detach_child_from_signals() -> None:
-    """pyroute2 forks helpers for namespace work and stops them with SIGTERM. A forked child
-    inherits asyncio's signal wake-up fd: without this, the helper's SIGTERM would reach the
-    agent's own loop and stop the agent."""
-    signal.set_wakeup_fd(-1)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 def main() -> None:
-    settings = AgentSettings()
-    configure_logging("network-agent", settings.log_level, settings.log_json, host=settings.host)
-    os.register_at_fork(after_in_child=_detach_child_from_signals)
-    asyncio.run(_serve(settings))
+    run_agent("network-agent", AgentSettings(), build)

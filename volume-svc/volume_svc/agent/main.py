@@ -7,15 +7,12 @@ await agent.start(); ...; await agent.stop()      # what the tests run in-proces
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import shutil
-import signal
 from dataclasses import dataclass
 from typing import Any
 
 from common_rpc.agents import AgentHeartbeat
-from common_rpc.chassis.logging import configure_logging
+from common_rpc.chassis.agent_process import run_agent
 from common_rpc.chassis.ping import ping_router
 from common_rpc.chassis.runtime import ServiceRuntime
 from volume_svc.drivers import load_target
@@ -93,21 +90,5 @@ def build(settings: AgentSettings) -> VolumeAgent:
     return VolumeAgent(settings, runtime, host, reconciler, heartbeat)
 
 
-async def _serve(settings: AgentSettings) -> None:
-    agent = build(settings)
-    stopping = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stopping.set)
-    await agent.start()
-    try:
-        await stopping.wait()
-    finally:
-        await agent.stop()
-
-
 def main() -> None:
-    settings = AgentSettings()
-    configure_logging("volume-agent", settings.log_level, settings.log_json, host=settings.host)
-    asyncio.run(_serve(settings))
+    run_agent("volume-agent", AgentSettings(), build)
