@@ -50,7 +50,7 @@ APT_PACKAGES=(
   "busybox-static:/bin/busybox"
   "cpio:cpio"
   "xz-utils:xz"
-  "syslinux:/usr/lib/syslinux/mbr/mbr.bin"
+  "syslinux:syslinux"
   "mtools:mcopy"
   "dosfstools:mkfs.fat"
 )
