@@ -36,7 +36,9 @@ format: setup ## apply ruff's fixes and formatting
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-bench-rpc: setup ## RPC round-trip benchmark against the local RabbitMQ
+bench-rpc: setup ## RPC round-trip benchmark against the local RabbitMQ (common-rpc, aio-pika, oslo.messaging)
+	@$(PY) -c 'import oslo_messaging' 2>/dev/null || \
+	  $(PY) -m pip install -q --disable-pip-version-check -c constraints.txt oslo.messaging
 	$(PY) -m bench.rpc_bench
 
 bench-gateway: setup ## an authenticated list GET: direct vs minimal forwarder vs gateway (wrk)

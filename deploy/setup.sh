@@ -53,6 +53,7 @@ APT_PACKAGES=(
   "syslinux:syslinux"
   "mtools:mcopy"
   "dosfstools:mkfs.fat"
+  "ipset:ipset"
 )
 # Nice to have; a failure to install them is only a warning.
 APT_OPTIONAL=("bridge-utils:brctl")

@@ -20,299 +20,56 @@ every host object under one random prefix (``HostLab``). As a member of a fresh 
 
 from __future__ import annotations
 
-import asyncio
-import base64
-import os
 import secrets
-import shutil
-import subprocess
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-import httpx
-import libvirt
-import openstack
 import pytest
-from stack import (
-    AGENTS,
-    LIBVIRT_URI,
-    SERVICES,
-    Caller,
-    HostLab,
-    IdentityAdmin,
-    Stack,
-    broker_vhost,
+from cloud import (
+    AUDITED,
+    BUILD_TIMEOUT_S,
+    GUEST_TIMEOUT_S,
+    Cloud,
+    assert_host_clean,
+    assert_project_empty,
+    boot,
+    call,
+    console_has,
+    default_group,
+    delete_servers,
+    delete_volume,
+    drop_client,
+    external_client,
+    flavor_of,
+    ping,
+    restart,
+    run_all,
+    start_cloud,
+    status,
+    tiny_image_of,
+    user_data,
+    volume_status,
+    volume_user_data,
+    wait_until,
 )
 
-from common_rpc import Broker
-from common_rpc.audit import SERVICES as AUDITED
-from common_rpc.audit import AuditReport, request_audit
-from common_rpc.broker import MessagingConfig
-from common_rpc.chassis.identity import generate_keypair
-from common_rpc.rpc import RpcClient
-from network_svc.drivers.linux import netlink, priv
 from network_svc.drivers.names import Names
-
-ROOT = Path(__file__).resolve().parents[2]
-GUEST_DIR = Path(os.environ.get("STACKLING_GUEST_DIR", "/var/lib/stackling/guest"))
-BUILD_TIMEOUT_S = 60
-RPC_TIMEOUT_S = 10
-RECONCILE_S = 10
-HOST_CLEAN_S = 3 * RECONCILE_S
-GUEST_TIMEOUT_S = 150  # TCG guests on a busy 2-core machine
-T = TypeVar("T")
-
-
-def _need_host() -> None:
-    if os.geteuid() != 0:
-        pytest.skip("QEMU guests, bridges and namespaces need root")
-    tools = ("qemu-system-x86_64", "qemu-img", "genisoimage", "dnsmasq", "tgtadm", "rabbitmqctl")
-    for tool in tools:
-        if shutil.which(tool) is None:
-            pytest.skip(f"{tool} is not installed")
-    try:
-        libvirt.open(LIBVIRT_URI).close()
-    except libvirt.libvirtError:
-        script = ROOT / "deploy/start-host-daemons.sh"
-        subprocess.run(["bash", str(script)], timeout=120, check=True)
-    if not (GUEST_DIR / "vmlinuz").exists() or not (GUEST_DIR / "initramfs.gz").exists():
-        env = os.environ | {"STACKLING_GUEST_DIR": str(GUEST_DIR)}
-        subprocess.run(
-            ["bash", str(ROOT / "deploy/guest-image.sh")], env=env, timeout=600, check=True
-        )
-
-
-def wait_until(what: str, probe: Callable[[], T | None], timeout: float, every: float = 1.0) -> T:
-    """``probe()`` until it returns something other than None/False."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value is not None and value is not False:
-            return value
-        assert time.monotonic() < deadline, f"timed out after {timeout:.0f}s: {what}"
-        time.sleep(every)
-
-
-@dataclass
-class Cloud:
-    """The running stack and the HTTP clients of its gateway, as admin and as a member."""
-
-    stack: Stack
-    lab: HostLab
-    amqp_url: str
-    admin: httpx.Client
-    member: httpx.Client
-    caller: Caller
-
-    def sdk(self) -> openstack.connection.Connection:
-        return openstack.connect(
-            auth_url=f"{self.stack.url('gateway')}/identity/v3",
-            username=self.caller.name,
-            password=self.caller.password,
-            project_id=self.caller.project_id,
-            user_domain_name="Default",
-            project_domain_name="Default",
-        )
-
-    def audit(self) -> dict[str, AuditReport]:
-        async def ask() -> dict[str, AuditReport]:
-            broker = Broker(MessagingConfig(url=self.amqp_url), name="e2e-audit")
-            try:
-                rpc = RpcClient(broker, timeout=30)
-                return {svc: await request_audit(rpc, svc, timeout=60) for svc in AUDITED}
-            finally:
-                await broker.close()
-
-        return asyncio.run(ask())
-
-    def findings(self) -> dict[str, list[dict[str, Any]]]:
-        reports = self.audit()
-        return {svc: [f.model_dump() for f in r.findings] for svc, r in reports.items()}
-
-    def project_lists(self) -> dict[str, list[str]]:
-        """Ids of everything the member's project still has, per service collection."""
-        pid = self.caller.project_id
-        out: dict[str, list[str]] = {}
-        for collection in ("networks", "subnets", "ports", "routers", "floatingips"):
-            reply = self.member.get(f"/network/v2.0/{collection}", params={"project_id": pid})
-            assert reply.status_code == 200, reply.text
-            out[collection] = [i["id"] for i in reply.json()[collection]]
-        reply = self.member.get("/compute/v2.1/servers")
-        out["servers"] = [s["id"] for s in reply.json()["servers"]]
-        reply = self.member.get(f"/volume/v3/{pid}/volumes")
-        assert reply.status_code == 200, reply.text
-        out["volumes"] = [v["id"] for v in reply.json()["volumes"]]
-        images = self.member.get("/image/v2/images").json()["images"]
-        out["images"] = [i["id"] for i in images if i["owner"] == pid]
-        return out
-
-    def server(self, server_id: str) -> dict[str, Any] | None:
-        reply = self.member.get(f"/compute/v2.1/servers/{server_id}")
-        if reply.status_code == 404:
-            return None
-        assert reply.status_code == 200, reply.text
-        return reply.json()["server"]
-
-    def console(self, server_id: str) -> str:
-        body = {"os-getConsoleOutput": {"length": -1}}
-        reply = self.member.post(f"/compute/v2.1/servers/{server_id}/action", json=body)
-        assert reply.status_code == 200, reply.text
-        return str(reply.json()["output"])
-
-    def gone(self, server_id: str) -> bool:
-        return self.server(server_id) is None
-
-
-def _call(client: httpx.Client, method: str, path: str, expect: int, **kw: Any) -> Any:
-    reply = client.request(method, path, **kw)
-    assert reply.status_code == expect, f"{method} {path}: {reply.status_code} {reply.text}"
-    return reply.json() if reply.content else None
-
-
-def _wait_agents(admin: httpx.Client, host: str) -> None:
-    """Both agents have reported: the network API lists its agent, compute its hypervisor."""
-
-    def network_agent() -> bool:
-        agents = admin.get("/network/v2.0/agents").json().get("agents", [])
-        return any(a["host"] == host and a["alive"] for a in agents)
-
-    def hypervisor() -> bool:
-        reply = admin.get("/compute/v2.1/os-hypervisors/detail")
-        hypervisors = reply.json().get("hypervisors", []) if reply.status_code == 200 else []
-        return any(h.get("hypervisor_hostname") == host and h.get("state") == "up"
-                   for h in hypervisors)  # fmt: skip
-
-    wait_until("network-agent heartbeat", network_agent, 60)
-    wait_until("compute-agent heartbeat", hypervisor, 60)
 
 
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
-    _need_host()
-    lab = HostLab.create()
-    try:
-        generate_keypair(lab.root / "keys")
-        with broker_vhost(f"stk-{lab.prefix}") as amqp_url:
-            env = lab.env() | {
-                "STACKLING_AMQP_URL": amqp_url,
-                "COMPUTE_BUILD_TIMEOUT_S": str(BUILD_TIMEOUT_S),
-                "COMPUTE_RPC_TIMEOUT_S": str(RPC_TIMEOUT_S),
-                "COMPUTE_AGENT_CAPACITY_VCPUS": "4",
-                "COMPUTE_AGENT_CAPACITY_RAM_MB": "2048",
-                "COMPUTE_AGENT_CAPACITY_DISK_GB": "20",
-                "COMPUTE_AGENT_SHUTDOWN_TIMEOUT": "0",
-                # A deleted network's bridge and DHCP namespace go at the agent's reconcile.
-                "NETWORK_AGENT_RECONCILE_INTERVAL": str(RECONCILE_S),
-            }
-            stack = Stack(lab.root, (*SERVICES, *AGENTS), env=env)
-            try:  # stopped before its virtual host goes
-                stack.start()
-                stack.wait_ready()
-                yield from _as_member(stack, lab, amqp_url)
-                _settle(lab)  # what the tests deleted leaves the host at the next reconcile
-            finally:
-                stack.stop()
-    finally:
-        left = lab.leftovers()
-        logs = tmp_path_factory.mktemp("logs")  # pytest keeps them; the lab's root goes
-        for log in lab.root.glob("*.log"):
-            shutil.copy(log, logs / log.name)
-        lab.sweep()
-    empty: dict[str, list[str]] = {k: [] for k in left}
-    assert left == empty, f"left on the host after the stack stopped: {left}"
-
-
-def _settle(lab: HostLab) -> None:
-    deadline = time.monotonic() + HOST_CLEAN_S
-    while any(lab.leftovers().values()) and time.monotonic() < deadline:
-        time.sleep(1)
-
-
-def _as_member(stack: Stack, lab: HostLab, amqp_url: str) -> Iterator[Cloud]:
-    """A fresh project's member and the admin, once both agents have reported."""
-    identity = IdentityAdmin(stack.url("gateway"), stack.admin_password)
-    try:
-        project = identity.create_project(f"servers-{lab.prefix}")
-        caller = identity.add_user(f"member-{lab.prefix}", project, "member")
-        gateway = stack.url("gateway")
-        admin = httpx.Client(base_url=gateway, headers=identity.admin.headers, timeout=60)
-        member = httpx.Client(base_url=gateway, headers=caller.headers, timeout=60)
-        with admin, member:
-            _wait_agents(admin, lab.host)
-            yield Cloud(stack, lab, amqp_url, admin, member, caller)
-    finally:
-        identity.close()
+    yield from start_cloud(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
 def tiny_image(cloud: Cloud) -> Iterator[str]:
-    """stackling-tiny as the project's own images: kernel (aki), ramdisk (ari), machine."""
-    made: list[str] = []
-
-    def upload(name: str, disk: str, data: bytes, **props: str) -> str:
-        body = {"name": name, "disk_format": disk, "container_format": disk, **props}
-        image = _call(cloud.member, "POST", "/image/v2/images", 201, json=body)
-        made.append(image["id"])
-        headers = {"Content-Type": "application/octet-stream"}
-        path = f"/image/v2/images/{image['id']}/file"
-        _call(cloud.member, "PUT", path, 204, content=data, headers=headers)
-        return str(image["id"])
-
-    try:
-        kernel = upload("tiny-kernel", "aki", (GUEST_DIR / "vmlinuz").read_bytes())
-        ramdisk = upload("tiny-ramdisk", "ari", (GUEST_DIR / "initramfs.gz").read_bytes())
-        yield upload(
-            "stackling-tiny",
-            "ami",
-            b"stackling-tiny",
-            kernel_id=kernel,
-            ramdisk_id=ramdisk,
-            os_command_line="console=ttyS0 quiet",
-        )
-    finally:
-        for image_id in reversed(made):
-            cloud.member.delete(f"/image/v2/images/{image_id}")
+    yield from tiny_image_of(cloud)
 
 
 @pytest.fixture(scope="module")
 def flavor(cloud: Cloud) -> Iterator[str]:
-    body = {"flavor": {"name": f"tiny-{cloud.lab.prefix}", "ram": 128, "vcpus": 1, "disk": 1}}
-    made = _call(cloud.admin, "POST", "/compute/v2.1/flavors", 200, json=body)["flavor"]
-    try:
-        yield str(made["id"])
-    finally:
-        cloud.admin.delete(f"/compute/v2.1/flavors/{made['id']}")
-
-
-def _user_data(peer: str, gateway: str) -> str:
-    """Ping the peer until it answers (it may boot later), then report both pings."""
-    script = f"""#!/bin/sh
-n=0
-until ping -c 1 -W 1 {peer} >/dev/null 2>&1; do
-  n=$((n + 1)); [ $n -ge 120 ] && break
-done
-for ip in {peer} {gateway}; do
-  if ping -c 2 -W 2 $ip; then echo "e2e: ping $ip ok"; else echo "e2e: ping $ip failed"; fi
-done
-"""
-    return base64.b64encode(script.encode()).decode()
-
-
-def _boot(cloud: Cloud, name: str, image: str, flavor: str, **server: Any) -> str:
-    body = {"server": {"name": name, "imageRef": image, "flavorRef": flavor, **server}}
-    return str(_call(cloud.member, "POST", "/compute/v2.1/servers", 202, json=body)["server"]["id"])
-
-
-def _status(cloud: Cloud, server_id: str, wanted: str) -> dict[str, Any] | None:
-    server = cloud.server(server_id)
-    assert server is not None, f"server {server_id} vanished"
-    if server["status"] == wanted:
-        return server
-    assert server["status"] in ("BUILD", wanted), (server["status"], server.get("fault"))
-    return None
+    yield from flavor_of(cloud)
 
 
 def test_two_servers_take_dhcp_ping_each_other_and_the_router_reach_a_floating_ip_leave_nothing(
@@ -327,7 +84,7 @@ def test_two_servers_take_dhcp_ping_each_other_and_the_router_reach_a_floating_i
     conn = cloud.sdk()
     undo: list[Callable[[], Any]] = []  # run last to first, also when the test failed
     try:
-        ext_net = _call(
+        ext_net = call(
             cloud.admin,
             "POST",
             "/network/v2.0/networks",
@@ -335,7 +92,7 @@ def test_two_servers_take_dhcp_ping_each_other_and_the_router_reach_a_floating_i
             json={"network": {"name": f"ext-{cloud.lab.prefix}", "router:external": True}},
         )["network"]
         undo.append(lambda: cloud.admin.delete(f"/network/v2.0/networks/{ext_net['id']}"))
-        _call(
+        call(
             cloud.admin,
             "POST",
             "/network/v2.0/subnets",
@@ -360,21 +117,21 @@ def test_two_servers_take_dhcp_ping_each_other_and_the_router_reach_a_floating_i
         timings["network"] = time.monotonic() - started
 
         servers: list[str] = []
-        undo.append(lambda: _delete_servers(cloud, servers))
+        undo.append(lambda: delete_servers(cloud, servers))
         for index, (ip, peer) in enumerate(zip(ips, reversed(ips), strict=True)):
             servers.append(
-                _boot(
+                boot(
                     cloud,
                     f"vm{index}",
                     tiny_image,
                     flavor,
                     networks=[{"uuid": net.id, "fixed_ip": ip}],
-                    user_data=_user_data(peer, gateway_ip),
+                    user_data=user_data(peer, gateway_ip),
                 )
             )
         booted = time.monotonic()
         views = [
-            wait_until(f"{sid} ACTIVE", lambda sid=sid: _status(cloud, sid, "ACTIVE"), 120)
+            wait_until(f"{sid} ACTIVE", lambda sid=sid: status(cloud, sid, "ACTIVE"), 120)
             for sid in servers
         ]
         timings["boot->ACTIVE"] = time.monotonic() - booted
@@ -397,7 +154,7 @@ def test_two_servers_take_dhcp_ping_each_other_and_the_router_reach_a_floating_i
 
         # A floating IP on the external network reaches server 0 from a namespace there.
         conn.network.create_security_group_rule(
-            security_group_id=_default_group(conn).id,
+            security_group_id=default_group(conn).id,
             direction="ingress",
             ethertype="IPv4",
             protocol="icmp",
@@ -407,125 +164,32 @@ def test_two_servers_take_dhcp_ping_each_other_and_the_router_reach_a_floating_i
         undo.append(lambda: conn.network.delete_ip(fip, ignore_missing=True))
         assert fip.fixed_ip_address == ips[0], fip
         outside = f"10.{octet}.254.250/24"
-        undo.append(lambda: _drop_client(cloud.lab))
-        client = _external_client(cloud.lab, Names(cloud.lab.prefix).bridge(ext_net["id"]), outside)
+        undo.append(lambda: drop_client(cloud.lab))
+        client = external_client(cloud.lab, Names(cloud.lab.prefix).bridge(ext_net["id"]), outside)
         floating = time.monotonic()
         address = fip.floating_ip_address
-        wait_until(f"ping {address} from outside", lambda: _ping(client, address), 30)
+        wait_until(f"ping {address} from outside", lambda: ping(client, address), 30)
         timings["floating IP reachable"] = time.monotonic() - floating
 
         deleting = time.monotonic()
         conn.network.delete_ip(fip)
         for sid in servers:
             conn.compute.delete_server(sid)
-        _delete_servers(cloud, servers)
+        delete_servers(cloud, servers)
         timings["servers deleted"] = time.monotonic() - deleting
     finally:
         try:
-            _run_all(undo)
+            run_all(undo)
         finally:
             conn.close()
 
     timings["cleaned up"] = time.monotonic() - started
-    _assert_project_empty(cloud)
-    _assert_host_clean(cloud.lab)
+    assert_project_empty(cloud)
+    assert_host_clean(cloud.lab)
     timings["host clean"] = time.monotonic() - started
     assert cloud.findings() == {svc: [] for svc in AUDITED}
     timings["total"] = time.monotonic() - started
     print("timings:", {k: round(v, 1) for k, v in timings.items()})
-
-
-def _default_group(conn: openstack.connection.Connection) -> Any:
-    return next(g for g in conn.network.security_groups() if g.name == "default")
-
-
-def _external_client(lab: HostLab, bridge: str, cidr: str) -> str:
-    """A namespace on the external network's bridge (named with the lab's prefix)."""
-    namespace, host_end, inner = f"{lab.prefix}ext", f"{lab.prefix}xh", f"{lab.prefix}xc"
-    netlink.ensure_netns(namespace)
-    netlink.ensure_veth(host_end, inner, namespace)
-    netlink.move_to_netns(inner, namespace)
-    netlink.set_up(inner, namespace)
-    netlink.set_link("lo", namespace, state="up")
-    netlink.ensure_addresses(inner, [cidr], namespace)
-    priv.run(["ip", "link", "set", host_end, "master", bridge, "up"], timeout=15)
-    return namespace
-
-
-def _drop_client(lab: HostLab) -> None:
-    netlink.delete_link(f"{lab.prefix}xh")
-    netlink.remove_netns(f"{lab.prefix}ext")
-
-
-def _ping(namespace: str, address: str) -> bool:
-    argv = priv.in_netns(namespace, ["busybox", "ping", "-c", "1", "-W", "1", address])
-    return subprocess.run(argv, capture_output=True, timeout=10, check=False).returncode == 0
-
-
-def _delete_servers(cloud: Cloud, servers: list[str]) -> None:
-    for sid in servers:
-        reply = cloud.member.delete(f"/compute/v2.1/servers/{sid}")
-        assert reply.status_code in (204, 404), reply.text
-    for sid in servers:
-        wait_until(f"{sid} deleted", lambda sid=sid: cloud.gone(sid), 90)
-
-
-def _run_all(steps: list[Callable[[], Any]]) -> None:
-    """Every cleanup step, last to first; the first failure is raised after all ran."""
-    failures: list[BaseException] = []
-    for step in reversed(steps):
-        try:
-            step()
-        except Exception as exc:  # the rest must run too
-            failures.append(exc)
-    if failures:
-        raise failures[0]
-
-
-def _assert_project_empty(cloud: Cloud) -> None:
-    """Every service lists nothing of the project (its images stay for the next test)."""
-    lists = cloud.project_lists()
-    lists.pop("images")
-    assert lists == {k: [] for k in lists}, lists
-
-
-def _assert_host_clean(lab: HostLab) -> None:
-    """Nothing with the prefix on the host (the agents' reconcile may still be removing)."""
-    _settle(lab)
-    left = {k: v for k, v in lab.leftovers().items() if v}
-    assert left == {}, f"still on the host after {HOST_CLEAN_S}s: {left}"
-
-
-def _volume_user_data(pattern: str) -> str:
-    """Wait for a hot-plugged volume (vdc: vda is the root disk, vdb the config drive);
-    read the pattern back if it is there, else write it."""
-    script = f"""#!/bin/sh
-n=0
-while [ ! -b /dev/vdc ] && [ $n -lt 240 ]; do sleep 1; n=$((n + 1)); done
-[ -b /dev/vdc ] || {{ echo "e2e: no volume"; exit 1; }}
-got=$(dd if=/dev/vdc bs={len(pattern)} count=1 2>/dev/null | tr -d '\\000')
-if [ "$got" = "{pattern}" ]; then
-  echo "e2e: read {pattern}"
-else
-  printf '%s' "{pattern}" | dd of=/dev/vdc bs={len(pattern)} count=1 conv=fsync 2>/dev/null
-  sync
-  echo "e2e: wrote {pattern}"
-fi
-"""
-    return base64.b64encode(script.encode()).decode()
-
-
-def _volume_status(cloud: Cloud, volume_id: str, wanted: str) -> bool:
-    path = f"/volume/v3/{cloud.caller.project_id}/volumes/{volume_id}"
-    status = _call(cloud.member, "GET", path, 200)["volume"]["status"]
-    assert status not in ("error", "error_deleting"), status
-    return status == wanted
-
-
-def _console_has(cloud: Cloud, server_id: str, text: str) -> str | None:
-    out = cloud.console(server_id)
-    assert "e2e: no volume" not in out, out
-    return out if text in out else None
 
 
 def test_a_volume_written_by_one_server_is_read_back_by_another(
@@ -537,62 +201,55 @@ def test_a_volume_written_by_one_server_is_read_back_by_another(
     volumes = f"/volume/v3/{cloud.caller.project_id}/volumes"
     undo: list[Callable[[], Any]] = []
     try:
-        net = _call(cloud.member, "POST", "/network/v2.0/networks", 201, json={"network": {}})
+        net = call(cloud.member, "POST", "/network/v2.0/networks", 201, json={"network": {}})
         net_id = net["network"]["id"]
         undo.append(lambda: cloud.member.delete(f"/network/v2.0/networks/{net_id}"))
         subnet = {"network_id": net_id, "cidr": "10.78.0.0/24", "ip_version": 4}
-        _call(cloud.member, "POST", "/network/v2.0/subnets", 201, json={"subnet": subnet})
-        volume = _call(cloud.member, "POST", volumes, 202, json={"volume": {"size": 1}})
+        call(cloud.member, "POST", "/network/v2.0/subnets", 201, json={"subnet": subnet})
+        volume = call(cloud.member, "POST", volumes, 202, json={"volume": {"size": 1}})
         volume_id = volume["volume"]["id"]
-        undo.append(lambda: _delete_volume(cloud, volume_id))
+        undo.append(lambda: delete_volume(cloud, volume_id))
         servers: list[str] = []
-        undo.append(lambda: _delete_servers(cloud, servers))
+        undo.append(lambda: delete_servers(cloud, servers))
         for index in range(2):
             servers.append(
-                _boot(
+                boot(
                     cloud,
                     f"vol{index}",
                     tiny_image,
                     flavor,
                     networks=[{"uuid": net_id}],
-                    user_data=_volume_user_data(pattern),
+                    user_data=volume_user_data(pattern),
                 )
             )
         for sid in servers:
-            wait_until(f"{sid} ACTIVE", lambda sid=sid: _status(cloud, sid, "ACTIVE"), 120)
-        wait_until("volume available", lambda: _volume_status(cloud, volume_id, "available"), 60)
+            wait_until(f"{sid} ACTIVE", lambda sid=sid: status(cloud, sid, "ACTIVE"), 120)
+        wait_until("volume available", lambda: volume_status(cloud, volume_id, "available"), 60)
 
         for sid, verb in zip(servers, ("wrote", "read"), strict=True):
             attachments = f"/compute/v2.1/servers/{sid}/os-volume_attachments"
             began = time.monotonic()
             body = {"volumeAttachment": {"volumeId": volume_id}}
-            _call(cloud.member, "POST", attachments, 200, json=body)
-            assert _volume_status(cloud, volume_id, "in-use")
+            call(cloud.member, "POST", attachments, 200, json=body)
+            assert volume_status(cloud, volume_id, "in-use")
             wait_until(
                 f"{sid} {verb}",
-                lambda sid=sid, verb=verb: _console_has(cloud, sid, f"e2e: {verb} {pattern}"),
+                lambda sid=sid, verb=verb: console_has(cloud, sid, f"e2e: {verb} {pattern}"),
                 GUEST_TIMEOUT_S,
                 every=3,
             )
             timings[f"attach->{verb}"] = time.monotonic() - began
-            _call(cloud.member, "DELETE", f"{attachments}/{volume_id}", 202)
-            wait_until("volume detached", lambda: _volume_status(cloud, volume_id, "available"), 60)
-        _delete_servers(cloud, servers)
-        _delete_volume(cloud, volume_id)
+            call(cloud.member, "DELETE", f"{attachments}/{volume_id}", 202)
+            wait_until("volume detached", lambda: volume_status(cloud, volume_id, "available"), 60)
+        delete_servers(cloud, servers)
+        delete_volume(cloud, volume_id)
     finally:
-        _run_all(undo)
-    _assert_project_empty(cloud)
-    _assert_host_clean(cloud.lab)
+        run_all(undo)
+    assert_project_empty(cloud)
+    assert_host_clean(cloud.lab)
     assert cloud.findings() == {svc: [] for svc in AUDITED}
     timings["total"] = time.monotonic() - started
     print("volume timings:", {k: round(v, 1) for k, v in timings.items()})
-
-
-def _delete_volume(cloud: Cloud, volume_id: str) -> None:
-    path = f"/volume/v3/{cloud.caller.project_id}/volumes/{volume_id}"
-    reply = cloud.member.delete(path)
-    assert reply.status_code in (202, 404), reply.text
-    wait_until("volume deleted", lambda: cloud.member.get(path).status_code == 404, 60)
 
 
 def test_boot_with_network_api_down_ends_in_error_and_leaks_nothing(
@@ -600,37 +257,29 @@ def test_boot_with_network_api_down_ends_in_error_and_leaks_nothing(
 ) -> None:
     undo: list[Callable[[], Any]] = []
     try:
-        net = _call(cloud.member, "POST", "/network/v2.0/networks", 201, json={"network": {}})
+        net = call(cloud.member, "POST", "/network/v2.0/networks", 201, json={"network": {}})
         net_id = net["network"]["id"]
         undo.append(lambda: cloud.member.delete(f"/network/v2.0/networks/{net_id}"))
         subnet = {"network_id": net_id, "cidr": "10.77.0.0/24", "ip_version": 4}
-        _call(cloud.member, "POST", "/network/v2.0/subnets", 201, json={"subnet": subnet})
+        call(cloud.member, "POST", "/network/v2.0/subnets", 201, json={"subnet": subnet})
         servers: list[str] = []
-        undo.append(lambda: _delete_servers(cloud, servers))
-        undo.append(lambda: _restart(cloud.stack, "network"))
+        undo.append(lambda: delete_servers(cloud, servers))
+        undo.append(lambda: restart(cloud.stack, "network"))
 
         cloud.stack.kill("network")
         started = time.monotonic()
-        servers.append(_boot(cloud, "no-net", tiny_image, flavor, networks=[{"uuid": net_id}]))
-        view = wait_until(
-            "ERROR", lambda: _status(cloud, servers[0], "ERROR"), BUILD_TIMEOUT_S + 30
-        )
+        servers.append(boot(cloud, "no-net", tiny_image, flavor, networks=[{"uuid": net_id}]))
+        view = wait_until("ERROR", lambda: status(cloud, servers[0], "ERROR"), BUILD_TIMEOUT_S + 30)
         took = time.monotonic() - started
         assert took < BUILD_TIMEOUT_S, took
         assert "network" in view["fault"]["message"], view
         assert view["addresses"] == {}, view
         print(f"boot with network-api down: ERROR after {took:.1f}s: {view['fault']['message']}")
     finally:
-        _run_all(undo)  # network-api back first, then the server and the network go
-    _assert_project_empty(cloud)
-    _assert_host_clean(cloud.lab)
+        run_all(undo)  # network-api back first, then the server and the network go
+    assert_project_empty(cloud)
+    assert_host_clean(cloud.lab)
     assert cloud.findings() == {svc: [] for svc in AUDITED}
-
-
-def _restart(stack: Stack, name: str) -> None:
-    if stack.procs[name].poll() is not None:
-        stack.start_one(name)
-        stack.wait_ready()
 
 
 def test_ports_made_after_a_boot_gave_up_on_network_api_go_with_the_server(
@@ -638,27 +287,25 @@ def test_ports_made_after_a_boot_gave_up_on_network_api_go_with_the_server(
 ) -> None:
     undo: list[Callable[[], Any]] = []
     try:
-        net = _call(cloud.member, "POST", "/network/v2.0/networks", 201, json={"network": {}})
+        net = call(cloud.member, "POST", "/network/v2.0/networks", 201, json={"network": {}})
         net_id = net["network"]["id"]
         undo.append(lambda: cloud.member.delete(f"/network/v2.0/networks/{net_id}"))
         subnet = {"network_id": net_id, "cidr": "10.79.0.0/24", "ip_version": 4}
-        _call(cloud.member, "POST", "/network/v2.0/subnets", 201, json={"subnet": subnet})
+        call(cloud.member, "POST", "/network/v2.0/subnets", 201, json={"subnet": subnet})
         servers: list[str] = []
-        undo.append(lambda: _delete_servers(cloud, servers))
+        undo.append(lambda: delete_servers(cloud, servers))
         undo.append(lambda: cloud.stack.resume("network"))
 
         cloud.stack.pause("network")  # its queued requests outlive compute's deadline
-        servers.append(_boot(cloud, "late", tiny_image, flavor, networks=[{"uuid": net_id}]))
-        view = wait_until(
-            "ERROR", lambda: _status(cloud, servers[0], "ERROR"), BUILD_TIMEOUT_S + 30
-        )
+        servers.append(boot(cloud, "late", tiny_image, flavor, networks=[{"uuid": net_id}]))
+        view = wait_until("ERROR", lambda: status(cloud, servers[0], "ERROR"), BUILD_TIMEOUT_S + 30)
         assert "network" in view["fault"]["message"], view
         cloud.stack.resume("network")
         time.sleep(2)  # what it does now, nobody waits for
         late = cloud.member.get("/network/v2.0/ports", params={"device_id": servers[0]})
         print(f"ports made after the boot gave up: {len(late.json()['ports'])}")
     finally:
-        _run_all(undo)
-    _assert_project_empty(cloud)
-    _assert_host_clean(cloud.lab)
+        run_all(undo)
+    assert_project_empty(cloud)
+    assert_host_clean(cloud.lab)
     assert cloud.findings() == {svc: [] for svc in AUDITED}
