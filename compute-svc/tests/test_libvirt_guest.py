@@ -11,7 +11,6 @@ with the prefix is left (domains, secrets, files, bridge, tgt target and account
 
 from __future__ import annotations
 
-import os
 import secrets
 import shutil
 import signal
@@ -25,9 +24,11 @@ import libvirt
 import pytest
 from pyroute2 import IPRoute
 from virt_fixtures import (
+    URI,
     instances_dir,
     leftovers,
     owned_secrets,
+    prepare_guest,
     server,
     sweep,
     tiny_image,
@@ -38,32 +39,11 @@ from compute_svc.drivers.base import IscsiConnection, ServerSpec, VolumeSpec
 from compute_svc.drivers.libvirt import domain_xml as dx
 from compute_svc.drivers.libvirt.driver import LibvirtDriver, VirtError
 
-URI = "qemu:///system"
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _libvirt_ready() -> None:
-    if os.geteuid() != 0:
-        pytest.skip("QEMU guests on qemu:///system need root")
-    for tool in ("qemu-system-x86_64", "qemu-img", "genisoimage", "dnsmasq", "virsh"):
-        if shutil.which(tool) is None:
-            pytest.skip(f"{tool} is not installed")
-    try:
-        libvirt.open(URI).close()
-    except libvirt.libvirtError:
-        subprocess.run(
-            ["bash", str(ROOT / "deploy/start-host-daemons.sh")], timeout=120, check=True
-        )
-
 
 @pytest.fixture(scope="module", name="guest_dir")
 def guest_dir_fixture() -> Path:
     """The tiny guest, built (or found up to date) by the project's own script."""
-    _libvirt_ready()
-    out = Path(os.environ.get("STACKLING_GUEST_DIR", "/var/lib/stackling/guest"))
-    env = os.environ | {"STACKLING_GUEST_DIR": str(out)}
-    subprocess.run(["bash", str(ROOT / "deploy/guest-image.sh")], env=env, timeout=600, check=True)
-    return out
+    return prepare_guest(("dnsmasq", "virsh"))
 
 
 @dataclass

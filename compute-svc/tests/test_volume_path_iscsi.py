@@ -16,7 +16,6 @@ target and queue carries the test's prefix or vhost and is removed afterwards.
 from __future__ import annotations
 
 import asyncio
-import os
 import secrets
 import shutil
 import subprocess
@@ -29,13 +28,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import libvirt
 import pytest
 from api_helpers import Api, private_vhost
 from virt_fixtures import (
+    URI,
     instances_dir,
     leftovers,
     owned_secrets,
+    prepare_guest,
     server,
     sweep,
     tiny_image,
@@ -60,35 +60,15 @@ from volume_svc.app import create_app as create_volume_app
 from volume_svc.drivers.tgt import parse_show
 from volume_svc.settings import VolumeSettings
 
-URI = "qemu:///system"
-ROOT = Path(__file__).resolve().parents[2]
 TGT_SOCKETS = Path("/var/run/tgtd")
 P1 = RequestContext(project_id="p1", user_id="user-p1", roles=frozenset({"member", "reader"}))
 ADMIN = RequestContext(project_id="admin", roles=frozenset({"admin"}))
 
 
-def _host_ready() -> None:
-    if os.geteuid() != 0:
-        pytest.skip("QEMU guests on qemu:///system and tgtd need root")
-    for tool in ("qemu-system-x86_64", "genisoimage", "tgtd", "tgtadm", "rabbitmqctl"):
-        if shutil.which(tool) is None:
-            pytest.skip(f"{tool} is not installed")
-    try:
-        libvirt.open(URI).close()
-    except libvirt.libvirtError:
-        subprocess.run(
-            ["bash", str(ROOT / "deploy/start-host-daemons.sh")], timeout=120, check=True
-        )
-
-
 @pytest.fixture(scope="module", name="guest_dir")
 def guest_dir_fixture() -> Path:
     """The tiny guest, built (or found up to date) by the project's own script."""
-    _host_ready()
-    out = Path(os.environ.get("STACKLING_GUEST_DIR", "/var/lib/stackling/guest"))
-    env = os.environ | {"STACKLING_GUEST_DIR": str(out)}
-    subprocess.run(["bash", str(ROOT / "deploy/guest-image.sh")], env=env, timeout=600, check=True)
-    return out
+    return prepare_guest(("tgtd", "tgtadm", "rabbitmqctl"))
 
 
 class Tgtd:

@@ -10,16 +10,40 @@ Every domain, secret and file a test makes carries a random prefix and is remove
 from __future__ import annotations
 
 import base64
+import os
 import secrets
 import shutil
+import subprocess
 import tempfile
 import uuid
 from pathlib import Path
 from typing import Any
 
 import libvirt
+import pytest
 
 ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
+URI = "qemu:///system"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def prepare_guest(tools: tuple[str, ...] = ()) -> Path:
+    """Skip unless QEMU guests can run here (root, the tools, libvirtd: started when it
+    does not answer); the stackling-tiny guest, built or found up to date."""
+    if os.geteuid() != 0:
+        pytest.skip("QEMU guests on qemu:///system need root")
+    for tool in ("qemu-system-x86_64", "qemu-img", "genisoimage", *tools):
+        if shutil.which(tool) is None:
+            pytest.skip(f"{tool} is not installed")
+    try:
+        libvirt.open(URI).close()
+    except libvirt.libvirtError:
+        script = ROOT / "deploy/start-host-daemons.sh"
+        subprocess.run(["bash", str(script)], timeout=120, check=True)
+    out = Path(os.environ.get("STACKLING_GUEST_DIR", "/var/lib/stackling/guest"))
+    env = os.environ | {"STACKLING_GUEST_DIR": str(out)}
+    subprocess.run(["bash", str(ROOT / "deploy/guest-image.sh")], env=env, timeout=600, check=True)
+    return out
 
 
 def unique_prefix() -> str:
