@@ -12,7 +12,7 @@ from chassis_fixtures import *  # noqa: F403 (pytest finds fixtures by module na
 from chassis_fixtures import pg_admin, temp_pg_database
 from sqlalchemy import inspect, text
 
-from common_rpc.chassis.db import make_engine, make_sessionmaker, ping_db
+from common_rpc.chassis.db import make_engine, make_sessionmaker, ping_db, transaction
 from common_rpc.chassis.migrations import (
     CHASSIS_VERSION_LOCATION,
     CHASSIS_VERSIONS,
@@ -61,6 +61,60 @@ async def test_sessions_keep_objects_after_commit(tmp_path: Path) -> None:
     sessions = make_sessionmaker(engine)
     assert sessions.kw["expire_on_commit"] is False
     await engine.dispose()
+
+
+async def test_sqlite_writers_take_turns_in_arrival_order(tmp_path: Path) -> None:
+    """60 writers at once: all commit, in the order they asked (no busy-handler lottery)."""
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path}/w.db")
+    sessions = make_sessionmaker(engine)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("CREATE TABLE log (seq INTEGER PRIMARY KEY, writer INT)"))
+
+        async def write(n: int) -> None:
+            async with transaction(sessions) as session:
+                await asyncio.sleep(0.002)  # hold the lock across an await, like a request
+                await session.execute(text("INSERT INTO log (writer) VALUES (:n)"), {"n": n})
+
+        tasks = []
+        for n in range(60):
+            tasks.append(asyncio.create_task(write(n)))
+            await asyncio.sleep(0)  # each task reaches the queue before the next starts
+        await asyncio.gather(*tasks)
+        async with transaction(sessions, write=False) as session:
+            order = list(
+                (await session.execute(text("SELECT writer FROM log ORDER BY seq"))).scalars()
+            )
+        assert order == list(range(60))
+    finally:
+        await engine.dispose()
+
+
+async def test_sqlite_readers_do_not_wait_for_a_writer(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path}/r.db")
+    sessions = make_sessionmaker(engine)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("CREATE TABLE t (x INT)"))
+            await conn.execute(text("INSERT INTO t VALUES (1)"))
+        writing, release = asyncio.Event(), asyncio.Event()
+
+        async def writer() -> None:
+            async with transaction(sessions) as session:
+                await session.execute(text("INSERT INTO t VALUES (2)"))
+                writing.set()
+                await release.wait()
+
+        task = asyncio.create_task(writer())
+        await writing.wait()
+        async with asyncio.timeout(2):  # a writer's BEGIN IMMEDIATE would wait for release
+            async with transaction(sessions, write=False) as session:
+                seen = (await session.execute(text("SELECT count(*) FROM t"))).scalar()
+        assert seen == 1  # the snapshot before the writer's commit
+        release.set()
+        await task
+    finally:
+        await engine.dispose()
 
 
 async def test_ping_db(pg_db_url: str) -> None:

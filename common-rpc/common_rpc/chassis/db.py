@@ -15,6 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +92,68 @@ def make_engine(
         pool_recycle=1800,
         connect_args=connect_args,
     )
+
+
+class _WriterQueue:
+    """One SQLite writer of this process at a time, served in arrival order.
+
+    SQLite has a single writer per file; without this, waiting writers poll the file lock
+    with sleeps (the busy handler), so under a burst some starve past the busy timeout
+    while others get in. The owning task may nest a transaction (it does not queue behind
+    itself; SQLite's own lock then decides, as without the queue).
+    """
+
+    def __init__(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.lock = asyncio.Lock()
+        self.owner: asyncio.Task[Any] | None = None
+
+    @asynccontextmanager
+    async def turn(self) -> AsyncIterator[None]:
+        task = asyncio.current_task()
+        if task is not None and task is self.owner:
+            yield
+            return
+        async with self.lock:
+            self.owner = task
+            try:
+                yield
+            finally:
+                self.owner = None
+
+
+_WRITERS: weakref.WeakKeyDictionary[Any, _WriterQueue] = weakref.WeakKeyDictionary()
+
+
+@asynccontextmanager
+async def transaction(
+    sessions: async_sessionmaker[AsyncSession], *, write: bool = True
+) -> AsyncIterator[AsyncSession]:
+    """One transaction, committed on success, rolled back on any error.
+
+    On SQLite a writer takes the write lock at once (``BEGIN IMMEDIATE``, after its turn
+    in this process's writer queue): pysqlite would defer BEGIN to the first write, so a
+    read-then-write (check, then insert) could race, a SAVEPOINT issued first would be the
+    outermost transaction, and the late upgrade to a writer fails with "database is
+    locked". ``write=False`` is for requests that only read: a plain BEGIN gives their
+    statements one snapshot and no lock, so they run beside writers (WAL) and each other.
+    """
+    engine = sessions.kw["bind"]
+    if engine is None or engine.dialect.name != "sqlite":
+        async with sessions.begin() as session:
+            yield session
+        return
+    if not write:
+        async with sessions.begin() as session:
+            await session.execute(text("BEGIN"))
+            yield session
+        return
+    queue = _WRITERS.get(engine.sync_engine)
+    if queue is None or queue.loop is not asyncio.get_running_loop():
+        queue = _WRITERS[engine.sync_engine] = _WriterQueue()
+    async with queue.turn(), sessions.begin() as session:
+        await session.execute(text("BEGIN IMMEDIATE"))
+        yield session
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

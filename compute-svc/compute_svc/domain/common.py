@@ -3,29 +3,16 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import text as sql
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
+
+# One transaction per request, shared by every service (its SQLite rules live there).
+from common_rpc.chassis.db import transaction as transaction
 
 from .errors import invalid
-
-
-@asynccontextmanager
-async def transaction(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
-    """One transaction, committed on success; on SQLite it takes the write lock at once.
-
-    BEGIN IMMEDIATE also makes savepoints safe and avoids SQLite's read-then-write
-    upgrade failure ("database is locked") under concurrent writers.
-    """
-    async with sessions.begin() as session:
-        if session.get_bind().dialect.name == "sqlite":
-            await session.execute(sql("BEGIN IMMEDIATE"))
-        yield session
 
 
 def new_id() -> str:

@@ -25,10 +25,11 @@ class Call:
 
 
 @asynccontextmanager
-async def transaction(request: Request) -> AsyncIterator[Call]:
-    """Commit when the route returns; roll back on any error (it becomes the fault)."""
+async def transaction(request: Request, *, write: bool = True) -> AsyncIterator[Call]:
+    """Commit when the route returns; roll back on any error (it becomes the fault).
+    ``write=False``: the route only reads (no write lock on SQLite)."""
     runtime = request.app.state.runtime
-    async with common.transaction(runtime.sessions) as session:
+    async with common.transaction(runtime.sessions, write=write) as session:
         yield Call(session, current_context(), request.app.state.settings)
 
 

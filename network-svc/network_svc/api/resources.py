@@ -32,8 +32,13 @@ def crud_router(
     update: str | None = "update",
     remove: str = "remove",
     after_remove: AfterRemove | None = None,
+    reads_write: bool = False,
 ) -> APIRouter:
-    """GET/POST ``/v2.0/{path}``, GET/PUT/DELETE ``/v2.0/{path}/{id}``."""
+    """GET/POST ``/v2.0/{path}``, GET/PUT/DELETE ``/v2.0/{path}/{id}``.
+
+    GETs run in read-only transactions unless ``reads_write`` (a list that may create,
+    like a project's first look at its security groups making the default one).
+    """
     path = path or collection
     router = APIRouter(prefix=f"/v2.0/{path}", tags=[collection])
     render = view or domain.view
@@ -41,7 +46,7 @@ def crud_router(
 
     @router.get("")
     async def list_resources(request: Request) -> dict[str, Any]:
-        async with transaction(request) as call:
+        async with transaction(request, write=reads_write) as call:
             rows = await getattr(domain, list_all)(call.session, call.ctx)
             items = [render(row, call.ctx) for row in rows]
         return render_list(request, collection, items)
@@ -61,7 +66,7 @@ def crud_router(
 
     @router.get("/{resource_id}")
     async def show_resource(request: Request, resource_id: str) -> dict[str, Any]:
-        async with transaction(request) as call:
+        async with transaction(request, write=reads_write) as call:
             row = await getattr(domain, get)(call.session, call.ctx, resource_id)
             item = render(row, call.ctx)
         return {singular: select_fields(item, request.query_params.getlist("fields"))}

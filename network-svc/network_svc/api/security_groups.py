@@ -13,7 +13,9 @@ def _rule_view(rule: SecurityGroupRule, _ctx: Any) -> dict[str, Any]:
     return security_groups.rule_view(rule)
 
 
-groups = crud_router("security_groups", "security_group", security_groups, path="security-groups")
+groups = crud_router(
+    "security_groups", "security_group", security_groups, path="security-groups", reads_write=True
+)
 rules = crud_router(
     "security_group_rules",
     "security_group_rule",
@@ -23,6 +25,7 @@ rules = crud_router(
     view=_rule_view,
     get="get_rule",
     list_all="list_rules",
+    reads_write=True,
     update=None,
     remove="remove_rule",
 )

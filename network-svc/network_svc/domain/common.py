@@ -3,35 +3,22 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import inspect
-from sqlalchemy import text as sql
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
 
+# One transaction per request, shared by every service (its SQLite rules live there).
+from common_rpc.chassis.db import transaction as transaction
 from common_rpc.context import RequestContext
 
 from ..db.models import utcnow
 from .errors import forbidden, invalid
-
-
-@asynccontextmanager
-async def transaction(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
-    """One transaction, committed on success; savepoints inside it are safe on SQLite too."""
-    async with sessions.begin() as session:
-        if session.get_bind().dialect.name == "sqlite":
-            # pysqlite defers BEGIN to the first write, so a SAVEPOINT issued first would be
-            # the outermost transaction and its RELEASE a commit; IMMEDIATE also avoids
-            # the read-then-write upgrade that SQLite answers with "database is locked".
-            await session.execute(sql("BEGIN IMMEDIATE"))
-        yield session
 
 
 def new_id() -> str:

@@ -3,30 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import text as sql
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
+# One transaction per request, shared by every service (its SQLite rules live there).
+from common_rpc.chassis.db import transaction as transaction
 from common_rpc.context import RequestContext
 
 from .errors import invalid
-
-
-@asynccontextmanager
-async def transaction(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
-    """One transaction, committed on success; on SQLite it takes the write lock up front.
-
-    pysqlite defers BEGIN to the first write, so a read-then-write (quota check, then
-    insert) would race; ``BEGIN IMMEDIATE`` serialises writers like a row lock would.
-    """
-    async with sessions.begin() as session:
-        if session.get_bind().dialect.name == "sqlite":
-            await session.execute(sql("BEGIN IMMEDIATE"))
-        yield session
 
 
 def new_id() -> str:
