@@ -27,10 +27,11 @@ class Call:
 
 
 @asynccontextmanager
-async def transaction(request: Request) -> AsyncIterator[Call]:
-    """Commit when the route returns; roll back on any error (it becomes the fault)."""
+async def transaction(request: Request, *, write: bool = True) -> AsyncIterator[Call]:
+    """Commit when the route returns; roll back on any error (it becomes the fault).
+    ``write=False``: the route only reads (on SQLite: a snapshot, no write lock)."""
     deps: Deps = request.app.state.deps
-    async with common.transaction(deps.runtime.sessions) as session:
+    async with common.transaction(deps.runtime.sessions, write=write) as session:
         yield Call(session, current_context(), request.app.state.settings, deps)
 
 

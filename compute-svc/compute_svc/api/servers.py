@@ -69,7 +69,7 @@ async def create_server(request: Request, body: Any = Body(None)) -> JSONRespons
 
 
 async def _listing(request: Request, detail: bool) -> dict[str, Any]:
-    async with transaction(request) as call:
+    async with transaction(request, write=False) as call:
         rows = await servers.list_all(call.session, call.ctx, dict(request.query_params))
         if detail:
             items = await _views(request, call, rows)
@@ -92,7 +92,7 @@ async def list_servers_detail(request: Request) -> dict[str, Any]:
 
 @router.get("/{server_id}")
 async def show_server(request: Request, server_id: str) -> dict[str, Any]:
-    async with transaction(request) as call:
+    async with transaction(request, write=False) as call:
         server = await servers.get(call.session, call.ctx, server_id)
         return {"server": (await _views(request, call, [server]))[0]}
 
