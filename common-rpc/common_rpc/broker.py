@@ -51,6 +51,9 @@ class MessagingConfig(BaseModel):
     event_prefetch: int = 64
     event_delivery_limit: int = 5
     rpc_max_attempts: int = 3
+    # Seconds a running operation's lease lasts without renewal (renewed every third of
+    # it): how long a redelivered copy waits before it takes over from a dead worker.
+    rpc_operation_lease_s: float = 10.0
 
     def url_for_topic(self, topic: str) -> str:
         return self.topic_urls.get(topic.split(".", 1)[0], self.url)

@@ -54,6 +54,11 @@ Handler = Callable[..., Awaitable[Any]]
 Properties = Basic.Properties
 REPLY_TO = "amq.rabbitmq.reply-to"
 DEAD_LETTER_QUEUE = "rpc.dead"
+# Clocks of caller and server hosts differ a little (NTP): a request is expired only once
+# its deadline passed by more than this.
+DEADLINE_GRACE_S = 1.0
+# How often a delivery whose operation runs elsewhere asks whether it finished.
+OPERATION_POLL_S = 0.2
 
 
 def queue_name(topic: str) -> str:
@@ -110,10 +115,16 @@ def _args_model(func: Handler, method: str) -> type[BaseModel] | None:
 
 
 class OperationLog(Protocol):
-    """Where a server records mutating operations by id (see ``sql_oplog.SqlOperationLog``)."""
+    """Where a server records mutating operations by id (see ``sql_store.SqlOperationLog``)."""
+
+    lease_s: float
 
     async def begin(self, op_id: str, method: str) -> tuple[str, Any]:
-        """Count an attempt; answer ("run", None), ("done", reply) or ("dead", None)."""
+        """Count an attempt; answer ("run", None), ("done", reply), ("dead", None), or
+        ("busy", None) while another delivery runs it under a fresh lease."""
+
+    async def renew(self, op_id: str) -> None:
+        """Extend the lease of an operation this server is running."""
 
     async def finish(self, op_id: str, reply: dict[str, Any]) -> None:
         """Store the reply that every retry of this operation gets."""
@@ -197,8 +208,18 @@ class RpcServer:
         outcome = "ok"
         try:
             op_id = request.get("o")
+            deadline = request.get("d")
+            if isinstance(deadline, int | float) and time.time() > deadline + DEADLINE_GRACE_S:
+                # The caller gave up (RpcTimeout) before we got here: running it now would
+                # make what nobody waits for (it compensates for the call on its side).
+                outcome = "expired"
+                log.warning("rpc: %s dropped, its caller's deadline passed", method)
+                await message.ack()
+                return
             if op_id and self.oplog is not None:
-                reply = await self._run_once(message, method, op_id, request.get("a") or {})
+                reply = await self._run_once(
+                    message, method, op_id, request.get("a") or {}, deadline
+                )
             else:
                 reply = await self._dispatch(method, request.get("a") or {})
             if reply is not None and "e" in reply:
@@ -217,10 +238,22 @@ class RpcServer:
             reset_context(token)
 
     async def _run_once(
-        self, message: AbstractIncomingMessage, method: str, op_id: str, args: dict[str, Any]
+        self,
+        message: AbstractIncomingMessage,
+        method: str,
+        op_id: str,
+        args: dict[str, Any],
+        deadline: float | None,
     ) -> dict[str, Any] | None:
-        assert self.oplog is not None
-        state, stored = await self.oplog.begin(op_id, method)
+        """Run the operation unless it ran or runs elsewhere; None: nobody waits any more."""
+        oplog = self.oplog
+        assert oplog is not None
+        state, stored = await oplog.begin(op_id, method)
+        while state == "busy":  # another delivery holds it: its reply is ours
+            if deadline is not None and time.time() > deadline:
+                return None
+            await asyncio.sleep(OPERATION_POLL_S)
+            state, stored = await oplog.begin(op_id, method)
         if state == "done":
             return stored
         if state == "dead":
@@ -228,9 +261,23 @@ class RpcServer:
             return {
                 "e": InternalError(f"operation {op_id} abandoned after repeated failures").to_wire()
             }
-        reply = await self._dispatch(method, args)
-        await self.oplog.finish(op_id, reply)
+        renewing = asyncio.create_task(self._renew(op_id), name=f"lease-{op_id}")
+        try:
+            reply = await self._dispatch(method, args)
+        finally:
+            renewing.cancel()
+        await oplog.finish(op_id, reply)
         return reply
+
+    async def _renew(self, op_id: str) -> None:
+        assert self.oplog is not None
+        every = self.oplog.lease_s / 3
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await self.oplog.renew(op_id)
+            except Exception:  # a missed renewal only risks a second run, as before leases
+                log.warning("rpc: could not renew the lease of %s", op_id, exc_info=True)
 
     async def _dispatch(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
         spec = self.handlers.get(method)
@@ -348,7 +395,15 @@ class RpcClient:
     ) -> Any:
         """Call ``method`` on ``topic`` and wait for its reply (or ``RpcTimeout``)."""
         timeout = self.timeout if timeout is None else timeout
-        body = dumps({"m": method, "a": args, "c": current_context().to_wire(), "o": op_id})
+        body = dumps(
+            {
+                "m": method,
+                "a": args,
+                "c": current_context().to_wire(),
+                "o": op_id,
+                "d": time.time() + timeout,  # the server drops what arrives later
+            }
+        )
         url = self.broker.config.url_for_topic(topic)
         routing_key = queue_name(topic)
         loop = asyncio.get_running_loop()

@@ -12,7 +12,7 @@ is dead-lettered.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
@@ -52,13 +52,25 @@ class SqlEventLog:
 
 
 class SqlOperationLog:
-    """Attempts and replies of mutating RPC operations, by operation id."""
+    """Attempts and replies of mutating RPC operations, by operation id.
+
+    A running operation holds a lease that its server renews (``renew``) while the
+    handler runs. Another delivery of the same operation (a caller's retry, or a copy the
+    broker redelivered after a lost connection) finds it ``busy`` while the lease is
+    fresh and waits for its reply instead of running it twice; only once the lease lapsed
+    (the worker died) does it take the operation over, as a new attempt.
+    """
 
     def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], *, max_attempts: int = 3
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        max_attempts: int = 3,
+        lease_s: float = 10.0,
     ) -> None:
         self.sessions = sessions
         self.max_attempts = max_attempts
+        self.lease_s = lease_s
 
     async def begin(self, op_id: str, method: str) -> tuple[str, Any]:
         now = datetime.now(UTC)
@@ -76,7 +88,10 @@ class SqlOperationLog:
             row = (
                 await session.execute(
                     select(
-                        rpc_operations.c.state, rpc_operations.c.result, rpc_operations.c.attempts
+                        rpc_operations.c.state,
+                        rpc_operations.c.result,
+                        rpc_operations.c.attempts,
+                        rpc_operations.c.updated_at,
                     )
                     .where(rpc_operations.c.op_id == op_id)
                     .with_for_update()
@@ -86,6 +101,11 @@ class SqlOperationLog:
                 return "done", row.result
             if row.state == "dead":
                 return "dead", None
+            held_since = row.updated_at
+            if held_since.tzinfo is None:  # SQLite keeps no zone: the value is UTC
+                held_since = held_since.replace(tzinfo=UTC)
+            if now - held_since < timedelta(seconds=self.lease_s):
+                return "busy", None
             attempts = row.attempts + 1
             state = "dead" if attempts > self.max_attempts else "running"
             await session.execute(
@@ -94,6 +114,15 @@ class SqlOperationLog:
                 .values(attempts=attempts, state=state, updated_at=now)
             )
             return ("dead" if state == "dead" else "run"), None
+
+    async def renew(self, op_id: str) -> None:
+        """Keep the lease of a running operation (its handler is still working)."""
+        async with self.sessions.begin() as session:
+            await session.execute(
+                update(rpc_operations)
+                .where(rpc_operations.c.op_id == op_id, rpc_operations.c.state == "running")
+                .values(updated_at=datetime.now(UTC))
+            )
 
     async def finish(self, op_id: str, reply: dict[str, Any]) -> None:
         async with self.sessions.begin() as session:

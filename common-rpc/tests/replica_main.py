@@ -20,6 +20,7 @@ from common_rpc import Broker, MessagingConfig, RpcRouter, RpcServer, SqlOperati
 from common_rpc.tables import chassis_metadata
 
 router = RpcRouter()
+LEASE_S = 1.5
 
 
 class Deps:
@@ -56,7 +57,8 @@ async def main(url: str, topic: str, db: str, name: str, markers: str) -> None:
         topic,
         Deps(name, sessions, Path(markers)),
         prefetch=1,
-        oplog=SqlOperationLog(sessions, max_attempts=3),
+        # A short lease: a killed worker's operation is taken over within seconds.
+        oplog=SqlOperationLog(sessions, max_attempts=3, lease_s=LEASE_S),
     )
     server.include(router)
     await server.start()

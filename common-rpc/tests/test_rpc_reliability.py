@@ -37,9 +37,11 @@ class Counter:
 
 
 @router.handler()
-async def create_thing(deps: Counter, name: str) -> dict:
+async def create_thing(deps: Counter, name: str, seconds: float = 0.0) -> dict:
     deps.runs += 1
-    return {"name": name, "run": deps.runs}
+    run = deps.runs
+    await asyncio.sleep(seconds)
+    return {"name": name, "run": run}
 
 
 class Replicas:
@@ -165,6 +167,58 @@ async def test_retried_operation_runs_once(broker: Broker, sessions, uid: str) -
     channel = await broker.channel(broker.config.url)
     await channel.queue_delete(f"rpc.ops{uid}")
     await channel.close()
+
+
+async def test_a_retry_while_the_first_runs_waits_for_its_reply(
+    broker: Broker, sessions, uid: str
+) -> None:
+    """A caller's retry (a second message, same op id) arrives while the first delivery
+    still runs: it gets the first one's reply, and the operation ran once."""
+    counter = Counter()
+    oplog = SqlOperationLog(sessions, lease_s=5)
+    server = RpcServer(broker, f"ops{uid}", counter, oplog=oplog)
+    server.include(router)
+    await server.start()
+    client = RpcClient(broker)
+    try:
+        call = f"ops{uid}", "create_thing"
+        first = asyncio.create_task(
+            client.call(*call, name="n", seconds=1.5, op_id=f"op-{uid}", timeout=10)
+        )
+        await asyncio.sleep(0.5)  # the first is running (its lease is fresh)
+        again = await client.call(*call, name="n", seconds=0, op_id=f"op-{uid}", timeout=10)
+        assert again == await first == {"name": "n", "run": 1}
+        assert counter.runs == 1
+        assert await oplog.attempts(f"op-{uid}") == 1
+    finally:
+        await server.stop()
+        channel = await broker.channel(broker.config.url)
+        await channel.queue_delete(f"rpc.ops{uid}")
+        await channel.close()
+
+
+async def test_a_request_its_caller_gave_up_on_is_not_run(
+    node_broker: Broker, replicas: Replicas
+) -> None:
+    """A request that reached a frozen server (in its socket: past the broker's own
+    expiry) and is read only after its caller's deadline is dropped, not run for nobody."""
+    proc = replicas.start("A")
+    client = RpcClient(node_broker)
+    os.kill(proc.pid, signal.SIGSTOP)
+    try:
+        with pytest.raises(RpcTimeout):
+            await client.call(
+                replicas.topic, "work", item="late", seconds=0, op_id="op-late", timeout=1.0
+            )
+        await asyncio.sleep(1.3)  # past the deadline and its grace
+    finally:
+        os.kill(proc.pid, signal.SIGCONT)
+    fresh = await client.call(
+        replicas.topic, "work", item="fresh", seconds=0, op_id="op-fresh", timeout=10
+    )
+    assert fresh == {"item": "fresh", "worker": "A"}
+    assert replicas.effects("late") == []  # read after "fresh"'s turn came: never run
+    assert replicas.attempts("op-late") == 0
 
 
 async def test_calls_survive_a_broker_restart(rabbit_node: RabbitNode, uid: str) -> None:

@@ -93,7 +93,12 @@ class ServiceRuntime:
         """Add an RPC server for ``topic``; with a database, retried operations run once."""
         oplog = None
         if idempotent and self.has_database:
-            oplog = SqlOperationLog(self.sessions, max_attempts=self.broker.config.rpc_max_attempts)
+            config = self.broker.config
+            oplog = SqlOperationLog(
+                self.sessions,
+                max_attempts=config.rpc_max_attempts,
+                lease_s=config.rpc_operation_lease_s,
+            )
         server = RpcServer(self.broker, topic, deps, oplog=oplog)
         for router in routers:
             server.include(router)
