@@ -207,8 +207,8 @@ def main() -> int:
         )
         (tmp / "agent").mkdir(mode=0o755)
         agent_proc = procs.start([str(BIN / "network-agent")], agent_env, tmp / "agent.log")
-        # A project of its own: its default group holds only these ports (remote-group
-        # rules hold one entry per member, so the 10,000 above would make every chain long).
+        # A project of its own: its default group holds only these ports, so the wiring
+        # time is not that of refilling a 10,000-address member set on every bind.
         ctx = RequestContext(project_id="bench-wire", roles=frozenset({"member", "reader"}))
         wire_headers = {IDENTITY_HEADER: IdentitySigner.from_file(private).sign(ctx, ttl_s=3600)}
         _wait_agent(net_url, private, host, agent_proc, tmp / "agent.log")

@@ -56,7 +56,7 @@ exit 0
 def need_root_tools() -> None:
     if os.geteuid() != 0:
         pytest.skip("the Linux data plane needs root")
-    for tool in ("busybox", "dnsmasq", "iptables", "iptables-restore", "ip"):
+    for tool in ("busybox", "dnsmasq", "iptables", "iptables-restore", "ip", "ipset"):
         if shutil.which(tool) is None:
             pytest.skip(f"{tool} is not installed")
 

@@ -1,5 +1,6 @@
 """Routers on the real kernel, API to data plane: routing between two subnets, SNAT to an
-external network, a floating IP reachable from outside until it is disassociated.
+external network, a floating IP reachable from outside (and from its target's own
+subnet: hairpin NAT) until it is disassociated.
 
 network-api and network-agent (Linux drivers, random name prefix) run in-process; the
 API places routers on the agent's host (``l3_host``). Guests are namespaces plugged as
@@ -31,6 +32,15 @@ OUTSIDE_IP = "10.83.0.200"
 
 def _sh(ns: str, *argv: str) -> str:
     return priv.run(priv.in_netns(ns, argv), timeout=15)
+
+
+def _answered_by(ns: str, ip: str) -> str | None:
+    """Who answered a ping to ``ip`` (busybox ping takes a reply from any source)."""
+    out = priv.run(
+        priv.in_netns(ns, ["busybox", "ping", "-c", "1", "-W", "2", ip]), timeout=10, check=False
+    )
+    found = [x.split()[3].rstrip(":") for x in out.splitlines() if " bytes from " in x]
+    return found[0] if found else None
 
 
 def _route_guest(ns: str, dev: str, cidr: str, gateway: str) -> None:
@@ -156,6 +166,23 @@ async def test_router_routes_snats_and_floats(tmp_path, host_lab) -> None:
             assert fip["router_id"] == router_id and fip["fixed_ip_address"] == ips[1]
             await _eventually(_ping, outside, fip["floating_ip_address"])
             timings["fip reachable"] = time.monotonic() - started
+            # Hairpin: a guest on the target's own subnet reaches it at its floating IP too.
+            neighbour = await api.port("pA", lab["nets"][1], device_owner="compute:nova")
+            with use_context(MEMBER):
+                bound.append(
+                    await client.call(
+                        api_topic, "update_port_binding", port_id=neighbour["id"], host=host,
+                        timeout=30,
+                    )
+                )  # fmt: skip
+            guests.append(await thread(_plug_guest, prefix, 2, bound[2]))
+            ip2 = bound[2]["fixed_ips"][0]["ip_address"]
+            await thread(_route_guest, guests[2], f"{prefix}e2", f"{ip2}/24", "10.82.0.1")
+            assert await thread(_ping, guests[2], ips[1])  # control: plain L2 works
+            # without hairpin NAT the target answers directly, from its fixed IP
+            public = fip["floating_ip_address"]
+            assert await thread(_answered_by, guests[2], public) == public
+            assert await thread(_answered_by, guests[0], public) == public  # other subnet
             report = await request_audit(client, api_topic, timeout=30)
             assert report.clean and report.checked["routers"] == 1, report
             started = time.monotonic()

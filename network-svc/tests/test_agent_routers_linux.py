@@ -44,7 +44,11 @@ def test_router_ensure_is_idempotent_and_converges(lab: Lab) -> None:
     nat = " ".join(again[1])
     assert "-j DNAT --to-destination 10.91.0.10" in nat
     assert f"-s 10.91.0.0/24 -o {inner_gw} -j SNAT --to-source 10.93.0.5" in nat
-    assert len(again[1]) == 4  # DNAT x2, SNAT for the floating IP, SNAT for the subnet
+    hairpin = (
+        f"-s 10.91.0.0/24 -o {inner} -m conntrack --ctstate DNAT -j SNAT --to-source 10.91.0.1"
+    )
+    assert hairpin in nat
+    assert len(again[1]) == 5  # DNAT x2, SNAT for the floating IP, hairpin, the subnet's SNAT
     bridge = netlink.links()[lab.names.bridge(outside.network_id)]["index"]
     assert netlink.links()[host_gw]["master"] == bridge
     forward = priv.run(priv.in_netns(namespace, ["sysctl", "-n", "net.ipv4.ip_forward"]))

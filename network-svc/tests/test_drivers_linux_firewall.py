@@ -6,6 +6,7 @@ import pytest
 from driver_fixtures import EGRESS_ONLY, OPEN, Lab, lab_fixture  # noqa: F401
 
 from network_svc.drivers.base import DriverError, PortSpec, SecurityGroupRule
+from network_svc.drivers.linux import priv
 from network_svc.drivers.linux.iptables import IptablesFirewall, rule_args
 from network_svc.drivers.linux.sweep import our_rules
 from network_svc.drivers.names import Names
@@ -118,3 +119,61 @@ def test_ensure_port_twice_changes_nothing_and_remove_cleans_up(lab: Lab) -> Non
     lab.fw.remove_port(port.port_id)
     assert lab.fw.list_owned() == frozenset()
     assert our_rules(lab.prefix) == []
+
+
+def test_remote_group_rule_matches_a_member_set_of_any_size(lab: Lab) -> None:
+    """Ingress from the own group: members reach each other, others only once they join;
+    the chain keeps one rule per security-group rule whatever the number of members."""
+    group = "5b1e0c8a-2f4d-4c1e-9a7b-3d2c1b0a9f8e"
+    key = (group, "IPv4")
+    own = (*EGRESS_ONLY, SecurityGroupRule("ingress", remote_group_id=group))
+    net = lab.network("10.73.0.0/24")
+    members = ["10.73.0.10", "10.73.0.11"]
+    lab.fw.ensure_sets({key: members})
+    a, b = lab.guest(net, "10.73.0.10", own), lab.guest(net, "10.73.0.11", own)
+    c = lab.guest(net, "10.73.0.12", EGRESS_ONLY)
+    try:
+        assert a.dhcp() and b.dhcp() and c.dhcp()
+        assert a.ping("10.73.0.11") and b.ping("10.73.0.10")
+        assert not c.ping("10.73.0.10") and not c.ping("10.73.0.11")
+        ingress = lab.names.chain("i", a.port.port_id)
+        before = priv.run(["iptables", "-w", "10", "-S", ingress], timeout=15).splitlines()
+        assert sum("--match-set" in line for line in before) == 1
+
+        # c joins: its address enters the set; a's and b's chains do not change
+        lab.fw.ensure_sets({key: [*members, "10.73.0.12"]})
+        lab.fw.ensure_port(c.port, own)
+        assert c.ping("10.73.0.10") and a.ping("10.73.0.12")
+        assert priv.run(["iptables", "-w", "10", "-S", ingress], timeout=15).splitlines() == before
+        name = lab.names.ipset(group, "IPv4")
+        assert lab.fw.sets.members(name) == [*members, "10.73.0.12"]
+        assert lab.fw.list_sets() == {name}
+
+        # a set in use is kept; once no rule names it, it goes
+        assert lab.fw.remove_sets(()) == 0 and lab.fw.list_sets() == {name}
+        for guest in (a, b, c):
+            lab.fw.ensure_port(guest.port, OPEN)
+        assert lab.fw.remove_sets(()) == 1 and lab.fw.list_sets() == frozenset()
+    finally:
+        lab.close()
+        lab.fw.remove_sets(())
+
+
+def test_remote_group_rule_names_its_set() -> None:
+    rule = SecurityGroupRule("ingress", "tcp", 22, 22, remote_group_id="g1")
+    assert rule_args(rule, "zqsg4-abc") == [
+        "-m", "set", "--match-set", "zqsg4-abc", "src", "-p", "tcp", "-m", "tcp", "--dport", "22:22"
+    ]  # fmt: skip
+    with pytest.raises(DriverError):
+        rule_args(rule)
+    with pytest.raises(DriverError):
+        rule_args(rule, "x -j ACCEPT")
+
+
+def test_member_set_names_fit_the_kernel_with_room_to_swap() -> None:
+    group = "6f1c2d3e-4a5b-4c6d-8e9f-0a1b2c3d4e5f"
+    for prefix in ("", "zq", "abcde"):
+        names = Names(prefix)
+        v4, v6 = names.ipset(group, "IPv4"), names.ipset(group, "IPv6")
+        assert v4 != v6 and v4.startswith(names.ipset_prefix())
+        assert len(v4 + "-n") <= 31 and len(v6 + "-n") <= 31

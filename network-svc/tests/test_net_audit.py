@@ -10,9 +10,11 @@ from netapi_helpers import network_api
 from sqlalchemy import delete
 
 from common_rpc import RequestContext, RpcClient, use_context
-from common_rpc.audit import request_audit
+from common_rpc.audit import AuditReport, request_audit
 from common_rpc.errors import Forbidden
 from network_svc.db.models import IpAllocation
+from network_svc.domain.audit import _compare_host
+from network_svc.drivers.names import Names
 from network_svc.rpc.handlers import rpc as network_rpc
 
 
@@ -55,3 +57,33 @@ async def test_audit_reports_stuck_ports_dead_hosts_and_missing_dhcp(tmp_path) -
                     await client.call(topic, "audit", timeout=10)
         finally:
             await server.stop()
+
+
+def test_member_sets_missing_and_orphan_are_findings() -> None:
+    """A set a bound port's rule matches on but the host lacks; one nobody needs."""
+    names = Names("zq")
+    rule = {"direction": "ingress", "ethertype": "IPv4", "remote_group_id": "g1"}
+    v6 = rule | {"ethertype": "IPv6"}  # IPv6 is dropped whole: no set
+    port = {"port_id": "p1", "network_id": "n1", "mac": "fa:16:3e:00:00:01"}
+    state = {
+        "networks": [],
+        "ports": [
+            {"port": port | {"port_security": True}, "rules": [rule, v6]},
+            {
+                "port": port | {"port_id": "p2", "port_security": False},
+                "rules": [rule | {"remote_group_id": "g2"}],
+            },
+        ],
+    }
+    chains = [names.chain(k, p) for p in ("p1", "p2") for k in ("a", "i", "o", "s")]
+    found = {"prefix": "zq", "links": [], "dhcp": {}, "chains": chains}
+    stray = names.ipset("g9", "IPv4")
+    report = AuditReport(service="network")
+    _compare_host(report, "h1", state, found | {"sets": [stray]})
+    assert {(f.kind, f.resource, f.id) for f in report.findings} == {
+        ("missing", "member_set", names.ipset("g1", "IPv4")),
+        ("orphan", "member_set", stray),
+    }
+    report = AuditReport(service="network")
+    _compare_host(report, "h1", state, found | {"sets": [names.ipset("g1", "IPv4")]})
+    assert report.clean and report.checked["member_sets"] == 1

@@ -1,10 +1,11 @@
 """The desired state of ports and networks, built from the network DB (API side).
 
-    state = await port_state(session, port)      # {"network", "port", "rules", "generation"}
-    await AgentApi(rpc, port.host_id).wire_port(**state)
+    state = await port_state(session, port)   # {"network", "port", "rules", "remote_groups",
+    await AgentApi(rpc, port.host_id).wire_port(**state)           # "generation"}
 
-DHCP hosts are every port of the network with a fixed IP; a rule naming a remote group
-becomes one rule per address of that group's ports.
+DHCP hosts are every port of the network with a fixed IP. A rule naming a remote group
+stays one rule (with ``remote_group_id``); ``remote_groups`` maps each such group to its
+ports' addresses, which the agent keeps in one member set per group and ethertype.
 """
 
 from __future__ import annotations
@@ -72,6 +73,11 @@ async def _rules(session: AsyncSession, port: Port) -> list[dict[str, Any]]:
     groups = [link.security_group_id for link in port.security_groups]
     if not groups:
         return []
+    return await rules_of_groups(session, groups)
+
+
+async def rules_of_groups(session: AsyncSession, groups: list[str]) -> list[dict[str, Any]]:
+    """The rules of these groups, in creation order (a port's whole rule set)."""
     rules = list(
         await session.scalars(
             select(SecurityGroupRule)
@@ -79,33 +85,52 @@ async def _rules(session: AsyncSession, port: Port) -> list[dict[str, Any]]:
             .order_by(SecurityGroupRule.created_at, SecurityGroupRule.id)
         )
     )
-    out: list[dict[str, Any]] = []
-    for rule in rules:
-        base = {
+    return [
+        {
             "direction": rule.direction,
             "ethertype": rule.ethertype,
             "protocol": rule.protocol,
             "port_range_min": rule.port_range_min,
             "port_range_max": rule.port_range_max,
+            "remote_ip_prefix": rule.remote_ip_prefix,
+            "remote_group_id": rule.remote_group_id,
         }
-        if rule.remote_group_id is None:
-            out.append(base | {"remote_ip_prefix": rule.remote_ip_prefix})
-            continue
-        version = 4 if rule.ethertype == "IPv4" else 6
-        for ip in await _members(session, rule.remote_group_id):
-            if ipaddress.ip_address(ip).version == version:
-                out.append(base | {"remote_ip_prefix": f"{ip}/{32 if version == 4 else 128}"})
+        for rule in rules
+    ]
+
+
+async def members(session: AsyncSession, group_ids: list[str]) -> dict[str, list[str]]:
+    """Each group's member addresses (of its ports, bound or not), sorted."""
+    out: dict[str, list[str]] = {group_id: [] for group_id in group_ids}
+    if not group_ids:
+        return out
+    rows = await session.execute(
+        select(PortSecurityGroup.security_group_id, IpAllocation.ip_address)
+        .join(IpAllocation, IpAllocation.port_id == PortSecurityGroup.port_id)
+        .where(PortSecurityGroup.security_group_id.in_(sorted(set(group_ids))))
+        .order_by(PortSecurityGroup.security_group_id, IpAllocation.ip_address)
+    )
+    for group_id, ip in rows:
+        out[group_id].append(ip)
     return out
 
 
-async def _members(session: AsyncSession, group_id: str) -> list[str]:
-    rows = await session.scalars(
-        select(IpAllocation.ip_address)
-        .join(PortSecurityGroup, PortSecurityGroup.port_id == IpAllocation.port_id)
-        .where(PortSecurityGroup.security_group_id == group_id)
-        .order_by(IpAllocation.ip_address)
+async def member_set_hosts(session: AsyncSession, group_ids: list[str]) -> dict[str, list[str]]:
+    """For each host, the given groups that a rule of one of its bound ports matches on."""
+    rows = await session.execute(
+        select(Port.host_id, SecurityGroupRule.remote_group_id)
+        .join(PortSecurityGroup, PortSecurityGroup.port_id == Port.id)
+        .join(
+            SecurityGroupRule,
+            SecurityGroupRule.security_group_id == PortSecurityGroup.security_group_id,
+        )
+        .where(SecurityGroupRule.remote_group_id.in_(sorted(set(group_ids))), Port.host_id != "")
+        .distinct()
     )
-    return list(rows)
+    out: dict[str, list[str]] = {}
+    for host, group_id in rows:
+        out.setdefault(host, []).append(group_id)
+    return {host: sorted(groups) for host, groups in sorted(out.items())}
 
 
 def _port(port: Port) -> dict[str, Any]:
@@ -120,10 +145,13 @@ def _port(port: Port) -> dict[str, Any]:
 
 async def port_state(session: AsyncSession, port: Port) -> dict[str, Any]:
     """The arguments of ``wire_port`` for one port."""
+    rules = await _rules(session, port)
+    remote = sorted({r["remote_group_id"] for r in rules if r["remote_group_id"]})
     return {
         "network": await network_state(session, port.network_id),
         "port": _port(port),
-        "rules": await _rules(session, port),
+        "rules": rules,
+        "remote_groups": await members(session, remote),
         "generation": await generation_of(session, "ports", port.id),
     }
 

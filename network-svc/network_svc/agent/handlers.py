@@ -28,14 +28,27 @@ async def wire_port(
     port: dict[str, Any],
     rules: list[dict[str, Any]],
     generation: int,
+    remote_groups: dict[str, list[str]] | None = None,
 ) -> dict[str, Any]:
-    """The network, then the port's firewall, then its device on the bridge."""
-    return await deps.wire_port(network, port, rules, generation)
+    """The network, then the port's member sets and firewall, then its device on the bridge."""
+    return await deps.wire_port(network, port, rules, generation, remote_groups)
+
+
+@rpc.handler()
+async def sync_members(deps: Any, remote_groups: dict[str, list[str]]) -> dict[str, Any]:
+    """New member addresses of security groups, for the sets this host already has."""
+    return await deps.sync_members(remote_groups)
 
 
 @rpc.handler()
 async def unwire_port(deps: Any, port_id: str) -> dict[str, Any]:
     return await deps.unwire_port(port_id)
+
+
+@rpc.handler()
+async def delete_network(deps: Any, network_id: str) -> dict[str, Any]:
+    """A deleted network: its bridge, uplink and DHCP namespace go from this host."""
+    return await deps.delete_network(network_id)
 
 
 @rpc.handler()

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from network_svc.drivers import Drivers
-from network_svc.drivers.base import DhcpHost, NetworkSpec, RouterDriver
+from network_svc.drivers.base import DhcpHost, NetworkSpec, RouterDriver, SetKey, member_sets
 from network_svc.drivers.linux import netlink
 from network_svc.drivers.names import Names
 
@@ -45,6 +45,8 @@ class HostAgent:
         self.router = router_driver or default_router_driver(drivers, names)
         self.generations: dict[str, int] = {}
         self.networks: dict[str, tuple[NetworkSpec, tuple[DhcpHost, ...]]] = {}
+        # The member sets each wired port's rules match on: a set goes once no port needs it.
+        self.port_sets: dict[str, frozenset[SetKey]] = {}
         self._device_exists = device_exists or (lambda name: netlink.index(name) is not None)
         self._lock = asyncio.Lock()
 
@@ -86,13 +88,15 @@ class HostAgent:
         port: dict[str, Any],
         rules: list[dict[str, Any]],
         generation: int,
+        remote_groups: dict[str, list[str]] | None = None,
         *,
         force: bool = False,
     ) -> dict[str, Any]:
-        """Network first, then anti-spoofing rules, then the device joins the bridge.
+        """Network first, then member sets and rules, then the device joins the bridge.
 
         The device (the hypervisor's tap) may not exist yet: the rules match it by name
         once it appears, and the hypervisor adds it to the returned bridge.
+        ``remote_groups``: the member addresses of each group the rules name.
         """
         async with self._lock:
             net = await self._sync_network(network, int(network.get("generation", 0)), force)
@@ -101,7 +105,15 @@ class HostAgent:
             key = f"port:{spec.port_id}"
             applied = self._newer(key, generation, force)
             if applied:
-                await self._run(self.drivers.firewall.ensure_port, spec, wire.rules_of(rules))
+                sg_rules = wire.rules_of(rules)
+                keys = member_sets(sg_rules, spec.port_security)
+                firewall = self.drivers.firewall
+                # sets before the rules that name them; unused ones only after those rules
+                await self._run(firewall.ensure_sets, wire.set_members(keys, remote_groups))
+                await self._run(firewall.ensure_port, spec, sg_rules)
+                old, self.port_sets[spec.port_id] = self.port_sets.get(spec.port_id), keys
+                if old and old - keys:
+                    await self._remove_unused_sets()
                 if await self._run(self._device_exists, device):
                     await self._run(self.drivers.l2.plug_port, spec)
                 self.generations[key] = generation
@@ -121,9 +133,37 @@ class HostAgent:
             await self._remove_port(port_id)
         return {"port_id": port_id, "unwired": True}
 
+    async def delete_network(self, network_id: str) -> dict[str, Any]:
+        """The network is gone from the DB: its DHCP server, then bridge and uplink (idempotent).
+
+        Its ports went before it (the API refuses to delete a network with ports).
+        """
+        async with self._lock:
+            await self._run(self.drivers.dhcp.delete, network_id)
+            await self._run(self.drivers.l2.delete_network, network_id)
+            self.networks.pop(network_id, None)
+        return {"network_id": network_id, "deleted": True}
+
     async def _remove_port(self, port_id: str) -> None:
         await self._run(self.drivers.firewall.remove_port, port_id)
         await self._run(self.drivers.l2.unplug_port, port_id)
+        self.port_sets.pop(port_id, None)
+        await self._remove_unused_sets()
+
+    async def _remove_unused_sets(self) -> int:
+        """Sets no wired port needs; one still named by a rule stays until a later call."""
+        keep = frozenset().union(*self.port_sets.values())
+        return await self._run(self.drivers.firewall.remove_sets, keep)
+
+    async def sync_members(self, remote_groups: dict[str, list[str]]) -> dict[str, Any]:
+        """New member addresses of groups: only the sets this host already needs change."""
+        async with self._lock:
+            have = frozenset().union(*self.port_sets.values())
+            keys = frozenset(key for key in have if key[0] in remote_groups)
+            await self._run(
+                self.drivers.firewall.ensure_sets, wire.set_members(keys, remote_groups)
+            )
+        return {"sets": len(keys)}
 
     async def converge(self, state: dict[str, Any]) -> dict[str, int]:
         """Make the host match ``state`` (from ``host_state``): ensure it, drop the rest."""
@@ -131,7 +171,12 @@ class HostAgent:
             await self.sync_network(network, int(network.get("generation", 0)), force=True)
         for item in state["ports"]:
             await self.wire_port(
-                item["network"], item["port"], item["rules"], item["generation"], force=True
+                item["network"],
+                item["port"],
+                item["rules"],
+                item["generation"],
+                item.get("remote_groups"),
+                force=True,
             )
         for router in state.get("routers") or ():
             await self.sync_router(router, int(router.get("generation", 0)), force=True)
@@ -176,6 +221,9 @@ class HostAgent:
                 removed += 1
         for network_id in set(self.networks) - networks:
             del self.networks[network_id]
+        for port_id in set(self.port_sets) - ports:
+            del self.port_sets[port_id]
+        removed += await self._remove_unused_sets()
         # Generations stay: a late command for a removed object is still recognised as old.
         return removed
 

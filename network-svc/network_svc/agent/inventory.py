@@ -1,4 +1,4 @@
-"""What this host really has of ours (links, DHCP, chains, router namespaces), for the
+"""What this host really has of ours (links, DHCP, chains, member sets, router namespaces), for the
 service's audit to compare with its DB.
 
 Names come back as the kernel has them (with this agent's prefix), so the service can
@@ -18,6 +18,7 @@ async def inventory(host: HostAgent) -> dict[str, Any]:
     links = await asyncio.to_thread(drivers.l2.list_owned)
     namespaces = await asyncio.to_thread(drivers.dhcp.list_owned)
     chains = await asyncio.to_thread(drivers.firewall.list_owned)
+    sets = await asyncio.to_thread(drivers.firewall.list_sets)
     routers = await asyncio.to_thread(host.router.list_owned)
     head = names.dhcp_namespace("")
     dhcp: dict[str, dict[str, Any]] = {}
@@ -30,5 +31,6 @@ async def inventory(host: HostAgent) -> dict[str, Any]:
         "links": sorted(links),
         "dhcp": dhcp,
         "chains": sorted(chains),
+        "sets": sorted(sets),
         "routers": sorted(routers),
     }

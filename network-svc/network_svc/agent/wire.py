@@ -9,6 +9,9 @@ into the drivers' dataclasses::
            "dhcp_hosts": [{"mac": "fa:16:3e:00:00:01", "ip": "10.0.0.5",
            "hostname": "host-10-0-0-5"}], "generation": 3}
     spec, hosts = network_spec(net)
+
+A port's rules may name a remote group (``"remote_group_id"``); ``remote_groups`` maps
+each such group to its members' addresses: ``{"sg1": ["10.0.0.5", "10.0.0.6"]}``.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from network_svc.drivers.base import (
     NetworkSpec,
     PortSpec,
     SecurityGroupRule,
+    SetKey,
     SubnetSpec,
 )
 
@@ -68,6 +72,15 @@ def rules_of(data: Sequence[dict[str, Any]]) -> tuple[SecurityGroupRule, ...]:
             port_range_max=r.get("port_range_max"),
             remote_ip_prefix=r.get("remote_ip_prefix"),
             ethertype=r.get("ethertype", "IPv4"),
+            remote_group_id=r.get("remote_group_id"),
         )
         for r in data
     )
+
+
+def set_members(
+    keys: frozenset[SetKey], remote_groups: dict[str, Sequence[str]] | None
+) -> dict[SetKey, tuple[str, ...]]:
+    """The addresses of each member set a port needs (a group absent from the map: none)."""
+    groups = remote_groups or {}
+    return {key: tuple(groups.get(key[0]) or ()) for key in keys}

@@ -23,6 +23,7 @@ _ALIASES = {
     "ext-gw-mode": ("Neutron L3 Configurable external gateway mode", "enable_snat on gateways."),
     "l3": ("Neutron L3 Router", "Router abstraction for layer 3 forwarding and NAT."),
     "floatingip": ("Floating IPs", "Floating IP addresses mapped 1:1 to fixed IPs."),
+    "fip-port-details": ("Floating IP Port Details", "The associated port's details."),
 }
 
 BUILTIN: tuple[Extension, ...] = tuple(

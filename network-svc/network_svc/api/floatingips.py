@@ -17,8 +17,14 @@ router = APIRouter(prefix="/v2.0/floatingips", tags=["floatingips"])
 @router.get("")
 async def list_floatingips(request: Request) -> dict[str, Any]:
     async with transaction(request) as call:
-        items = [floatingips.view(f) for f in await floatingips.list_all(call.session, call.ctx)]
+        rows = await floatingips.list_all(call.session, call.ctx)
+        details = await floatingips.port_details(call.session, rows)
+        items = [floatingips.view(f, call.ctx, details) for f in rows]
     return render_list(request, "floatingips", items)
+
+
+async def _shown(session: Any, row: Any, ctx: Any) -> dict[str, Any]:
+    return floatingips.view(row, ctx, await floatingips.port_details(session, [row]))
 
 
 @router.post("", status_code=201)
@@ -26,7 +32,7 @@ async def create_floatingip(request: Request, body: Any = Body(None)) -> dict[st
     async with transaction(request) as call:
         changed = routers.changed(call.session)
         row = await floatingips.create(call.session, call.ctx, envelope(body, "floatingip"))
-        out = {"floatingip": floatingips.view(row)}
+        out = {"floatingip": await _shown(call.session, row, call.ctx)}
     await push_routers(request, changed)
     return out
 
@@ -34,7 +40,8 @@ async def create_floatingip(request: Request, body: Any = Body(None)) -> dict[st
 @router.get("/{fip_id}")
 async def show_floatingip(request: Request, fip_id: str) -> dict[str, Any]:
     async with transaction(request) as call:
-        item = floatingips.view(await floatingips.get(call.session, call.ctx, fip_id))
+        row = await floatingips.get(call.session, call.ctx, fip_id)
+        item = await _shown(call.session, row, call.ctx)
     return {"floatingip": select_fields(item, request.query_params.getlist("fields"))}
 
 
@@ -45,7 +52,7 @@ async def update_floatingip(
     async with transaction(request) as call:
         changed = routers.changed(call.session)
         row = await floatingips.update(call.session, call.ctx, fip_id, envelope(body, "floatingip"))
-        out = {"floatingip": floatingips.view(row)}
+        out = {"floatingip": await _shown(call.session, row, call.ctx)}
     await push_routers(request, changed)
     return out
 

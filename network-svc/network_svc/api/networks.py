@@ -6,6 +6,7 @@ from typing import Any
 
 from ..db.models import Network
 from ..domain import networks
+from ..rpc.push import network_removed
 from .deps import Call
 from .resources import crud_router
 
@@ -14,4 +15,8 @@ async def _create(call: Call, body: dict[str, Any]) -> Network:
     return await networks.create(call.session, call.ctx, call.settings, body)
 
 
-router = crud_router("networks", "network", networks, create=_create)
+async def _removed(runtime: Any, network: Network, _info: dict[str, Any]) -> None:
+    await network_removed(runtime, network)
+
+
+router = crud_router("networks", "network", networks, create=_create, after_remove=_removed)

@@ -6,12 +6,21 @@ from typing import Any
 
 from ..db.models import Port
 from ..domain import ports, routers
-from ..rpc.push import port_removed
+from ..rpc import push
 from .resources import crud_router
 
 
+async def _updated(runtime: Any, _port: Port, info: dict[str, Any]) -> None:
+    """New groups, addresses or port security: its host re-wires it, and the hosts
+    matching on its groups refill their member sets."""
+    if ports.REWIRED_KEY in info:
+        port_id, groups = info[ports.REWIRED_KEY]
+        await push.ports_rewired(runtime, [port_id])
+        await push.members_changed(runtime, groups)
+
+
 async def _removed(runtime: Any, port: Port, info: dict[str, Any]) -> None:
-    await port_removed(runtime, port, info.get(routers.CHANGED_KEY))
+    await push.port_removed(runtime, port, info.get(routers.CHANGED_KEY))
 
 
-router = crud_router("ports", "port", ports, after_remove=_removed)
+router = crud_router("ports", "port", ports, after_update=_updated, after_remove=_removed)

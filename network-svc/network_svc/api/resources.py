@@ -15,8 +15,9 @@ from .deps import Call, envelope, transaction
 from .listing import render_list, select_fields
 
 Create = Callable[[Call, dict[str, Any]], Awaitable[Any]]
-# (runtime, the removed row, the transaction's session.info) once committed
-AfterRemove = Callable[[Any, Any, dict[str, Any]], Awaitable[None]]
+# (runtime, the created, updated or removed row, the transaction's session.info), once
+# committed: where a change is pushed to the hosts.
+AfterCommit = Callable[[Any, Any, dict[str, Any]], Awaitable[None]]
 
 
 def crud_router(
@@ -31,7 +32,9 @@ def crud_router(
     list_all: str = "list_all",
     update: str | None = "update",
     remove: str = "remove",
-    after_remove: AfterRemove | None = None,
+    after_create: AfterCommit | None = None,
+    after_update: AfterCommit | None = None,
+    after_remove: AfterCommit | None = None,
     reads_write: bool = False,
 ) -> APIRouter:
     """GET/POST ``/v2.0/{path}``, GET/PUT/DELETE ``/v2.0/{path}/{id}``.
@@ -60,9 +63,15 @@ def crud_router(
                     await make(call, envelope({singular: item}, singular))
                     for item in body[collection]
                 ]
-                return {collection: [render(row, call.ctx) for row in rows]}
-            row = await make(call, envelope(body, singular))
-            return {singular: render(row, call.ctx)}
+                out: dict[str, Any] = {collection: [render(row, call.ctx) for row in rows]}
+            else:
+                rows = [await make(call, envelope(body, singular))]
+                out = {singular: render(rows[0], call.ctx)}
+            info = dict(call.session.info)
+        if after_create is not None:
+            for row in rows:
+                await after_create(request.app.state.runtime, row, info)
+        return out
 
     @router.get("/{resource_id}")
     async def show_resource(request: Request, resource_id: str) -> dict[str, Any]:
@@ -80,7 +89,11 @@ def crud_router(
         ) -> dict[str, Any]:
             async with transaction(request) as call:
                 row = await modify(call.session, call.ctx, resource_id, envelope(body, singular))
-                return {singular: render(row, call.ctx)}
+                out = {singular: render(row, call.ctx)}
+                info = dict(call.session.info)
+            if after_update is not None:
+                await after_update(request.app.state.runtime, row, info)
+            return out
 
     @router.delete("/{resource_id}", status_code=204)
     async def delete_resource(request: Request, resource_id: str) -> Response:

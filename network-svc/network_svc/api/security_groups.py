@@ -6,11 +6,17 @@ from typing import Any
 
 from ..db.models import SecurityGroupRule
 from ..domain import security_groups
+from ..rpc import push
 from .resources import crud_router
 
 
 def _rule_view(rule: SecurityGroupRule, _ctx: Any) -> dict[str, Any]:
     return security_groups.rule_view(rule)
+
+
+async def _rules_changed(runtime: Any, _row: Any, info: dict[str, Any]) -> None:
+    """A rule came or went: the group's bound ports are re-wired on their hosts now."""
+    await push.rules_changed(runtime, info.get(security_groups.RULES_CHANGED_KEY, set()))
 
 
 groups = crud_router(
@@ -28,4 +34,6 @@ rules = crud_router(
     reads_write=True,
     update=None,
     remove="remove_rule",
+    after_create=_rules_changed,
+    after_remove=_rules_changed,
 )

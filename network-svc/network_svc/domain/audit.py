@@ -3,7 +3,8 @@
 In the DB: duplicate MACs or IPs, addresses outside their subnet, DHCP subnets without
 a DHCP address, ports bound but still DOWN past their deadline. On each host with an
 agent or with bound ports: bridges, DHCP namespaces (dnsmasq running, the leases it
-serves), router namespaces and firewall chains the DB expects but the host lacks
+serves), router namespaces, firewall chains and security-group member sets the DB
+expects but the host lacks
 (missing), and ours that the DB does not know (orphans). A host whose ports are bound
 but whose agent is down or silent is a finding too: nothing there is being kept right.
 """
@@ -22,8 +23,9 @@ from common_rpc.audit import AuditReport
 from common_rpc.errors import RpcError
 from common_rpc.rpc import RpcClient
 
-from ..agent import desired, routers
+from ..agent import desired, routers, wire
 from ..db.models import IpAllocation, Network, Port, Subnet
+from ..drivers.base import member_sets
 from ..drivers.names import Names
 from ..rpc.agent_api import AgentApi
 from . import dhcp
@@ -181,3 +183,22 @@ def _compare_host(
     dispatch = names.chain("fwd")
     for chain in sorted(chains - known - {dispatch}):
         report.add("orphan", "port_firewall", chain, host=host, detail="no port bound here")
+    if "sets" in found:  # agents before API 1.3 do not list them
+        _compare_sets(report, host, names, state, set(found["sets"]))
+
+
+def _compare_sets(
+    report: AuditReport, host: str, names: Names, state: dict[str, Any], found: set[str]
+) -> None:
+    """Member sets: one per (group, ethertype) that a bound port's rules match on."""
+    expected: dict[str, str] = {}
+    for item in state["ports"]:
+        rules = wire.rules_of(item["rules"])
+        for group_id, ethertype in member_sets(rules, bool(item["port"]["port_security"])):
+            expected[names.ipset(group_id, ethertype)] = group_id
+    report.count("member_sets", len(expected))
+    for name, group_id in sorted(expected.items()):
+        if name not in found:
+            report.add("missing", "member_set", name, host=host, detail=f"group {group_id}")
+    for name in sorted(found - set(expected)):
+        report.add("orphan", "member_set", name, host=host, detail="no bound port's rule uses it")

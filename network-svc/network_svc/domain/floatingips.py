@@ -12,6 +12,7 @@ interface on the fixed IP's subnet; that router's agent gets the new desired sta
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from sqlalchemy import exists, select
@@ -40,7 +41,36 @@ def status(fip: FloatingIp) -> str:
     return "ACTIVE" if fip.fixed_port_id else "DOWN"
 
 
-def view(fip: FloatingIp, _ctx: RequestContext | None = None) -> dict[str, Any]:
+# Neutron's fip-port-details: what a floating IP shows of the port it is associated with.
+PORT_DETAILS = (
+    "name",
+    "network_id",
+    "mac_address",
+    "admin_state_up",
+    "status",
+    "device_id",
+    "device_owner",
+)
+
+
+async def port_details(
+    session: AsyncSession, fips: Iterable[FloatingIp]
+) -> dict[str, dict[str, Any]]:
+    """``port_details`` of each associated port, keyed by port id: one query for a list."""
+    ids = sorted({f.fixed_port_id for f in fips if f.fixed_port_id})
+    if not ids:
+        return {}
+    columns = [getattr(Port, key) for key in PORT_DETAILS]
+    rows = await session.execute(select(Port.id, *columns).where(Port.id.in_(ids)))
+    return {row[0]: dict(zip(PORT_DETAILS, row[1:], strict=True)) for row in rows}
+
+
+def view(
+    fip: FloatingIp,
+    _ctx: RequestContext | None = None,
+    details: Mapping[str, dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The API view; ``details`` (from ``port_details``) fills ``port_details``."""
     associated = fip.fixed_port_id is not None
     return {
         "id": fip.id,
@@ -57,7 +87,7 @@ def view(fip: FloatingIp, _ctx: RequestContext | None = None) -> dict[str, Any]:
         "port_id": fip.fixed_port_id,
         "fixed_ip_address": fip.fixed_ip_address if associated else None,
         "status": status(fip),
-        "port_details": None,
+        "port_details": (details or {}).get(fip.fixed_port_id or "") if associated else None,
         "dns_name": "",
         "dns_domain": "",
         "qos_policy_id": None,

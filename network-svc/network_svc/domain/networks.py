@@ -181,7 +181,8 @@ async def update(
     return net
 
 
-async def remove(session: AsyncSession, ctx: RequestContext, network_id: str) -> None:
+async def remove(session: AsyncSession, ctx: RequestContext, network_id: str) -> Network:
+    """Delete the network; the removed row (the caller tells the hosts once committed)."""
     net = await get_owned(session, ctx, network_id)
     in_use = conflict(
         "NetworkInUse",
@@ -201,6 +202,7 @@ async def remove(session: AsyncSession, ctx: RequestContext, network_id: str) ->
     for subnet in net.subnets:
         await subnets.emit(session, ctx, subnet, events.DELETE)
     await _emit(session, ctx, net, events.DELETE)
+    return net
 
 
 async def _emit(session: AsyncSession, ctx: RequestContext, net: Network, action: str) -> None:

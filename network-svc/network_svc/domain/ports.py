@@ -32,6 +32,11 @@ L3_OWNERS = frozenset({"network:router_interface", "network:router_gateway", "ne
 
 # The generation columns (migration network_0003) are read and bumped with plain SQL: the
 # desired state of a host changes whenever they move, never through the ORM attributes.
+# What in a port update changes its firewall or the member sets of its groups.
+SECURITY_KEYS = {"security_groups", "fixed_ips", "port_security_enabled", "mac_address"}
+# session.info key: (port id, groups before and after) of a port whose host must re-wire.
+REWIRED_KEY = "port_rewired"
+
 _GENERATIONS = {
     name: table(name, column("id"), column("generation")) for name in ("networks", "ports")
 }
@@ -265,6 +270,7 @@ async def update(
         if port.device_owner == DHCP_OWNER:
             raise conflict("PortInUse", f"Port {port_id} is a DHCP port: its addresses are fixed.")
         await _replace_ips(session, port, body["fixed_ips"])
+    groups_before = {link.security_group_id for link in port.security_groups}
     if "security_groups" in body:
         await _set_groups(session, ctx, port, body["security_groups"] or [])
     elif "port_security_enabled" in body and not port.port_security_enabled:
@@ -275,6 +281,11 @@ async def update(
             )
     touch(port)
     await reload(session, port)
+    if SECURITY_KEYS & body.keys():
+        # Its host must apply new rules, and its groups' member sets change everywhere.
+        await bump_generation(session, "ports", port.id)
+        groups = groups_before | {link.security_group_id for link in port.security_groups}
+        session.info[REWIRED_KEY] = (port.id, sorted(groups))
     await emit(session, ctx, port, events.UPDATE)
     return port
 

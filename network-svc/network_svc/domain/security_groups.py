@@ -5,7 +5,8 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from sqlalchemy import String, insert, literal, select
+from sqlalchemy import String, column, insert, literal, select, table
+from sqlalchemy import update as sql_update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -265,7 +266,12 @@ async def create_rule(
     session.add(rule)
     await session.flush()
     await _emit_rule(session, ctx, rule, events.CREATE)
+    await _rules_changed(session, group.id)
     return rule
+
+
+# session.info key: the groups whose rules a transaction changed (their hosts re-wire).
+RULES_CHANGED_KEY = "security_group_rules_changed"
 
 
 def rules_visible(ctx: RequestContext) -> Any:
@@ -292,6 +298,23 @@ async def remove_rule(session: AsyncSession, ctx: RequestContext, rule_id: str) 
     await session.delete(rule)
     await session.flush()
     await _emit_rule(session, ctx, rule, events.DELETE)
+    await _rules_changed(session, rule.security_group_id)
+
+
+async def _rules_changed(session: AsyncSession, group_id: str) -> None:
+    """The group's ports have new desired rules: a new generation for each, and the group
+    noted in ``session.info`` so their hosts are told once this commits."""
+    members = select(PortSecurityGroup.port_id).where(
+        PortSecurityGroup.security_group_id == group_id
+    )
+    ports = table("ports", column("id"), column("generation"))  # the column is not mapped
+    await session.execute(
+        sql_update(ports)
+        .where(ports.c.id.in_(members))
+        .values(generation=ports.c.generation + 1)
+        .execution_options(synchronize_session=False)
+    )
+    session.info.setdefault(RULES_CHANGED_KEY, set()).add(group_id)
 
 
 async def _emit(

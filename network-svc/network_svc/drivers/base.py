@@ -12,7 +12,7 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -66,6 +66,27 @@ class SecurityGroupRule:
     port_range_max: int | None = None
     remote_ip_prefix: str | None = None
     ethertype: Literal["IPv4", "IPv6"] = "IPv4"
+    remote_group_id: str | None = None  # matched against that group's member set
+
+
+SetKey = tuple[str, str]  # (security group id, ethertype): one member set on the host
+
+
+def member_sets(
+    rules: Iterable[SecurityGroupRule], port_security: bool = True
+) -> frozenset[SetKey]:
+    """The member sets a port's rules match on.
+
+    IPv4 only: the data plane applies rules to IPv4 and drops a secured port's IPv6 whole,
+    so an IPv6 remote-group rule references no set.
+    """
+    if not port_security:
+        return frozenset()
+    return frozenset(
+        (r.remote_group_id, r.ethertype)
+        for r in rules
+        if r.remote_group_id and r.ethertype == "IPv4"
+    )
 
 
 class DriverError(RuntimeError):
@@ -90,9 +111,21 @@ class DhcpDriver(Protocol):
 
 
 class Firewall(Protocol):
-    def ensure_port(self, spec: PortSpec, rules: Sequence[SecurityGroupRule]) -> None: ...
+    def ensure_port(self, spec: PortSpec, rules: Sequence[SecurityGroupRule]) -> None:
+        """The port's chains; the member sets its rules name must exist first."""
+        ...
+
     def remove_port(self, port_id: str) -> None: ...
     def list_owned(self) -> frozenset[str]: ...
+    def ensure_sets(self, members: Mapping[SetKey, Sequence[str]]) -> None:
+        """Each set holds exactly the given addresses (of its ethertype)."""
+        ...
+
+    def remove_sets(self, keep: Collection[SetKey]) -> int:
+        """Destroy our sets not in ``keep`` and no longer referenced by a rule; how many."""
+        ...
+
+    def list_sets(self) -> frozenset[str]: ...
 
 
 @dataclass(frozen=True)

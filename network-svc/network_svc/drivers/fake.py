@@ -9,7 +9,7 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from network_svc.drivers.base import (
@@ -19,6 +19,8 @@ from network_svc.drivers.base import (
     PortSpec,
     RouterSpec,
     SecurityGroupRule,
+    SetKey,
+    member_sets,
 )
 from network_svc.drivers.names import Names
 
@@ -80,9 +82,32 @@ class FakeDhcp:
 class FakeFirewall:
     names: Names = field(default_factory=Names)
     ports: dict[str, tuple[PortSpec, tuple[SecurityGroupRule, ...]]] = field(default_factory=dict)
+    sets: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def ensure_port(self, spec: PortSpec, rules: Sequence[SecurityGroupRule]) -> None:
+        for group_id, ethertype in member_sets(rules, spec.port_security):
+            if self.names.ipset(group_id, ethertype) not in self.sets:
+                raise DriverError(f"port {spec.port_id}: no member set of group {group_id}")
         self.ports[spec.port_id] = (spec, tuple(rules))
+
+    def ensure_sets(self, members: Mapping[SetKey, Sequence[str]]) -> None:
+        for (group_id, ethertype), addresses in members.items():
+            self.sets[self.names.ipset(group_id, ethertype)] = tuple(sorted(addresses))
+
+    def remove_sets(self, keep: Collection[SetKey]) -> int:
+        used = {
+            self.names.ipset(g, e)
+            for spec, rules in self.ports.values()
+            for g, e in member_sets(rules, spec.port_security)
+        }
+        wanted = {self.names.ipset(g, e) for g, e in keep} | used
+        stale = set(self.sets) - wanted
+        for name in stale:
+            del self.sets[name]
+        return len(stale)
+
+    def list_sets(self) -> frozenset[str]:
+        return frozenset(self.sets)
 
     def remove_port(self, port_id: str) -> None:
         self.ports.pop(port_id, None)

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 IFNAMSIZ = 15
 CHAIN_MAX = 28
+IPSET_MAX = 31
+SWAP_SUFFIX = "-n"  # the scratch copy of a set while its members are replaced
 _PREFIX = re.compile(r"^[a-z0-9]{0,5}$")
 
 
@@ -65,6 +67,17 @@ class Names:
 
     def chain_prefix(self) -> str:
         return f"{self.prefix}stk-"
+
+    def ipset(self, group_id: str, ethertype: str) -> str:
+        """The ipset of one security group's member addresses (IPv4 or IPv6).
+
+        Room is left for ``SWAP_SUFFIX``: the set is refilled under that name, then swapped.
+        """
+        head = f"{self.ipset_prefix()}{'6' if ethertype == 'IPv6' else '4'}-"
+        return head + _hex(group_id)[: IPSET_MAX - len(SWAP_SUFFIX) - len(head)]
+
+    def ipset_prefix(self) -> str:
+        return f"{self.prefix}sg"
 
     def router_namespace(self, router_id: str) -> str:
         return f"{self.prefix}qrouter-{router_id}"

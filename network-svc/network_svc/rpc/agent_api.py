@@ -17,6 +17,10 @@ API version history:
     1.1 - sync_router(router, generation) -> {router_id, observed_generation, applied,
           namespace}; ``router`` is ``{"router_id", "absent": True}`` once deleted
     1.2 - inventory() -> {prefix, links, dhcp, chains, routers}: what the host has (audit)
+    1.3 - wire_port(..., remote_groups={group_id: [address, ...]}): rules naming a
+          ``remote_group_id`` match that group's member set; inventory() adds ``sets``;
+          sync_members(remote_groups) -> {sets}: refill the sets the host already has
+          delete_network(network_id) -> {network_id, deleted}: a deleted network leaves
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from typing import Any
 
 from common_rpc.rpc import RpcClient
 
-VERSION = "1.2"
+VERSION = "1.3"
 DEFAULT_TIMEOUT = 5.0
 
 
@@ -54,6 +58,7 @@ class AgentApi:
         port: dict[str, Any],
         rules: list[dict[str, Any]],
         generation: int,
+        remote_groups: dict[str, list[str]] | None = None,
     ) -> dict[str, Any]:
         return await self.client.call(
             topic(self.host),
@@ -62,6 +67,7 @@ class AgentApi:
             port=port,
             rules=rules,
             generation=generation,
+            remote_groups=remote_groups or {},
             timeout=self.timeout,
         )
 
@@ -98,6 +104,23 @@ class AgentApi:
             generation=generation,
             timeout=self.timeout,
         )
+
+    async def cast_sync_members(self, remote_groups: dict[str, list[str]]) -> None:
+        """Fire and forget: the reconcile refills the sets if this is lost."""
+        await self.client.cast(
+            topic(self.host), "sync_members", remote_groups=remote_groups, timeout=self.timeout
+        )
+
+    async def cast_delete_network(self, network_id: str) -> None:
+        """Fire and forget: the reconcile removes the network's objects if this is lost."""
+        await self.client.cast(
+            topic(self.host), "delete_network", network_id=network_id, timeout=self.timeout
+        )
+
+    async def cast_wire_port(self, state: dict[str, Any]) -> None:
+        """Fire and forget a port's whole desired state (``desired.port_state``): the
+        reconcile applies it if this is lost."""
+        await self.client.cast(topic(self.host), "wire_port", timeout=self.timeout, **state)
 
     async def cast_unwire_port(self, port_id: str) -> None:
         """Fire and forget: reconcile removes the port's objects if this is lost."""

@@ -145,11 +145,13 @@ async def update_port_binding(deps: Any, port_id: str, host: str) -> dict[str, A
     generation) and ``network.port.update.end`` is written in the same transaction. If
     the agent fails or does not answer in time, the port stays DOWN and the reply carries
     ``binding:error`` = ``{"code", "message", "details"}`` (e.g. code ``timeout``).
+    Once wired, other hosts refill the member sets of the port's groups (a cast).
     """
     ctx = current_context()
     async with transaction(deps.sessions) as session:
         port = await ports.bind(session, ctx, port_id, host)
         state = await desired.port_state(session, port)
+        groups = [link.security_group_id for link in port.security_groups]
         out = await _reply(session, port, ctx)
     out["binding:host_id"] = host
     out["bridge"] = ports.bridge_name(port.network_id)
@@ -163,6 +165,8 @@ async def update_port_binding(deps: Any, port_id: str, host: str) -> dict[str, A
     async with transaction(deps.sessions) as session:
         port = await ports.mark_active(session, ctx, port_id, state["generation"])
         out |= ports.view(port, ctx)
+    # wired: the hosts whose rules match on its groups let its addresses in now
+    await push.members_changed(deps, groups)
     out["bridge"] = wired["bridge"]
     out["device"] = wired["device"]
     out["observed_generation"] = wired["observed_generation"]

@@ -1,10 +1,12 @@
-"""After a port goes, tell the hosts at once instead of waiting for their reconcile.
+"""After a port or network goes, tell the hosts at once instead of waiting for their reconcile.
 
 The port's own host unwires it (its firewall chains and bridge slot), every host with a
 port on the network gets the network's state again (dnsmasq stops leasing the freed
-address), and a router that lost a floating IP mapping gets its NAT again. These are
-casts: a lost one is repaired by the agents' periodic reconcile, because they carry
-desired state, never a delta.
+address), the hosts whose rules match on the port's groups refill those member sets,
+and a router that lost a floating IP mapping gets its NAT again. A deleted
+network leaves every host with a live agent (the DB no longer says which had it). These
+are casts: a lost one is repaired by the agents' periodic reconcile, because they carry
+desired state (or an absence), never a delta.
 """
 
 from __future__ import annotations
@@ -14,13 +16,16 @@ from typing import Any
 
 from sqlalchemy import select
 
+from common_rpc.agents import AgentRegistry
 from common_rpc.errors import RpcError
 
 from ..agent import desired
-from ..db.models import Network, Port
+from ..db.models import Network, Port, PortSecurityGroup
 from .agent_api import AgentApi
 
 log = logging.getLogger(__name__)
+
+AGENT_BINARY = "network-agent"
 
 
 async def port_removed(
@@ -46,6 +51,8 @@ async def port_removed(
                 await AgentApi(runtime.rpc, host).cast_sync_network(state, state["generation"])
     except RpcError as exc:
         log.warning("port %s removed; hosts not told (their reconcile will): %s", port.id, exc)
+    # its addresses leave the member sets of its groups, on every host matching on them
+    await members_changed(runtime, [link.security_group_id for link in port.security_groups])
 
 
 async def port_unbound(runtime: Any, port_id: str, old_host: str) -> None:
@@ -69,3 +76,66 @@ async def routers_changed(runtime: Any, changed: dict[str, tuple[str, int]]) -> 
             )
         except RpcError as exc:
             log.warning("router %s: sync to %s not sent: %s", router_id, host, exc)
+
+
+async def network_removed(runtime: Any, network: Network | None) -> None:
+    """Every live agent drops the network's bridge, uplink and DHCP namespace now."""
+    if network is None:
+        return
+    registry = AgentRegistry(runtime.sessions, down_after_s=runtime.settings.agent_down_s)
+    for host in sorted(await registry.alive_hosts(AGENT_BINARY)):
+        try:
+            await AgentApi(runtime.rpc, host).cast_delete_network(network.id)
+        except RpcError as exc:
+            log.warning(
+                "network %s deleted; %s not told (its reconcile will): %s", network.id, host, exc
+            )
+
+
+async def members_changed(runtime: Any, group_ids: list[str]) -> None:
+    """Groups whose member ports or addresses changed (a port joined, left or was readdressed):
+    each host whose bound ports match on one of them gets its new addresses for its sets."""
+    if not group_ids:
+        return
+    async with runtime.sessions() as session:  # read only
+        hosts = await desired.member_set_hosts(session, group_ids)
+        members = await desired.members(session, sorted({g for gs in hosts.values() for g in gs}))
+    for host, groups in hosts.items():
+        try:
+            await AgentApi(runtime.rpc, host).cast_sync_members({g: members[g] for g in groups})
+        except RpcError as exc:
+            log.warning(
+                "groups %s changed; %s not told (its reconcile will): %s", groups, host, exc
+            )
+
+
+async def ports_rewired(runtime: Any, port_ids: list[str]) -> None:
+    """Ports whose own rules or groups changed: each one's host gets its whole state."""
+    if not port_ids:
+        return
+    async with runtime.sessions() as session:  # read only
+        rows = await session.scalars(
+            select(Port).where(Port.id.in_(port_ids), Port.host_id != "").order_by(Port.id)
+        )
+        states = [(port.host_id, await desired.port_state(session, port)) for port in rows]
+    for host, state in states:
+        try:
+            await AgentApi(runtime.rpc, host).cast_wire_port(state)
+        except RpcError as exc:
+            log.warning("port %s changed; %s not told (its reconcile will): %s",
+                        state["port"]["port_id"], host, exc)  # fmt: skip
+
+
+async def rules_changed(runtime: Any, group_ids: set[str] | list[str]) -> None:
+    """A group's rules changed: every bound port in it is re-wired on its host."""
+    if not group_ids:
+        return
+    async with runtime.sessions() as session:  # read only
+        port_ids = list(
+            await session.scalars(
+                select(PortSecurityGroup.port_id).where(
+                    PortSecurityGroup.security_group_id.in_(sorted(group_ids))
+                )
+            )
+        )
+    await ports_rewired(runtime, sorted(set(port_ids)))

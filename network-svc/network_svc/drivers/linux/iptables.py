@@ -8,6 +8,8 @@ Layout in the filter table (P = the Names prefix), the same in iptables and ip6t
     Pstk-o…   egress: DHCP client, anti-spoofing via Pstk-s…, conntrack, rules, DROP
     Pstk-i…   ingress: conntrack, DHCP replies, rules, DROP
 
+A rule naming a remote group matches that group's member set (ipset.py): one rule,
+whatever the number of members; the set must exist before the chain that names it.
 Subnets are IPv4 only, so the ip6tables chains of a secured port drop everything; ARP and
 source MAC are checked by ebtables (arp.py).
 A port's chains are rewritten in one iptables-restore --noflush transaction, so the port
@@ -23,11 +25,12 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 
-from network_svc.drivers.base import DriverError, PortSpec, SecurityGroupRule
+from network_svc.drivers.base import DriverError, PortSpec, SecurityGroupRule, SetKey
 from network_svc.drivers.linux import priv
 from network_svc.drivers.linux.arp import ensure_arp, owned_arp, remove_arp
+from network_svc.drivers.linux.ipset import IpSets
 from network_svc.drivers.names import Names
 
 IPT = ["iptables", "-w", "10"]
@@ -36,11 +39,19 @@ _MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 _PROTOCOLS = {"tcp", "udp", "icmp"}
 
 
-def rule_args(rule: SecurityGroupRule) -> list[str]:
-    """One IPv4 security-group rule as iptables match arguments (without chain and target)."""
+def rule_args(rule: SecurityGroupRule, member_set: str | None = None) -> list[str]:
+    """One IPv4 security-group rule as iptables match arguments (without chain and target).
+
+    ``member_set``: the ipset of ``rule.remote_group_id`` (required when it is set).
+    """
     # every value is checked: the rules reach iptables-restore as text
     args: list[str] = []
-    if rule.remote_ip_prefix:
+    if rule.remote_group_id:
+        if not member_set or not member_set.replace("-", "").isalnum():
+            raise DriverError(f"remote group {rule.remote_group_id!r}: bad set {member_set!r}")
+        side = "src" if rule.direction == "ingress" else "dst"
+        args += ["-m", "set", "--match-set", member_set, side]
+    elif rule.remote_ip_prefix:
         net = ipaddress.ip_network(rule.remote_ip_prefix, strict=False)
         args += ["-s" if rule.direction == "ingress" else "-d", str(net)]
     proto = rule.protocol
@@ -69,6 +80,11 @@ def _check_port(spec: PortSpec) -> None:
 class IptablesFirewall:
     def __init__(self, names: Names | None = None) -> None:
         self.names = names or Names()
+        self.sets = IpSets(self.names)
+
+    def _args(self, rule: SecurityGroupRule) -> list[str]:
+        group = rule.remote_group_id
+        return rule_args(rule, self.names.ipset(group, rule.ethertype) if group else None)
 
     def _chains(self, port_id: str) -> tuple[str, str, str]:
         n = self.names
@@ -89,9 +105,9 @@ class IptablesFirewall:
         dhcp_client += ["-m", "udp", "--sport", "68", "--dport", "67", *mac, *ret]
         v4 = [r for r in rules if r.ethertype == "IPv4"]
         out = [dhcp_client, ["-j", source], [*dhcp_reply, *drop], est, invalid]  # no rogue DHCP
-        out += [[*rule_args(r), *ret] for r in v4 if r.direction == "egress"]
+        out += [[*self._args(r), *ret] for r in v4 if r.direction == "egress"]
         inn = [est, [*dhcp_reply, *ret], invalid]
-        inn += [[*rule_args(r), *ret] for r in v4 if r.direction == "ingress"]
+        inn += [[*self._args(r), *ret] for r in v4 if r.direction == "ingress"]
         ips = [ip for ip in spec.fixed_ips if ipaddress.ip_address(ip).version == 4]
         src = [["-s", f"{ip}/32", *mac, *ret] for ip in ips]
         return {ingress: [*inn, drop], egress: [*out, drop], source: [*src, drop]}
@@ -179,6 +195,18 @@ class IptablesFirewall:
         lines = priv.run([*ipt, "-S"], timeout=15).splitlines()
         parts = (x.split() for x in lines)
         return frozenset(p[1] for p in parts if p[:1] == ["-N"] and p[1].startswith(head))
+
+    def ensure_sets(self, members: Mapping[SetKey, Sequence[str]]) -> None:
+        for (group_id, ethertype), addresses in sorted(members.items()):
+            self.sets.ensure(self.names.ipset(group_id, ethertype), ethertype, addresses)
+
+    def remove_sets(self, keep: Collection[SetKey]) -> int:
+        """Sets in use by a rule stay (the kernel refuses): the next call takes them."""
+        wanted = {self.names.ipset(group_id, ethertype) for group_id, ethertype in keep}
+        return sum(self.sets.destroy(name) for name in sorted(self.sets.owned() - wanted))
+
+    def list_sets(self) -> frozenset[str]:
+        return self.sets.owned()
 
     def list_owned(self) -> frozenset[str]:
         """Every chain (iptables, ip6tables, ebtables) whose name carries our prefix."""

@@ -9,7 +9,14 @@ Layout for router R (P = the Names prefix)::
     nat table (rewritten whole, atomically, by iptables-restore inside the namespace):
       PREROUTING/OUTPUT  -d FIP -j DNAT --to-destination FIXED
       POSTROUTING        -s FIXED -o Pqg… -j SNAT --to-source FIP
+      POSTROUTING        -s <subnet> -o Pqr… -m conntrack --ctstate DNAT
+                           -j SNAT --to-source <the leg's IP>        (hairpin, see below)
       POSTROUTING        -s <internal subnet> -o Pqg… -j SNAT --to-source <gateway IP>
+
+Hairpin: a guest that reaches a floating IP whose target is on its own subnet comes back
+out of the leg it came in by; without the SNAT the target would answer it directly, from
+its fixed IP, and the guest would drop the reply to a floating-IP request. As in
+Neutron, such DNAT'd flows leave with the router's address on that subnet as source.
 
 Every call makes the namespace match the spec and is idempotent; legs the spec no longer
 has are deleted (their peers go with them).
@@ -35,11 +42,28 @@ def _v4(address: str) -> str:
     return str(value)
 
 
-def nat_rules(spec: RouterSpec, gateway_dev: str) -> list[str]:
+def _hairpin(spec: RouterSpec, names: Names) -> list[str]:
+    """SNAT to the leg's own address for DNAT'd flows that go back out of the same leg."""
+    fixed = [ipaddress.ip_address(_v4(f.fixed_ip)) for f in spec.floating_ips]
+    lines = []
+    for leg in spec.interfaces:
+        _host_end, inner = names.router_legs(leg.port_id)
+        for cidr in leg.cidrs:
+            address = ipaddress.ip_interface(cidr)
+            if address.version == 4 and any(ip in address.network for ip in fixed):
+                lines.append(
+                    f"-A POSTROUTING -s {address.network} -o {inner} -m conntrack "
+                    f"--ctstate DNAT -j SNAT --to-source {address.ip}"
+                )
+    return lines
+
+
+def nat_rules(spec: RouterSpec, gateway_dev: str, names: Names | None = None) -> list[str]:
     """The namespace's whole nat table as iptables-restore input."""
     lines = ["*nat", *(f":{c} ACCEPT [0:0]" for c in ("PREROUTING", "INPUT", "OUTPUT"))]
     lines.append(":POSTROUTING ACCEPT [0:0]")
     if spec.gateway is not None:
+        lines += _hairpin(spec, names or Names())
         for fip in spec.floating_ips:
             public, fixed = _v4(fip.floating_ip), _v4(fip.fixed_ip)
             lines.append(f"-A PREROUTING -d {public}/32 -j DNAT --to-destination {fixed}")
@@ -87,7 +111,7 @@ class LinuxRouter:
         self._default_route(namespace, spec, gateway_dev)
         restore = ["iptables-restore", "-w", "10"]
         # without --noflush: the nat table is replaced whole, in one transaction
-        text = "\n".join(nat_rules(spec, gateway_dev)) + "\n"
+        text = "\n".join(nat_rules(spec, gateway_dev, self.names)) + "\n"
         priv.run(priv.in_netns(namespace, restore), timeout=30, input=text)
         return namespace
 

@@ -4,7 +4,7 @@ Tests and benchmarks run their agents under a random prefix; this is their last 
 after a failure, when the agent did not get to clean up (a reconcile removes what the
 DB no longer has; this removes everything with the prefix).
 
-    left = leftovers("zk1", state_dir)   # {"links": [...], "netns": [...], ...}
+    left = leftovers("zk1", state_dir)   # {"links": [...], "netns": [...], "chains": [...], ...}
     sweep("zk1", state_dir)
 """
 
@@ -16,13 +16,16 @@ from pathlib import Path
 
 from network_svc.drivers.linux import netlink, priv
 from network_svc.drivers.linux.arp import EBT
+from network_svc.drivers.linux.ipset import IPSET, all_sets
 from network_svc.drivers.linux.iptables import IPT, IPT6
 
 
 def our_rules(prefix: str) -> list[str]:
-    """The filter-table lines (IPv4 and IPv6) that carry the prefix; other runs own the rest."""
+    """The filter-table lines (IPv4 and IPv6), ebtables lines and member sets (``set NAME``)
+    that carry the prefix; other runs own the rest."""
     lines = [*_rules(IPT), *(f"v6 {x}" for x in _rules(IPT6))]
     lines += [f"eb {x}" for x in priv.run([*EBT, "-L"], timeout=15).splitlines()]
+    lines += [f"set {x}" for x in all_sets() if x.startswith(prefix)]
     return [x for x in lines if prefix in x]
 
 
@@ -77,6 +80,10 @@ def sweep(prefix: str, state_dir: Path) -> None:
             priv.run([*ipt, "-F", chain], timeout=15, check=False)
         for chain in chains:
             priv.run([*ipt, "-X", chain], timeout=15, check=False)
+    # Member sets last: the kernel keeps a set while a rule references it.
+    for name in all_sets():
+        if name.startswith(prefix):
+            priv.run([*IPSET, "destroy", name], timeout=15, check=False)
     for line in priv.run([*EBT, "-L", "FORWARD"], timeout=15).splitlines():
         if line.startswith("-") and prefix in line:
             priv.run([*EBT, "-D", "FORWARD", *line.split()], timeout=15, check=False)
