@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -25,6 +26,7 @@ from network_svc.drivers.names import Names
 from . import routers, wire
 
 T = TypeVar("T")
+DELETED = sys.maxsize  # the generation of an object deleted in the DB: nothing is newer
 
 
 def _hex(ident: str) -> str:
@@ -142,6 +144,9 @@ class HostAgent:
             await self._run(self.drivers.dhcp.delete, network_id)
             await self._run(self.drivers.l2.delete_network, network_id)
             self.networks.pop(network_id, None)
+            # A tombstone: a sync of the network sent before its delete but handled after it
+            # (casts run side by side) is older than this and changes nothing.
+            self.generations[f"network:{network_id}"] = DELETED
         return {"network_id": network_id, "deleted": True}
 
     async def _remove_port(self, port_id: str) -> None:

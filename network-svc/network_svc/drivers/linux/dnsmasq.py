@@ -26,6 +26,10 @@ from network_svc.drivers.linux import netlink, priv
 from network_svc.drivers.names import Names
 
 LEASE_SECONDS = 86400
+# Seconds a network's namespace plumbing, once made, is trusted without looking again: a
+# burst of ports on one network then costs a hosts-file write each, not a round of netns
+# work each. The agent's periodic reconcile (longer than this) checks it for real.
+PLUMBING_TRUSTED_S = 20.0
 
 
 def server_ip(subnet: SubnetSpec) -> str:
@@ -48,6 +52,8 @@ class DnsmasqDhcp:
     def __init__(self, names: Names | None = None, *, state_dir: Path) -> None:
         self.names = names or Names()
         self.state_dir = Path(state_dir)
+        # network id -> (what its plumbing was made for, the namespace device, when)
+        self._plumbed: dict[str, tuple[tuple[object, ...], str, float]] = {}
 
     def _dir(self, network_id: str) -> Path:
         return self.state_dir / network_id
@@ -74,6 +80,22 @@ class DnsmasqDhcp:
             os.kill(pid, signal.SIGHUP)  # re-reads the hosts and opts files
 
     def _ensure_port(self, spec: NetworkSpec, subnets: list[SubnetSpec]) -> str:
+        addrs = [f"{server_ip(s)}/{ipaddress.ip_network(s.cidr).prefixlen}" for s in subnets]
+        wanted = (spec.mtu, tuple(addrs))
+        made = self._plumbed.get(spec.network_id)
+        if (
+            made
+            and made[0] == wanted
+            and time.monotonic() - made[2] < PLUMBING_TRUSTED_S
+            # the veth's host end goes with its namespace: a cheap look, no netns entered
+            and netlink.index(self.names.dhcp_host_dev(spec.network_id)) is not None
+        ):
+            return made[1]
+        ns_dev = self._plumb(spec, addrs)
+        self._plumbed[spec.network_id] = (wanted, ns_dev, time.monotonic())
+        return ns_dev
+
+    def _plumb(self, spec: NetworkSpec, addrs: list[str]) -> str:
         ns = self.names.dhcp_namespace(spec.network_id)
         host_dev = self.names.dhcp_host_dev(spec.network_id)
         ns_dev = self.names.dhcp_ns_dev(spec.network_id)
@@ -88,7 +110,6 @@ class DnsmasqDhcp:
         netlink.set_link(host_dev, master=bridge)
         netlink.set_up(host_dev, mtu=spec.mtu)
         netlink.set_up(ns_dev, ns, mtu=spec.mtu)
-        addrs = [f"{server_ip(s)}/{ipaddress.ip_network(s.cidr).prefixlen}" for s in subnets]
         netlink.ensure_addresses(ns_dev, addrs, ns)
         return ns_dev
 
@@ -173,6 +194,7 @@ class DnsmasqDhcp:
             pass
 
     def delete(self, network_id: str) -> None:
+        self._plumbed.pop(network_id, None)
         pid = self._pid(network_id)
         if pid is not None:
             self._stop(pid)
