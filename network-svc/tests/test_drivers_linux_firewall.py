@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
-from driver_fixtures import EGRESS_ONLY, OPEN, Lab, lab_fixture  # noqa: F401
+from driver_fixtures import EGRESS_ONLY, OPEN, Guest, Lab, lab_fixture  # noqa: F401
 
 from network_svc.drivers.base import DriverError, PortSpec, SecurityGroupRule
 from network_svc.drivers.linux import priv
@@ -54,6 +56,43 @@ def test_ingress_icmp_closed_then_opened(lab: Lab) -> None:
     assert a.ping("10.76.0.11")
     lab.fw.ensure_port(b.port, EGRESS_ONLY)
     assert not a.ping("10.76.0.11")
+
+
+def _connects(guest: Guest, ip: str, port: int) -> bool:
+    """A TCP connect from ``guest`` (a dropped SYN times out after 2 s)."""
+    out = priv.run(
+        priv.in_netns(guest.ns, ["busybox", "nc", "-w", "2", ip, str(port)]),
+        timeout=10, check=False, input="",
+    )  # fmt: skip
+    return "tcp-ok" in out
+
+
+def test_ingress_tcp_port_opened_and_closed_by_rules(lab: Lab) -> None:
+    net = lab.network("10.73.0.0/24")
+    a = lab.guest(net, "10.73.0.10")
+    only_8080 = (*EGRESS_ONLY, SecurityGroupRule("ingress", "tcp", 8080, 8080))
+    b = lab.guest(net, "10.73.0.11", rules=only_8080)
+    assert a.dhcp() == "10.73.0.10" and b.dhcp() == "10.73.0.11"
+    serve = ["busybox", "nc", "-ll", "-p", "{port}", "-e", "/bin/echo", "tcp-ok"]
+    listeners = [
+        subprocess.Popen(
+            priv.in_netns(b.ns, [arg.format(port=port) for arg in serve]),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for port in (8080, 8081)
+    ]
+    try:
+        assert _connects(a, "10.73.0.11", 8080)
+        assert not _connects(a, "10.73.0.11", 8081)  # listening, but no rule lets it in
+        lab.fw.ensure_port(b.port, (*only_8080, SecurityGroupRule("ingress", "tcp", 8081, 8081)))
+        assert _connects(a, "10.73.0.11", 8081)
+        lab.fw.ensure_port(b.port, EGRESS_ONLY)
+        assert not _connects(a, "10.73.0.11", 8080) and not _connects(a, "10.73.0.11", 8081)
+    finally:
+        for listener in listeners:
+            listener.kill()
+            listener.wait(5)
 
 
 def test_remote_prefix_rule_allows_only_that_source(lab: Lab) -> None:
