@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 DATA_DIR ?= $(or $(STACKLING_DATA_DIR),$(CURDIR)/data)
 GATEWAY_PORT ?= 8080
 
-.PHONY: help setup run test lint format image bench-rpc bench-gateway bench-network bench-compute bench-volume clean distclean
+.PHONY: help setup run test lint format image bench-rpc bench-gateway bench-network bench-compute bench-volume bench-e2e clean distclean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -45,15 +45,18 @@ bench-gateway: setup ## an authenticated list GET: direct vs minimal forwarder v
 	@command -v wrk >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk
 	$(PY) -m bench.gateway_bench
 
-bench-network: setup ## port create with 0 and 10,000 ports vs a bare insert+select (wrk)
+bench-network: setup ## port create with 0 and 10,000 ports vs a bare insert+select (wrk; BENCH_ARGS="--db postgresql")
 	@command -v wrk >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk
-	$(PY) -m bench.network_bench
+	$(PY) -m bench.network_bench $(BENCH_ARGS)
 
 bench-compute: setup image ## stackling-tiny boots via the API (->ACTIVE, ->DHCP) vs bare libvirt boots
 	$(PY) -m bench.compute_bench
 
 bench-volume: setup ## volume create/delete times and writes through iSCSI vs a file (tgt, qemu-io)
 	$(PY) -m bench.volume_bench
+
+bench-e2e: setup image ## one tenant's whole scenario on the whole cloud (real guests), step by step
+	$(PY) -m bench.e2e_bench
 
 image: ## build the stackling-tiny guest (kernel + initramfs, and disk.qcow2) for tests and demo
 	@bash deploy/guest-image.sh

@@ -4,7 +4,7 @@ Same stack as network-api (uvicorn, FastAPI, SQLAlchemy async, SQLite in WAL mod
 the chassis engine) but no identity check, no IPAM, no events: what a create costs
 before any of the service's own work.
 
-    python -m bench.bare_insert PORT DB_FILE
+    python -m bench.bare_insert PORT DB_FILE_OR_URL
 """
 
 from __future__ import annotations
@@ -63,10 +63,11 @@ def create_app(url: str) -> FastAPI:
 async def _create_tables(engine: Any) -> None:
     async with engine.begin() as conn:
         await conn.run_sync(Base.metadata.create_all)
+    await engine.dispose()  # its connections belong to this loop, not uvicorn's
 
 
 if __name__ == "__main__":
     port, db = int(sys.argv[1]), sys.argv[2]
-    app, engine = create_app(f"sqlite+aiosqlite:///{db}")
+    app, engine = create_app(db if "://" in db else f"sqlite+aiosqlite:///{db}")
     asyncio.run(_create_tables(engine))
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")

@@ -9,7 +9,10 @@ a host whose network-agent (real Linux drivers, a random name prefix) wires it u
 is ACTIVE; the agent's reconcile then clears the host. Prints a table, the ratios against
 their targets and one JSON line. Exit status 0 whatever the ratios; 1 if a system failed.
 
-    python -m bench.network_bench [--seconds 4] [--existing 10000]
+    python -m bench.network_bench [--seconds 4] [--existing 10000] [--db sqlite|postgresql]
+
+``--db postgresql``: network-api and the bare route each on a fresh database of the local
+PostgreSQL (dropped afterwards), the production setup, instead of SQLite files.
 """
 
 from __future__ import annotations
@@ -28,7 +31,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
+import asyncpg
 import httpx
 
 from bench.gateway_bench import Processes, _wait_http, run_wrk
@@ -113,12 +118,33 @@ def _wait_agent(
     raise RuntimeError(f"network-agent on {host} never reported")
 
 
-def _wait_outbox_empty(db_file: Path, timeout: float = 300) -> None:
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def _pg(statement: str, dsn: str = PG_ADMIN) -> Any:
+    async def run() -> Any:
+        conn = await asyncpg.connect(dsn)
+        try:
+            return await conn.fetchval(statement)
+        finally:
+            await conn.close()
+
+    return asyncio.run(run())
+
+
+def _outbox_pending(db: str) -> int:
+    """Rows in network-api's outbox: ``db`` is its SQLite file or its PostgreSQL DSN."""
+    if db.startswith("postgresql://"):
+        return int(_pg("SELECT count(*) FROM outbox", db))
+    with contextlib.closing(sqlite3.connect(db, timeout=30)) as conn:
+        return int(conn.execute("SELECT count(*) FROM outbox").fetchone()[0])
+
+
+def _wait_outbox_empty(db: str, timeout: float = 300) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        with contextlib.closing(sqlite3.connect(db_file, timeout=30)) as db:
-            if db.execute("SELECT count(*) FROM outbox").fetchone()[0] == 0:
-                return
+        if _outbox_pending(db) == 0:
+            return
         time.sleep(0.5)
     raise RuntimeError("the outbox did not drain")
 
@@ -132,22 +158,35 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--existing", type=int, default=10_000)
     parser.add_argument("--wire-ports", type=int, default=20)
+    parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
     opts = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="stackling-netbench-"))
     procs = Processes()
     prefix = ""
+    databases: list[str] = []
     try:
         private, _ = generate_keypair(tmp / "keys")
         ports = {"network": free_port(), "bare": free_port()}
         env = dict(os.environ, STACKLING_DATA_DIR=str(tmp), STACKLING_LOG_LEVEL="WARNING")
+        net_env = dict(env, NETWORK_PORT=str(ports["network"]))
+        net_env["NETWORK_DEFAULT_NETWORK_TYPE"] = "local"
+        outbox_db, bare_db = str(tmp / "network.db"), f"sqlite+aiosqlite:///{tmp / 'bare.db'}"
+        if opts.db == "postgresql":
+            suffix = secrets.token_hex(4)
+            for name in (f"netbench_net_{suffix}", f"netbench_bare_{suffix}"):
+                _pg(f'CREATE DATABASE "{name}"')
+                databases.append(name)
+            net_env["NETWORK_DB_URL"] = f"postgresql+asyncpg://postgres@127.0.0.1/{databases[0]}"
+            outbox_db = f"postgresql://postgres@127.0.0.1/{databases[0]}"
+            bare_db = f"postgresql+asyncpg://postgres@127.0.0.1/{databases[1]}"
         net_proc = procs.start(
-            [str(BIN / "network-api")],
             # One host: "local" networks need no VXLAN underlay for the wiring figure.
-            dict(env, NETWORK_PORT=str(ports["network"]), NETWORK_DEFAULT_NETWORK_TYPE="local"),
+            [str(BIN / "network-api")],
+            net_env,
             tmp / "network.log",
         )
         bare_proc = procs.start(
-            [sys.executable, "-m", "bench.bare_insert", str(ports["bare"]), str(tmp / "bare.db")],
+            [sys.executable, "-m", "bench.bare_insert", str(ports["bare"]), bare_db],
             env,
             tmp / "bare.log",
         )
@@ -190,7 +229,7 @@ def main() -> int:
         print(f"network holds {count} ports", file=sys.stderr)
         # The steady state of a cloud with 10,000 ports, not one still publishing their
         # 10,000 create events: let the outbox relay drain first.
-        _wait_outbox_empty(tmp / "network.db")
+        _wait_outbox_empty(outbox_db)
         results["ports@10k"] = measure(ports_url, headers, port_script, opts.seconds)
         results["bare@again"] = measure(f"{bare_url}/items", {}, bare_script, opts.seconds)
 
@@ -237,6 +276,8 @@ def main() -> int:
         if prefix:  # whatever the agent could not clean (it died, or the run failed)
             sweep(prefix, tmp)
         shutil.rmtree(tmp, ignore_errors=True)
+        for name in databases:
+            _pg(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     bare_p50 = min(results["bare@empty"]["p50_ms"], results["bare@again"]["p50_ms"])
     ratios = {
@@ -251,6 +292,7 @@ def main() -> int:
             "pass": results["ports@10k"]["p50_ms"] <= 3.0 * bare_p50,
         },
     }
+    print(f"database: {opts.db}")
     print(f"{'case':<14}{'p50 ms':>10}{'p99 ms':>10}{'creates/s':>12}")
     for name, cell in results.items():
         print(
@@ -264,7 +306,13 @@ def main() -> int:
         f"p50 {wiring['p50_ms']:.1f} ms, p99 {wiring['p99_ms']:.1f} ms; "
         f"left on the host afterwards: {wiring['left_on_host']}"
     )
-    out = {"cells": results, "ratios": ratios, "existing_ports": opts.existing, "wiring": wiring}
+    out = {
+        "db": opts.db,
+        "cells": results,
+        "ratios": ratios,
+        "existing_ports": opts.existing,
+        "wiring": wiring,
+    }
     print(json.dumps(out))
     return 0
 
