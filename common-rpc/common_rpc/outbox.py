@@ -132,7 +132,11 @@ class OutboxRelay:
         async with asyncio.timeout(self.publish_timeout):
             await self.publisher.publish_many([(r.event_type, r.event_id, r.body) for r in rows])
         async with self.sessions.begin() as session:
-            await session.execute(delete(outbox).where(outbox.c.seq.in_([r.seq for r in rows])))
+            # By event id, not seq: SQLite reuses a seq once the table emptied, and another
+            # relay (a replica on the same database) may have published and deleted ours
+            # meanwhile; a seq could then name a newer row nobody published yet.
+            ids = [r.event_id for r in rows]
+            await session.execute(delete(outbox).where(outbox.c.event_id.in_(ids)))
         # A short batch was everything pending when it was read; only a full one needs a count.
         OUTBOX_PENDING.set(await self.pending() if len(rows) >= self.batch else 0)
         return len(rows)
