@@ -113,7 +113,8 @@ class FakeComputeAgent:
     """A fake compute-agent on ``compute.<host>``: records commands, runs no guest.
 
     ``fail_names`` makes spawn fail for servers with those names; ``spawn_delay`` makes
-    spawns overlap in concurrency tests.
+    spawns overlap in concurrency tests; the first ``stall_spawns`` spawns never answer
+    (a reply lost with the broker, or a host that hangs).
     """
 
     def __init__(self, runtime: Any, host: str) -> None:
@@ -127,6 +128,9 @@ class FakeComputeAgent:
         self.fail_names: set[str] = set()
         self.fail_destroy = False
         self.spawn_delay = 0.0
+        self.stall_spawns = 0
+        self.stall_s = 3600.0
+        self.spawn_calls = 0
         router = RpcRouter()
         agent = self
 
@@ -134,6 +138,10 @@ class FakeComputeAgent:
         async def spawn(deps: Any, server: dict[str, Any]) -> dict[str, Any]:
             import asyncio
 
+            agent.spawn_calls += 1
+            if agent.stall_spawns > 0:
+                agent.stall_spawns -= 1
+                await asyncio.sleep(agent.stall_s)  # no reply in time: the caller decides
             await asyncio.sleep(agent.spawn_delay)
             if server["name"] in agent.fail_names:
                 raise InternalError("qemu refused to start")

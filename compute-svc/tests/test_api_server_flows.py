@@ -93,6 +93,36 @@ async def test_build_past_its_deadline_goes_to_error(tmp_path: Path, amqp_url: s
         assert hyper.json()["hypervisors"][0]["vcpus_used"] == 0
 
 
+async def test_a_spawn_whose_reply_is_lost_is_asked_again(tmp_path: Path, amqp_url: str) -> None:
+    """The agent's first answer never comes (lost with a broker restart): the boot asks
+    again after ``rpc_timeout_s``, not after the whole spawn timeout, and ends ACTIVE."""
+    async with cloud(tmp_path, amqp_url, with_network=False, rpc_timeout_s=1.5) as c:
+        c.agent.stall_spawns, c.agent.stall_s = 1, 3.0
+        sid = await _boot(c, "lost-reply")
+        server = await c.wait_status("p1", sid, "ACTIVE", "ERROR")
+        assert server["status"] == "ACTIVE", server.get("fault")
+        assert c.agent.spawn_calls == 2
+        assert sid in c.agent.spawned
+
+
+async def test_a_delete_does_not_wait_for_a_stalled_boot(tmp_path: Path, amqp_url: str) -> None:
+    """The host never answers the spawn: a DELETE cancels the boot and releases what it
+    took at once, instead of queueing behind the spawn's timeout (300 s)."""
+    async with cloud(tmp_path, amqp_url, with_network=False) as c:
+        c.agent.stall_spawns = 1000
+        sid = await _boot(c, "stalled")
+
+        async def spawning() -> bool:
+            return c.agent.spawn_calls > 0
+
+        await wait_for(spawning, timeout=10)
+        assert (await c.api.delete("p1", f"/v2.1/servers/{sid}")).status_code == 204
+        await c.wait_gone("p1", sid)  # within wait_gone's 30 s
+        assert sid in c.agent.destroyed
+        hyper = await c.api.get("admin", "/v2.1/os-hypervisors/detail", "admin")
+        assert hyper.json()["hypervisors"][0]["vcpus_used"] == 0
+
+
 async def test_agent_power_reports(tmp_path: Path, amqp_url: str) -> None:
     async with cloud(tmp_path, amqp_url, with_network=False) as c:
         sid = await _boot(c, "powered")

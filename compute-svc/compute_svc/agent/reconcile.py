@@ -11,12 +11,11 @@ in the power state the service has. A failed round is logged and retried next ti
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 from typing import Any
 
+from common_rpc.chassis.periodic import Periodic
 from common_rpc.context import RequestContext, use_context
 from common_rpc.rpc import RpcClient
 
@@ -41,11 +40,10 @@ class Reconciler:
         self.client = client
         self.compute_host = compute_host
         self.host = host
-        self.interval = interval
         self.timeout = timeout
         self.api_topic = api_topic
         self.rounds = 0
-        self._task: asyncio.Task[None] | None = None
+        self._job = Periodic(f"reconcile-{host}", self.run_once, interval=interval)
 
     async def run_once(self) -> dict[str, Any]:
         started = time.monotonic()
@@ -67,21 +65,8 @@ class Reconciler:
         log.info("reconciled host %s: %s", self.host, result)
         return result
 
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await self.run_once()
-            except Exception:  # any failure: the next round starts from the service again
-                log.exception("reconcile of host %s failed; retrying next round", self.host)
-            await asyncio.sleep(self.interval)
-
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._loop(), name=f"reconcile-{self.host}")
+        self._job.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._job.stop()

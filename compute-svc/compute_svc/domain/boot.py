@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 from common_rpc.context import use_context
@@ -44,9 +45,10 @@ async def boot(deps: Deps, server_id: str) -> None:
                 desired = await server_state(session, deps.images, server)
             except RpcError as exc:
                 raise BootFailed(exc.message, 400) from None
+            deadline = server.task_deadline
         await progress(deps, server_id, "spawning")
         spawned_on = host
-        reply = await deps.agent(host).spawn(desired, timeout=deps.settings.spawn_timeout_s)
+        reply = await _spawn(deps, host, desired, deadline)
         await _activate(deps, server_id, reply)
     except Aborted:
         await _compensate(deps, server_id, spawned_on, None)
@@ -59,6 +61,26 @@ async def boot(deps: Deps, server_id: str) -> None:
     except Exception as exc:
         log.exception("boot of %s failed", server_id)
         await _compensate(deps, server_id, spawned_on, fault(f"Build failed: {type(exc).__name__}"))
+
+
+async def _spawn(deps: Deps, host: str, desired: dict[str, Any], deadline: datetime | None) -> Any:
+    """The agent's spawn, sent again each ``rpc_timeout_s`` until the spawn timeout or the
+    build deadline, whichever comes first. A spawn is idempotent (a second one answers the
+    domain the first made), so a reply lost to a broker restart costs one attempt, not
+    the whole spawn timeout."""
+    loop = asyncio.get_running_loop()
+    budget = deps.settings.spawn_timeout_s
+    if deadline is not None:
+        budget = min(budget, (deadline - datetime.now(UTC)).total_seconds())
+    end = loop.time() + max(budget, 1.0)
+    while True:
+        attempt = min(end - loop.time(), deps.settings.rpc_timeout_s)
+        try:
+            return await deps.agent(host).spawn(desired, timeout=max(attempt, 1.0))
+        except RpcTimeout:
+            if end - loop.time() < 1.0:
+                raise
+            log.warning("spawn of %s on %s: no reply yet, asking again", desired["server_id"], host)
 
 
 async def _schedule(deps: Deps, server_id: str) -> str:

@@ -42,6 +42,12 @@ async def request_delete(session: AsyncSession, deps: Deps, server: Server) -> b
 
 
 def start_delete(deps: Deps, server: Server) -> None:
+    """Delete now: work still running for the server here (a boot waiting on a reply
+    that may never come) is cancelled, since the delete releases all it took (the claim,
+    ports, domain, and any port or domain made for it after the cancel)."""
+    running = deps.tasks.running.get(server.id)
+    if running is not None:
+        running.cancel()
     with use_context(server_context(server)):
         deps.tasks.start(server.id, delete(deps, server.id))
 
