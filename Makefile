@@ -10,7 +10,7 @@ GATEWAY_PORT ?= 8080
 .PHONY: help setup run test lint format image bench-rpc bench-gateway bench-network bench-compute bench-volume bench-e2e clean distclean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 setup: ## install host packages, the venv and packages; start broker, DB, host daemons
 	@bash deploy/setup.sh

@@ -58,9 +58,9 @@ from common_rpc.chassis.identity import IDENTITY_HEADER, IdentitySigner, generat
 from common_rpc.testing import free_port
 from compute_svc.drivers.libvirt import domain_xml as dx
 from compute_svc.drivers.libvirt.disks import InstanceStore
-from network_svc.drivers.linux import netlink, priv
-from network_svc.drivers.linux.arp import EBT
-from network_svc.drivers.linux.iptables import IPT, IPT6
+from network_svc.drivers.linux import netlink
+from network_svc.drivers.linux.sweep import leftovers as net_leftovers
+from network_svc.drivers.linux.sweep import sweep as net_sweep
 
 BIN = Path(sys.executable).parent
 URI = "qemu:///system"
@@ -481,42 +481,20 @@ class Floor:
 # ----------------------------------------------------------------------------- the host
 
 
-def _words(line: str) -> list[str]:
-    return line.replace(",", " ").split()
-
-
-def _rules(prefix: str) -> list[str]:
-    """iptables, ip6tables and ebtables lines with a word that starts with the prefix."""
-    lines = [f"v4 {x}" for x in priv.run([*IPT, "-S"], timeout=15).splitlines()]
-    lines += [f"v6 {x}" for x in priv.run([*IPT6, "-S"], timeout=15).splitlines()]
-    lines += [f"eb {x}" for x in priv.run([*EBT, "-L"], timeout=15).splitlines()]
-    return [x for x in lines if any(w.startswith(prefix) for w in _words(x))]
-
-
-def _dnsmasq_pids(tmp: Path) -> list[int]:
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                cmd = (entry / "cmdline").read_bytes().decode(errors="replace")
-            except OSError:
-                continue
-            if "dnsmasq" in cmd and str(tmp) in cmd:
-                pids.append(int(entry.name))
-    return pids
-
-
-def _owned_net(prefix: str, tmp: Path) -> list[str]:
-    links = [f"link {n}" for n in netlink.links() if n.startswith(prefix)]
-    netns = [f"netns {n}" for n in netlink.list_netns() if n.startswith(prefix)]
-    return links + netns + [f"dnsmasq {p}" for p in _dnsmasq_pids(tmp)]
+def _owned_net(prefix: str, state_dir: Path) -> list[str]:
+    """Links, namespaces, rules, member sets and dnsmasq of the prefix (network-svc's list)."""
+    found = net_leftovers(prefix, state_dir)
+    return [f"{kind} {name}" for kind, names in found.items() for name in names]
 
 
 def _agent_net(prefix: str, tmp: Path) -> list[str]:
     """What network-agent made for the bench's network (the floor's bridge is not)."""
     heads = tuple(prefix + kind for kind in ("brq", "tap", "ns-", "vxlan-", "qdhcp-"))
-    found = [x for x in _owned_net(prefix, tmp) if x.split()[1].startswith(heads)]
-    return found + [f"dnsmasq {p}" for p in _dnsmasq_pids(tmp / "network-agent")]
+    found = net_leftovers(prefix, tmp / "network-agent")
+    named = [f"link {n}" for n in found["links"]] + [f"netns {n}" for n in found["netns"]]
+    return [x for x in named if x.split()[1].startswith(heads)] + [
+        f"dnsmasq {pid}" for pid in found["dnsmasq"]
+    ]
 
 
 def _owned_libvirt(prefix: str) -> list[str]:
@@ -536,7 +514,6 @@ def leftovers(prefix: str, tmp: Path) -> list[str]:
     checks: list[Callable[[], list[str]]] = [
         lambda: _owned_libvirt(prefix),
         lambda: _owned_net(prefix, tmp),
-        lambda: [f"rule {x}" for x in _rules(prefix)],
     ]
     for check in checks:
         try:
@@ -553,25 +530,13 @@ def sweep(prefix: str, tmp: Path) -> None:
     """Removes whatever :func:`leftovers` finds, by name; never raises."""
     steps: list[Callable[[], None]] = [
         lambda: _sweep_libvirt(prefix),
-        lambda: _sweep_net(prefix, tmp),
-        lambda: _sweep_rules(prefix),
+        lambda: net_sweep(prefix, tmp),
     ]
     for step in steps:
         try:
             step()
         except Exception as exc:  # a sweep does what it can, then reports
             print(f"sweep: {exc}", file=sys.stderr)
-
-
-def _sweep_net(prefix: str, tmp: Path) -> None:
-    for pid in _dnsmasq_pids(tmp):
-        os.kill(pid, signal.SIGKILL)
-    for name in netlink.list_netns():
-        if name.startswith(prefix):
-            netlink.remove_netns(name)
-    for name in netlink.links():
-        if name.startswith(prefix):
-            netlink.delete_link(name)
 
 
 def _sweep_libvirt(prefix: str) -> None:
@@ -588,26 +553,6 @@ def _sweep_libvirt(prefix: str) -> None:
                 secret.undefine()
     finally:
         conn.close()
-
-
-def _sweep_rules(prefix: str) -> None:
-    for ipt in (IPT, IPT6):
-        lines = priv.run([*ipt, "-S"], timeout=15).splitlines()
-        for line in lines:
-            if line.startswith("-A ") and any(w.startswith(prefix) for w in line.split()):
-                priv.run([*ipt, "-D", *line.split()[1:]], timeout=15, check=False)
-        for line in lines:
-            if line.startswith("-N ") and line.split()[1].startswith(prefix):
-                priv.run([*ipt, "-F", line.split()[1]], timeout=15, check=False)
-                priv.run([*ipt, "-X", line.split()[1]], timeout=15, check=False)
-    for line in priv.run([*EBT, "-L", "FORWARD"], timeout=15).splitlines():
-        if line.startswith("-") and any(w.startswith(prefix) for w in line.split()):
-            priv.run([*EBT, "-D", "FORWARD", *line.split()], timeout=15, check=False)
-    for line in priv.run([*EBT, "-L"], timeout=15).splitlines():
-        if line.startswith(f"Bridge chain: {prefix}"):
-            chain = line.split()[2].rstrip(",")
-            priv.run([*EBT, "-F", chain], timeout=15, check=False)
-            priv.run([*EBT, "-X", chain], timeout=15, check=False)
 
 
 # ----------------------------------------------------------------------------- the run

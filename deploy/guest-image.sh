@@ -108,7 +108,7 @@ for d in /dev/vd*; do
   fi
 done
 ip link set lo up
-if udhcpc -i eth0 -n -q -t 10 -T 2 -s /etc/udhcpc.script >/dev/null 2>&1; then
+if udhcpc -i eth0 -n -q -t 30 -T 2 -s /etc/udhcpc.script >/dev/null 2>&1; then
   echo "stackling-guest: ip $(ip -4 -o addr show dev eth0 | awk '{print $4}')"
 else
   echo "stackling-guest: no-dhcp"

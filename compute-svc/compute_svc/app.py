@@ -31,7 +31,7 @@ from .api import (
     servers,
     versions,
 )
-from .domain import sweeps
+from .domain import sweeps, takeover
 from .rpc.handlers import rpc
 from .settings import ComputeSettings
 from .wiring import Deps
@@ -54,6 +54,7 @@ def create_app(settings: ComputeSettings | None = None) -> FastAPI:
         agents_router(runtime.sessions),
     )
     sweeps.register_sweeps(deps)
+    takeover.register(deps)  # boots and deletes of a replica that died go on here
     runtime.subscribe("compute", port_events.PATTERNS, deps.ports.on_event)
     app = make_app(
         settings,

@@ -51,6 +51,10 @@ class NetworkClient(ServiceClient):
     async def get_port(self, port_id: str) -> dict[str, Any]:
         return await self._call("get_port", port_id=port_id)
 
+    async def get_network(self, network_id: str) -> dict[str, Any]:
+        """The network if the caller may use it (own, shared or external), else NotFound."""
+        return await self._call("get_network", network_id=network_id)
+
     async def delete_port(self, port_id: str) -> dict[str, Any]:
         """Idempotent: a port already gone answers ``deleted: False``."""
         return await self._call("delete_port", port_id=port_id)

@@ -33,6 +33,10 @@ class ComputeSettings(ServiceSettings):
     spawn_timeout_s: float = 300.0
     # An agent silent for longer is down: the scheduler skips its host.
     agent_down_after_s: float = 30.0
+    # Each compute-api process records a heartbeat this often; one silent for
+    # ``api_down_after_s`` is dead, and another takes over its boots and deletes.
+    api_heartbeat_s: float = 3.0
+    api_down_after_s: float = 12.0
     # Largest image upload accepted, in bytes.
     image_size_cap: int = 20 * 1024**3
 

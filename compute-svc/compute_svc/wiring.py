@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
@@ -79,6 +80,8 @@ class Deps:
     images: ImageStore
     agents: AgentRegistry
     tasks: Tasks
+    # This process among the replicas: the owner of the boots and deletes it runs.
+    instance: str = ""
 
     @classmethod
     def build(cls, runtime: ServiceRuntime) -> Deps:
@@ -94,6 +97,7 @@ class Deps:
             ImageStore(settings.image_store),
             AgentRegistry(runtime.sessions, down_after_s=settings.agent_down_after_s),
             Tasks(),
+            f"{runtime.name}#{secrets.token_hex(4)}",
         )
 
     def agent(self, host: str) -> AgentClient:

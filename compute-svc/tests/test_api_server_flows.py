@@ -17,6 +17,8 @@ from common_rpc.context import use_context
 from common_rpc.contracts import validate_payload
 from common_rpc.testing import running_app, wait_for
 from compute_svc.app import create_app
+from compute_svc.db.models import Server
+from compute_svc.domain import takeover
 from compute_svc.settings import ComputeSettings
 
 AGENT = RequestContext(user_id="compute-agent", roles=frozenset({"admin"}))
@@ -121,6 +123,33 @@ async def test_a_delete_does_not_wait_for_a_stalled_boot(tmp_path: Path, amqp_ur
         assert sid in c.agent.destroyed
         hyper = await c.api.get("admin", "/v2.1/os-hypervisors/detail", "admin")
         assert hyper.json()["hypervisors"][0]["vcpus_used"] == 0
+
+
+async def test_a_dead_replicas_boot_is_taken_over_and_keeps_its_claim(
+    tmp_path: Path, amqp_url: str
+) -> None:
+    """A boot whose replica died mid-spawn (its task gone, its heartbeat silent) is taken
+    over: the boot runs again here, reuses the claim it had, and the server goes ACTIVE,
+    with one claim and one spawn that answered."""
+    async with cloud(tmp_path, amqp_url, with_network=False, rpc_timeout_s=1.0) as c:
+        deps = c.api.app.state.deps
+        c.agent.stall_spawns, c.agent.stall_s = 1, 2.0
+        sid = await _boot(c, "orphan")
+
+        async def spawning() -> bool:
+            return c.agent.spawn_calls > 0
+
+        await wait_for(spawning, timeout=10)
+        deps.tasks.running[sid].cancel()  # the replica dies: its boot task is gone...
+        async with deps.runtime.sessions.begin() as session:
+            server = await session.get(Server, sid)
+            server.task_owner = "compute@gone#dead"  # ...and it was another process
+        assert await takeover.take_over(deps) == [sid]
+        assert await takeover.take_over(deps) == []  # taken once
+        server = await c.wait_status("p1", sid, "ACTIVE", "ERROR")
+        assert server["status"] == "ACTIVE", server.get("fault")
+        hyper = await c.api.get("admin", "/v2.1/os-hypervisors/detail", "admin")
+        assert hyper.json()["hypervisors"][0]["vcpus_used"] == 1  # the claim, not a second
 
 
 async def test_agent_power_reports(tmp_path: Path, amqp_url: str) -> None:

@@ -8,16 +8,20 @@
     stack.start_one("network")                 # and back
     stack.pause("network"); stack.resume("network")   # SIGSTOP, SIGCONT
     stack.stop()                               # SIGTERM, then SIGKILL; exit codes by name
+    Stack(tmp_path, (*SERVICES, replica("compute", 2)))   # a second compute-api, "compute.2"
 
     with running_stack(tmp_path) as stack:     # started, ready, always stopped
         admin = IdentityAdmin(stack.url("gateway"), stack.admin_password)
         member = admin.add_user("alice", project_id, "member")    # a Caller with a real token
     Callers(admin=..., member_a=..., reader_a=..., member_b=...)   # the e2e ``callers`` fixture
 
-The gateway is pointed at the services the stack runs (``GATEWAY_*_URLS``) and at any
-``backends`` given, under a known admin and demo password. Every process shares
-``data_dir`` (one SQLite file each, and the identity key pair unless ``env`` moves it)
-and the machine's RabbitMQ (or a virtual host of its own: ``broker_vhost``).
+The gateway is pointed at the services the stack runs (``GATEWAY_*_URLS``: every replica
+of each) and at any ``backends`` given, under a known admin and demo password. A replica
+(``compute.2``) is one more process of a service, on a port of its own and on the same
+database, topic and broker as the first; ``stack.kill("compute.2")`` kills only it.
+Every process shares ``data_dir`` (one SQLite file per service, and the identity key pair
+unless ``env`` moves it) and the machine's RabbitMQ (or a virtual host of its own:
+``broker_vhost``; or any broker ``STACKLING_AMQP_URL`` in ``env`` names).
 
 With the agents, everything they make on the host carries a ``HostLab``'s prefix
 (``HostLab.env()``): network-agent's bridges, namespaces and chains, compute-agent's
@@ -47,9 +51,9 @@ import httpx
 import libvirt
 
 from common_rpc.testing import free_port
-from network_svc.drivers.linux import netlink, priv
-from network_svc.drivers.linux.arp import EBT
-from network_svc.drivers.linux.iptables import IPT, IPT6
+from network_svc.drivers.linux import priv
+from network_svc.drivers.linux.sweep import leftovers as net_leftovers
+from network_svc.drivers.linux.sweep import sweep as net_sweep
 
 BIN = Path(sys.executable).parent
 # name -> (console script, settings prefix); the gateway's backends are the other three.
@@ -60,6 +64,7 @@ SERVICES = {
     "compute": ("compute-api", "COMPUTE"),
 }
 BACKENDS = ("compute", "network", "volume")
+REPLICA_SEP = "."
 # Per-process settings of the calling shell (a GATEWAY_DB_URL, a NETWORK_PORT) are not
 # passed on: the stack configures its processes alone. Shared STACKLING_* ones are.
 _OWN_PREFIXES = tuple(f"{prefix}_" for _script, prefix in SERVICES.values())
@@ -75,8 +80,18 @@ STOP_GRACE_S = 15.0
 RABBITMQCTL_TIMEOUT_S = 60
 
 
+def replica(service: str, index: int) -> str:
+    """The process name of a service's ``index``-th replica (the first is the service's name)."""
+    return service if index == 1 else f"{service}{REPLICA_SEP}{index}"
+
+
+def service_of(name: str) -> str:
+    """The service (or agent) a process name runs: ``compute.2`` runs ``compute``."""
+    return name.split(REPLICA_SEP, 1)[0]
+
+
 class Stack:
-    """Some of the four processes, each on a free port, with their logs in ``data_dir``."""
+    """Some of the four processes (and replicas), each on a free port, logs in ``data_dir``."""
 
     def __init__(
         self,
@@ -88,32 +103,42 @@ class Stack:
     ) -> None:
         self.data_dir = data_dir
         self.names = tuple(names)
-        unknown = set(self.names) - set(SERVICES) - set(AGENTS)
+        unknown = {service_of(n) for n in self.names} - set(SERVICES) - set(AGENTS)
         assert not unknown, f"no such process: {sorted(unknown)}"
-        self.ports = {name: free_port() for name in self.names if name in SERVICES}
+        assert len(set(self.names)) == len(self.names), f"a name twice: {self.names}"
+        self.ports = {name: free_port() for name in self.names if service_of(name) in SERVICES}
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.admin_password = secrets.token_urlsafe(12)
         self.demo_password = secrets.token_urlsafe(12)
-        # Service URLs the gateway forwards to: the stack's own, then the ones given.
-        self.backends = {name: self.url(name) for name in BACKENDS if name in self.names}
-        self.backends.update(backends or {})
+        # Service URLs the gateway forwards to: the stack's own replicas, or the one given.
+        self.backends: dict[str, list[str]] = {}
+        for name in self.ports:
+            if service_of(name) in BACKENDS:
+                self.backends.setdefault(service_of(name), []).append(self.url(name))
+        self.backends.update({name: [url] for name, url in (backends or {}).items()})
         self.env = dict(env or {})
 
     def url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.ports[name]}"
 
-    def environment(self) -> dict[str, str]:
+    def replicas(self, service: str) -> list[str]:
+        """The names of the processes that run ``service``, the first one first."""
+        return [name for name in self.names if service_of(name) == service]
+
+    def environment(self, name: str | None = None) -> dict[str, str]:
+        """Every process's settings; with ``name``, its own port for its service."""
         env = {k: v for k, v in os.environ.items() if not k.startswith(_OWN_PREFIXES)}
         env.update(STACKLING_DATA_DIR=str(self.data_dir), STACKLING_LOG_JSON="true")
-        for name, port in self.ports.items():
-            env[f"{SERVICES[name][1]}_PORT"] = str(port)
+        for process, port in reversed(self.ports.items()):  # the first replica wins
+            env[f"{SERVICES[service_of(process)][1]}_PORT"] = str(port)
+        if name is not None and name in self.ports:
+            env[f"{SERVICES[service_of(name)][1]}_PORT"] = str(self.ports[name])
         if "gateway" in self.names:
             env["GATEWAY_PUBLIC_URL"] = self.url("gateway")
             env["GATEWAY_ADMIN_PASSWORD"] = self.admin_password
             env["GATEWAY_DEMO_PASSWORD"] = self.demo_password
-            for name in BACKENDS:
-                urls = [self.backends[name]] if name in self.backends else []
-                env[f"GATEWAY_{name.upper()}_URLS"] = json.dumps(urls)
+            for backend in BACKENDS:
+                env[f"GATEWAY_{backend.upper()}_URLS"] = json.dumps(self.backends.get(backend, []))
         env.update(self.env)
         return env
 
@@ -124,9 +149,9 @@ class Stack:
         before, it would be dropped, and the agent's first reconcile lost.
         """
         for name in self.names:
-            if name in SERVICES:
+            if name in self.ports:
                 self.start_one(name)
-        agents = [name for name in self.names if name in AGENTS]
+        agents = [name for name in self.names if name not in self.ports]
         if agents:
             self.wait_ready()
             for name in agents:
@@ -134,10 +159,11 @@ class Stack:
 
     def start_one(self, name: str) -> None:
         """Start (or restart, after ``kill``) one process; its log is appended to."""
-        argv = [str(BIN / (SERVICES[name][0] if name in SERVICES else AGENTS[name]))]
+        service = service_of(name)
+        argv = [str(BIN / (SERVICES[service][0] if service in SERVICES else AGENTS[service]))]
         with open(self.log_file(name), "ab") as log:
             self.procs[name] = subprocess.Popen(
-                argv, env=self.environment(), stdout=log, stderr=subprocess.STDOUT
+                argv, env=self.environment(name), stdout=log, stderr=subprocess.STDOUT
             )
 
     def wait_ready(self, timeout: float = 60.0) -> None:
@@ -310,19 +336,14 @@ class HostLab:
         return {
             "domains": _domains(self.domain_prefix),
             "disks": files,
-            "links": sorted(n for n in netlink.links() if n.startswith(self.prefix)),
-            "netns": sorted(n for n in netlink.list_netns() if n.startswith(self.prefix)),
-            "rules": _our_rules(self.prefix),
-            "dnsmasq": [str(pid) for pid in _pids_with(str(self.network_state_dir))],
+            # links, netns, chains (rules and member sets), dnsmasq: network-svc's own list
+            **net_leftovers(self.prefix, self.network_state_dir),
             "targets": _targets(self.iqn_prefix),
             "chap accounts": [a for a in _tgt_accounts() if a.startswith(self.prefix)],
         }
 
     def sweep(self) -> None:
         """Remove anything with the prefix, by name, then the data directory; never raises."""
-        for pid in _pids_with(str(self.network_state_dir)):
-            with suppress(OSError):
-                os.kill(pid, signal.SIGKILL)
         _sweep_domains(self.domain_prefix)
         _sweep_targets(self.iqn_prefix)
         for account in _tgt_accounts():
@@ -333,54 +354,9 @@ class HostLab:
                     timeout=15,
                     check=False,
                 )  # fmt: skip
-        for ns in netlink.list_netns():
-            if ns.startswith(self.prefix):
-                with suppress(Exception):
-                    netlink.remove_netns(ns)
-        for name in netlink.links():
-            if name.startswith(self.prefix):
-                with suppress(Exception):
-                    netlink.delete_link(name)
-        for ipt in (IPT, IPT6):
-            for line in _rules(ipt):
-                if line.startswith("-A ") and self.prefix in line:
-                    priv.run([*ipt, "-D", *line.split()[1:]], timeout=15, check=False)
-            for line in _rules(ipt):
-                if line.startswith("-N ") and line.split()[1].startswith(self.prefix):
-                    priv.run([*ipt, "-X", line.split()[1]], timeout=15, check=False)
-        for line in priv.run([*EBT, "-L", "FORWARD"], timeout=15).splitlines():
-            if line.startswith("-") and self.prefix in line:
-                priv.run([*EBT, "-D", "FORWARD", *line.split()], timeout=15, check=False)
-        for line in priv.run([*EBT, "-L"], timeout=15).splitlines():
-            if line.startswith(f"Bridge chain: {self.prefix}"):
-                chain = line.split()[2].rstrip(",")
-                priv.run([*EBT, "-F", chain], timeout=15, check=False)
-                priv.run([*EBT, "-X", chain], timeout=15, check=False)
+        with suppress(Exception):
+            net_sweep(self.prefix, self.network_state_dir)
         shutil.rmtree(self.root, ignore_errors=True)
-
-
-def _rules(ipt: list[str]) -> list[str]:
-    return priv.run([*ipt, "-S"], timeout=15).splitlines()
-
-
-def _our_rules(prefix: str) -> list[str]:
-    lines = [*_rules(IPT), *(f"v6 {x}" for x in _rules(IPT6))]
-    lines += [f"eb {x}" for x in priv.run([*EBT, "-L"], timeout=15).splitlines()]
-    return [x for x in lines if prefix in x]
-
-
-def _pids_with(text: str) -> list[int]:
-    """Processes whose command line names ``text`` (dnsmasq runs from the agent's state)."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                cmd = (entry / "cmdline").read_bytes().decode(errors="replace")
-            except OSError:
-                continue
-            if text in cmd and "dnsmasq" in cmd:
-                pids.append(int(entry.name))
-    return pids
 
 
 def _tgt_targets() -> dict[int, str]:

@@ -1,17 +1,24 @@
-"""Real servers through the gateway: QEMU guests on a network the network-agent wires.
+"""Real servers through the gateway: QEMU guests on networks the network-agent wires.
 
 One stack for the module: the gateway, the four APIs and the network, compute and volume
 agents (libvirt ``qemu:///system``, TCG; tgt), on a RabbitMQ virtual host of their own,
-every host object under one random prefix (``HostLab``). As a member of a fresh project:
+every host object under one random prefix (``HostLab``).
 
-- two stackling-tiny servers on one network (each with a fixed address), behind a router
-  with an external gateway, ping each other and the router; each console, fetched through
-  the API, shows its DHCP address and both pings. A floating IP reaches one of them from
-  a namespace on the external network. Deleting everything leaves every service's list
-  empty for the project, nothing with the prefix on the host, and ``audit`` of every
-  service clean.
-- a volume hot-plugged into one server gets a pattern its guest writes; detached and
-  attached to a second server, that guest reads the pattern back.
+- a tenant's whole scenario, as the member of a fresh project (``tenant.Tenant``): a
+  network behind a router with an external gateway, an ICMP rule, a key pair made with
+  the ``openstack`` CLI, a volume and two stackling-tiny servers (one with the key). Each
+  console, fetched through the API, shows its DHCP address, pings of the peer and the
+  router, and whether the key pair is in its config drive. A floating IP reaches one from
+  a namespace on the external network; ``openstack server/network/volume list`` show the
+  scenario's objects. The volume, written by one guest, is moved to the other, which
+  reads it back. Deleting everything leaves every service's list empty for the project,
+  nothing with the prefix on the host, and ``audit`` of every service clean.
+- meanwhile a second project, on a network of the same CIDR, boots one server: it and
+  the first project's guests ping each other's addresses (while each answers its own
+  project) and none answers. Its member cannot boot on the first project's network, port
+  or private image, nor attach its volume (400/404, nothing made). Both members' event
+  streams (``/v1/events``) bring each server's, port's and volume's lifecycle in order,
+  each event once, and nothing of the other project.
 - with network-api stopped, a boot ends in ERROR with a fault within the build timeout;
   once network-api is back, the server deletes and nothing is leaked (audit clean).
 - with network-api frozen past compute's deadline, then thawed, the ports it makes for
@@ -20,11 +27,14 @@ every host object under one random prefix (``HostLab``). As a member of a fresh 
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from cloud import (
     AUDITED,
@@ -35,10 +45,7 @@ from cloud import (
     assert_project_empty,
     boot,
     call,
-    console_has,
-    default_group,
     delete_servers,
-    delete_volume,
     drop_client,
     external_client,
     flavor_of,
@@ -48,13 +55,42 @@ from cloud import (
     start_cloud,
     status,
     tiny_image_of,
-    user_data,
     volume_status,
-    volume_user_data,
     wait_until,
+)
+from tenant import (
+    Cli,
+    EventTap,
+    Steps,
+    Tenant,
+    entered,
+    external_network,
+    guest_script,
+    md5_fingerprint,
+    new_public_key,
+    other_project,
+    pattern,
 )
 
 from network_svc.drivers.names import Names
+
+SCENARIO_TIMEOUT_S = 420  # the cloud's start included; ~2 minutes on a quiet machine
+ISOLATION_S = 10.0  # the least time every guest pings the other project's live addresses
+SERVER_LIFE = [f"compute.server.{x}" for x in ("create.start", "create.end", "delete.start",
+                                               "delete.end")]  # fmt: skip
+# A server that had a volume attached and detached once, between its create and delete.
+SERVER_WITH_VOLUME = [
+    *SERVER_LIFE[:2],
+    *(f"compute.server.{x}" for x in ("attach.start", "attach.end", "detach.start", "detach.end")),
+    *SERVER_LIFE[2:],
+]
+PORT_LIFE = ["network.port.create.end", "network.port.delete.end"]
+VOLUME_LIFE = [f"volume.volume.{x}.end" for x in ("create", "attach", "detach", "delete")]
+# Ports on the external network the project's router and floating IP hold: no project's
+# own (as in Neutron), their events go to the project whose request made them.
+NO_PROJECT_PORTS = ("network:router_gateway", "network:floatingip")
+# Events whose count may vary (a port's binding and status changes).
+UPDATES = ("network.port.update.end", "volume.volume.update.end", "compute.server.update.end")
 
 
 @pytest.fixture(scope="module")
@@ -72,184 +108,249 @@ def flavor(cloud: Cloud) -> Iterator[str]:
     yield from flavor_of(cloud)
 
 
-def test_two_servers_take_dhcp_ping_each_other_and_the_router_reach_a_floating_ip_leave_nothing(
-    cloud: Cloud, tiny_image: str, flavor: str
+@pytest.mark.timeout(SCENARIO_TIMEOUT_S)
+def test_a_tenant_scenario_works_end_to_end_and_another_project_sees_none_of_it(
+    cloud: Cloud, tiny_image: str, flavor: str, tmp_path: Path
 ) -> None:
-    timings: dict[str, float] = {}
-    started = time.monotonic()
+    steps = Steps()
     octet = 100 + secrets.randbelow(100)
-    cidr, ext_cidr = f"10.{octet}.1.0/24", f"10.{octet}.254.0/24"
-    gateway_ip = f"10.{octet}.1.1"
-    ips = (f"10.{octet}.1.21", f"10.{octet}.1.22")
-    conn = cloud.sdk()
+    base = f"10.{octet}.1"  # both projects' CIDR
+    a_ips, b_ip, gateway = (f"{base}.21", f"{base}.22"), f"{base}.23", f"{base}.1"
     undo: list[Callable[[], Any]] = []  # run last to first, also when the test failed
-    try:
-        ext_net = call(
-            cloud.admin,
-            "POST",
-            "/network/v2.0/networks",
-            201,
-            json={"network": {"name": f"ext-{cloud.lab.prefix}", "router:external": True}},
-        )["network"]
-        undo.append(lambda: cloud.admin.delete(f"/network/v2.0/networks/{ext_net['id']}"))
-        call(
-            cloud.admin,
-            "POST",
-            "/network/v2.0/subnets",
-            201,
-            json={"subnet": {"network_id": ext_net["id"], "cidr": ext_cidr, "ip_version": 4}},
-        )
-        net = conn.network.create_network(name="e2e-net")
-        undo.append(lambda: conn.network.delete_network(net, ignore_missing=True))
-        subnet = conn.network.create_subnet(
-            network_id=net.id,
-            cidr=cidr,
-            ip_version=4,
-            gateway_ip=gateway_ip,
-            allocation_pools=[{"start": f"10.{octet}.1.100", "end": f"10.{octet}.1.200"}],
-        )
-        router = conn.network.create_router(
-            name="e2e-router", external_gateway_info={"network_id": ext_net["id"]}
-        )
-        undo.append(lambda: conn.network.delete_router(router, ignore_missing=True))
-        conn.network.add_interface_to_router(router, subnet=subnet.id)
-        undo.append(lambda: conn.network.remove_interface_from_router(router, subnet=subnet.id))
-        timings["network"] = time.monotonic() - started
-
-        servers: list[str] = []
-        undo.append(lambda: delete_servers(cloud, servers))
-        for index, (ip, peer) in enumerate(zip(ips, reversed(ips), strict=True)):
-            servers.append(
-                boot(
-                    cloud,
-                    f"vm{index}",
-                    tiny_image,
-                    flavor,
-                    networks=[{"uuid": net.id, "fixed_ip": ip}],
-                    user_data=user_data(peer, gateway_ip),
-                )
-            )
-        booted = time.monotonic()
-        views = [
-            wait_until(f"{sid} ACTIVE", lambda sid=sid: status(cloud, sid, "ACTIVE"), 120)
-            for sid in servers
-        ]
-        timings["boot->ACTIVE"] = time.monotonic() - booted
-        for view, ip in zip(views, ips, strict=True):
-            assert [a["addr"] for a in view["addresses"]["e2e-net"]] == [ip], view
-
-        def pinged(sid: str) -> str | None:
-            out = cloud.console(sid)
-            return out if out.count("e2e: ping ") >= 2 else None
-
-        outputs = [
-            wait_until(f"{sid} pings", lambda sid=sid: pinged(sid), GUEST_TIMEOUT_S, every=3)
-            for sid in servers
-        ]
-        timings["boot->pings done"] = time.monotonic() - booted
-        for out, ip, peer in zip(outputs, ips, reversed(ips), strict=True):
-            assert f"stackling-guest: ip {ip}/24" in out, out
-            assert f"e2e: ping {peer} ok" in out, out
-            assert f"e2e: ping {gateway_ip} ok" in out, out
-
-        # A floating IP on the external network reaches server 0 from a namespace there.
-        conn.network.create_security_group_rule(
-            security_group_id=default_group(conn).id,
-            direction="ingress",
-            ethertype="IPv4",
-            protocol="icmp",
-        )
-        port = next(conn.network.ports(device_id=servers[0]))
-        fip = conn.network.create_ip(floating_network_id=ext_net["id"], port_id=port.id)
-        undo.append(lambda: conn.network.delete_ip(fip, ignore_missing=True))
-        assert fip.fixed_ip_address == ips[0], fip
-        outside = f"10.{octet}.254.250/24"
-        undo.append(lambda: drop_client(cloud.lab))
-        client = external_client(cloud.lab, Names(cloud.lab.prefix).bridge(ext_net["id"]), outside)
-        floating = time.monotonic()
-        address = fip.floating_ip_address
-        wait_until(f"ping {address} from outside", lambda: ping(client, address), 30)
-        timings["floating IP reachable"] = time.monotonic() - floating
-
-        deleting = time.monotonic()
-        conn.network.delete_ip(fip)
-        for sid in servers:
-            conn.compute.delete_server(sid)
-        delete_servers(cloud, servers)
-        timings["servers deleted"] = time.monotonic() - deleting
-    finally:
+    with contextlib.ExitStack() as scope:
+        other = scope.enter_context(entered(other_project(cloud, "isolated")))
+        b_image = scope.enter_context(entered(tiny_image_of(other)))
+        taps = [EventTap(cloud.stack.url("gateway"), c.caller.token) for c in (cloud, other)]
+        for tap in taps:
+            tap.start()
+            scope.callback(tap.stop)
+        tap_a, tap_b = taps
+        a, b = Tenant(cloud, undo), Tenant(other, undo)
         try:
-            run_all(undo)
-        finally:
-            conn.close()
+            steps.done("second project, event streams")
+            ext = external_network(cloud, f"10.{octet}.254.0/24", undo)
+            a.network(f"{base}.0/24", pool=(100, 200), external=ext, name="e2e-net")
+            b.network(f"{base}.0/24", pool=(30, 60), name="isolated-net")
+            a.allow_icmp()
+            b.allow_icmp()
+            key = new_public_key(f"e2e-{cloud.lab.prefix}")
+            (tmp_path / "key.pub").write_text(key)
+            cli = Cli(cloud, tmp_path)
+            made = cli.run("keypair", "create", "--public-key", str(tmp_path / "key.pub"), "e2e")
+            a.forget_keypair("e2e")
+            assert (made["name"], made["fingerprint"]) == ("e2e", md5_fingerprint(key)), made
+            a.volume()
+            b.volume()
+            a_dhcp, b_dhcp = a.dhcp_address(), b.dhcp_address()
+            steps.done("networks, router, rules, key pair (CLI), volumes")
 
-    timings["cleaned up"] = time.monotonic() - started
-    assert_project_empty(cloud)
-    assert_host_clean(cloud.lab)
-    timings["host clean"] = time.monotonic() - started
-    assert cloud.findings() == {svc: [] for svc in AUDITED}
-    timings["total"] = time.monotonic() - started
-    print("timings:", {k: round(v, 1) for k, v in timings.items()})
-
-
-def test_a_volume_written_by_one_server_is_read_back_by_another(
-    cloud: Cloud, tiny_image: str, flavor: str
-) -> None:
-    timings: dict[str, float] = {}
-    started = time.monotonic()
-    pattern = f"stackling-{secrets.token_hex(8)}"
-    volumes = f"/volume/v3/{cloud.caller.project_id}/volumes"
-    undo: list[Callable[[], Any]] = []
-    try:
-        net = call(cloud.member, "POST", "/network/v2.0/networks", 201, json={"network": {}})
-        net_id = net["network"]["id"]
-        undo.append(lambda: cloud.member.delete(f"/network/v2.0/networks/{net_id}"))
-        subnet = {"network_id": net_id, "cidr": "10.78.0.0/24", "ip_version": 4}
-        call(cloud.member, "POST", "/network/v2.0/subnets", 201, json={"subnet": subnet})
-        volume = call(cloud.member, "POST", volumes, 202, json={"volume": {"size": 1}})
-        volume_id = volume["volume"]["id"]
-        undo.append(lambda: delete_volume(cloud, volume_id))
-        servers: list[str] = []
-        undo.append(lambda: delete_servers(cloud, servers))
-        for index in range(2):
-            servers.append(
-                boot(
-                    cloud,
-                    f"vol{index}",
-                    tiny_image,
-                    flavor,
-                    networks=[{"uuid": net_id}],
-                    user_data=volume_user_data(pattern),
+            patterns = (pattern(), pattern())
+            for name, ip, peer, key_name in (
+                ("vm0", a_ips[0], a_ips[1], "e2e"),
+                ("vm1", a_ips[1], a_ips[0], None),
+            ):
+                script = guest_script(
+                    wait_for=peer,
+                    answer=[peer, gateway],
+                    away=[b_ip, b_dhcp],
+                    key=key if key_name else None,
+                    pattern=patterns[0],
                 )
+                extra = {"key_name": key_name} if key_name else {}
+                a.boot(name, tiny_image, flavor, ip, script, **extra)
+            script = guest_script(
+                wait_for=b_dhcp, answer=[b_dhcp], away=[*a_ips, a_dhcp], key=key,
+                pattern=patterns[1],
+            )  # fmt: skip
+            b.boot("b0", b_image, flavor, b_ip, script)
+            free_port = call(
+                a.http, "POST", "/network/v2.0/ports", 201, json={"port": {"network_id": a.net_id}}
+            )["port"]["id"]
+            undo.append(lambda: a.http.delete(f"/network/v2.0/ports/{free_port}"))
+            refuse_boot(b, "another project's port", b_image, flavor, [{"port": free_port}])
+            refuse_boot(b, "another project's image", tiny_image, flavor, [{"uuid": b.net_id}])
+            views = [a.active(sid) for sid in a.servers] + [b.active(b.servers[0])]
+            steps.done("3 servers ACTIVE")
+            vm0, vm1, b0 = *a.servers, b.servers[0]
+            nets = ("e2e-net", "e2e-net", "isolated-net")
+            for view, ip, net in zip(views, (*a_ips, b_ip), nets, strict=True):
+                assert [x["addr"] for x in view["addresses"][net]] == [ip], view
+            assert [v["key_name"] for v in views] == ["e2e", None, None], views
+            attach = f"/compute/v2.1/servers/{b0}/os-volume_attachments"
+            refused(
+                b.http.post(attach, json={"volumeAttachment": {"volumeId": a.volume_id}}),
+                "another project's volume",
             )
-        for sid in servers:
-            wait_until(f"{sid} ACTIVE", lambda sid=sid: status(cloud, sid, "ACTIVE"), 120)
-        wait_until("volume available", lambda: volume_status(cloud, volume_id, "available"), 60)
+            assert [s["id"] for s in b.http.get("/compute/v2.1/servers").json()["servers"]] == [b0]
+            port = call(a.http, "GET", f"/network/v2.0/ports/{free_port}", 200)["port"]
+            assert port["device_id"] == "", port
+            assert volume_status(cloud, a.volume_id, "available")
 
-        for sid, verb in zip(servers, ("wrote", "read"), strict=True):
-            attachments = f"/compute/v2.1/servers/{sid}/os-volume_attachments"
-            began = time.monotonic()
-            body = {"volumeAttachment": {"volumeId": volume_id}}
-            call(cloud.member, "POST", attachments, 200, json=body)
-            assert volume_status(cloud, volume_id, "in-use")
-            wait_until(
-                f"{sid} {verb}",
-                lambda sid=sid, verb=verb: console_has(cloud, sid, f"e2e: {verb} {pattern}"),
-                GUEST_TIMEOUT_S,
-                every=3,
+            consoles = {
+                vm0: a.console_until(vm0, f"stackling-guest: ip {a_ips[0]}/24",
+                                     f"e2e: ping {a_ips[1]} ok", f"e2e: ping {gateway} ok",
+                                     "e2e: key present", "e2e: away start",
+                                     timeout=GUEST_TIMEOUT_S),
+                vm1: a.console_until(vm1, f"stackling-guest: ip {a_ips[1]}/24",
+                                     f"e2e: ping {a_ips[0]} ok", f"e2e: ping {gateway} ok",
+                                     "e2e: key absent", "e2e: away start",
+                                     timeout=GUEST_TIMEOUT_S),
+                b0: b.console_until(b0, f"stackling-guest: ip {b_ip}/24",
+                                    f"e2e: ping {b_dhcp} ok", "e2e: key absent",
+                                    "e2e: away start", timeout=GUEST_TIMEOUT_S),
+            }  # fmt: skip
+            all_alive = time.monotonic()  # every guest answers its own project from here on
+            failed = [x for out in consoles.values() for x in out.splitlines()
+                      if x.startswith("e2e:") and "failed" in x]  # fmt: skip
+            assert failed == [], consoles
+            steps.done("DHCP and same-project pings in consoles")
+
+            fip = a.floating_ip(ext, a.port_of(vm0))
+            assert fip["fixed_ip_address"] == a_ips[0], fip
+            undo.append(lambda: drop_client(cloud.lab))
+            outside = external_client(
+                cloud.lab, Names(cloud.lab.prefix).bridge(ext), f"10.{octet}.254.250/24"
             )
-            timings[f"attach->{verb}"] = time.monotonic() - began
-            call(cloud.member, "DELETE", f"{attachments}/{volume_id}", 202)
-            wait_until("volume detached", lambda: volume_status(cloud, volume_id, "available"), 60)
-        delete_servers(cloud, servers)
-        delete_volume(cloud, volume_id)
-    finally:
-        run_all(undo)
-    assert_project_empty(cloud)
+            address = fip["floating_ip_address"]
+            wait_until(f"ping {address} from outside", lambda: ping(outside, address), 30)
+            steps.done("floating IP reachable")
+
+            servers, networks, volumes = cli.many(
+                [["server", "list"], ["network", "list"], ["volume", "list"]]
+            )
+            assert sorted((s["ID"], s["Name"], s["Status"]) for s in servers) == sorted(
+                [(vm0, "vm0", "ACTIVE"), (vm1, "vm1", "ACTIVE")]
+            ), servers
+            assert {n["ID"] for n in networks} >= {a.net_id, ext}, networks
+            assert b.net_id not in {n["ID"] for n in networks}, networks
+            assert [(v["ID"], v["Status"]) for v in volumes] == [(a.volume_id, "available")]
+            steps.done("openstack CLI lists")
+
+            # Every guest has pinged the other project's live addresses for a while: the
+            # volume plugged now ends its loop; none may have answered.
+            time.sleep(max(0.0, ISOLATION_S - (time.monotonic() - all_alive)))
+            a.attach(vm0)
+            b.attach(b0)
+            a.console_until(vm0, "e2e: away done", f"e2e: wrote {patterns[0]}", timeout=90)
+            b.console_until(b0, "e2e: away done", f"e2e: wrote {patterns[1]}", timeout=90)
+            a.detach(vm0)
+            b.detach(b0)
+            a.attach(vm1)
+            a.console_until(vm1, "e2e: away done", f"e2e: read {patterns[0]}", timeout=90)
+            a.detach(vm1)
+            steps.done("isolation, volume written by vm0 and read by vm1")
+
+            ports = {sid: a.port_of(sid) for sid in a.servers} | {b0: b.port_of(b0)}
+            run_all(undo)  # everything goes: servers, volumes, FIP, router, networks
+            undo.clear()
+            steps.done("deleted all")
+        finally:
+            print("tenant scenario steps:", steps.times)
+            run_all(undo)
+
+        expected_a = {
+            **{sid: SERVER_WITH_VOLUME for sid in a.servers},
+            **{ports[sid]: PORT_LIFE for sid in a.servers},
+            free_port: PORT_LIFE,
+            a.volume_id: [*VOLUME_LIFE[:1], *VOLUME_LIFE[1:3] * 2, VOLUME_LIFE[-1]],
+        }
+        expected_b = {b0: SERVER_WITH_VOLUME, ports[b0]: PORT_LIFE, b.volume_id: VOLUME_LIFE}
+        for tap, expected in ((tap_a, expected_a), (tap_b, expected_b)):
+            tap.wait_for("every lifecycle event", lambda t=tap, e=expected: lifecycles(t, e) == e)
+        assert_events(tap_a, expected_a, cloud.caller.project_id, others=set(expected_b))
+        assert_events(tap_b, expected_b, other.caller.project_id, others=set(expected_a))
+        assert tap_a.of(free_port) == PORT_LIFE  # the refused boot did not touch it
+        steps.done("events")
+        print(f"events: {len(tap_a.received)} to the member, {len(tap_b.received)} to the other")
+        assert_project_empty(cloud)
+        assert_project_empty(other)
     assert_host_clean(cloud.lab)
+    steps.done("host clean")
     assert cloud.findings() == {svc: [] for svc in AUDITED}
-    timings["total"] = time.monotonic() - started
-    print("volume timings:", {k: round(v, 1) for k, v in timings.items()})
+    steps.done("audit clean")
+    print("tenant scenario:", steps.times, "total", steps.total())
+
+
+def test_a_boot_on_another_projects_network_is_refused_and_makes_nothing(
+    cloud: Cloud, flavor: str
+) -> None:
+    """As Nova: 400 at once, no server made (the image is a public one of the admin's)."""
+    undo: list[Callable[[], Any]] = []
+    with entered(other_project(cloud, "intruder")) as other:
+        try:
+            net = call(cloud.member, "POST", "/network/v2.0/networks", 201, json={"network": {}})
+            net_id = net["network"]["id"]
+            undo.append(lambda: cloud.member.delete(f"/network/v2.0/networks/{net_id}"))
+            subnet = {"network_id": net_id, "cidr": "10.76.0.0/24", "ip_version": 4}
+            call(cloud.member, "POST", "/network/v2.0/subnets", 201, json={"subnet": subnet})
+            image = public_image(cloud, undo)
+            networks = [{"uuid": net_id}]
+            refuse_boot(Tenant(other, undo), "another project's network", image, flavor, networks)
+        finally:
+            run_all(undo)
+        assert_project_empty(other)
+    assert_project_empty(cloud)
+
+
+def public_image(cloud: Cloud, undo: list[Callable[[], Any]]) -> str:
+    """An image every project may boot (no guest runs from it here)."""
+    body = {"name": "public", "disk_format": "ami", "container_format": "ami",
+            "visibility": "public"}  # fmt: skip
+    image = call(cloud.admin, "POST", "/image/v2/images", 201, json=body)
+    undo.append(lambda: cloud.admin.delete(f"/image/v2/images/{image['id']}"))
+    headers = {"Content-Type": "application/octet-stream"}
+    path = f"/image/v2/images/{image['id']}/file"
+    call(cloud.admin, "PUT", path, 204, content=b"stackling-tiny", headers=headers)
+    return str(image["id"])
+
+
+def lifecycles(tap: EventTap, expected: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Each resource's lifecycle events as the stream brought them, updates aside."""
+    return {rid: [t for t in tap.of(rid) if t not in UPDATES] for rid in expected}
+
+
+def assert_events(
+    tap: EventTap, expected: dict[str, list[str]], project: str, others: set[str]
+) -> None:
+    """In order, each once (by event id), every one the project's, none of ``others``."""
+    got = list(tap.received)
+    ids = [r.sse_id for r in got]
+    assert len(ids) == len(set(ids)), "an event came twice"
+    for r in got:
+        assert r.sse_id == r.envelope["id"] and r.event == r.envelope["event_type"], r
+        assert r.envelope["project_id"] == project, r
+        owner = r.envelope["payload"].get("device_owner")
+        if r.event.startswith("network.port.") and owner in NO_PROJECT_PORTS:
+            assert r.envelope["payload"]["project_id"] == "", r
+        else:
+            assert r.envelope["payload"]["project_id"] == project, r
+        assert r.resource not in others, f"another project's event: {r}"
+    assert lifecycles(tap, expected) == expected
+    # Nothing else came of the servers: the refused boots made none.
+    servers = {r.resource for r in got if r.event.startswith("compute.server.")}
+    lives = (SERVER_LIFE, SERVER_WITH_VOLUME)
+    assert servers == {rid for rid, life in expected.items() if life in lives}, servers
+
+
+def refused(reply: httpx.Response, what: str) -> None:
+    """400 or 404 with a fault in the OpenStack shape: ``{"badRequest": {message, code}}``."""
+    assert reply.status_code in (400, 404), f"{what}: {reply.status_code} {reply.text}"
+    ((kind, fault),) = reply.json().items()
+    assert kind in ("badRequest", "itemNotFound"), reply.text
+    assert fault["code"] == reply.status_code and fault["message"], reply.text
+
+
+def refuse_boot(
+    tenant: Tenant, what: str, image: str, flavor: str, networks: list[dict[str, str]]
+) -> None:
+    """A boot naming another project's object is refused, and no server is made."""
+    body = {"server": {"name": "taken", "imageRef": image, "flavorRef": flavor,
+                       "networks": networks}}  # fmt: skip
+    reply = tenant.http.post("/compute/v2.1/servers", json=body)
+    if reply.status_code == 202:  # made after all: it must still go
+        made = [reply.json()["server"]["id"]]
+        tenant.undo.append(lambda: delete_servers(tenant.cloud, made))
+    refused(reply, f"a boot with {what}")
 
 
 def test_boot_with_network_api_down_ends_in_error_and_leaks_nothing(

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,7 @@ from ..sql_store import SqlEventLog, SqlOperationLog
 from .db import make_engine, make_sessionmaker
 from .housekeeping import Housekeeping
 from .migrations import upgrade
+from .periodic import Periodic
 from .settings import ServiceSettings
 from .sweeper import Sweeper
 
@@ -56,6 +57,7 @@ class ServiceRuntime:
         self.publisher = EventPublisher(self.broker)
         self.servers: list[RpcServer] = []
         self.subscribers: list[EventSubscriber] = []
+        self.jobs: list[Periodic] = []
         # Agents keep no database: they serve their host and report to their service.
         self._engine: AsyncEngine | None = None
         self._sessions: async_sessionmaker[AsyncSession] | None = None
@@ -105,6 +107,10 @@ class ServiceRuntime:
         self.servers.append(server)
         return server
 
+    def add_job(self, name: str, job: Callable[[], Awaitable[Any]], *, interval: float) -> None:
+        """A background job of the service, run every ``interval`` seconds while it runs."""
+        self.jobs.append(Periodic(name, job, interval=interval))
+
     def subscribe(
         self, group: str, patterns: Iterable[str], handler: EventHandler
     ) -> EventSubscriber:
@@ -131,6 +137,8 @@ class ServiceRuntime:
                 self.sweeper.start()
             if self.housekeeping is not None:
                 self.housekeeping.start()
+            for job in self.jobs:
+                job.start()
         except BaseException:
             await self.stop()
             raise
@@ -139,6 +147,8 @@ class ServiceRuntime:
 
     async def stop(self, drain_s: float = 10.0) -> None:
         """Stop taking work, let running handlers finish, flush the outbox, close."""
+        for job in self.jobs:
+            await job.stop()
         if self.sweeper is not None:
             await self.sweeper.stop()
         if self.housekeeping is not None:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
-from common_rpc.errors import NotFound, RpcError
+from common_rpc.errors import NotFound, RpcError, RpcTimeout
 
 from ..db.models import Server, VolumeAttachment
 from ..domain import boot, deletion, power, servers, volumes
@@ -31,9 +31,16 @@ async def _views(request: Request, call: Call, rows: list[Server]) -> list[dict[
 
 
 async def _check_ports(deps: Any, spec: dict[str, Any]) -> None:
-    """Given ports must be the caller's and free (400 / 409 now, not an ERROR later)."""
+    """Given networks must be ones the caller may use, given ports the caller's and free
+    (400 / 409 now, as Nova answers, not an ERROR later)."""
     for wanted in servers.requested_networks(spec.get("networks")):
         if "port_id" not in wanted:
+            try:
+                await deps.network.get_network(wanted["network_id"])
+            except NotFound:
+                raise invalid(f"Network {wanted['network_id']} could not be found.") from None
+            except RpcTimeout:
+                pass  # network-svc is down: the boot is taken, and fails with a fault
             continue
         try:
             port = await deps.network.get_port(wanted["port_id"])
@@ -53,7 +60,7 @@ async def create_server(request: Request, body: Any = Body(None)) -> JSONRespons
             call.session,
             call.ctx,
             spec,
-            owner=deps.runtime.name,
+            owner=deps.instance,
             build_timeout_s=call.settings.build_timeout_s,
         )
     boot.start_boot(deps, server)

@@ -16,12 +16,23 @@ from common_rpc.context import use_context
 from common_rpc.errors import RpcError, RpcTimeout
 
 from .. import scheduler
-from ..db.models import Server, utcnow
+from ..db.models import Claim, Server, utcnow
 from ..wiring import Deps
 from . import servers
 from .common import transaction
 from .desired import server_state
-from .tasks import BUILDING, Aborted, BootFailed, fault, load, power_code, progress, server_context
+from .tasks import (
+    BUILDING,
+    Aborted,
+    BootFailed,
+    Superseded,
+    fault,
+    load,
+    lost,
+    power_code,
+    progress,
+    server_context,
+)
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +61,8 @@ async def boot(deps: Deps, server_id: str) -> None:
         spawned_on = host
         reply = await _spawn(deps, host, desired, deadline)
         await _activate(deps, server_id, reply)
+    except Superseded:
+        log.warning("boot of %s taken over by another replica; this one stops", server_id)
     except Aborted:
         await _compensate(deps, server_id, spawned_on, None)
     except BootFailed as exc:
@@ -89,13 +102,20 @@ async def _schedule(deps: Deps, server_id: str) -> str:
         server = await session.get(Server, server_id)
         if server is None or server.status != "BUILD":
             raise Aborted(server_id)
-        need = scheduler.Need(server.vcpus, server.ram_mb, server.disk_gb)
-        host = await scheduler.claim(session, server_id, need, hosts)
+        if server.task_owner != deps.instance:
+            raise Superseded(server_id)
+        held = await session.get(Claim, server_id)  # a boot taken over keeps its claim
+        if held is not None:
+            host: str | None = held.host
+        else:
+            need = scheduler.Need(server.vcpus, server.ram_mb, server.disk_gb)
+            host = await scheduler.claim(session, server_id, need, hosts)
         if host is None:
             raise BootFailed(scheduler.NO_VALID_HOST)
-        if not await servers.move(session, server_id, expected=BUILDING, host=host,
-                                  task_state="networking"):  # fmt: skip
-            raise Aborted(server_id)
+        moved = await servers.move(session, server_id, expected=BUILDING, host=host,
+                                   owner=deps.instance, task_state="networking")  # fmt: skip
+    if not moved:
+        raise await lost(deps, server_id)
     return host
 
 
@@ -195,14 +215,16 @@ async def _activate(deps: Deps, server_id: str, reply: Any) -> None:
             task_state=None,
             power_state=power,
             launched_at=utcnow(),
+            owner=deps.instance,
             task_owner=None,
             task_deadline=None,
         )
-        if not moved:
-            raise Aborted(server_id)
-        server = await session.get(Server, server_id)
-        assert server is not None
-        await servers.emit(session, server, "create", "end")
+        if moved:
+            server = await session.get(Server, server_id)
+            assert server is not None
+            await servers.emit(session, server, "create", "end")
+    if not moved:
+        raise await lost(deps, server_id)
 
 
 async def release(deps: Deps, server: Server, *, destroy: bool) -> tuple[list[Any], bool]:

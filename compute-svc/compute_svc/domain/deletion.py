@@ -32,7 +32,7 @@ async def request_delete(session: AsyncSession, deps: Deps, server: Server) -> b
         server.id,
         expected=servers.SETTLED,
         status="DELETING",
-        task_owner=deps.runtime.name,
+        task_owner=deps.instance,
         task_deadline=datetime.now(UTC) + timedelta(seconds=deps.settings.delete_timeout_s),
     )
     if moved:

@@ -83,7 +83,7 @@ async def begin_reboot(session: AsyncSession, deps: Deps, server: Server, hard: 
         when_task=None,
         status="HARD_REBOOT" if hard else "REBOOT",
         task_state="rebooting_hard" if hard else "rebooting",
-        task_owner=deps.runtime.name,
+        task_owner=deps.instance,
         task_deadline=datetime.now(UTC) + timedelta(seconds=deps.settings.rpc_timeout_s * 4),
     )
     if moved:

@@ -371,10 +371,14 @@ async def move(
     *,
     expected: tuple[str, ...],
     when_task: str | tuple[()] | None = (),
+    owner: str | None = None,
     **values: Any,
 ) -> bool:
-    """Compare-and-swap on ``status`` (and on ``task_state`` when ``when_task`` is given)."""
+    """Compare-and-swap on ``status`` (and on ``task_state`` when ``when_task`` is given,
+    and on ``task_owner`` when ``owner`` is: the work is still this process's)."""
     query = update(Server).where(Server.id == server_id, Server.status.in_(expected))
+    if owner is not None:
+        query = query.where(Server.task_owner == owner)
     if when_task != ():
         query = query.where(
             Server.task_state.is_(None) if when_task is None else Server.task_state == when_task

@@ -30,7 +30,7 @@ def register_sweeps(deps: Deps) -> None:
 
     async def delete_expired(session: AsyncSession, row: Server) -> None:
         row.task_deadline = datetime.now(UTC) + timedelta(seconds=deps.settings.delete_timeout_s)
-        row.task_owner = deps.runtime.name
+        row.task_owner = deps.instance
         server = Server(id=row.id, project_id=row.project_id, user_id=row.user_id)
         start_delete(deps, server)
 

@@ -35,6 +35,19 @@ class Aborted(Exception):
     """The server left BUILD meanwhile (deleted, or swept to ERROR): stop and release."""
 
 
+class Superseded(Exception):
+    """Another replica took the server's work over (this one was thought dead): stop, and
+    release nothing, since what was taken is now the other replica's to finish."""
+
+
+async def lost(deps: Deps, server_id: str) -> Exception:
+    """Why a compare-and-swap of this process's work on ``server_id`` failed."""
+    row = await load(deps, server_id)
+    if row is not None and row.status in BUILDING and row.task_owner != deps.instance:
+        return Superseded(server_id)
+    return Aborted(server_id)
+
+
 class BootFailed(Exception):
     """A step failed; the message becomes the server's fault."""
 
@@ -68,7 +81,13 @@ async def load(deps: Deps, server_id: str) -> Server | None:
 
 async def progress(deps: Deps, server_id: str, task_state: str, **values: Any) -> None:
     async with transaction(deps.runtime.sessions) as session:
-        if not await servers.move(
-            session, server_id, expected=BUILDING, task_state=task_state, **values
-        ):
-            raise Aborted(server_id)
+        moved = await servers.move(
+            session,
+            server_id,
+            expected=BUILDING,
+            owner=deps.instance,
+            task_state=task_state,
+            **values,
+        )
+    if not moved:
+        raise await lost(deps, server_id)

@@ -22,6 +22,7 @@ from common_rpc.errors import Conflict, RpcError
 from .. import scheduler
 from ..db.models import Server, VolumeAttachment
 from ..wiring import Deps
+from . import servers
 from .common import transaction
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,7 @@ async def _attached_connector(deps: Deps, server: Server, volume_id: str) -> dic
 
 async def detach_one(deps: Deps, server: Server, volume_id: str) -> bool:
     """begin_detaching, agent detach, terminate_connection, detach; True once all done."""
+    await _emit(deps, server, "detach", "start")
     try:
         await deps.volume.begin_detaching(volume_id)
         if server.host:
@@ -75,6 +77,7 @@ async def detach_one(deps: Deps, server: Server, volume_id: str) -> bool:
                 VolumeAttachment.server_id == server.id, VolumeAttachment.volume_id == volume_id
             )
         )
+        await servers.emit(session, server, "detach", "end")
     return True
 
 
@@ -101,6 +104,7 @@ async def attach(deps: Deps, server: Server, volume_id: str, device: str) -> str
         conn = await host_connector(deps, server.host)
         await deps.volume.reserve(volume_id)
         done.append("reserve")
+        await _emit(deps, server, "attach", "start")  # the volume is the caller's to attach
         info = await deps.volume.initialize_connection(volume_id, conn)
         done.append("connect")
         plugged = await deps.agent(server.host).attach_volume(server.id, volume_id, info)
@@ -126,7 +130,13 @@ async def attach(deps: Deps, server: Server, volume_id: str, device: str) -> str
             row.device = device
             kept = dict(info) if isinstance(info, dict) else {}
             row.connection = kept | {CONNECTOR_KEY: conn}
+        await servers.emit(session, server, "attach", "end")
     return device
+
+
+async def _emit(deps: Deps, server: Server, action: str, phase: str) -> None:
+    async with transaction(deps.runtime.sessions) as session:
+        await servers.emit(session, server, action, phase)
 
 
 async def _undo_attach(

@@ -25,7 +25,7 @@ from common_rpc.errors import Forbidden, Invalid, NotFound, RpcError
 from ..agent import desired
 from ..db.models import Network, Port
 from ..domain import audit as network_audit
-from ..domain import ports, routers
+from ..domain import networks, ports, routers
 from ..domain.common import transaction
 from . import push
 from .agent_api import AgentApi
@@ -60,6 +60,21 @@ async def create_port(
             body[key] = value
     async with transaction(deps.sessions) as session:
         return await _reply(session, await ports.create(session, ctx, body), ctx)
+
+
+@rpc.handler()
+async def get_network(deps: Any, network_id: str) -> dict[str, Any]:
+    """The network as the caller sees it (its own, shared or external), or NotFound."""
+    ctx = current_context()
+    async with transaction(deps.sessions, write=False) as session:
+        net = await networks.get(session, ctx, network_id)
+        return {
+            "id": net.id,
+            "name": net.name,
+            "project_id": net.project_id,
+            "shared": net.shared,
+            "router:external": net.external,
+        }
 
 
 @rpc.handler()
