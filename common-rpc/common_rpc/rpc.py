@@ -344,7 +344,32 @@ class _ReplyChannel:
         self.channel = channel
         self.queue = queue
         self.pending: dict[str, asyncio.Future[bytes]] = {}
+        # correlation id -> (body, routing key, loop-time deadline, method) of each request
+        # still awaited: sent again when the channel comes back (see ``_resend``)
+        self.requests: dict[str, tuple[bytes, str, float, str]] = {}
         self.prefix = f"{os.getpid()}.{id(self):x}."
+        channel.reopen_callbacks.add(self._resend)
+
+    async def _resend(self, _channel: Any) -> None:
+        """The connection came back: the old channel's reply-to went with it, so no reply
+        to a request sent before can arrive, and a request the broker held in memory may
+        be gone. What is still awaited goes out again, with what is left of its deadline.
+        Handlers are idempotent (mutating calls carry operation ids), and a copy that
+        arrives past its deadline is dropped by the server."""
+        now = asyncio.get_running_loop().time()
+        for correlation_id, (body, routing_key, deadline, method) in list(self.requests.items()):
+            fut = self.pending.get(correlation_id)
+            if fut is None or fut.done() or deadline <= now:
+                continue
+            properties = Properties(
+                correlation_id=correlation_id,
+                reply_to=REPLY_TO,
+                expiration=str(max(int((deadline - now) * 1000), 1)),
+            )
+            try:
+                await _publish(self.channel, body, properties, routing_key, method)
+            except Exception as exc:  # its caller's deadline still ends the call
+                log.warning("rpc: %s not sent again after a reconnect: %s", method, exc)
 
     @classmethod
     async def open(cls, broker: Broker, url: str) -> _ReplyChannel:
@@ -414,6 +439,7 @@ class RpcClient:
                 correlation_id = rc.next_id()
                 fut: asyncio.Future[bytes] = loop.create_future()
                 rc.pending[correlation_id] = fut
+                rc.requests[correlation_id] = (body, routing_key, deadline, method)
                 try:
                     # The broker drops a request nobody took before its caller gave up.
                     properties = Properties(
@@ -425,6 +451,7 @@ class RpcClient:
                     raw = await fut
                 finally:
                     rc.pending.pop(correlation_id, None)
+                    rc.requests.pop(correlation_id, None)
         except TimeoutError:
             cached_labels(RPC_CALLS, topic.split(".", 1)[0], method, "timeout").inc()
             raise RpcTimeout(f"{topic}.{method}: no reply within {timeout:g}s") from None

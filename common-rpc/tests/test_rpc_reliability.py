@@ -221,6 +221,43 @@ async def test_a_request_its_caller_gave_up_on_is_not_run(
     assert replicas.attempts("op-late") == 0
 
 
+async def test_a_call_in_flight_across_a_broker_restart_gets_its_reply(
+    rabbit_node: RabbitNode, sessions, uid: str
+) -> None:
+    """The broker restarts while a mutating call runs: its reply-to died with the old
+    channel, so the client sends the request again on the new one, and the caller gets
+    a reply within its deadline instead of a timeout. (The lost connection also ends the
+    first delivery's handler; the copy takes the operation over once its lease lapsed.)
+    Whatever ran, the operation has one outcome: a retry gets the same reply."""
+    config = MessagingConfig(url=rabbit_node.url, heartbeat_s=2)
+    server_broker, client_broker = Broker(config, name="srv"), Broker(config, name="cli")
+    counter = Counter()
+    server = RpcServer(server_broker, f"rf{uid}", counter, oplog=SqlOperationLog(sessions))
+    server.include(router)
+    await server.start()
+    client = RpcClient(client_broker)
+    try:
+        call = asyncio.create_task(
+            client.call(
+                f"rf{uid}", "create_thing", name="inflight", seconds=2.0, op_id=f"op-{uid}",
+                timeout=60,
+            )
+        )  # fmt: skip
+        await asyncio.sleep(0.5)  # the handler runs
+        await asyncio.to_thread(rabbit_node.stop_app)
+        await asyncio.to_thread(rabbit_node.start_app)
+        reply = await call
+        assert reply["name"] == "inflight"
+        again = await client.call(
+            f"rf{uid}", "create_thing", name="inflight", op_id=f"op-{uid}", timeout=10
+        )
+        assert again == reply and counter.runs == reply["run"]
+    finally:
+        await server.stop()
+        await server_broker.close()
+        await client_broker.close()
+
+
 async def test_calls_survive_a_broker_restart(rabbit_node: RabbitNode, uid: str) -> None:
     config = MessagingConfig(url=rabbit_node.url, heartbeat_s=2)
     server_broker, client_broker = Broker(config, name="srv"), Broker(config, name="cli")
