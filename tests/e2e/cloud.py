@@ -310,10 +310,6 @@ def status(cloud: Cloud, server_id: str, wanted: str) -> dict[str, Any] | None:
     return None
 
 
-def default_group(conn: openstack.connection.Connection) -> Any:
-    return next(g for g in conn.network.security_groups() if g.name == "default")
-
-
 def external_client(lab: HostLab, bridge: str, cidr: str) -> str:
     """A namespace on the external network's bridge (named with the lab's prefix)."""
     namespace, host_end, inner = f"{lab.prefix}ext", f"{lab.prefix}xh", f"{lab.prefix}xc"
@@ -371,36 +367,11 @@ def assert_host_clean(lab: HostLab) -> None:
     assert left == {}, f"still on the host after {HOST_CLEAN_S}s: {left}"
 
 
-def volume_user_data(pattern: str) -> str:
-    """Wait for a hot-plugged volume (vdc: vda is the root disk, vdb the config drive);
-    read the pattern back if it is there, else write it."""
-    script = f"""#!/bin/sh
-n=0
-while [ ! -b /dev/vdc ] && [ $n -lt 240 ]; do sleep 1; n=$((n + 1)); done
-[ -b /dev/vdc ] || {{ echo "e2e: no volume"; exit 1; }}
-got=$(dd if=/dev/vdc bs={len(pattern)} count=1 2>/dev/null | tr -d '\\000')
-if [ "$got" = "{pattern}" ]; then
-  echo "e2e: read {pattern}"
-else
-  printf '%s' "{pattern}" | dd of=/dev/vdc bs={len(pattern)} count=1 conv=fsync 2>/dev/null
-  sync
-  echo "e2e: wrote {pattern}"
-fi
-"""
-    return base64.b64encode(script.encode()).decode()
-
-
 def volume_status(cloud: Cloud, volume_id: str, wanted: str) -> bool:
     path = f"/volume/v3/{cloud.caller.project_id}/volumes/{volume_id}"
     status = call(cloud.member, "GET", path, 200)["volume"]["status"]
     assert status not in ("error", "error_deleting"), status
     return status == wanted
-
-
-def console_has(cloud: Cloud, server_id: str, text: str) -> str | None:
-    out = cloud.console(server_id)
-    assert "e2e: no volume" not in out, out
-    return out if text in out else None
 
 
 def delete_volume(cloud: Cloud, volume_id: str) -> None:
