@@ -6,6 +6,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 DATA_DIR ?= $(or $(STACKLING_DATA_DIR),$(CURDIR)/data)
 GATEWAY_PORT ?= 8080
+COMPUTE_PORT ?= 8774
+NETWORK_PORT ?= 9696
+VOLUME_PORT ?= 8776
 
 .PHONY: help setup run test lint format image bench-rpc bench-gateway bench-network bench-compute bench-volume bench-e2e clean distclean
 
@@ -19,9 +22,10 @@ run: setup ## run every process on this machine; "ready" then deploy/demo.sh (Ct
 	@echo "gateway: http://127.0.0.1:$(GATEWAY_PORT)  (data: $(DATA_DIR))"
 	@STACKLING_DATA_DIR="$(DATA_DIR)" \
 	GATEWAY_PUBLIC_URL="http://127.0.0.1:$(GATEWAY_PORT)" GATEWAY_PORT="$(GATEWAY_PORT)" \
-	GATEWAY_COMPUTE_URLS='["http://127.0.0.1:8774"]' \
-	GATEWAY_NETWORK_URLS='["http://127.0.0.1:9696"]' \
-	GATEWAY_VOLUME_URLS='["http://127.0.0.1:8776"]' \
+	COMPUTE_PORT="$(COMPUTE_PORT)" NETWORK_PORT="$(NETWORK_PORT)" VOLUME_PORT="$(VOLUME_PORT)" \
+	GATEWAY_COMPUTE_URLS='["http://127.0.0.1:$(COMPUTE_PORT)"]' \
+	GATEWAY_NETWORK_URLS='["http://127.0.0.1:$(NETWORK_PORT)"]' \
+	GATEWAY_VOLUME_URLS='["http://127.0.0.1:$(VOLUME_PORT)"]' \
 	NETWORK_DEFAULT_NETWORK_TYPE=local NETWORK_AGENT_LOCAL_IP=127.0.0.1 \
 	$(VENV)/bin/honcho start -f Procfile
 

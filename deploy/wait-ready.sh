@@ -8,9 +8,9 @@ GATEWAY="${GATEWAY_PUBLIC_URL:-http://127.0.0.1:8080}"
 DATA_DIR="${STACKLING_DATA_DIR:-data}"
 READY=(
   "$GATEWAY/readyz"
-  "http://127.0.0.1:8774/readyz"
-  "http://127.0.0.1:9696/readyz"
-  "http://127.0.0.1:8776/readyz"
+  "http://127.0.0.1:${COMPUTE_PORT:-8774}/readyz"
+  "http://127.0.0.1:${NETWORK_PORT:-9696}/readyz"
+  "http://127.0.0.1:${VOLUME_PORT:-8776}/readyz"
 )
 for ((t = 0; t < 300; t++)); do
   ok=1
