@@ -33,7 +33,7 @@ import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar, get_type_hints
+from typing import Any, NamedTuple, Protocol, TypeVar, get_type_hints
 
 import aio_pika
 import orjson
@@ -335,6 +335,16 @@ def _short(exc: ValidationError) -> str:
     )
 
 
+class _Awaited(NamedTuple):
+    """A call waiting for its reply, and what it sent."""
+
+    reply: asyncio.Future[bytes]
+    body: bytes
+    routing_key: str
+    deadline: float  # loop time
+    method: str
+
+
 class _ReplyChannel:
     """One channel per broker: requests go out on it and replies come back to it."""
 
@@ -343,10 +353,9 @@ class _ReplyChannel:
     def __init__(self, channel: AbstractRobustChannel, queue: AbstractQueue) -> None:
         self.channel = channel
         self.queue = queue
-        self.pending: dict[str, asyncio.Future[bytes]] = {}
-        # correlation id -> (body, routing key, loop-time deadline, method) of each request
-        # still awaited: sent again when the channel comes back (see ``_resend``)
-        self.requests: dict[str, tuple[bytes, str, float, str]] = {}
+        # correlation id -> each call still awaited: its reply's future, and what it sent
+        # (sent again when the channel comes back, see ``_resend``)
+        self.pending: dict[str, _Awaited] = {}
         self.prefix = f"{os.getpid()}.{id(self):x}."
         channel.reopen_callbacks.add(self._resend)
 
@@ -357,19 +366,18 @@ class _ReplyChannel:
         Handlers are idempotent (mutating calls carry operation ids), and a copy that
         arrives past its deadline is dropped by the server."""
         now = asyncio.get_running_loop().time()
-        for correlation_id, (body, routing_key, deadline, method) in list(self.requests.items()):
-            fut = self.pending.get(correlation_id)
-            if fut is None or fut.done() or deadline <= now:
+        for correlation_id, call in list(self.pending.items()):
+            if call.reply.done() or call.deadline <= now:
                 continue
             properties = Properties(
                 correlation_id=correlation_id,
                 reply_to=REPLY_TO,
-                expiration=str(max(int((deadline - now) * 1000), 1)),
+                expiration=str(max(int((call.deadline - now) * 1000), 1)),
             )
             try:
-                await _publish(self.channel, body, properties, routing_key, method)
+                await _publish(self.channel, call.body, properties, call.routing_key, call.method)
             except Exception as exc:  # its caller's deadline still ends the call
-                log.warning("rpc: %s not sent again after a reconnect: %s", method, exc)
+                log.warning("rpc: %s not sent again after a reconnect: %s", call.method, exc)
 
     @classmethod
     async def open(cls, broker: Broker, url: str) -> _ReplyChannel:
@@ -383,9 +391,9 @@ class _ReplyChannel:
         return f"{self.prefix}{next(self._ids)}"
 
     async def _on_reply(self, message: AbstractIncomingMessage) -> None:
-        fut = self.pending.pop(message.correlation_id or "", None)
-        if fut is not None and not fut.done():
-            fut.set_result(message.body)
+        call = self.pending.pop(message.correlation_id or "", None)
+        if call is not None and not call.reply.done():
+            call.reply.set_result(message.body)
 
 
 class RpcClient:
@@ -438,8 +446,7 @@ class RpcClient:
                 rc = await self._reply_channel(url)
                 correlation_id = rc.next_id()
                 fut: asyncio.Future[bytes] = loop.create_future()
-                rc.pending[correlation_id] = fut
-                rc.requests[correlation_id] = (body, routing_key, deadline, method)
+                rc.pending[correlation_id] = _Awaited(fut, body, routing_key, deadline, method)
                 try:
                     # The broker drops a request nobody took before its caller gave up.
                     properties = Properties(
@@ -451,7 +458,6 @@ class RpcClient:
                     raw = await fut
                 finally:
                     rc.pending.pop(correlation_id, None)
-                    rc.requests.pop(correlation_id, None)
         except TimeoutError:
             cached_labels(RPC_CALLS, topic.split(".", 1)[0], method, "timeout").inc()
             raise RpcTimeout(f"{topic}.{method}: no reply within {timeout:g}s") from None

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import inspect
+from sqlalchemy import column, inspect, table
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -126,3 +126,10 @@ async def try_insert(session: AsyncSession, row: Any) -> bool:
     make_transient_to_detached(row)
     session.add(row)
     return True
+
+
+# The generation columns (migration network_0003) are read and bumped with plain SQL: the
+# desired state of a host changes whenever they move, never through the ORM attributes.
+GENERATIONS = {
+    name: table(name, column("id"), column("generation")) for name in ("networks", "ports")
+}

@@ -8,7 +8,7 @@ import re
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import column, delete, select, table
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -20,7 +20,18 @@ from common_rpc.outbox import add_event
 from .. import events
 from ..db.models import IpAllocation, Network, Port, PortSecurityGroup, Subnet
 from . import ipam, networks, security_groups
-from .common import admin_only, flag, new_id, owner_of, owns, standard_view, text, touch, try_insert
+from .common import (
+    GENERATIONS,
+    admin_only,
+    flag,
+    new_id,
+    owner_of,
+    owns,
+    standard_view,
+    text,
+    touch,
+    try_insert,
+)
 from .errors import conflict, forbidden, invalid, not_found
 
 MAC = re.compile(r"^([0-9a-f]{2}:){5}[0-9a-f]{2}$")
@@ -30,16 +41,10 @@ DHCP_OWNER = "network:dhcp"
 # A router's legs and a floating IP's address holder: they go with their router or FIP.
 L3_OWNERS = frozenset({"network:router_interface", "network:router_gateway", "network:floatingip"})
 
-# The generation columns (migration network_0003) are read and bumped with plain SQL: the
-# desired state of a host changes whenever they move, never through the ORM attributes.
 # What in a port update changes its firewall or the member sets of its groups.
 SECURITY_KEYS = {"security_groups", "fixed_ips", "port_security_enabled", "mac_address"}
 # session.info key: (port id, groups before and after) of a port whose host must re-wire.
 REWIRED_KEY = "port_rewired"
-
-_GENERATIONS = {
-    name: table(name, column("id"), column("generation")) for name in ("networks", "ports")
-}
 
 
 def random_mac() -> str:
@@ -361,7 +366,7 @@ async def mark_active(
 
     A compare-and-swap: the event is written only by the transaction that moved it.
     """
-    ports = _GENERATIONS["ports"]
+    ports = GENERATIONS["ports"]
     moved = await session.execute(
         sa.update(Port)
         .where(Port.id == port_id, Port.status == "DOWN")
@@ -382,7 +387,7 @@ async def mark_active(
 
 async def bump_generation(session: AsyncSession, kind: str, row_id: str) -> int:
     """Increment and return the generation of one network or port row."""
-    rows = _GENERATIONS[kind]
+    rows = GENERATIONS[kind]
     await session.execute(
         sa.update(rows).where(rows.c.id == row_id).values(generation=rows.c.generation + 1)
     )
@@ -390,7 +395,7 @@ async def bump_generation(session: AsyncSession, kind: str, row_id: str) -> int:
 
 
 async def generation_of(session: AsyncSession, kind: str, row_id: str) -> int:
-    rows = _GENERATIONS[kind]
+    rows = GENERATIONS[kind]
     found = await session.scalar(select(rows.c.generation).where(rows.c.id == row_id))
     return int(found or 0)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from sqlalchemy import String, column, insert, literal, select, table
+from sqlalchemy import String, insert, literal, select
 from sqlalchemy import update as sql_update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,7 +16,7 @@ from common_rpc.outbox import add_event
 
 from .. import events
 from ..db.models import PortSecurityGroup, SecurityGroup, SecurityGroupRule
-from .common import iso, new_id, owner_of, standard_view, text, touch, try_insert
+from .common import GENERATIONS, iso, new_id, owner_of, standard_view, text, touch, try_insert
 from .errors import conflict, invalid, not_found
 
 PROTOCOLS = {"tcp": 6, "udp": 17, "icmp": 1, "icmpv6": 58, "sctp": 132}
@@ -307,7 +307,7 @@ async def _rules_changed(session: AsyncSession, group_id: str) -> None:
     members = select(PortSecurityGroup.port_id).where(
         PortSecurityGroup.security_group_id == group_id
     )
-    ports = table("ports", column("id"), column("generation"))  # the column is not mapped
+    ports = GENERATIONS["ports"]
     await session.execute(
         sql_update(ports)
         .where(ports.c.id.in_(members))
