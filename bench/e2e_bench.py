@@ -52,6 +52,7 @@ from cloud import (  # noqa: E402  (the e2e helpers live beside the tests)
     wait_until,
 )
 from tenant import (  # noqa: E402
+    OUTSIDE_HOST,
     Steps,
     Tenant,
     entered,
@@ -115,7 +116,7 @@ def scenario(cloud: Cloud, image: str, flavor: str, steps: Steps) -> None:
         fip = tenant.floating_ip(ext, tenant.port_of(vm0))
         undo.append(lambda: drop_client(cloud.lab))
         bridge = Names(cloud.lab.prefix).bridge(ext)
-        outside = external_client(cloud.lab, bridge, f"10.{octet}.254.250/24")
+        outside = external_client(cloud.lab, bridge, f"10.{octet}.254.{OUTSIDE_HOST}/24")
         address = fip["floating_ip_address"]
         wait_until(f"ping {address} from outside", lambda: ping(outside, address), 30)
         steps.done("floating IP reachable")

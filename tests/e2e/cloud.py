@@ -328,6 +328,22 @@ def drop_client(lab: HostLab) -> None:
     netlink.remove_netns(f"{lab.prefix}ext")
 
 
+def routers_seen(lab: HostLab) -> str:
+    """What the host has of the lab's routers (addresses, NAT) and the agent's last words:
+    for a failed reachability check, so its cause can be read from the test report."""
+    parts = []
+    for namespace in sorted(n for n in netlink.list_netns() if n.startswith(lab.prefix)):
+        if "qrouter-" not in namespace:
+            continue
+        for argv in (["ip", "-br", "addr"], ["iptables-save", "-t", "nat"]):
+            run = priv.in_netns(namespace, argv)
+            out = subprocess.run(run, capture_output=True, text=True, timeout=10, check=False)
+            parts.append(f"$ {namespace}: {' '.join(argv)}\n{out.stdout}{out.stderr}")
+    log = lab.root / "network-agent.log"
+    tail = log.read_text(errors="replace").splitlines()[-40:] if log.exists() else []
+    return "\n".join([*parts, "network-agent.log (tail):", *tail])
+
+
 def ping(namespace: str, address: str) -> bool:
     argv = priv.in_netns(namespace, ["busybox", "ping", "-c", "1", "-W", "1", address])
     return subprocess.run(argv, capture_output=True, timeout=10, check=False).returncode == 0

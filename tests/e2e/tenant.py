@@ -292,12 +292,20 @@ fi
     return base64.b64encode(script.encode()).decode()
 
 
+OUTSIDE_HOST = 250  # the outside client's host number on the external /24: never pooled
+
+
 def external_network(cloud: Cloud, cidr: str, undo: list[Callable[[], Any]]) -> str:
-    """An external network (the admin's) for routers' gateways and floating IPs."""
+    """An external network (the admin's) for routers' gateways and floating IPs.
+
+    Its pool stops below ``OUTSIDE_HOST``, so the outside client's address is never handed
+    to a router gateway or a floating IP (a random pick would, now and then)."""
     body = {"network": {"name": f"ext-{cloud.lab.prefix}", "router:external": True}}
     net = call(cloud.admin, "POST", "/network/v2.0/networks", 201, json=body)["network"]
     undo.append(lambda: cloud.admin.delete(f"/network/v2.0/networks/{net['id']}"))
-    subnet = {"network_id": net["id"], "cidr": cidr, "ip_version": 4}
+    head = cidr.rsplit(".", 1)[0]
+    pool = {"start": f"{head}.2", "end": f"{head}.{OUTSIDE_HOST - 1}"}
+    subnet = {"network_id": net["id"], "cidr": cidr, "ip_version": 4, "allocation_pools": [pool]}
     call(cloud.admin, "POST", "/network/v2.0/subnets", 201, json={"subnet": subnet})
     return str(net["id"])
 

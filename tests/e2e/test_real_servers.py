@@ -51,6 +51,7 @@ from cloud import (
     flavor_of,
     ping,
     restart,
+    routers_seen,
     run_all,
     start_cloud,
     status,
@@ -59,6 +60,7 @@ from cloud import (
     wait_until,
 )
 from tenant import (
+    OUTSIDE_HOST,
     Cli,
     EventTap,
     Steps,
@@ -209,10 +211,13 @@ def test_a_tenant_scenario_works_end_to_end_and_another_project_sees_none_of_it(
             assert fip["fixed_ip_address"] == a_ips[0], fip
             undo.append(lambda: drop_client(cloud.lab))
             outside = external_client(
-                cloud.lab, Names(cloud.lab.prefix).bridge(ext), f"10.{octet}.254.250/24"
+                cloud.lab, Names(cloud.lab.prefix).bridge(ext), f"10.{octet}.254.{OUTSIDE_HOST}/24"
             )
             address = fip["floating_ip_address"]
-            wait_until(f"ping {address} from outside", lambda: ping(outside, address), 30)
+            try:
+                wait_until(f"ping {address} from outside", lambda: ping(outside, address), 30)
+            except AssertionError as exc:
+                raise AssertionError(f"{exc}\n{routers_seen(cloud.lab)}") from None
             steps.done("floating IP reachable")
 
             servers, networks, volumes = cli.many(
