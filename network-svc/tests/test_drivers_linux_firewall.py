@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import time
 
 import pytest
 from driver_fixtures import EGRESS_ONLY, OPEN, Guest, Lab, lab_fixture  # noqa: F401
@@ -67,6 +68,17 @@ def _connects(guest: Guest, ip: str, port: int) -> bool:
     return "tcp-ok" in out
 
 
+def _wait_listening(guest: Guest, ports: tuple[int, ...], timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        out = priv.run(priv.in_netns(guest.ns, ["ss", "-Hltn"]), timeout=10, check=False)
+        bound = {int(line.split()[3].rsplit(":", 1)[1]) for line in out.splitlines() if line}
+        if bound >= set(ports):
+            return
+        assert time.monotonic() < deadline, f"{guest.ns}: not listening on {ports}: {out}"
+        time.sleep(0.1)
+
+
 def test_ingress_tcp_port_opened_and_closed_by_rules(lab: Lab) -> None:
     net = lab.network("10.73.0.0/24")
     a = lab.guest(net, "10.73.0.10")
@@ -83,6 +95,7 @@ def test_ingress_tcp_port_opened_and_closed_by_rules(lab: Lab) -> None:
         for port in (8080, 8081)
     ]
     try:
+        _wait_listening(b, (8080, 8081))  # a SYN before the bind would be refused, not dropped
         assert _connects(a, "10.73.0.11", 8080)
         assert not _connects(a, "10.73.0.11", 8081)  # listening, but no rule lets it in
         lab.fw.ensure_port(b.port, (*only_8080, SecurityGroupRule("ingress", "tcp", 8081, 8081)))
