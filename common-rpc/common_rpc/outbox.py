@@ -41,15 +41,19 @@ async def add_event(
 ) -> Event:
     """Record an event in the same transaction as the change it describes."""
     event = make_event(event_type, payload, project_id=project_id, ctx=ctx)
-    await session.execute(
-        insert(outbox).values(
-            event_id=event.id,
-            event_type=event.event_type,
-            body=event.to_bytes(),
-            created_at=datetime.now(UTC),
-        )
-    )
+    row = {
+        "event_id": event.id,
+        "event_type": event.event_type,
+        "body": event.to_bytes(),
+        "created_at": datetime.now(UTC),
+    }
+    await session.execute(_INSERT_EVENT, row)
     return event
+
+
+# Built once: every state change writes one, and building the statement cost more than
+# running it (the compiled form is cached on the statement object).
+_INSERT_EVENT = insert(outbox)
 
 
 class OutboxRelay:

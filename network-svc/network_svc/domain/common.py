@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from datetime import datetime
 from typing import Any
@@ -92,6 +93,13 @@ def flag(body: dict[str, Any], key: str, default: bool) -> bool:
 _INSERT = {"sqlite": sqlite_insert, "postgresql": postgresql_insert}
 
 
+@functools.cache
+def _insert_or_nothing(dialect: str, target: Any) -> Any:
+    """One statement per table, its values bound at execution: on the hot path of every
+    port create, building ``insert().values()`` cost more than running it."""
+    return _INSERT[dialect](target).on_conflict_do_nothing()
+
+
 async def try_insert(session: AsyncSession, row: Any) -> bool:
     """Insert ``row``; False when a unique key already holds its values.
 
@@ -119,8 +127,7 @@ async def try_insert(session: AsyncSession, row: Any) -> bool:
             value = column.default.arg(None)
             setattr(row, attr.key, value)
         values[column.key] = value
-    statement = _INSERT[dialect](mapper.local_table).values(values).on_conflict_do_nothing()
-    result = await session.execute(statement)
+    result = await session.execute(_insert_or_nothing(dialect, mapper.local_table), values)
     if result.rowcount != 1:  # type: ignore[attr-defined]
         return False
     make_transient_to_detached(row)

@@ -6,7 +6,7 @@ import random
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import delete, exists, or_, select
+from sqlalchemy import bindparam, delete, exists, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
@@ -57,10 +57,24 @@ def visible(ctx: RequestContext) -> Any:
     return query
 
 
+# One query with its subnets (every port create reads them), not one per relation; built
+# once per kind of caller, the ids bound at execution (building it cost more than running it).
+_GET_ANY = (
+    select(Network)
+    .where(Network.id == bindparam("network_id"))
+    .options(joinedload(Network.subnets))
+)
+_GET_VISIBLE = _GET_ANY.where(
+    or_(Network.project_id == bindparam("project_id"), Network.shared, Network.external)
+)
+
+
 async def get(session: AsyncSession, ctx: RequestContext, network_id: str) -> Network:
-    # One query with its subnets (every port create reads them), not one per relation.
-    query = visible(ctx).where(Network.id == network_id).options(joinedload(Network.subnets))
-    net = (await session.scalars(query)).unique().first()
+    query, params = (
+        (_GET_ANY, {}) if ctx.is_admin else (_GET_VISIBLE, {"project_id": ctx.project_id})
+    )
+    found = await session.scalars(query, {"network_id": network_id, **params})
+    net = found.unique().first()
     if net is None:
         raise not_found("Network", network_id)
     return net

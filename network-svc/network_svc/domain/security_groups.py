@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from sqlalchemy import String, insert, literal, select
+from sqlalchemy import String, bindparam, insert, select
 from sqlalchemy import update as sql_update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -112,6 +112,19 @@ async def ensure_default(
     return group
 
 
+_LINKS = PortSecurityGroup.__table__  # the Core table: the ORM would take params as a bulk insert
+_LINK_DEFAULT = (
+    insert(_LINKS)
+    .from_select(
+        ["port_id", "security_group_id"],
+        select(bindparam("port_id", type_=String), SecurityGroup.id).where(
+            SecurityGroup.default_for == bindparam("project_id")
+        ),
+    )
+    .returning(_LINKS.c.security_group_id)
+)  # built once: it runs on every port create
+
+
 async def link_default(
     session: AsyncSession, ctx: RequestContext, port_id: str, project_id: str
 ) -> str:
@@ -120,14 +133,7 @@ async def link_default(
     One ``INSERT ... SELECT ... RETURNING`` on the hot path of every port create; only a
     project's first port makes the group first.
     """
-    default = select(literal(port_id, String), SecurityGroup.id).where(
-        SecurityGroup.default_for == project_id
-    )
-    linked = await session.scalar(
-        insert(PortSecurityGroup)
-        .from_select(["port_id", "security_group_id"], default)
-        .returning(PortSecurityGroup.security_group_id)
-    )
+    linked = await session.scalar(_LINK_DEFAULT, {"port_id": port_id, "project_id": project_id})
     if linked is not None:
         return str(linked)
     group = await ensure_default(session, ctx, project_id)
