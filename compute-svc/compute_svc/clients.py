@@ -8,6 +8,7 @@ API version history (what each side may rely on):
          compute.<host>: spawn, destroy, power(action start|stop|reboot),
                  console_output, attach_volume, detach_volume, host_state
     1.2  network: delete_ports
+    1.3  network: find_security_groups, update_port_security_groups
 
     network = NetworkClient(runtime.rpc)
     port = await network.create_port(network_id=net, device_id=sid, device_owner="compute:nova")
@@ -66,6 +67,25 @@ class NetworkClient(ServiceClient):
     async def update_port_binding(self, port_id: str, host: str) -> dict[str, Any]:
         """Wires the port on ``host``; answers ``bridge``, ``mtu``, ``mac_address``."""
         return await self._call("update_port_binding", port_id=port_id, host=host)
+
+    async def find_security_groups(
+        self, names_or_ids: list[str], *, missing_ok: bool = False
+    ) -> list[dict[str, Any]]:
+        """The caller's project's groups (Neutron's view) by name or id, in order, each
+        once; NotFound / Conflict (a shared name) carry the entry as ``details["name"]``."""
+        reply = await self._call(
+            "find_security_groups", names_or_ids=names_or_ids, missing_ok=missing_ok
+        )
+        return list(reply["security_groups"])
+
+    async def update_port_security_groups(
+        self, port_id: str, *, add: list[str] | None = None, remove: list[str] | None = None
+    ) -> dict[str, Any]:
+        """Add and remove group ids on one port (idempotent); the port, with the ids it
+        ``added`` and ``removed``."""
+        return await self._call(
+            "update_port_security_groups", port_id=port_id, add=add or [], remove=remove or []
+        )
 
 
 class VolumeClient(ServiceClient):

@@ -9,10 +9,11 @@ from fastapi import APIRouter, Body, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
+from common_rpc.context import current_context
 from common_rpc.errors import NotFound, RpcError, RpcTimeout
 
 from ..db.models import Server, VolumeAttachment
-from ..domain import boot, deletion, power, servers, volumes
+from ..domain import boot, deletion, power, security_groups, servers, volumes
 from ..domain.common import envelope, try_insert
 from ..domain.errors import conflict, invalid, not_found
 from .common import Call, base_url, links, page, transaction
@@ -54,7 +55,14 @@ async def _check_ports(deps: Any, spec: dict[str, Any]) -> None:
 async def create_server(request: Request, body: Any = Body(None)) -> JSONResponse:
     deps = request.app.state.deps
     spec = envelope(body, "server")
+    wanted = security_groups.requested(spec.get("security_groups"))
     await _check_ports(deps, spec)
+    groups = None
+    if wanted is not None:
+        # Found now, as the caller: an unknown group is a 400 and nothing is made.
+        project_id = current_context().project_id or ""
+        found = await security_groups.find(deps, wanted, project_id=project_id, status=400)
+        groups = security_groups.brief(found)
     async with transaction(request) as call:
         server, admin_pass = await servers.create(
             call.session,
@@ -62,13 +70,15 @@ async def create_server(request: Request, body: Any = Body(None)) -> JSONRespons
             spec,
             owner=deps.instance,
             build_timeout_s=call.settings.build_timeout_s,
+            security_groups=groups,
         )
     boot.start_boot(deps, server)
     out = {
         "id": server.id,
         "links": links(request, "servers", server.id),
         "OS-DCF:diskConfig": "MANUAL",
-        "security_groups": [{"name": "default"}],
+        # Nova echoes what was asked for (the ports are not made yet).
+        "security_groups": [{"name": name} for name in wanted or ["default"]],
         "adminPass": admin_pass,
     }
     location = f"{base_url(request)}/v2.1/servers/{server.id}"
@@ -157,13 +167,16 @@ async def set_metadata(request: Request, server_id: str, body: Any = Body(None))
 
 @router.post("/{server_id}/action", response_model=None)
 async def server_action(request: Request, server_id: str, body: Any = Body(None)) -> Any:
-    """One action per body: os-start, os-stop, reboot, os-getConsoleOutput."""
+    """One action per body: os-start, os-stop, reboot, os-getConsoleOutput,
+    addSecurityGroup, removeSecurityGroup."""
     if not isinstance(body, dict) or len(body) != 1:
         raise invalid("Invalid input: expected exactly one action.")
     action, args = next(iter(body.items()))
     deps = request.app.state.deps
     if action == "os-getConsoleOutput":
         return await _console(request, server_id, args)
+    if action in ("addSecurityGroup", "removeSecurityGroup"):
+        return await _security_group_action(request, server_id, action, args)
     async with transaction(request) as call:
         server = await servers.get(call.session, call.ctx, server_id)
         if action in ("os-start", "os-stop"):
@@ -183,6 +196,34 @@ async def server_action(request: Request, server_id: str, body: Any = Body(None)
             raise invalid(f"There is no such action: {action}")
     start()
     return Response(status_code=202)
+
+
+async def _security_group_action(
+    request: Request, server_id: str, action: str, args: Any
+) -> Response:
+    """The group goes on (or off) every port of the server, through the network service."""
+    async with transaction(request, write=False) as call:
+        server = await servers.get(call.session, call.ctx, server_id)
+        call.session.expunge(server)
+    name = security_groups.action_name(args)
+    if server.status in ("BUILD", "DELETING"):
+        # Its ports are being made or released: the change could miss one.
+        raise servers.conflict_state(server, action)
+    deps = request.app.state.deps
+    if action == "addSecurityGroup":
+        await security_groups.add(deps, server, name)
+    else:
+        await security_groups.remove(deps, server, name)
+    return Response(status_code=202)
+
+
+@router.get("/{server_id}/os-security-groups")
+async def server_security_groups(request: Request, server_id: str) -> dict[str, Any]:
+    async with transaction(request, write=False) as call:
+        server = await servers.get(call.session, call.ctx, server_id)
+        call.session.expunge(server)
+    groups = await security_groups.details(request.app.state.deps, server)
+    return {"security_groups": groups}
 
 
 async def _console(request: Request, server_id: str, args: Any) -> dict[str, Any]:

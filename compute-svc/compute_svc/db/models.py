@@ -103,6 +103,11 @@ class Server(TransitionalMixin, Base):
     # The NICs it got: [{"port_id", "network_id", "network_name", "mac", "ips", "created",
     # "bridge", "mtu"}]; recorded as each port is made so a failure can release it.
     nics: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    # Its security groups, [{"id", "name"}]: those the ports the boot makes get, and those
+    # addSecurityGroup/removeSecurityGroup changed on its ports. None: none was asked, the
+    # network service gives those ports their project's ``default`` (the boot then records
+    # what they got).
+    security_groups: Mapped[list[dict[str, str]] | None] = mapped_column(JSON, default=None)
     access_ipv4: Mapped[str] = mapped_column(String(64), default="")
     access_ipv6: Mapped[str] = mapped_column(String(64), default="")
     fault: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)

@@ -18,7 +18,7 @@ from common_rpc.errors import RpcError, RpcTimeout
 from .. import scheduler
 from ..db.models import Claim, Server, utcnow
 from ..wiring import Deps
-from . import servers
+from . import security_groups, servers
 from .common import transaction
 from .desired import server_state
 from .tasks import (
@@ -139,6 +139,17 @@ async def _record_nics(deps: Deps, server_id: str, nics: list[dict[str, Any]]) -
     raise Aborted(server_id)
 
 
+async def _record_groups(
+    deps: Deps, server_id: str, ids: list[str], known: list[dict[str, str]] | None
+) -> None:
+    """The groups in force on the server's ports, by name, for its views."""
+    groups = await security_groups.in_force(deps, ids, known)
+    async with transaction(deps.runtime.sessions) as session:
+        server = await session.get(Server, server_id)
+        if server is not None:  # gone: the next ``_record_nics`` releases the ports
+            server.security_groups = groups
+
+
 def _nic(port: dict[str, Any], created: bool) -> dict[str, Any]:
     return {
         "port_id": port["id"],
@@ -152,11 +163,16 @@ def _nic(port: dict[str, Any], created: bool) -> dict[str, Any]:
 
 
 async def _plug(deps: Deps, server_id: str, host: str) -> None:
-    """One port per requested network (or the given port), each bound to ``host``."""
+    """One port per requested network (or the given port), each bound to ``host``.
+
+    The ports it makes get the server's security groups (none named: the network
+    service's default); a given port keeps its own.
+    """
     server = await load(deps, server_id)
     if server is None:
         raise Aborted(server_id)
     nics: list[dict[str, Any]] = []
+    groups: list[str] = []  # what the ports got, each port's in turn
     for index, wanted in enumerate(server.requested_networks or []):
         if "port_id" in wanted:
             port = await deps.network.get_port(wanted["port_id"])
@@ -171,9 +187,13 @@ async def _plug(deps: Deps, server_id: str, host: str) -> None:
             }
             if wanted.get("fixed_ip"):
                 args["fixed_ips"] = [{"ip_address": wanted["fixed_ip"]}]
+            if server.security_groups is not None:
+                args["security_groups"] = [g["id"] for g in server.security_groups]
             port = await deps.network.create_port(op_id=f"{server_id}.port.{index}", **args)
             nics.append(_nic(port, created=True))
+        groups += port.get("security_groups") or []
         await _record_nics(deps, server_id, nics)
+    await _record_groups(deps, server_id, groups, server.security_groups)
     for nic in nics:
         bound = await deps.network.update_port_binding(nic["port_id"], host)
         error = bound.get("binding:error")

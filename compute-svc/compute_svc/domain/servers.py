@@ -133,8 +133,13 @@ async def create(
     *,
     owner: str,
     build_timeout_s: float,
+    security_groups: list[dict[str, str]] | None = None,
 ) -> tuple[Server, str]:
-    """The BUILD row (the boot runs after the 202) and the admin password to echo."""
+    """The BUILD row (the boot runs after the 202) and the admin password to echo.
+
+    ``security_groups``: the groups the request named, found already (``{"id", "name"}``);
+    None when it named none.
+    """
     if not ctx.project_id:
         raise invalid("A project-scoped token is required.")
     name = name_of(body)
@@ -188,6 +193,7 @@ async def create(
         meta=metadata(body.get("metadata")),
         requested_networks=requested_networks(body.get("networks")),
         nics=[],
+        security_groups=security_groups,
         access_ipv4=text(body, "accessIPv4", limit=64),
         access_ipv6=text(body, "accessIPv6", limit=64),
     )
@@ -270,6 +276,15 @@ def addresses(server: Server) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
+def security_group_names(server: Server) -> list[dict[str, str]]:
+    """The view's ``security_groups``: the server's groups by name; until its boot recorded
+    what its ports got, the project's ``default`` if it asked for a network and named none."""
+    if server.security_groups is None:
+        makes_ports = any("network_id" in w for w in server.requested_networks or [])
+        return [{"name": "default"}] if makes_ports and server.status != "ERROR" else []
+    return [{"name": g["name"]} for g in server.security_groups]
+
+
 def host_id(server: Server) -> str:
     """Nova's opaque per-project host id: equal for two servers on one host."""
     if not server.host:
@@ -306,7 +321,6 @@ def view(
         "progress": 0,
         "key_name": server.key_name,
         "config_drive": "True",
-        "security_groups": [{"name": "default"}],
         "OS-DCF:diskConfig": "MANUAL",
         "OS-EXT-AZ:availability_zone": "nova",
         "OS-EXT-STS:power_state": server.power_state,
@@ -316,6 +330,9 @@ def view(
         "OS-SRV-USG:terminated_at": None,
         "os-extended-volumes:volumes_attached": [{"id": v} for v in volumes],
     }
+    groups = security_group_names(server)
+    if groups:  # Nova leaves the key out for a server whose ports have no group
+        out["security_groups"] = groups
     if status == "ERROR" and server.fault:
         out["fault"] = dict(server.fault)
     if ctx.is_admin:

@@ -4,6 +4,9 @@
                           device_owner="compute:nova", timeout=10)
     bound = await rpc.call("network", "update_port_binding", port_id=port["id"], host="cn1")
     bound["status"], bound["bridge"], bound["mtu"]   # "ACTIVE" once cn1's agent wired it
+    found = await rpc.call("network", "find_security_groups", names_or_ids=["web"])
+    await rpc.call("network", "update_port_security_groups", port_id=port["id"],
+                   add=[found["security_groups"][0]["id"]])
 
 Each runs in one transaction as the caller's context (``current_context()``), so a
 project still sees only its own ports; events are written in the same transaction.
@@ -20,13 +23,14 @@ from common_rpc import RpcRouter
 from common_rpc.agents import AgentRegistry
 from common_rpc.audit import require_admin
 from common_rpc.context import RequestContext, current_context
-from common_rpc.errors import Forbidden, Invalid, NotFound, RpcError
+from common_rpc.errors import Conflict, Forbidden, Invalid, NotFound, RpcError
 
 from ..agent import desired
-from ..db.models import Network, Port
+from ..db.models import Network, Port, SecurityGroup
 from ..domain import audit as network_audit
-from ..domain import networks, ports, routers
+from ..domain import networks, ports, routers, security_groups
 from ..domain.common import transaction
+from ..domain.errors import invalid
 from . import push
 from .agent_api import AgentApi
 
@@ -116,6 +120,88 @@ async def update_port(
     if old_host:
         await push.port_unbound(deps, port_id, old_host)
     return out
+
+
+def _strings(value: Any, key: str) -> list[str]:
+    """A list of non-empty strings, each once, in the order given."""
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise invalid(f"Invalid input for {key}: expected a list of non-empty strings.")
+    return list(dict.fromkeys(value))
+
+
+@rpc.handler()
+async def update_port_security_groups(
+    deps: Any, port_id: str, add: list[str] | None = None, remove: list[str] | None = None
+) -> dict[str, Any]:
+    """Add and remove groups (ids) of one port in one transaction, so two servers' actions
+    never lose each other's change; idempotent. The reply is the port with the ids this
+    call ``added`` and ``removed``. As after a port update through the API, its host
+    re-wires it and the hosts matching on its groups refill their member sets."""
+    adding, dropping = _strings(add or [], "add"), _strings(remove or [], "remove")
+    ctx = current_context()
+    async with transaction(deps.sessions) as session:
+        # The row lock (PostgreSQL; SQLite's writer lock already) comes before the read.
+        await session.execute(ports.visible(ctx).where(Port.id == port_id).with_for_update())
+        port = await ports.get(session, ctx, port_id)
+        before = [link.security_group_id for link in port.security_groups]
+        wanted = [g for g in before if g not in dropping]
+        wanted += [g for g in adding if g not in wanted]
+        if set(wanted) != set(before):
+            port = await ports.update(session, ctx, port_id, {"security_groups": wanted})
+        rewired = session.info.get(ports.REWIRED_KEY)
+        out = await _reply(session, port, ctx)
+    out["added"] = [g for g in wanted if g not in before]
+    out["removed"] = [g for g in before if g not in wanted]
+    if rewired is not None:
+        rewired_id, groups = rewired
+        await push.ports_rewired(deps, [rewired_id])
+        await push.members_changed(deps, groups)
+    return out
+
+
+@rpc.handler()
+async def find_security_groups(
+    deps: Any, names_or_ids: list[str], missing_ok: bool = False
+) -> dict[str, Any]:
+    """The caller's project's groups for each entry, found as Neutron's client finds one
+    (an id, else a name only one group has), in the order asked, each once.
+
+    ``default`` is made if the project has none yet (as its first port would). An entry
+    that matches nothing is NotFound (skipped with ``missing_ok``), a name that several
+    groups share is Conflict; both carry the entry as ``details["name"]``.
+    """
+    wanted = _strings(names_or_ids, "names_or_ids")
+    ctx = current_context()
+    project_id = ctx.project_id
+    if not project_id:
+        raise invalid("A project-scoped token is required.")
+    mine = select(SecurityGroup).where(SecurityGroup.project_id == project_id)
+    async with transaction(deps.sessions, write="default" in wanted) as session:
+        if "default" in wanted:
+            await security_groups.ensure_default(session, ctx, project_id)
+        by_id = {g.id: g for g in await session.scalars(mine.where(SecurityGroup.id.in_(wanted)))}
+        rest = [entry for entry in wanted if entry not in by_id]
+        named: dict[str, list[SecurityGroup]] = {}
+        for group in await session.scalars(mine.where(SecurityGroup.name.in_(rest))):
+            named.setdefault(group.name, []).append(group)
+        found: dict[str, SecurityGroup] = {}
+        for entry in wanted:
+            matches = [by_id[entry]] if entry in by_id else named.get(entry, [])
+            if len(matches) > 1:
+                raise Conflict(
+                    f"Multiple security_group matches found for name '{entry}', "
+                    "use an ID to be more specific.",
+                    details={"type": "NoUniqueMatch", "name": entry},
+                )
+            if not matches:
+                if missing_ok:
+                    continue
+                raise NotFound(
+                    f"Security group {entry} not found for project {project_id}.",
+                    details={"type": "SecurityGroupNotFound", "name": entry},
+                )
+            found.setdefault(matches[0].id, matches[0])
+        return {"security_groups": [security_groups.view(g, ctx) for g in found.values()]}
 
 
 @rpc.handler()
