@@ -10,6 +10,7 @@ before any of the service's own work.
 from __future__ import annotations
 
 import asyncio
+import gc
 import random
 import sys
 import uuid
@@ -70,4 +71,5 @@ if __name__ == "__main__":
     port, db = int(sys.argv[1]), sys.argv[2]
     app, engine = create_app(db if "://" in db else f"sqlite+aiosqlite:///{db}")
     asyncio.run(_create_tables(engine))
+    gc.freeze()  # as the services' run_app does: the floor gets the same process tuning
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")

@@ -23,6 +23,7 @@ from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from .broker import TRANSIENT_ERRORS
+from .chassis.db import transaction
 from .context import RequestContext
 from .events import Event, EventPublisher, make_event
 from .metrics import OUTBOX_PENDING
@@ -135,7 +136,9 @@ class OutboxRelay:
             return 0
         async with asyncio.timeout(self.publish_timeout):
             await self.publisher.publish_many([(r.event_type, r.event_id, r.body) for r in rows])
-        async with self.sessions.begin() as session:
+        # A writer like any other (SQLite: its turn in the writer queue, then the lock at
+        # once), not one that polls the file lock against the API's writers.
+        async with transaction(self.sessions) as session:
             # By event id, not seq: SQLite reuses a seq once the table emptied, and another
             # relay (a replica on the same database) may have published and deleted ours
             # meanwhile; a seq could then name a newer row nobody published yet.

@@ -14,6 +14,7 @@ invalid requests as 400, anything unexpected as a generic 500 (the traceback is 
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -188,6 +189,10 @@ def run_app(app: FastAPI, settings: ServiceSettings) -> None:
     configure_logging(
         settings.service_name, settings.log_level, settings.log_json, host=settings.host
     )
+    # Everything imported and built so far lives as long as the process: out of the
+    # collector's sight, a full collection no longer walks it (it took ~50-80 ms, a pause
+    # every request in flight waited for).
+    gc.freeze()
     # log_config=None: keep our JSON handler instead of uvicorn's own formatters.
     # Long-lived responses (event streams, downloads) must not hold a shutdown for ever.
     uvicorn.run(
