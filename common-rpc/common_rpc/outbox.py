@@ -81,26 +81,32 @@ class OutboxRelay:
         self.poll_interval = poll_interval
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     def wake(self) -> None:
         """Publish pending events now rather than at the next poll."""
         self._wake.set()
 
     def start(self) -> None:
+        self._stopping = False
         self._task = asyncio.create_task(self.run(), name="outbox-relay")
 
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+    async def stop(self, grace_s: float = 5.0) -> None:
+        """Let a drain in progress finish (within ``grace_s``), then end the loop: a drain
+        cancelled inside a database call leaves its connection torn down under it."""
+        task, self._task = self._task, None
+        if task is None:
+            return
+        self._stopping = True
+        self._wake.set()
+        try:
+            await asyncio.wait_for(task, grace_s)
+        except (TimeoutError, asyncio.CancelledError):
+            pass
 
     async def run(self) -> None:
         backoff = self.poll_interval
-        while True:
+        while not self._stopping:
             try:
                 sent = await self.drain_once()
                 backoff = self.poll_interval
@@ -114,6 +120,8 @@ class OutboxRelay:
             except Exception:
                 log.exception("outbox relay failed; will retry")
                 backoff = min(backoff * 2, 5.0)
+            if self._stopping:
+                return
             self._wake.clear()
             try:
                 await asyncio.wait_for(self._wake.wait(), backoff)
