@@ -80,6 +80,15 @@ async def test_a_late_or_repeated_command_changes_nothing(agent: NetworkAgent) -
     assert await api.unwire_port(PORT) == {"port_id": PORT, "unwired": True}
     assert PORT not in fw.ports  # type: ignore[attr-defined]
 
+    # A reconcile that read the host's state before the port went re-applies generation 4
+    # with force: the unwire's tombstone makes it old, so nothing comes back.
+    stale = await agent.host.wire_port(_network(1450, 2), PORT_SPEC, [], 4, force=True)
+    assert not stale["applied"] and stale["observed_generation"] == 4
+    assert PORT not in fw.ports  # type: ignore[attr-defined]
+    await api.unwire_port(PORT)  # a repeated unwire moves nothing on
+    rebound = await api.wire_port(_network(1450, 2), PORT_SPEC, [RULE], 5)  # a new bind
+    assert rebound["applied"] and PORT in fw.ports  # type: ignore[attr-defined]
+
 
 async def test_binding_to_a_silent_host_stays_down_with_a_typed_error(tmp_path) -> None:
     async with network_api(tmp_path, default_network_type="local") as api:

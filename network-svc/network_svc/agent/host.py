@@ -27,6 +27,7 @@ from . import routers, wire
 
 T = TypeVar("T")
 DELETED = sys.maxsize  # the generation of an object deleted in the DB: nothing is newer
+UNWIRED = 0.5  # above an unwired port's last generation, below its next one
 
 
 def _hex(ident: str) -> str:
@@ -45,7 +46,7 @@ class HostAgent:
         self.drivers = drivers
         self.names = names
         self.router = router_driver or default_router_driver(drivers, names)
-        self.generations: dict[str, int] = {}
+        self.generations: dict[str, float] = {}
         self.networks: dict[str, tuple[NetworkSpec, tuple[DhcpHost, ...]]] = {}
         # The member sets each wired port's rules match on: a set goes once no port needs it.
         self.port_sets: dict[str, frozenset[SetKey]] = {}
@@ -55,7 +56,7 @@ class HostAgent:
     async def _run(self, func: Callable[..., T], *args: Any) -> T:
         return await asyncio.to_thread(func, *args)
 
-    def _newer(self, key: str, generation: int, force: bool) -> bool:
+    def _newer(self, key: str, generation: float, force: bool) -> bool:
         have = self.generations.get(key, -1)
         return generation > have or (force and generation == have)
 
@@ -78,7 +79,7 @@ class HostAgent:
             self.generations[key] = generation
         return {
             "network_id": spec.network_id,
-            "observed_generation": self.generations.get(key, 0),
+            "observed_generation": int(self.generations.get(key, 0)),
             "applied": applied,
             "bridge": self.names.bridge(spec.network_id),
             "mtu": spec.mtu,
@@ -121,7 +122,7 @@ class HostAgent:
                 self.generations[key] = generation
             return {
                 "port_id": spec.port_id,
-                "observed_generation": self.generations.get(key, 0),
+                "observed_generation": int(self.generations.get(key, 0)),
                 "applied": applied,
                 "bridge": net["bridge"],
                 "mtu": net["mtu"],
@@ -130,9 +131,17 @@ class HostAgent:
             }
 
     async def unwire_port(self, port_id: str) -> dict[str, Any]:
-        """Remove the port's rules and take its device off the bridge (idempotent)."""
+        """Remove the port's rules and take its device off the bridge (idempotent).
+
+        It leaves a tombstone half a step above the generation last wired: a late wire of
+        that state (a reconcile that read the host's state before the port went, say) is
+        older and changes nothing, while a new bind, which moves the port's generation on
+        by a whole step, still applies.
+        """
+        key = f"port:{port_id}"
         async with self._lock:
             await self._remove_port(port_id)
+            self.generations[key] = int(self.generations.get(key, -1)) + UNWIRED
         return {"port_id": port_id, "unwired": True}
 
     async def delete_network(self, network_id: str) -> dict[str, Any]:
@@ -250,7 +259,7 @@ class HostAgent:
                 self.generations[key] = generation
             return {
                 "router_id": router_id,
-                "observed_generation": self.generations.get(key, 0),
+                "observed_generation": int(self.generations.get(key, 0)),
                 "applied": applied,
                 "namespace": self.names.router_namespace(router_id),
             }
