@@ -9,6 +9,8 @@ API version history (what each side may rely on):
                  console_output, attach_volume, detach_volume, host_state
     1.2  network: delete_ports
     1.3  network: find_security_groups, update_port_security_groups
+    1.4  network: update_port (device_id, device_owner, unbind)
+         compute.<host>: attach_interface, detach_interface; host_servers lists ``nics``
 
     network = NetworkClient(runtime.rpc)
     port = await network.create_port(network_id=net, device_id=sid, device_owner="compute:nova")
@@ -63,6 +65,24 @@ class NetworkClient(ServiceClient):
     async def delete_ports(self, device_id: str) -> dict[str, Any]:
         """Every port on ``device_id``, also those a create whose reply was lost made."""
         return await self._call("delete_ports", device_id=device_id)
+
+    async def update_port(
+        self,
+        port_id: str,
+        *,
+        device_id: str | None = None,
+        device_owner: str | None = None,
+        unbind: bool = False,
+    ) -> dict[str, Any]:
+        """Claim a port for a server (its device id and owner), or give it back (``unbind``
+        clears its host and has that host unwire it)."""
+        return await self._call(
+            "update_port",
+            port_id=port_id,
+            device_id=device_id,
+            device_owner=device_owner,
+            unbind=unbind,
+        )
 
     async def update_port_binding(self, port_id: str, host: str) -> dict[str, Any]:
         """Wires the port on ``host``; answers ``bridge``, ``mtu``, ``mac_address``."""
@@ -156,6 +176,14 @@ class AgentClient:
         return await self._call(
             "attach_volume", server_id=server_id, volume_id=volume_id, connection=connection
         )
+
+    async def attach_interface(self, server_id: str, nic: dict[str, Any]) -> Any:
+        """Hot-plugs the port's NIC ``{"port_id", "mac", "bridge", "mtu"}`` (idempotent)."""
+        return await self._call("attach_interface", server_id=server_id, nic=nic)
+
+    async def detach_interface(self, server_id: str, nic: dict[str, Any]) -> Any:
+        """Unplugs the NIC with the port's MAC; fine when it is already gone."""
+        return await self._call("detach_interface", server_id=server_id, nic=nic)
 
     async def host_state(self) -> dict[str, Any]:
         """``{"host", "domains": [{"server_id", "power_state"}], "capacity"}``."""

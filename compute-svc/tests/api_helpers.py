@@ -189,14 +189,21 @@ class FakeComputeAgent:
 
 
 class FakeNetworkAgent:
-    """A fake network-agent on ``network.<host>``: answers ``wire_port`` without wiring."""
+    """A fake network-agent on ``network.<host>``: answers ``wire_port`` without wiring and
+    records the ``unwire_port`` casts."""
 
     def __init__(self, runtime: Any, host: str) -> None:
         from common_rpc import RpcRouter, RpcServer
 
         self.wired: list[str] = []
+        self.unwired: list[str] = []
         router = RpcRouter()
         agent = self
+
+        @router.handler()
+        async def unwire_port(deps: Any, port_id: str) -> dict[str, Any]:
+            agent.unwired.append(port_id)
+            return {"port_id": port_id}
 
         @router.handler()
         async def wire_port(

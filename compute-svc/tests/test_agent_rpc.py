@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import libvirt
 import pytest
 from virt_fixtures import fake_image, instances_dir, leftovers, server, sweep, unique_prefix
 
@@ -153,6 +154,17 @@ async def test_contract_is_idempotent_and_late_spawn_changes_nothing(lab: Lab) -
         "device"
     ] == "vdc"
     await lab.call("detach_volume", server_id=sid, volume_id="v1")
+    nic = {"port_id": "p1", "mac": "fa:16:3e:00:00:42", "bridge": "brq1", "mtu": 1450}
+    plugged = await lab.call("attach_interface", server_id=sid, nic=nic)
+    assert plugged == {"server_id": sid, "port_id": "p1", "attached": True}
+    assert (await lab.call("attach_interface", server_id=sid, nic=nic))["attached"] is False
+    domain = lab.agent.host.driver.conn().lookupByName(first["domain"])
+    assert "fa:16:3e:00:00:42" in domain.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+    await lab.call("detach_interface", server_id=sid, nic=nic)
+    await lab.call("detach_interface", server_id=sid, nic=nic)  # a repeat: nothing to do
+    assert "fa:16:3e:00:00:42" not in domain.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+    with pytest.raises(Invalid):
+        await lab.call("attach_interface", server_id=sid, nic={"port_id": "p2"})
 
     assert (await lab.call("destroy", server_id=sid))["destroyed"] is True
     assert (await lab.call("destroy", server_id=sid))["destroyed"] is True

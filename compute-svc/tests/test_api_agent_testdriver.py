@@ -63,7 +63,7 @@ async def _stack(tmp_path: Path, amqp_url: str, stack: AsyncExitStack) -> dict[s
     await agent.start()
     stack.push_async_callback(agent.stop)
     await wait_for(lambda: api.app.state.deps.agents.alive_hosts("compute-agent"), timeout=15)
-    return {"api": api, "network": network, "agent": agent, "host": host}
+    return {"api": api, "network": network, "agent": agent, "host": host, "net_agent": net_agent}
 
 
 @pytest.fixture

@@ -163,7 +163,9 @@ async def test_agent_power_reports(tmp_path: Path, amqp_url: str) -> None:
             )
             assert reply == {"server_id": sid, "status": "SHUTOFF"}
             on_host = await rpc.call("compute", "host_servers", host=c.host, timeout=10)
-            assert on_host == [{"server_id": sid, "generation": 1, "power_state": "shutdown"}]
+            assert on_host == [
+                {"server_id": sid, "generation": 1, "power_state": "shutdown", "nics": []}
+            ]
         server = (await c.api.get("p1", f"/v2.1/servers/{sid}")).json()["server"]
         assert server["OS-EXT-STS:vm_state"] == "stopped"
         member = RequestContext(project_id="p1", roles=frozenset({"member"}))

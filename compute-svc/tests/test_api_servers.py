@@ -109,7 +109,9 @@ async def test_boot_show_act_and_delete(tmp_path: Path, amqp_url: str) -> None:
         rpc = RpcClient(c.api.app.state.runtime.broker)
         with use_context(agent_ctx):
             on_host = await rpc.call("compute", "host_servers", host=c.host, timeout=10)
-        assert on_host == [{"server_id": sid, "generation": 1, "power_state": "running"}]
+        assert on_host == [
+            {"server_id": sid, "generation": 1, "power_state": "running", "nics": [nic]}
+        ]
 
         # Update, power actions, console.
         renamed = await c.api.put("p1", f"/v2.1/servers/{sid}", {"server": {"name": "web-2"}})

@@ -5,8 +5,10 @@ agent would bind; the guest takes DHCP there, mounts its config drive and runs t
 server's user_data, and the console log read through ``console_output`` shows all of it.
 Then: stop, a CHAP volume attached and detached while stopped (its libvirt secret made
 and removed), destroy. A second guest gets a CHAP-protected tgt LUN hot-plugged, writes a
-pattern that lands in the target's backing file, and lets it go on hot-unplug. Nothing
-with the prefix is left (domains, secrets, files, bridge, tgt target and account).
+pattern that lands in the target's backing file, and lets it go on hot-unplug. A third
+gets a NIC on a second bridge hot-plugged and unplugged, seen by libvirt and the guest.
+Nothing with the prefix is left (domains, secrets, files, bridges, taps, tgt target and
+account).
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from virt_fixtures import (
     unique_prefix,
 )
 
-from compute_svc.drivers.base import IscsiConnection, ServerSpec, VolumeSpec
+from compute_svc.drivers.base import IscsiConnection, NicSpec, ServerSpec, VolumeSpec
 from compute_svc.drivers.libvirt import domain_xml as dx
 from compute_svc.drivers.libvirt.driver import LibvirtDriver, VirtError
 
@@ -265,6 +267,63 @@ def test_chap_volume_hot_plugs_into_a_running_guest(
     assert dx.volume_disk(dom.XMLDesc(0), volume.volume_id) is None
     assert owned_secrets(URI, lab.prefix) == []
     lab.driver.destroy(sid)
+
+
+def _mac() -> str:
+    return "fa:16:3e:" + ":".join(f"{b:02x}" for b in secrets.token_bytes(3))
+
+
+@pytest.mark.timeout(120)
+def test_nic_hot_plugs_into_a_running_guest_on_a_second_network(lab: Lab, guest_dir: Path) -> None:
+    """The port's NIC goes into the running domain (live and persistent XML, with the
+    port's MAC, on the second network's bridge), the guest sees it as eth1; after the
+    detach the domain, the guest and the host have no trace of it."""
+    second = lab.prefix + "b2"
+    user_data = (
+        b"#!/bin/sh\n"
+        b'w() { i=0; while [ $i -lt 300 ] && eval "$1"; do sleep 0.1; i=$((i+1)); done; }\n'
+        b"w '[ ! -e /sys/class/net/eth1 ]'\n"
+        b"echo nic-up $(cat /sys/class/net/eth1/address)\n"
+        b"w '[ -e /sys/class/net/eth1 ]'\n"
+        b"echo nic-gone\n"
+    )
+    first = {"port_id": "p1", "mac": _mac(), "bridge": lab.bridge, "device": lab.prefix + "t2"}
+    spec = ServerSpec.from_wire(server(tiny_image(guest_dir), user_data=user_data, nics=[first]))
+    sid = spec.server_id
+    nic = NicSpec(port_id="p2", mac=_mac(), bridge=second, device=lab.prefix + "t3")
+    _make_bridge(second, f"10.214.{secrets.randbelow(200) + 20}.1")
+    try:
+        started = time.monotonic()
+        lab.driver.spawn(spec)
+        out = _wait_console(lab.driver, sid, "stackling-guest: user-data start", timeout=60)
+        assert "user-data start" in out, out
+
+        assert lab.driver.attach_interface(sid, nic) is True
+        assert lab.driver.attach_interface(sid, nic) is False  # a repeat changes nothing
+        dom = lab.driver.conn().lookupByName(lab.driver.domain_name(sid))
+        live = dx.interface_by_mac(dom.XMLDesc(0), nic.mac)
+        assert live is not None, dom.XMLDesc(0)
+        assert live.find("source").get("bridge") == second  # type: ignore[union-attr]
+        assert live.find("target").get("dev") == nic.tap()  # type: ignore[union-attr]
+        assert live.find("model").get("type") == "virtio"  # type: ignore[union-attr]
+        persistent = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+        assert dx.interface_by_mac(persistent, nic.mac) is not None
+        assert nic.tap() in _links(lab.prefix)
+        out = _wait_console(lab.driver, sid, "nic-up", timeout=30)
+        assert f"nic-up {nic.mac}" in out, out
+
+        lab.driver.detach_interface(sid, nic)  # waits until the guest let it go
+        assert dx.interface_by_mac(dom.XMLDesc(0), nic.mac) is None
+        assert dx.interface_by_mac(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE), nic.mac) is None
+        assert dx.interface_by_mac(dom.XMLDesc(0), first["mac"]) is not None  # the first stays
+        assert nic.tap() not in _links(lab.prefix)
+        out = _wait_console(lab.driver, sid, "nic-gone", timeout=30)
+        assert "nic-gone" in out, out
+        lab.driver.detach_interface(sid, nic)  # a repeat: nothing to do
+        print(f"boot, hot-plug and unplug of a NIC: {time.monotonic() - started:.1f}s")
+        lab.driver.destroy(sid)
+    finally:
+        _drop_bridge(second)
 
 
 @pytest.mark.timeout(180)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from compute_svc.drivers.base import ConfigDriveSpec, IscsiConnection, ServerSpec
+from compute_svc.drivers.base import ConfigDriveSpec, IscsiConnection, NicSpec, ServerSpec
 from compute_svc.drivers.libvirt import domain_xml as dx
 from compute_svc.drivers.libvirt.config_drive import build_config_drive
 
@@ -71,6 +71,22 @@ def test_domain_xml_has_every_part_escaped_and_typed() -> None:
     assert dx.volume_disk(dx.render(_domain()), "v1") is not None
     assert dx.volume_disk(dx.render(_domain()), "v2") is None
     assert dx.secret_usages(dx.render(_domain())) == ["stackling-iscsi-v1"]
+
+
+def test_hot_plugged_nic_is_the_interface_the_domain_xml_has() -> None:
+    """attach_interface sends the same ``<interface>`` a spawn writes; found by its MAC."""
+    wire = {"port_id": "ab-cd-1234567890ff", "mac": "FA:16:3e:00:00:02", "bridge": "brq2"}
+    nic = NicSpec.from_wire(wire | {"mtu": 1400})
+    one = dx.BridgeInterface(nic.mac, nic.bridge, nic.tap(), mtu=nic.mtu)
+    plugged = dx.interface_element(one)
+    dom = _domain()
+    text = dx.render(dx.DomainDef(**{**dom.__dict__, "interfaces": [*dom.interfaces, one]}))
+    found = dx.interface_by_mac(text, "fa:16:3e:00:00:02")
+    assert found is not None and dx.to_text(found) == dx.to_text(plugged)
+    assert plugged.find("target").get("dev") == "tapabcd1234567"
+    assert plugged.find("model").get("type") == "virtio"
+    assert dx.interface_by_mac(text, "fa:16:3e:00:00:01") is not None
+    assert dx.interface_by_mac(text, "fa:16:3e:00:00:03") is None
 
 
 def test_disk_boot_has_no_kernel() -> None:

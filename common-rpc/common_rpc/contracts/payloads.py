@@ -26,6 +26,13 @@ class ServerPayload(_Payload):
     fault: str | None = None
 
 
+class ServerInterfacePayload(ServerPayload):
+    """A server and the port attached to it or detached from it (os-interface)."""
+
+    port_id: str
+    network_id: str | None = None
+
+
 class PortPayload(_Payload):
     id: str
     project_id: str
@@ -131,6 +138,16 @@ def _register() -> None:
                 f"compute.server.{action}.{phase}",
                 ServerPayload,
                 f"A server {action} {'began' if phase == 'start' else 'finished'}.",
+            )
+    for action, what in (
+        ("interface_attach", "A port attach to a server"),
+        ("interface_detach", "A port detach from a server"),
+    ):
+        for phase in ("start", "end"):
+            register(
+                f"compute.server.{action}.{phase}",
+                ServerInterfacePayload,
+                f"{what} (os-interface) {'began' if phase == 'start' else 'finished'}.",
             )
     for action in ("create", "update", "delete"):
         register(f"network.port.{action}.end", PortPayload, f"A port {action} finished.")

@@ -69,5 +69,17 @@ async def detach_volume(deps: Any, server_id: str, volume_id: str) -> dict[str, 
 
 
 @rpc.handler()
+async def attach_interface(deps: Any, server_id: str, nic: dict[str, Any]) -> dict[str, Any]:
+    """Hot-plug the port's NIC (``{"port_id", "mac", "bridge", "mtu"}``); ``attached``
+    is False when it was there already."""
+    return await _checked(deps.attach_interface(server_id, nic))
+
+
+@rpc.handler()
+async def detach_interface(deps: Any, server_id: str, nic: dict[str, Any]) -> dict[str, Any]:
+    return await _checked(deps.detach_interface(server_id, nic))
+
+
+@rpc.handler()
 async def host_state(deps: Any) -> dict[str, Any]:
     return await _checked(deps.host_state())

@@ -8,6 +8,7 @@ nothing (server ids are never reused).
     host = ComputeHost(driver, "cn1")
     await host.spawn(server)        # {"server_id", "domain", "power_state", "observed_generation"}
     await host.destroy(server_id)   # {"server_id", "destroyed": True}
+    await host.attach_interface(server_id, {"port_id", "mac", "bridge", "mtu"})
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from compute_svc.drivers.base import (
     DomainInfo,
     HostCapacity,
     IscsiConnection,
+    NicSpec,
     PowerAction,
     ServerSpec,
     VolumeSpec,
@@ -105,6 +107,18 @@ class ComputeHost:
             await self._run(self.driver.detach_volume, server_id, volume_id)
         return {"server_id": server_id, "volume_id": volume_id, "detached": True}
 
+    async def attach_interface(self, server_id: str, nic: dict[str, Any]) -> dict[str, Any]:
+        spec = NicSpec.from_wire(nic)
+        async with self._lock(server_id):
+            added = await self._run(self.driver.attach_interface, server_id, spec)
+        return {"server_id": server_id, "port_id": spec.port_id, "attached": added}
+
+    async def detach_interface(self, server_id: str, nic: dict[str, Any]) -> dict[str, Any]:
+        spec = NicSpec.from_wire(nic)
+        async with self._lock(server_id):
+            await self._run(self.driver.detach_interface, server_id, spec)
+        return {"server_id": server_id, "port_id": spec.port_id, "detached": True}
+
     async def refresh_capacity(self) -> HostCapacity:
         self.capacity = await self._run(self.driver.capacity)
         return self.capacity
@@ -160,13 +174,36 @@ class ComputeHost:
             now = actual.get(server_id, "nostate")
             if wanted and now != wanted and not self.touched_since(server_id, since):
                 changes.append((server_id, now))
+        restored: list[tuple[str, str]] = []
+        for server_id, item in sorted(known.items()):
+            if server_id in actual and item.get("nics"):
+                restored += await self._restore_nics(server_id, item["nics"], since)
         pruned = await self._run(self.driver.prune_image_cache, self.image_cache_min_age)
         return {
             "domains": len(domains),
             "removed": removed,
             "pruned_images": pruned,
             "power_changes": changes,
+            "restored_nics": restored,
         }
+
+    async def _restore_nics(
+        self, server_id: str, nics: list[dict[str, Any]], since: float
+    ) -> list[tuple[str, str]]:
+        """Plug the attached NICs a domain lacks (a definition rebuilt or edited by hand).
+
+        Checked under the server's lock, without touching it: a detach commanded after
+        the service's list was read has touched it, and its NIC is not plugged back.
+        """
+        out: list[tuple[str, str]] = []
+        async with self._locks.setdefault(server_id, asyncio.Lock()):
+            if self.touched_since(server_id, since):
+                return out
+            for nic in nics:
+                spec = NicSpec.from_wire(nic)
+                if await self._run(self.driver.attach_interface, server_id, spec):
+                    out.append((server_id, spec.port_id))
+        return out
 
 
 def _domain(info: DomainInfo) -> dict[str, Any]:

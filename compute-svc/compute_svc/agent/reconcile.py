@@ -2,11 +2,13 @@
 
 It asks the compute service which servers belong on this host (``host_servers`` on the
 ``compute`` topic, as the service), removes domains and disks with our prefix that are
-not among them, and casts ``power_state_changed`` for each server whose domain is not
-in the power state the service has. A failed round is logged and retried next tick.
+not among them, plugs back the attached NICs (the list's ``nics``) a domain lacks, and
+casts ``power_state_changed`` for each server whose domain is not in the power state
+the service has. A failed round is logged and retried next tick.
 
     reconciler = Reconciler(runtime.rpc, compute_host, "cn1", interval=60)
-    await reconciler.run_once()   # {"domains": 2, "removed": ["…"], "power_changes": []}
+    await reconciler.run_once()   # {"domains": 2, "removed": ["…"], "power_changes": [],
+                                  #  "restored_nics": []}
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from common_rpc.context import use_context
-from common_rpc.errors import RpcError, RpcTimeout
+from common_rpc.errors import NotFound, RpcError, RpcTimeout
 
 from .. import scheduler
 from ..db.models import Claim, Server, utcnow
@@ -150,7 +150,8 @@ async def _record_groups(
             server.security_groups = groups
 
 
-def _nic(port: dict[str, Any], created: bool) -> dict[str, Any]:
+def nic_of(port: dict[str, Any], created: bool) -> dict[str, Any]:
+    """The server's record of one port (``Server.nics``), not yet bound."""
     return {
         "port_id": port["id"],
         "network_id": port["network_id"],
@@ -178,7 +179,7 @@ async def _plug(deps: Deps, server_id: str, host: str) -> None:
             port = await deps.network.get_port(wanted["port_id"])
             if port.get("device_id") not in ("", None, server_id):
                 raise BootFailed(f"Port {port['id']} is still in use.", 409)
-            nics.append(_nic(port, created=False))
+            nics.append(nic_of(port, created=False))
         else:
             args: dict[str, Any] = {
                 "network_id": wanted["network_id"],
@@ -190,27 +191,32 @@ async def _plug(deps: Deps, server_id: str, host: str) -> None:
             if server.security_groups is not None:
                 args["security_groups"] = [g["id"] for g in server.security_groups]
             port = await deps.network.create_port(op_id=f"{server_id}.port.{index}", **args)
-            nics.append(_nic(port, created=True))
+            nics.append(nic_of(port, created=True))
         groups += port.get("security_groups") or []
         await _record_nics(deps, server_id, nics)
     await _record_groups(deps, server_id, groups, server.security_groups)
     for nic in nics:
-        bound = await deps.network.update_port_binding(nic["port_id"], host)
-        error = bound.get("binding:error")
-        if error:
-            raise BootFailed(f"Port {nic['port_id']} could not be bound on {host}: "
-                             f"{error.get('message', error)}")  # fmt: skip
-        if bound.get("status") != "ACTIVE":
-            await _until_active(deps, nic["port_id"])
-        nic |= {
-            "bound": True,
-            "bridge": bound["bridge"],
-            "mtu": bound["mtu"],
-            "mac": bound.get("mac_address") or nic["mac"],
-            "ips": [ip["ip_address"] for ip in bound.get("fixed_ips", [])] or nic["ips"],
-        }
+        nic |= await bind_port(deps, nic, host) | {"bound": True}
         await _record_nics(deps, server_id, nics)
     await progress(deps, server_id, "block_device_mapping")
+
+
+async def bind_port(deps: Deps, nic: dict[str, Any], host: str) -> dict[str, Any]:
+    """Bind the NIC's port on ``host`` and wait for it to be ACTIVE; what the binding
+    says of it (``bridge``, ``mtu``, ``mac``, ``ips``). BootFailed when it cannot be."""
+    bound = await deps.network.update_port_binding(nic["port_id"], host)
+    error = bound.get("binding:error")
+    if error:
+        raise BootFailed(f"Port {nic['port_id']} could not be bound on {host}: "
+                         f"{error.get('message', error)}")  # fmt: skip
+    if bound.get("status") != "ACTIVE":
+        await _until_active(deps, nic["port_id"])
+    return {
+        "bridge": bound["bridge"],
+        "mtu": bound["mtu"],
+        "mac": bound.get("mac_address") or nic["mac"],
+        "ips": [ip["ip_address"] for ip in bound.get("fixed_ips", [])] or nic["ips"],
+    }
 
 
 async def _until_active(deps: Deps, port_id: str) -> None:
@@ -258,14 +264,25 @@ async def release(deps: Deps, server: Server, *, destroy: bool) -> tuple[list[An
             destroyed = False
     leftover = []
     for nic in server.nics or []:
-        if not nic.get("created"):
-            continue  # a port the user gave stays theirs
         try:
-            await deps.network.delete_port(nic["port_id"])
+            if nic.get("created"):
+                await deps.network.delete_port(nic["port_id"])
+            elif nic.get("claimed"):
+                await give_back(deps, nic["port_id"])
+            # else: a port the user gave at boot stays as it was
         except RpcError as exc:
-            log.warning("port %s of %s not deleted: %s", nic["port_id"], server.id, exc.message)
+            log.warning("port %s of %s not released: %s", nic["port_id"], server.id, exc.message)
             leftover.append(nic)
     return leftover, destroyed
+
+
+async def give_back(deps: Deps, port_id: str) -> None:
+    """A port the user gave an attach is theirs again: no device, no binding. One that is
+    already gone needs nothing."""
+    try:
+        await deps.network.update_port(port_id, device_id="", device_owner="", unbind=True)
+    except NotFound:
+        pass
 
 
 async def release_strays(deps: Deps, server: Server) -> bool:

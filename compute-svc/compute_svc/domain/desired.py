@@ -3,7 +3,7 @@
 {"server_id", "name", "generation", "vcpus", "ram_mb", "disk_gb",
  "image": {"id", "disk_format": "qcow2"|"raw"|"aki-ari", "path", "kernel_path"?, "ramdisk_path"?,
            "cmdline"? (the image's os_command_line)},
- "nics": [{"port_id", "mac", "bridge", "mtu"}],
+ "nics": [{"port_id", "mac", "bridge", "mtu"}] (bound at boot or attached since),
  "config_drive": {"meta_data": {...}, "network_data": {"links", "networks", "services"},
                   "user_data": base64 | None},
  "volumes": [{"volume_id", "device", "connection"}]}
@@ -60,6 +60,17 @@ async def image_spec(session: AsyncSession, store: ImageStore, server: Server) -
     return spec | {"disk_format": image.disk_format}
 
 
+def nic_wire(nic: dict[str, Any]) -> dict[str, Any]:
+    """A bound NIC as its agent gets it (spawn, attach_interface, the reconcile's list)."""
+    keys = ("port_id", "mac", "bridge", "mtu")
+    return {key: nic[key] for key in keys}
+
+
+def attached_nics(server: Server) -> list[dict[str, Any]]:
+    """The NICs the guest has: bound by its boot or hot-plugged by an attach."""
+    return [n for n in server.nics or [] if n.get("bound")]
+
+
 def network_data(nics: list[dict[str, Any]]) -> dict[str, Any]:
     """OpenStack's network_data.json: one link per NIC, DHCP on each."""
     links, networks = [], []
@@ -101,7 +112,7 @@ def meta_data(server: Server) -> dict[str, Any]:
 
 
 async def server_state(session: AsyncSession, store: ImageStore, server: Server) -> dict[str, Any]:
-    nics = [n for n in server.nics or [] if n.get("bound")]
+    nics = attached_nics(server)
     attached = await session.scalars(
         select(VolumeAttachment).where(
             VolumeAttachment.server_id == server.id, VolumeAttachment.status == "attached"
@@ -115,10 +126,7 @@ async def server_state(session: AsyncSession, store: ImageStore, server: Server)
         "ram_mb": server.ram_mb,
         "disk_gb": server.disk_gb,
         "image": await image_spec(session, store, server),
-        "nics": [
-            {"port_id": n["port_id"], "mac": n["mac"], "bridge": n["bridge"], "mtu": n["mtu"]}
-            for n in nics
-        ],
+        "nics": [nic_wire(n) for n in nics],
         "config_drive": {
             "meta_data": meta_data(server),
             "network_data": network_data(nics),

@@ -51,6 +51,17 @@ class NicSpec:
     def tap(self) -> str:
         return self.device or "tap" + _hex(self.port_id)[:11]
 
+    @classmethod
+    def from_wire(cls, nic: Mapping[str, Any]) -> NicSpec:
+        """One entry of the ``nics`` the compute service sends (spawn, attach, reconcile)."""
+        return cls(
+            port_id=str(nic["port_id"]),
+            mac=str(nic["mac"]),
+            bridge=str(nic["bridge"]),
+            mtu=int(nic.get("mtu") or 1500),
+            device=str(nic.get("device") or ""),
+        )
+
 
 @dataclass(frozen=True)
 class IscsiConnection:
@@ -130,16 +141,7 @@ class ServerSpec:
                 ramdisk_path=image.get("ramdisk_path"),
                 cmdline=image.get("cmdline"),
             ),
-            nics=tuple(
-                NicSpec(
-                    port_id=str(n["port_id"]),
-                    mac=str(n["mac"]),
-                    bridge=str(n["bridge"]),
-                    mtu=int(n.get("mtu") or 1500),
-                    device=str(n.get("device") or ""),
-                )
-                for n in server.get("nics") or ()
-            ),
+            nics=tuple(NicSpec.from_wire(n) for n in server.get("nics") or ()),
             config_drive=None
             if drive is None
             else ConfigDriveSpec(
@@ -194,6 +196,16 @@ class VirtDriver(Protocol):
         ...
 
     def detach_volume(self, server_id: str, volume_id: str) -> None: ...
+
+    def attach_interface(self, server_id: str, nic: NicSpec) -> bool:
+        """Hot-plug the NIC (and keep it in the persistent definition); False when it was
+        already there, so a repeat or a reconcile round changes nothing."""
+        ...
+
+    def detach_interface(self, server_id: str, nic: NicSpec) -> None:
+        """Unplug the NIC (found by its MAC) and drop it from the definition; fine when
+        it or the domain is already gone."""
+        ...
 
     def list_domains(self) -> list[DomainInfo]:
         """Every domain with this driver's prefix."""

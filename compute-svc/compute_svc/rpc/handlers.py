@@ -1,9 +1,10 @@
 """RPC methods on the ``compute`` topic (any compute-api replica answers).
 
 The compute-agent of each host calls:
-    host_servers(host) -> [{"server_id", "generation", "power_state"}]
-        the servers whose guest should exist on ``host`` and the power state wanted
-        ("running" or "shutdown"); anything else of ours on the host is an orphan.
+    host_servers(host) -> [{"server_id", "generation", "power_state", "nics"}]
+        the servers whose guest should exist on ``host``, the power state wanted
+        ("running" or "shutdown") and the NICs it has (``{"port_id", "mac", "bridge",
+        "mtu"}``, hot-plugged ones too); anything else of ours on the host is an orphan.
     power_state_changed(server_id, power_state) -> {"server_id", "status"}
         what the hypervisor saw ("running", "shutdown", "paused", "crashed", "nostate");
         a guest that shut itself down makes the server SHUTOFF.
@@ -24,6 +25,7 @@ from ..db.models import Server
 from ..domain import audit as audit_domain
 from ..domain import servers
 from ..domain.common import transaction
+from ..domain.desired import attached_nics, nic_wire
 from ..domain.tasks import power_code
 from ..wiring import Deps
 
@@ -69,6 +71,7 @@ async def host_servers(deps: Deps, host: str) -> list[dict[str, Any]]:
                 "server_id": r.id,
                 "generation": r.generation,
                 "power_state": "shutdown" if r.status == "SHUTOFF" else "running",
+                "nics": [nic_wire(n) for n in attached_nics(r)],
             }
             for r in rows
         ]

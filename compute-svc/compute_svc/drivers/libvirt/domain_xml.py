@@ -131,13 +131,15 @@ def _os(parent: ET.Element, dom: DomainDef) -> None:
         _sub(os_el, "boot", dev="hd")
 
 
-def _interface(parent: ET.Element, nic: BridgeInterface) -> None:
-    el = _sub(parent, "interface", type="bridge")
+def interface_element(nic: BridgeInterface) -> ET.Element:
+    """One ``<interface>``; also what a NIC hot-plug sends."""
+    el = ET.Element("interface", {"type": "bridge"})
     _sub(el, "mac", address=nic.mac)
     _sub(el, "source", bridge=nic.bridge)
     _sub(el, "target", dev=nic.tap)
     _sub(el, "model", type=nic.model)
     _sub(el, "mtu", size=str(nic.mtu))
+    return el
 
 
 def _serial(parent: ET.Element, log_path: str | None) -> None:
@@ -170,7 +172,7 @@ def build(dom: DomainDef) -> ET.Element:
     for disk in dom.disks:
         devices.append(disk_element(disk))
     for nic in dom.interfaces:
-        _interface(devices, nic)
+        devices.append(interface_element(nic))
     _serial(devices, dom.console_log)
     _sub(devices, "memballoon", model="none")
     return root
@@ -213,6 +215,16 @@ def volume_disk(domain_xml: str, volume_id: str) -> ET.Element | None:
             return disk
         if disk.get("type") == "network" and serial is not None and serial.text == volume_id[:20]:
             return disk
+    return None
+
+
+def interface_by_mac(domain_xml: str, mac: str) -> ET.Element | None:
+    """The ``<interface>`` with MAC ``mac`` (a port's MAC names its NIC in the guest)."""
+    root = ET.fromstring(domain_xml)
+    for nic in root.iterfind("./devices/interface"):
+        found = nic.find("mac")
+        if found is not None and found.get("address", "").lower() == mac.lower():
+            return nic
     return None
 
 

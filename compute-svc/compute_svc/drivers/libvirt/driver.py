@@ -25,6 +25,7 @@ import libvirt
 from compute_svc.drivers.base import (
     DomainInfo,
     HostCapacity,
+    NicSpec,
     PowerAction,
     PowerState,
     ServerSpec,
@@ -76,6 +77,18 @@ def _drop_volume(devices: ET.Element, volume_id: str) -> None:
         alias = disk.find("alias")
         if alias is not None and alias.get("name") == "ua-" + volume_id:
             devices.remove(disk)
+
+
+def _drop_interface(devices: ET.Element, mac: str) -> None:
+    for nic in list(devices.iterfind("interface")):
+        found = nic.find("mac")
+        if found is not None and found.get("address", "").lower() == mac.lower():
+            devices.remove(nic)
+
+
+def _bridge_interface(nic: NicSpec) -> dx.BridgeInterface:
+    """The typed ``<interface>`` of a port: the same at spawn and at hot-plug."""
+    return dx.BridgeInterface(mac=nic.mac, bridge=nic.bridge, tap=nic.tap(), mtu=nic.mtu)
 
 
 def _no_secrets(exc: libvirt.libvirtError) -> bool:
@@ -215,10 +228,7 @@ class LibvirtDriver:
             os=os_def,
             virt_type=self.virt_type,
             disks=disks,
-            interfaces=[
-                dx.BridgeInterface(mac=n.mac, bridge=n.bridge, tap=n.tap(), mtu=n.mtu)
-                for n in spec.nics
-            ],
+            interfaces=[_bridge_interface(n) for n in spec.nics],
             console_log=str(store.console_log(spec.server_id)),
             server_id=spec.server_id,
             generation=spec.generation,
@@ -412,6 +422,70 @@ class LibvirtDriver:
         while dx.volume_disk(dom.XMLDesc(0), volume_id) is not None:
             if time.monotonic() > deadline:
                 raise VirtError(f"the guest did not release volume {volume_id}")
+            time.sleep(0.2)
+
+    # -- network interfaces
+
+    def attach_interface(self, server_id: str, nic: NicSpec) -> bool:
+        dom = self._require(server_id)
+        element = dx.interface_element(_bridge_interface(nic))
+        try:
+            flags = 0
+            if dx.interface_by_mac(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE), nic.mac) is None:
+                flags |= libvirt.VIR_DOMAIN_AFFECT_CONFIG
+            if dom.isActive() and dx.interface_by_mac(dom.XMLDesc(0), nic.mac) is None:
+                flags |= libvirt.VIR_DOMAIN_AFFECT_LIVE
+            if not flags:
+                return False
+            try:
+                # Live and persistent at once: a refused hot-plug leaves neither changed.
+                dom.attachDeviceFlags(dx.to_text(element), flags)
+            except libvirt.libvirtError as exc:
+                if not _no_hotplug(exc):
+                    raise
+                if not flags & libvirt.VIR_DOMAIN_AFFECT_CONFIG:
+                    return False  # no live hot-plug here: plugged at the next start
+                self._redefine(dom, lambda devices: devices.append(element))
+        except libvirt.libvirtError as exc:
+            raise VirtError(f"attach of port {nic.port_id} failed: {exc}") from exc
+        return True
+
+    def detach_interface(self, server_id: str, nic: NicSpec) -> None:
+        dom = self._lookup(server_id)
+        if dom is None:
+            return
+        try:
+            self._detach_interface(dom, nic.mac)
+        except libvirt.libvirtError as exc:
+            if _missing(exc):
+                return
+            raise VirtError(f"detach of port {nic.port_id} failed: {exc}") from exc
+
+    def _detach_interface(self, dom: libvirt.virDomain, mac: str) -> None:
+        inactive = dx.interface_by_mac(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE), mac)
+        if inactive is not None:
+            try:
+                dom.detachDeviceFlags(dx.to_text(inactive), libvirt.VIR_DOMAIN_AFFECT_CONFIG)
+            except libvirt.libvirtError as exc:
+                if not _no_hotplug(exc):
+                    raise
+                self._redefine(dom, lambda devices: _drop_interface(devices, mac))
+        if not dom.isActive():
+            return
+        live = dx.interface_by_mac(dom.XMLDesc(0), mac)
+        if live is None:
+            return
+        try:
+            dom.detachDeviceFlags(dx.to_text(live), libvirt.VIR_DOMAIN_AFFECT_LIVE)
+        except libvirt.libvirtError as exc:
+            if _no_hotplug(exc):
+                return  # the persistent definition no longer has it: gone at next start
+            raise
+        # The guest releases a hot-plugged NIC asynchronously: wait until it is gone.
+        deadline = time.monotonic() + self.detach_timeout
+        while dx.interface_by_mac(dom.XMLDesc(0), mac) is not None:
+            if time.monotonic() > deadline:
+                raise VirtError(f"the guest did not release the NIC {mac}")
             time.sleep(0.2)
 
     def _redefine(self, dom: libvirt.virDomain, change: Callable[[ET.Element], None]) -> None:
