@@ -22,6 +22,7 @@ from .api.extensions import BUILTIN
 from .api.floatingips import router as floatingips_router
 from .api.networks import router as networks_router
 from .api.ports import router as ports_router
+from .api.quotas import router as quotas_router
 from .api.routers import router as routers_router
 from .api.security_groups import groups as security_groups_router
 from .api.security_groups import rules as security_group_rules_router
@@ -62,6 +63,7 @@ def create_app(settings: NetworkSettings | None = None) -> FastAPI:
             agents_router_api,
             routers_router,
             floatingips_router,
+            quotas_router,
         ],
         builtin_extensions=BUILTIN,
     )

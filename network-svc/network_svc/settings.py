@@ -39,6 +39,14 @@ class NetworkSettings(ServiceSettings):
     agent_rpc_timeout_s: float = 8.0
     # A bound port still DOWN this long after its binding is stuck (audit reports it).
     port_bind_deadline_s: float = 120.0
+    # A project's quotas unless an admin set its own (Neutron's defaults); -1: unlimited.
+    quota_network: int = 100
+    quota_subnet: int = 100
+    quota_port: int = 500
+    quota_router: int = 10
+    quota_floatingip: int = 50
+    quota_security_group: int = 10
+    quota_security_group_rule: int = 100
 
     def segment_range(self, network_type: str) -> range:
         text = self.vxlan_range if network_type == "vxlan" else self.vlan_range

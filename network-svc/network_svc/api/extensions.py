@@ -24,6 +24,8 @@ _ALIASES = {
     "l3": ("Neutron L3 Router", "Router abstraction for layer 3 forwarding and NAT."),
     "floatingip": ("Floating IPs", "Floating IP addresses mapped 1:1 to fixed IPs."),
     "fip-port-details": ("Floating IP Port Details", "The associated port's details."),
+    "quotas": ("Quota management support", "Expose functions for quotas management per project."),
+    "quota_details": ("Quota details management support", "Expose quota usage per project."),
 }
 
 BUILTIN: tuple[Extension, ...] = tuple(

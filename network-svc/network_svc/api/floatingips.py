@@ -31,7 +31,9 @@ async def _shown(session: Any, row: Any, ctx: Any) -> dict[str, Any]:
 async def create_floatingip(request: Request, body: Any = Body(None)) -> dict[str, Any]:
     async with transaction(request) as call:
         changed = routers.changed(call.session)
-        row = await floatingips.create(call.session, call.ctx, envelope(body, "floatingip"))
+        row = await floatingips.create(
+            call.session, call.ctx, call.settings, envelope(body, "floatingip")
+        )
         out = {"floatingip": await _shown(call.session, row, call.ctx)}
     await push_routers(request, changed)
     return out

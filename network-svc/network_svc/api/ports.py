@@ -7,7 +7,12 @@ from typing import Any
 from ..db.models import Port
 from ..domain import ports, routers
 from ..rpc import push
+from .deps import Call
 from .resources import crud_router
+
+
+async def _create(call: Call, body: dict[str, Any]) -> Port:
+    return await ports.create(call.session, call.ctx, call.settings, body)
 
 
 async def _updated(runtime: Any, _port: Port, info: dict[str, Any]) -> None:
@@ -23,4 +28,6 @@ async def _removed(runtime: Any, port: Port, info: dict[str, Any]) -> None:
     await push.port_removed(runtime, port, info.get(routers.CHANGED_KEY))
 
 
-router = crud_router("ports", "port", ports, after_update=_updated, after_remove=_removed)
+router = crud_router(
+    "ports", "port", ports, create=_create, after_update=_updated, after_remove=_removed
+)

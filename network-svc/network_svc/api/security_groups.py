@@ -20,14 +20,21 @@ async def _rules_changed(runtime: Any, _row: Any, info: dict[str, Any]) -> None:
 
 
 groups = crud_router(
-    "security_groups", "security_group", security_groups, path="security-groups", reads_write=True
+    "security_groups",
+    "security_group",
+    security_groups,
+    path="security-groups",
+    create=lambda call, body: security_groups.create(call.session, call.ctx, call.settings, body),
+    reads_write=True,
 )
 rules = crud_router(
     "security_group_rules",
     "security_group_rule",
     security_groups,
     path="security-group-rules",
-    create=lambda call, body: security_groups.create_rule(call.session, call.ctx, body),
+    create=lambda call, body: security_groups.create_rule(
+        call.session, call.ctx, call.settings, body
+    ),
     view=_rule_view,
     get="get_rule",
     list_all="list_rules",

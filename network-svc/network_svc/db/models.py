@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 from sqlalchemy import JSON, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from common_rpc.quotas import QuotaLimitColumns, QuotaUsageColumns
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC).replace(microsecond=0, tzinfo=None)
@@ -202,3 +204,16 @@ class FloatingIp(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     revision_number: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class QuotaUsage(QuotaUsageColumns, Base):
+    """What a project holds of one resource; moved in the transaction that inserts or
+    deletes the resource's row (``domain.quotas``)."""
+
+    __tablename__ = "quota_usages"
+
+
+class QuotaLimit(QuotaLimitColumns, Base):
+    """A project's limit when an admin set one; otherwise the settings' default applies."""
+
+    __tablename__ = "quota_limits"

@@ -15,7 +15,7 @@ from common_rpc.context import RequestContext
 
 from .. import events
 from ..db.models import IpAllocation, Network, Port, Subnet
-from . import ipam, ports
+from . import ipam, ports, quotas
 from .common import new_id
 
 DEVICE_OWNER = ports.DHCP_OWNER
@@ -55,6 +55,7 @@ async def ensure_address(session: AsyncSession, ctx: RequestContext, subnet: Sub
             port_security_enabled=False,
         )
         await ports.insert_with_mac(session, port)
+        await quotas.record(session, port.project_id, "port")  # counted, never refused
         await ipam.allocate(session, subnet, port.id, first_free=True)
         await ports.bump_generation(session, "networks", network.id)
         await ports.emit(session, ctx, await ports.reload(session, port), events.CREATE)

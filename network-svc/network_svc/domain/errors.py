@@ -24,3 +24,8 @@ def invalid(message: str, fault_type: str = "HTTPBadRequest") -> Invalid:
 
 def forbidden(message: str) -> Forbidden:
     return Forbidden(message, details={"type": "PolicyNotAuthorized"})
+
+
+def over_quota(resource: str, _requested: int = 1, _in_use: int = 0, _limit: int = 0) -> Conflict:
+    """Neutron's 409 ``OverQuota``: it names the resources, not the numbers."""
+    return conflict("OverQuota", f"Quota exceeded for resources: [{resource!r}].")

@@ -26,7 +26,8 @@ from common_rpc.outbox import add_event
 
 from .. import events
 from ..db.models import FloatingIp, IpAllocation, Port, Router, RouterPort, utcnow
-from . import ipam, networks, ports, routers
+from ..settings import NetworkSettings
+from . import ipam, networks, ports, quotas, routers
 from .common import iso, new_id, owner_of, text
 from .errors import conflict, invalid, not_found
 
@@ -199,7 +200,9 @@ async def _associate(
         await _mark_router(session, old_router)
 
 
-async def create(session: AsyncSession, ctx: RequestContext, body: dict[str, Any]) -> FloatingIp:
+async def create(
+    session: AsyncSession, ctx: RequestContext, settings: NetworkSettings, body: dict[str, Any]
+) -> FloatingIp:
     network_id = str(body.get("floating_network_id") or "")
     if not network_id:
         raise invalid("Invalid input for floating_network_id: required.")
@@ -223,6 +226,7 @@ async def create(session: AsyncSession, ctx: RequestContext, body: dict[str, Any
     fip.floating_port_id = port.id
     session.add(fip)
     await session.flush()
+    await quotas.reserve(session, settings, fip.project_id, "floatingip")
     await routers.announce_port(session, ctx, port, events.CREATE)
     if body.get("port_id") is not None:
         await _associate(session, ctx, fip, body["port_id"], body.get("fixed_ip_address"))
@@ -284,6 +288,7 @@ async def remove(session: AsyncSession, ctx: RequestContext, fip_id: str) -> Non
     await _mark_router(session, fip.router_id if fip.fixed_port_id else None)
     port = await session.get(Port, fip.floating_port_id)
     await session.delete(fip)
+    await quotas.release(session, fip.project_id, "floatingip")
     await session.flush()
     if port is not None:
         await routers.drop_port(session, ctx, port)

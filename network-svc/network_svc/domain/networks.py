@@ -6,7 +6,7 @@ import random
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import bindparam, delete, exists, or_, select
+from sqlalchemy import bindparam, delete, exists, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
@@ -18,7 +18,7 @@ from common_rpc.outbox import add_event
 from .. import events
 from ..db.models import Network, Port, Subnet
 from ..settings import NetworkSettings
-from . import dhcp, subnets
+from . import dhcp, quotas, subnets
 from .common import admin_only, flag, new_id, owner_of, owns, standard_view, text, touch, try_insert
 from .errors import conflict, forbidden, invalid, not_found
 
@@ -162,6 +162,7 @@ async def create(
         segmentation_id=segment,
     )
     await _place(session, net, settings)
+    await quotas.reserve(session, settings, net.project_id, "network")
     await session.refresh(net, ["subnets"])
     await _emit(session, ctx, net, events.CREATE)
     return net
@@ -203,6 +204,16 @@ async def remove(session: AsyncSession, ctx: RequestContext, network_id: str) ->
         f"Unable to complete operation on network {network_id}. "
         "There are one or more ports still in use on the network.",
     )
+    # The row lock (PostgreSQL) holds off a subnet being added meanwhile (subnets.create
+    # takes it first), so the subnets counted here are those deleted below. Released
+    # first, in the quota module's resource order (a refusal below rolls it all back).
+    await session.execute(select(Network.id).where(Network.id == network_id).with_for_update())
+    subnet_count = await session.scalar(
+        select(func.count()).select_from(Subnet).where(Subnet.network_id == network_id)
+    )
+    await quotas.release(session, net.project_id, "network")
+    # A network's subnets are its project's (subnets.create).
+    await quotas.release(session, net.project_id, "subnet", int(subnet_count or 0))
     await dhcp.remove_port(session, ctx, network_id)
     if await session.scalar(select(exists().where(Port.network_id == network_id))):
         raise in_use

@@ -19,7 +19,8 @@ from common_rpc.outbox import add_event
 
 from .. import events
 from ..db.models import IpAllocation, Network, Port, PortSecurityGroup, Subnet
-from . import ipam, networks, security_groups
+from ..settings import NetworkSettings
+from . import ipam, networks, quotas, security_groups
 from .common import (
     GENERATIONS,
     admin_only,
@@ -199,7 +200,9 @@ def _port_security(ctx: RequestContext, network: Network, body: dict[str, Any]) 
     return enabled
 
 
-async def create(session: AsyncSession, ctx: RequestContext, body: dict[str, Any]) -> Port:
+async def create(
+    session: AsyncSession, ctx: RequestContext, settings: NetworkSettings, body: dict[str, Any]
+) -> Port:
     admin_only(ctx, body, "binding:host_id")
     network = await networks.get(session, ctx, str(body.get("network_id") or ""))
     mac = body.get("mac_address")
@@ -219,6 +222,9 @@ async def create(session: AsyncSession, ctx: RequestContext, body: dict[str, Any
         port_security_enabled=_port_security(ctx, network, body),
     )
     await insert_with_mac(session, port, mac.lower() if mac else None)
+    # One UPDATE in the common case; over the limit the transaction, insert included, rolls
+    # back. Taken after the insert: its network's row lock comes first, as for a subnet's.
+    await quotas.reserve(session, settings, port.project_id, "port")
     held = await _assign_ips(session, port, network, body.get("fixed_ips"))
     links = await _set_groups(session, ctx, port, body.get("security_groups"), new=True)
     await session.flush()
@@ -317,6 +323,7 @@ async def remove_row(session: AsyncSession, ctx: RequestContext, port: Port) -> 
     await session.execute(delete(IpAllocation).where(IpAllocation.port_id == port_id))
     await session.execute(delete(PortSecurityGroup).where(PortSecurityGroup.port_id == port_id))
     await session.delete(port)
+    await quotas.release(session, port.project_id, "port")
     await session.flush()
     # A floating IP on the port lost its key (SET NULL): drop its mapping in this same
     # transaction; its router is marked changed for the caller to push after the commit.

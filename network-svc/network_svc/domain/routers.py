@@ -35,7 +35,7 @@ from ..db.models import (
     Subnet,
 )
 from ..settings import NetworkSettings
-from . import ipam, networks, ports, subnets
+from . import ipam, networks, ports, quotas, subnets
 from .common import flag, new_id, owner_of, standard_view, text, touch, try_insert
 from .errors import conflict, invalid, not_found
 
@@ -121,7 +121,8 @@ async def new_port(
     device_id: str,
     device_owner: str,
 ) -> Port:
-    """A port the service owns (gateway, interface, floating IP), with a unique MAC."""
+    """A port the service owns (gateway, interface, floating IP), with a unique MAC;
+    counted (never refused) when it has a project: an interface is its router's."""
     port = Port(
         id=new_id(),
         project_id=project_id,
@@ -133,6 +134,7 @@ async def new_port(
     for _ in range(ports.MAC_ATTEMPTS):
         port.mac_address = ports.random_mac()
         if await try_insert(session, port):
+            await quotas.record(session, project_id, "port")
             return port
     raise conflict("MacAddressGenerationFailure", "Unable to generate a unique MAC address.")
 
@@ -160,6 +162,7 @@ async def drop_port(session: AsyncSession, ctx: RequestContext, port: Port) -> N
     await session.execute(delete(PortSecurityGroup).where(PortSecurityGroup.port_id == port.id))
     await session.execute(delete(RouterPort).where(RouterPort.port_id == port.id))
     await session.delete(port)
+    await quotas.release(session, port.project_id, "port")
     await session.flush()
     await announce_port(session, ctx, port, events.DELETE)
 
@@ -277,6 +280,7 @@ async def create(
     )
     session.add(router)
     await session.flush()
+    await quotas.reserve(session, settings, router.project_id, "router")
     await session.refresh(router, ["gw_port"])
     if body.get("external_gateway_info") is not None:
         await _set_gateway(session, ctx, router, body["external_gateway_info"])
@@ -318,6 +322,7 @@ async def remove(session: AsyncSession, ctx: RequestContext, router_id: str) -> 
     await _clear_gateway(session, ctx, router)
     mark(session, router)
     await session.delete(router)
+    await quotas.release(session, router.project_id, "router")
     await session.flush()
     await emit(session, ctx, router, events.DELETE)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from sqlalchemy import String, bindparam, insert, select
+from sqlalchemy import String, bindparam, delete, insert, select
 from sqlalchemy import update as sql_update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,6 +16,8 @@ from common_rpc.outbox import add_event
 
 from .. import events
 from ..db.models import PortSecurityGroup, SecurityGroup, SecurityGroupRule
+from ..settings import NetworkSettings
+from . import quotas
 from .common import GENERATIONS, iso, new_id, owner_of, standard_view, text, touch, try_insert
 from .errors import conflict, invalid, not_found
 
@@ -106,6 +108,9 @@ async def ensure_default(
         session.add(
             _rule(group, direction="ingress", ethertype=ethertype, remote_group_id=group.id)
         )
+    # Made on first use, not asked for: counted, never refused (as Neutron does).
+    await quotas.record(session, project_id, "security_group")
+    await quotas.record(session, project_id, "security_group_rule", 4)
     await session.flush()
     await session.refresh(group, ["rules"])
     await _emit(session, ctx, group, events.CREATE)
@@ -143,7 +148,9 @@ async def link_default(
     return group.id
 
 
-async def create(session: AsyncSession, ctx: RequestContext, body: dict[str, Any]) -> SecurityGroup:
+async def create(
+    session: AsyncSession, ctx: RequestContext, settings: NetworkSettings, body: dict[str, Any]
+) -> SecurityGroup:
     project_id = owner_of(ctx, body)
     name = text(body, "name")
     if name == "default":
@@ -156,8 +163,10 @@ async def create(session: AsyncSession, ctx: RequestContext, body: dict[str, Any
     )
     session.add(group)
     await session.flush()
+    await quotas.reserve(session, settings, project_id, "security_group")
     for ethertype in ("IPv4", "IPv6"):
         session.add(_rule(group, direction="egress", ethertype=ethertype))
+    await quotas.record(session, project_id, "security_group_rule", 2)  # come with the group
     await session.flush()
     await session.refresh(group, ["rules"])
     await _emit(session, ctx, group, events.CREATE)
@@ -185,12 +194,25 @@ async def update(
 
 async def remove(session: AsyncSession, ctx: RequestContext, group_id: str) -> None:
     group = await get(session, ctx, group_id)
+    # The row lock (PostgreSQL) holds off a rule being added meanwhile: the rules counted
+    # below are all the delete takes with it.
+    await session.execute(
+        select(SecurityGroup.id).where(SecurityGroup.id == group_id).with_for_update()
+    )
+    # The group's quota before its rules' (the order creates take them in); a refusal
+    # below rolls the releases back.
+    await quotas.release(session, group.project_id, "security_group")
     try:
         async with session.begin_nested():
+            rules = await session.execute(
+                delete(SecurityGroupRule).where(SecurityGroupRule.security_group_id == group_id)
+            )
             await session.delete(group)
     except IntegrityError:
         # Ports still reference it: their foreign key refuses the delete.
         raise conflict("SecurityGroupInUse", f"Security Group {group_id} in use.") from None
+    rule_count = int(rules.rowcount)  # type: ignore[attr-defined]
+    await quotas.release(session, group.project_id, "security_group_rule", rule_count)
     await _emit(session, ctx, group, events.DELETE)
 
 
@@ -256,7 +278,7 @@ def _rule_attrs(body: dict[str, Any], group: SecurityGroup) -> dict[str, Any]:
 
 
 async def create_rule(
-    session: AsyncSession, ctx: RequestContext, body: dict[str, Any]
+    session: AsyncSession, ctx: RequestContext, settings: NetworkSettings, body: dict[str, Any]
 ) -> SecurityGroupRule:
     group = await get(session, ctx, str(body.get("security_group_id") or ""))
     attrs = _rule_attrs(body, group)
@@ -271,6 +293,8 @@ async def create_rule(
     rule = _rule(group, **attrs)
     session.add(rule)
     await session.flush()
+    # After the insert: the group's row (its foreign key) is locked before the quota row.
+    await quotas.reserve(session, settings, rule.project_id, "security_group_rule")
     await _emit_rule(session, ctx, rule, events.CREATE)
     await _rules_changed(session, group.id)
     return rule
@@ -302,6 +326,7 @@ async def list_rules(session: AsyncSession, ctx: RequestContext) -> list[Securit
 async def remove_rule(session: AsyncSession, ctx: RequestContext, rule_id: str) -> None:
     rule = await get_rule(session, ctx, rule_id)
     await session.delete(rule)
+    await quotas.release(session, rule.project_id, "security_group_rule")
     await session.flush()
     await _emit_rule(session, ctx, rule, events.DELETE)
     await _rules_changed(session, rule.security_group_id)

@@ -15,7 +15,8 @@ from common_rpc.outbox import add_event
 
 from .. import events
 from ..db.models import IpAllocation, Network, Subnet
-from . import dhcp, ipam, networks, routers
+from ..settings import NetworkSettings
+from . import dhcp, ipam, networks, quotas, routers
 from .common import flag, new_id, owns, standard_view, text, touch
 from .errors import conflict, forbidden, invalid, not_found
 
@@ -83,7 +84,9 @@ def _routes(value: Any) -> list[dict[str, str]]:
     return out
 
 
-async def create(session: AsyncSession, ctx: RequestContext, body: dict[str, Any]) -> Subnet:
+async def create(
+    session: AsyncSession, ctx: RequestContext, settings: NetworkSettings, body: dict[str, Any]
+) -> Subnet:
     network_id = str(body.get("network_id") or "")
     if not network_id:
         raise invalid("Invalid input for network_id: required.")
@@ -134,6 +137,7 @@ async def create(session: AsyncSession, ctx: RequestContext, body: dict[str, Any
     )
     session.add(subnet)
     await session.flush()
+    await quotas.reserve(session, settings, subnet.project_id, "subnet")
     await emit(session, ctx, subnet, events.CREATE)
     await dhcp.ensure_address(session, ctx, subnet)
     return subnet
@@ -178,6 +182,11 @@ async def remove(session: AsyncSession, ctx: RequestContext, subnet_id: str) -> 
         "one or more ports have an IP allocation from this subnet.",
     )
     await routers.check_subnet_unused(session, subnet_id)
+    # Its network's row first, then the subnet's quota before the DHCP port's: the order
+    # subnets.create takes them in (a refusal below rolls the release back).
+    network = select(Network.id).where(Network.id == subnet.network_id).with_for_update()
+    await session.execute(network)
+    await quotas.release(session, subnet.project_id, "subnet")
     await dhcp.release_address(session, ctx, subnet)
     if await session.scalar(select(exists().where(IpAllocation.subnet_id == subnet_id))):
         raise in_use

@@ -63,7 +63,7 @@ async def create_port(
         if value is not None:
             body[key] = value
     async with transaction(deps.sessions) as session:
-        return await _reply(session, await ports.create(session, ctx, body), ctx)
+        return await _reply(session, await ports.create(session, ctx, deps.settings, body), ctx)
 
 
 @rpc.handler()

@@ -15,6 +15,7 @@ from sqlalchemy import JSON, ForeignKey, Integer, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from common_rpc.chassis.sweeper import TransitionalMixin
+from common_rpc.quotas import QuotaLimitColumns, QuotaUsageColumns
 
 
 def utcnow() -> datetime:
@@ -108,21 +109,13 @@ class VolumeExport(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class QuotaUsage(Base):
+class QuotaUsage(QuotaUsageColumns, Base):
     """What a project holds; reserved by a conditional UPDATE in the creating transaction."""
 
     __tablename__ = "quota_usages"
 
-    project_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    resource: Mapped[str] = mapped_column(String(32), primary_key=True)
-    in_use: Mapped[int] = mapped_column(Integer, default=0)
 
-
-class QuotaLimit(Base):
+class QuotaLimit(QuotaLimitColumns, Base):
     """A project's limit when an admin set one; otherwise the settings' default applies."""
 
     __tablename__ = "quota_limits"
-
-    project_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    resource: Mapped[str] = mapped_column(String(32), primary_key=True)
-    hard_limit: Mapped[int] = mapped_column(Integer)
