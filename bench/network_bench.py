@@ -198,6 +198,15 @@ def main() -> int:
             RequestContext(project_id="bench", roles=frozenset({"member", "reader"})), ttl_s=3600
         )
         headers = {IDENTITY_HEADER: identity}
+        # 10,000 ports is over Neutron's default quota (500): the operator lifts it first.
+        admin = IdentitySigner.from_file(private).sign(
+            RequestContext(project_id="bench-admin", roles=frozenset({"admin"})), ttl_s=600
+        )
+        httpx.put(
+            f"{net_url}/v2.0/quotas/bench",
+            json={"quota": {"port": -1}},
+            headers={IDENTITY_HEADER: admin},
+        ).raise_for_status()
         with httpx.Client(base_url=net_url, headers=headers, timeout=120) as http:
             net_id = http.post("/v2.0/networks", json={"network": {"name": "bench"}}).json()[
                 "network"
