@@ -398,17 +398,34 @@ class LibvirtDriver:
         self._remove_secret(self._secret_usage(volume_id))
 
     def _detach(self, dom: libvirt.virDomain, volume_id: str) -> None:
-        inactive = dx.volume_disk(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE), volume_id)
+        self._detach_device(
+            dom,
+            lambda xml: dx.volume_disk(xml, volume_id),
+            lambda devices: _drop_volume(devices, volume_id),
+            f"volume {volume_id}",
+        )
+
+    def _detach_device(
+        self,
+        dom: libvirt.virDomain,
+        find: Callable[[str], ET.Element | None],
+        drop: Callable[[ET.Element], None],
+        what: str,
+    ) -> None:
+        """Take a device out of the persistent definition, then out of the running guest,
+        and wait until the guest let it go. ``find`` picks it from a domain's XML, ``drop``
+        removes it from the definition where the driver cannot unplug."""
+        inactive = find(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
         if inactive is not None:
             try:
                 dom.detachDeviceFlags(dx.to_text(inactive), libvirt.VIR_DOMAIN_AFFECT_CONFIG)
             except libvirt.libvirtError as exc:
                 if not _no_hotplug(exc):
                     raise
-                self._redefine(dom, lambda devices: _drop_volume(devices, volume_id))
+                self._redefine(dom, drop)
         if not dom.isActive():
             return
-        live = dx.volume_disk(dom.XMLDesc(0), volume_id)
+        live = find(dom.XMLDesc(0))
         if live is None:
             return
         try:
@@ -417,11 +434,11 @@ class LibvirtDriver:
             if _no_hotplug(exc):
                 return  # the persistent definition no longer has it: gone at next start
             raise
-        # The guest releases a hot-plugged disk asynchronously: wait until it is gone.
+        # The guest releases a hot-plugged device asynchronously: wait until it is gone.
         deadline = time.monotonic() + self.detach_timeout
-        while dx.volume_disk(dom.XMLDesc(0), volume_id) is not None:
+        while find(dom.XMLDesc(0)) is not None:
             if time.monotonic() > deadline:
-                raise VirtError(f"the guest did not release volume {volume_id}")
+                raise VirtError(f"the guest did not release {what}")
             time.sleep(0.2)
 
     # -- network interfaces
@@ -462,31 +479,12 @@ class LibvirtDriver:
             raise VirtError(f"detach of port {nic.port_id} failed: {exc}") from exc
 
     def _detach_interface(self, dom: libvirt.virDomain, mac: str) -> None:
-        inactive = dx.interface_by_mac(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE), mac)
-        if inactive is not None:
-            try:
-                dom.detachDeviceFlags(dx.to_text(inactive), libvirt.VIR_DOMAIN_AFFECT_CONFIG)
-            except libvirt.libvirtError as exc:
-                if not _no_hotplug(exc):
-                    raise
-                self._redefine(dom, lambda devices: _drop_interface(devices, mac))
-        if not dom.isActive():
-            return
-        live = dx.interface_by_mac(dom.XMLDesc(0), mac)
-        if live is None:
-            return
-        try:
-            dom.detachDeviceFlags(dx.to_text(live), libvirt.VIR_DOMAIN_AFFECT_LIVE)
-        except libvirt.libvirtError as exc:
-            if _no_hotplug(exc):
-                return  # the persistent definition no longer has it: gone at next start
-            raise
-        # The guest releases a hot-plugged NIC asynchronously: wait until it is gone.
-        deadline = time.monotonic() + self.detach_timeout
-        while dx.interface_by_mac(dom.XMLDesc(0), mac) is not None:
-            if time.monotonic() > deadline:
-                raise VirtError(f"the guest did not release the NIC {mac}")
-            time.sleep(0.2)
+        self._detach_device(
+            dom,
+            lambda xml: dx.interface_by_mac(xml, mac),
+            lambda devices: _drop_interface(devices, mac),
+            f"the NIC {mac}",
+        )
 
     def _redefine(self, dom: libvirt.virDomain, change: Callable[[ET.Element], None]) -> None:
         """Edit the persistent definition: hot-plug's stand-in where the driver has none."""
