@@ -29,6 +29,7 @@ from .api import (
     keypairs,
     limits,
     microversion,
+    quotas,
     servers,
     versions,
 )
@@ -74,6 +75,7 @@ def create_app(settings: ComputeSettings | None = None) -> FastAPI:
             interfaces.router,
             admin.router,
             limits.router,
+            quotas.router,
             compute_images.router,
         ],
     )

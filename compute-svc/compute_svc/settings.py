@@ -39,6 +39,11 @@ class ComputeSettings(ServiceSettings):
     api_down_after_s: float = 12.0
     # Largest image upload accepted, in bytes.
     image_size_cap: int = 20 * 1024**3
+    # A project's quotas unless an admin set its own (Nova's defaults); -1: unlimited.
+    quota_instances: int = 10
+    quota_cores: int = 20
+    quota_ram: int = 51200  # MB
+    quota_key_pairs: int = 100
 
     @property
     def image_store(self) -> Path:

@@ -114,6 +114,6 @@ async def test_base_microversion_only(tmp_path, amqp_url) -> None:
 async def test_limits_and_zones(tmp_path, amqp_url) -> None:
     async with compute_api(tmp_path, amqp_url) as api:
         absolute = (await api.get("p1", "/v2.1/limits")).json()["limits"]["absolute"]
-        assert absolute["maxTotalInstances"] == -1 and absolute["totalInstancesUsed"] == 0
+        assert absolute["maxTotalInstances"] == 10 and absolute["totalInstancesUsed"] == 0
         zones = (await api.get("p1", "/v2.1/os-availability-zone")).json()
         assert zones["availabilityZoneInfo"][0]["zoneName"] == "nova"

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Body, Request, Response
 
-from ..domain import keypairs
+from ..domain import keypairs, quotas
 from ..domain.common import envelope
 from .common import transaction
 
@@ -23,7 +23,12 @@ async def list_keypairs(request: Request) -> dict[str, Any]:
 @router.post("")
 async def create_keypair(request: Request, body: Any = Body(None)) -> dict[str, Any]:
     async with transaction(request) as call:
-        pair, private = await keypairs.create(call.session, call.ctx, envelope(body, "keypair"))
+        pair, private = await keypairs.create(
+            call.session,
+            call.ctx,
+            envelope(body, "keypair"),
+            quota_defaults=quotas.defaults(call.settings),
+        )
         out = keypairs.view(pair) | {"user_id": pair.user_id}
     if private is not None:
         out["private_key"] = private

@@ -1,6 +1,7 @@
 """``/v2.1/limits`` and ``/v2.1/os-availability-zone``: what clients read before a boot.
 
-No quotas are enforced (-1: unlimited); usage is the caller's project's servers.
+The quotas in force for the caller's project (an admin may ask for another's with
+``?tenant_id=``, as in Nova) and what it uses of them (``domain.quotas``).
 """
 
 from __future__ import annotations
@@ -8,9 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from sqlalchemy import func, select
 
-from ..db.models import Server
+from ..domain import quotas
 from ..domain.servers import METADATA_LIMIT
 from .common import transaction
 
@@ -20,31 +20,29 @@ ZONE = "nova"
 
 @router.get("/limits")
 async def limits(request: Request) -> dict[str, Any]:
-    async with transaction(request) as call:
-        count, cores, ram = (
-            await call.session.execute(
-                select(func.count(), func.sum(Server.vcpus), func.sum(Server.ram_mb)).where(
-                    Server.project_id == call.ctx.project_id
-                )
-            )
-        ).one()
+    async with transaction(request, write=False) as call:
+        project = call.ctx.project_id or ""
+        if call.ctx.is_admin and request.query_params.get("tenant_id"):
+            project = request.query_params["tenant_id"]
+        hard = await quotas.QUOTAS.limits(call.session, project, quotas.defaults(call.settings))
+        used = await quotas.QUOTAS.usage(call.session, project)
     absolute = {
-        "maxTotalInstances": -1,
-        "maxTotalCores": -1,
-        "maxTotalRAMSize": -1,
+        "maxTotalInstances": hard["instances"],
+        "maxTotalCores": hard["cores"],
+        "maxTotalRAMSize": hard["ram"],
         "maxServerMeta": METADATA_LIMIT,
         "maxImageMeta": METADATA_LIMIT,
         "maxPersonality": 0,
         "maxPersonalitySize": 0,
-        "maxTotalKeypairs": -1,
+        "maxTotalKeypairs": hard["key_pairs"],
         "maxServerGroups": 0,
         "maxServerGroupMembers": 0,
         "maxTotalFloatingIps": -1,
         "maxSecurityGroups": -1,
         "maxSecurityGroupRules": -1,
-        "totalInstancesUsed": int(count or 0),
-        "totalCoresUsed": int(cores or 0),
-        "totalRAMUsed": int(ram or 0),
+        "totalInstancesUsed": used["instances"],
+        "totalCoresUsed": used["cores"],
+        "totalRAMUsed": used["ram"],
         "totalFloatingIpsUsed": 0,
         "totalSecurityGroupsUsed": 0,
         "totalServerGroupsUsed": 0,

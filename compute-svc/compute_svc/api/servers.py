@@ -13,7 +13,7 @@ from common_rpc.context import current_context
 from common_rpc.errors import NotFound, RpcError, RpcTimeout
 
 from ..db.models import Server, VolumeAttachment
-from ..domain import boot, deletion, power, security_groups, servers, volumes
+from ..domain import boot, deletion, power, quotas, security_groups, servers, volumes
 from ..domain.common import envelope, try_insert
 from ..domain.errors import conflict, invalid, not_found
 from .common import Call, base_url, links, page, transaction
@@ -70,6 +70,7 @@ async def create_server(request: Request, body: Any = Body(None)) -> JSONRespons
             spec,
             owner=deps.instance,
             build_timeout_s=call.settings.build_timeout_s,
+            quota_defaults=quotas.defaults(call.settings),
             security_groups=groups,
         )
     boot.start_boot(deps, server)

@@ -15,6 +15,7 @@ from sqlalchemy import JSON, BigInteger, Boolean, Float, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from common_rpc.chassis.sweeper import TransitionalMixin, UtcDateTime
+from common_rpc.quotas import QuotaLimitColumns, QuotaUsageColumns
 
 
 def utcnow() -> datetime:
@@ -156,3 +157,16 @@ class Claim(Base):
     vcpus: Mapped[int] = mapped_column(Integer)
     ram_mb: Mapped[int] = mapped_column(Integer)
     disk_gb: Mapped[int] = mapped_column(Integer)
+
+
+class QuotaUsage(QuotaUsageColumns, Base):
+    """What a project holds of one resource; moved in the transaction that inserts or
+    removes the resource's row (``domain.quotas``)."""
+
+    __tablename__ = "quota_usages"
+
+
+class QuotaLimit(QuotaLimitColumns, Base):
+    """A project's limit when an admin set one; otherwise the settings' default applies."""
+
+    __tablename__ = "quota_limits"

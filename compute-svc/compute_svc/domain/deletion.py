@@ -1,4 +1,5 @@
-"""Deleting a server: it goes only once everything it held is released.
+"""Deleting a server: it goes only once everything it held is released, its quota too
+(in the transaction whose DELETE removes the row, so exactly once).
 
 Otherwise it stays DELETING and the sweeper runs the delete again past its deadline,
 so a delete converges once the host and the other services answer.
@@ -16,7 +17,7 @@ from common_rpc.context import use_context
 from .. import scheduler
 from ..db.models import Server, ServerPort, VolumeAttachment
 from ..wiring import Deps
-from . import servers
+from . import quotas, servers
 from .boot import release, release_strays
 from .common import transaction
 from .tasks import load, server_context
@@ -67,14 +68,24 @@ async def delete(deps: Deps, server_id: str) -> bool:
         # Ports a boot on another replica recorded since we read the row: not released yet.
         known = {nic["port_id"] for nic in server.nics or []}
         newer = [nic for nic in row.nics or [] if nic["port_id"] not in known]
-        row.nics = leftover + newer
         if leftover or newer or not destroyed or volumes_left or not strays_released:
+            row.nics = leftover + newer
             return False  # the sweeper runs the delete again past its deadline
-        await scheduler.release(session, server_id)
+        await scheduler.release(session, server_id)  # once: its own DELETE of the claim
+        # The quota goes back only in the transaction whose DELETE removed the row: a
+        # delete run again, or by another replica, at the same time finds it gone.
+        gone = await session.execute(
+            sql_delete(Server)
+            .where(Server.id == server_id, Server.status == "DELETING")
+            .execution_options(synchronize_session=False)
+        )
+        session.expunge(row)
+        if getattr(gone, "rowcount", 0) != 1:
+            return False
+        await quotas.release_server(session, row)
         await servers.emit(session, row, "delete", "end")
         await session.execute(
             sql_delete(VolumeAttachment).where(VolumeAttachment.server_id == server_id)
         )
         await session.execute(sql_delete(ServerPort).where(ServerPort.server_id == server_id))
-        await session.delete(row)
     return True

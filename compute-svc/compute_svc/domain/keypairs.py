@@ -1,20 +1,25 @@
-"""Keypairs: per user, imported or generated; the private half is shown once and not kept."""
+"""Keypairs: per user, imported or generated; the private half is shown once and not kept.
+
+Each takes one ``key_pairs`` of the project it was made in (``domain.quotas``).
+"""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from common_rpc.context import RequestContext
 
 from ..db.models import Keypair
+from . import quotas
 from .common import iso, text, try_insert
 from .errors import conflict, invalid, not_found
 
@@ -86,9 +91,13 @@ async def list_all(session: AsyncSession, ctx: RequestContext) -> list[Keypair]:
 
 
 async def create(
-    session: AsyncSession, ctx: RequestContext, body: dict[str, Any]
+    session: AsyncSession,
+    ctx: RequestContext,
+    body: dict[str, Any],
+    *,
+    quota_defaults: Mapping[str, int],
 ) -> tuple[Keypair, str | None]:
-    """The new keypair and, when we generated it, its private key."""
+    """The new keypair and, when we generated it, its private key (403 over quota)."""
     name = text(body, "name")
     if not NAME.match(name):
         raise invalid("Keypair data is invalid: the name is empty or has invalid characters.")
@@ -110,8 +119,20 @@ async def create(
     )
     if not await try_insert(session, pair):
         raise conflict(f"Key pair '{name}' already exists.")
+    await quotas.reserve_key_pair(session, pair.project_id, quota_defaults)
     return pair, private
 
 
 async def remove(session: AsyncSession, ctx: RequestContext, name: str) -> None:
-    await session.delete(await get(session, ctx, name))
+    """Gone, and its quota given back to the project it was made in; a parallel delete
+    of the same pair that removed it first is the one that gives it back."""
+    pair = await get(session, ctx, name)
+    gone = await session.execute(
+        delete(Keypair)
+        .where(Keypair.user_id == pair.user_id, Keypair.name == pair.name)
+        .execution_options(synchronize_session=False)
+    )
+    session.expunge(pair)
+    if getattr(gone, "rowcount", 0) != 1:
+        raise not_found("Keypair", name)
+    await quotas.release_key_pair(session, pair.project_id)

@@ -7,6 +7,7 @@ import binascii
 import hashlib
 import secrets
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,7 +20,7 @@ from common_rpc.errors import NotFound
 from common_rpc.outbox import add_event
 
 from ..db.models import Server, ServerPort, VolumeAttachment, utcnow
-from . import flavors, images, keypairs
+from . import flavors, images, keypairs, quotas
 from .common import flag, iso, name_of, new_id, text, try_insert
 from .errors import conflict, invalid, not_found
 
@@ -133,10 +134,13 @@ async def create(
     *,
     owner: str,
     build_timeout_s: float,
+    quota_defaults: Mapping[str, int],
     security_groups: list[dict[str, str]] | None = None,
 ) -> tuple[Server, str]:
     """The BUILD row (the boot runs after the 202) and the admin password to echo.
 
+    The row takes its project's quota in the same transaction (403 over quota, and the
+    transaction rolls back); ``quota_defaults``: the limits where an admin set none.
     ``security_groups``: the groups the request named, found already (``{"id", "name"}``);
     None when it named none.
     """
@@ -199,6 +203,7 @@ async def create(
     )
     session.add(server)
     await session.flush()
+    await quotas.reserve_server(session, server, quota_defaults)
     for wanted in server.requested_networks:
         if "port_id" in wanted:
             held = ServerPort(port_id=wanted["port_id"], server_id=server.id)
