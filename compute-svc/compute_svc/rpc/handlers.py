@@ -59,6 +59,15 @@ async def audit(deps: Deps) -> dict[str, Any]:
     return (await audit_domain.audit(deps)).to_wire()
 
 
+def _wanted_power(server: Server) -> str | None:
+    """The power state the host should show; None while a boot or a command is under way
+    (the agent then reports nothing for it: what it sees is about to change, and a report
+    read before a boot started its domain would land after the boot made it ACTIVE)."""
+    if server.status == "BUILD" or server.task_state is not None:
+        return None
+    return "shutdown" if server.status == "SHUTOFF" else "running"
+
+
 @rpc.handler()
 async def host_servers(deps: Deps, host: str) -> list[dict[str, Any]]:
     _agents_only()
@@ -70,7 +79,7 @@ async def host_servers(deps: Deps, host: str) -> list[dict[str, Any]]:
             {
                 "server_id": r.id,
                 "generation": r.generation,
-                "power_state": "shutdown" if r.status == "SHUTOFF" else "running",
+                "power_state": _wanted_power(r),
                 "nics": [nic_wire(n) for n in attached_nics(r)],
             }
             for r in rows
