@@ -44,6 +44,7 @@ from pydantic import BaseModel, ValidationError, create_model
 from .broker import TRANSIENT_ERRORS, Broker, cancel_consumer, close_channel, retry_transient
 from .context import RequestContext, current_context, reset_context, set_context
 from .errors import InternalError, Invalid, RpcError, RpcTimeout, error_from_wire
+from .methods import Contract, Method, Rep, Req
 from .metrics import RPC_CALLS, RPC_SERVER_SECONDS, cached_labels
 
 log = logging.getLogger(__name__)
@@ -83,6 +84,8 @@ class HandlerSpec:
     name: str
     func: Handler
     args_model: type[BaseModel] | None
+    # A typed handler's contract: it takes ``(deps, request)`` and returns the reply model.
+    method: Method[Any, Any] | None = None
 
 
 class RpcRouter:
@@ -100,6 +103,28 @@ class RpcRouter:
             return func
 
         return register
+
+    def implement(self, method: Method[Any, Any]) -> Callable[[Handler], Handler]:
+        """Register ``async def f(deps, request: Req) -> Rep`` as ``method``'s handler."""
+
+        def register(func: Handler) -> Handler:
+            if method.name in self.handlers:
+                raise ValueError(f"RPC method {method.name!r} registered twice")
+            self.handlers[method.name] = HandlerSpec(method.name, func, None, method)
+            return func
+
+        return register
+
+    def check(self, contract: Contract) -> list[str]:
+        """What differs between these handlers and ``contract`` (empty: they agree)."""
+        missing = contract.names - set(self.handlers)
+        problems = [f"{name}: in the contract, not served" for name in missing]
+        for name, spec in sorted(self.handlers.items()):
+            if name not in contract.names:
+                problems.append(f"{name}: served, not in the contract")
+            elif spec.method is not contract.method(name):
+                problems.append(f"{name}: not served with the contract's typed method")
+        return sorted(problems)
 
 
 def _args_model(func: Handler, method: str) -> type[BaseModel] | None:
@@ -284,7 +309,14 @@ class RpcServer:
         if spec is None:
             return {"e": Invalid(f"unknown method {method!r} on topic {self.topic!r}").to_wire()}
         try:
-            if spec.args_model is None:
+            if spec.method is not None:
+                request = spec.method.request.model_validate(args)
+                result = await spec.func(self.deps, request)
+                try:
+                    result = spec.method.parse_reply(result)
+                except ValidationError as exc:  # our bug, not the caller's arguments
+                    raise TypeError(f"{method} replied off its contract: {_short(exc)}") from exc
+            elif spec.args_model is None:
                 if args:
                     raise Invalid(f"{method} takes no arguments")
                 result = await spec.func(self.deps)
@@ -427,6 +459,50 @@ class RpcClient:
         **args: Any,
     ) -> Any:
         """Call ``method`` on ``topic`` and wait for its reply (or ``RpcTimeout``)."""
+        value = await self._call(topic, method, args, timeout=timeout, op_id=op_id)
+        if result is not None and issubclass(result, BaseModel):
+            return result.model_validate(value)
+        return value
+
+    async def invoke(
+        self,
+        topic: str,
+        method: Method[Req, Rep],
+        request: Req,
+        /,
+        *,
+        timeout: float | None = None,
+        op_id: str | None = None,
+    ) -> Rep:
+        """Call a typed ``method`` (see ``methods``); its reply comes back as its model."""
+        if method.cast:
+            raise TypeError(f"{method.name} is one-way: send() it")
+        value = await self._call(
+            topic, method.name, method.arguments(request), timeout=timeout, op_id=op_id
+        )
+        return method.parse_reply(value)
+
+    async def send(
+        self,
+        topic: str,
+        method: Method[Req, Any],
+        request: Req,
+        /,
+        *,
+        timeout: float | None = None,
+    ) -> None:
+        """Cast a typed one-way ``method``: no reply, no wait for it to run."""
+        await self._cast(topic, method.name, method.arguments(request), timeout=timeout)
+
+    async def _call(
+        self,
+        topic: str,
+        method: str,
+        args: dict[str, Any],
+        *,
+        timeout: float | None,
+        op_id: str | None,
+    ) -> Any:
         timeout = self.timeout if timeout is None else timeout
         body = dumps(
             {
@@ -466,15 +542,17 @@ class RpcClient:
             cached_labels(RPC_CALLS, topic.split(".", 1)[0], method, "error").inc()
             raise error_from_wire(reply["e"])
         cached_labels(RPC_CALLS, topic.split(".", 1)[0], method, "ok").inc()
-        value = reply.get("r")
-        if result is not None and issubclass(result, BaseModel):
-            return result.model_validate(value)
-        return value
+        return reply.get("r")
 
     async def cast(
         self, topic: str, method: str, /, *, timeout: float | None = None, **args: Any
     ) -> None:
         """Send ``method`` to ``topic`` without waiting for it to run."""
+        await self._cast(topic, method, args, timeout=timeout)
+
+    async def _cast(
+        self, topic: str, method: str, args: dict[str, Any], *, timeout: float | None
+    ) -> None:
         timeout = self.timeout if timeout is None else timeout
         body = dumps({"m": method, "a": args, "c": current_context().to_wire(), "o": None})
         url = self.broker.config.url_for_topic(topic)
