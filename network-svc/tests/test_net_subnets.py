@@ -130,3 +130,66 @@ async def test_dhcp_port_holds_the_server_address(tmp_path) -> None:
         assert (await api.delete("pA", f"/v2.0/networks/{net['id']}")).status_code == 204
         assert (await api.get("pA", "/v2.0/ports")).json()["ports"] == []
         assert (await api.get("pA", f"/v2.0/subnets/{sub['id']}")).status_code == 404
+
+
+async def test_external_network_subnets_follow_neutron_visibility(tmp_path) -> None:
+    """Another project's non-shared external network is visible; its subnets are not
+    (listed, shown, filtered, by ``fields``), and nothing else names them for a member."""
+    async with network_api(tmp_path, default_network_type="local") as api:
+        body = {"network": {"name": "public", "router:external": True}}
+        ext = (await api.post("admin", "/v2.0/networks", body, "admin")).json()["network"]
+        ext_sub = await api.subnet("admin", ext["id"], "198.51.100.0/24", enable_dhcp=False)
+        body = {"network": {"name": "shared", "shared": True}}
+        shared = (await api.post("admin", "/v2.0/networks", body, "admin")).json()["network"]
+        shared_sub = await api.subnet("admin", shared["id"], "10.50.0.0/24", enable_dhcp=False)
+        own_net = await api.network("pB")
+        own_sub = await api.subnet("pB", own_net["id"], "10.60.0.0/24", enable_dhcp=False)
+
+        # The network itself is visible to every project (with its subnets' ids, as Neutron).
+        networks = (await api.get("pB", "/v2.0/networks?router:external=True")).json()
+        assert [n["id"] for n in networks["networks"]] == [ext["id"]]
+        assert networks["networks"][0]["subnets"] == [ext_sub["id"]]
+        # Its subnets are not: not listed, not by filter, not shown, not with fields.
+        listed = (await api.get("pB", "/v2.0/subnets")).json()["subnets"]
+        assert {s["id"] for s in listed} == {shared_sub["id"], own_sub["id"]}
+        for query in (f"network_id={ext['id']}", f"id={ext_sub['id']}", "cidr=198.51.100.0/24"):
+            assert (await api.get("pB", f"/v2.0/subnets?{query}")).json()["subnets"] == []
+        for path in (f"/v2.0/subnets/{ext_sub['id']}", f"/v2.0/subnets/{ext_sub['id']}?fields=id"):
+            hidden = await api.get("pB", path)
+            assert hidden.status_code == 404 and fault_type(hidden) == "SubnetNotFound"
+        changed = await api.put("pB", f"/v2.0/subnets/{ext_sub['id']}", {"subnet": {"name": "x"}})
+        assert changed.status_code == 404
+        assert (await api.delete("pB", f"/v2.0/subnets/{ext_sub['id']}")).status_code == 404
+        # The owner (admin) sees them; the shared network's subnet stays visible to all.
+        admin_list = (await api.get("admin", "/v2.0/subnets", "admin")).json()["subnets"]
+        assert ext_sub["id"] in {s["id"] for s in admin_list}
+        shown = await api.get("pB", f"/v2.0/subnets/{shared_sub['id']}")
+        assert shown.status_code == 200
+
+        # No way around it: no port on it, no router interface on its subnet, no chosen
+        # external address for a gateway or a floating IP (Neutron's policy: 403).
+        port = await api.post("pB", "/v2.0/ports", {"port": {"network_id": ext["id"]}})
+        assert port.status_code == 403 and fault_type(port) == "PolicyNotAuthorized"
+        fixed = {"network_id": ext["id"], "fixed_ips": [{"subnet_id": ext_sub["id"]}]}
+        assert (await api.post("pB", "/v2.0/ports", {"port": fixed})).status_code == 403
+        router = (await api.post("pB", "/v2.0/routers", {"router": {"name": "r"}})).json()
+        path = f"/v2.0/routers/{router['router']['id']}"
+        added = await api.put("pB", f"{path}/add_router_interface", {"subnet_id": ext_sub["id"]})
+        assert added.status_code == 404 and fault_type(added) == "SubnetNotFound"
+        picked = {"network_id": ext["id"], "external_fixed_ips": [{"subnet_id": ext_sub["id"]}]}
+        chosen = await api.put("pB", path, {"router": {"external_gateway_info": picked}})
+        assert chosen.status_code == 403 and fault_type(chosen) == "PolicyNotAuthorized"
+        address = {"floating_network_id": ext["id"], "floating_ip_address": "198.51.100.9"}
+        fip = await api.post("pB", "/v2.0/floatingips", {"floatingip": address})
+        assert fip.status_code == 403
+        # What a member may do still works: a gateway and a floating IP from the pool.
+        gateway = {"external_gateway_info": {"network_id": ext["id"]}}
+        assert (await api.put("pB", path, {"router": gateway})).status_code == 200
+        body = {"floatingip": {"floating_network_id": ext["id"]}}
+        assert (await api.post("pB", "/v2.0/floatingips", body)).status_code == 201
+        # The ports these made are not the member's: none is listed to it.
+        ports = (await api.get("pB", f"/v2.0/ports?network_id={ext['id']}")).json()["ports"]
+        assert ports == []
+        # An admin may still plug into it.
+        admin_port = {"port": {"network_id": ext["id"]}}
+        assert (await api.post("admin", "/v2.0/ports", admin_port, "admin")).status_code == 201

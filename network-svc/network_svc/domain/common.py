@@ -19,7 +19,7 @@ from common_rpc.chassis.db import transaction as transaction
 from common_rpc.context import RequestContext
 
 from ..db.models import utcnow
-from .errors import forbidden, invalid
+from .errors import invalid, policy_denied
 
 
 def new_id() -> str:
@@ -32,10 +32,16 @@ def iso(moment: datetime) -> str:
 
 def owner_of(ctx: RequestContext, body: dict[str, Any]) -> str:
     """The project a new resource belongs to: the caller's, or any one an admin names."""
-    requested = body.get("project_id") or body.get("tenant_id")
+    project, tenant = body.get("project_id"), body.get("tenant_id")
+    if project and tenant and project != tenant:
+        raise invalid("'project_id' and 'tenant_id' do not match")
+    requested = project or tenant
     if requested and requested != ctx.project_id:
         if not ctx.is_admin:
-            raise forbidden("Only an admin may create resources for another project.")
+            raise invalid(
+                "Specifying 'project_id' other than the authenticated project in request "
+                "is not allowed for the current user."
+            )
         return str(requested)
     if not ctx.project_id:
         raise invalid("A project-scoped token is required.")
@@ -46,11 +52,11 @@ def owns(ctx: RequestContext, project_id: str) -> bool:
     return ctx.is_admin or ctx.project_id == project_id
 
 
-def admin_only(ctx: RequestContext, body: dict[str, Any], *keys: str) -> None:
+def admin_only(ctx: RequestContext, action: str, body: dict[str, Any], *keys: str) -> None:
     """Neutron answers 403 when a non-admin sets an admin-only attribute."""
     given = [k for k in keys if k in body]
     if given and not ctx.is_admin:
-        raise forbidden(f"Only an admin may set {', '.join(given)}.")
+        raise policy_denied(action, *given)
 
 
 def standard_view(row: Any) -> dict[str, Any]:

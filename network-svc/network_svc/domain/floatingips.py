@@ -28,7 +28,7 @@ from .. import events
 from ..db.models import FloatingIp, IpAllocation, Port, Router, RouterPort, utcnow
 from ..settings import NetworkSettings
 from . import ipam, networks, ports, quotas, routers
-from .common import iso, new_id, owner_of, text
+from .common import admin_only, iso, new_id, owner_of, text
 from .errors import conflict, invalid, not_found
 
 FLOATINGIP = "network.floatingip.{action}.end"
@@ -203,6 +203,7 @@ async def _associate(
 async def create(
     session: AsyncSession, ctx: RequestContext, settings: NetworkSettings, body: dict[str, Any]
 ) -> FloatingIp:
+    admin_only(ctx, "create_floatingip", body, "floating_ip_address")
     network_id = str(body.get("floating_network_id") or "")
     if not network_id:
         raise invalid("Invalid input for floating_network_id: required.")

@@ -20,7 +20,7 @@ from ..db.models import Network, Port, Subnet
 from ..settings import NetworkSettings
 from . import dhcp, quotas, subnets
 from .common import admin_only, flag, new_id, owner_of, owns, standard_view, text, touch, try_insert
-from .errors import conflict, forbidden, invalid, not_found
+from .errors import conflict, invalid, not_found, policy_denied
 
 TYPES = ("local", "flat", "vlan", "vxlan")
 PROVIDER = ("provider:network_type", "provider:physical_network", "provider:segmentation_id")
@@ -80,10 +80,14 @@ async def get(session: AsyncSession, ctx: RequestContext, network_id: str) -> Ne
     return net
 
 
-async def get_owned(session: AsyncSession, ctx: RequestContext, network_id: str) -> Network:
+async def get_owned(
+    session: AsyncSession, ctx: RequestContext, network_id: str, action: str
+) -> Network:
+    """A network the caller may change: 404 if hidden, 403 if only visible (shared or
+    external), as Neutron's policy answers a project that may see but not change it."""
     net = await get(session, ctx, network_id)
     if not owns(ctx, net.project_id):
-        raise forbidden(f"Network {network_id} belongs to another project.")
+        raise policy_denied(action)
     return net
 
 
@@ -142,7 +146,7 @@ def _provider(
 async def create(
     session: AsyncSession, ctx: RequestContext, settings: NetworkSettings, body: dict[str, Any]
 ) -> Network:
-    admin_only(ctx, body, "router:external", "shared", *PROVIDER)
+    admin_only(ctx, "create_network", body, "router:external", "shared", *PROVIDER)
     kind, physnet, segment = _provider(body, settings)
     mtu = body.get("mtu") or (settings.vxlan_mtu if kind == "vxlan" else 1500)
     if not isinstance(mtu, int) or not 68 <= mtu <= 9000:
@@ -171,8 +175,8 @@ async def create(
 async def update(
     session: AsyncSession, ctx: RequestContext, network_id: str, body: dict[str, Any]
 ) -> Network:
-    admin_only(ctx, body, "router:external", "shared", *PROVIDER)
-    net = await get_owned(session, ctx, network_id)
+    admin_only(ctx, "update_network", body, "router:external", "shared", *PROVIDER)
+    net = await get_owned(session, ctx, network_id, "update_network")
     if any(k in body for k in PROVIDER):
         raise invalid("Provider attributes cannot be changed.")
     for key, attr in (("name", "name"), ("description", "description")):
@@ -198,7 +202,7 @@ async def update(
 
 async def remove(session: AsyncSession, ctx: RequestContext, network_id: str) -> Network:
     """Delete the network; the removed row (the caller tells the hosts once committed)."""
-    net = await get_owned(session, ctx, network_id)
+    net = await get_owned(session, ctx, network_id, "delete_network")
     in_use = conflict(
         "NetworkInUse",
         f"Unable to complete operation on network {network_id}. "

@@ -33,7 +33,7 @@ from .common import (
     touch,
     try_insert,
 )
-from .errors import conflict, forbidden, invalid, not_found
+from .errors import conflict, invalid, not_found, policy_denied
 
 MAC = re.compile(r"^([0-9a-f]{2}:){5}[0-9a-f]{2}$")
 MAC_ATTEMPTS = 16
@@ -193,18 +193,24 @@ async def _set_groups(
     return links
 
 
-def _port_security(ctx: RequestContext, network: Network, body: dict[str, Any]) -> bool:
+def _port_security(
+    ctx: RequestContext, network: Network, body: dict[str, Any], action: str
+) -> bool:
     enabled = flag(body, "port_security_enabled", network.port_security_enabled)
     if not enabled and not owns(ctx, network.project_id):
-        raise forbidden("Only the network's owner may disable port security.")
+        raise policy_denied(action, "port_security_enabled")
     return enabled
 
 
 async def create(
     session: AsyncSession, ctx: RequestContext, settings: NetworkSettings, body: dict[str, Any]
 ) -> Port:
-    admin_only(ctx, body, "binding:host_id")
+    admin_only(ctx, "create_port", body, "binding:host_id")
     network = await networks.get(session, ctx, str(body.get("network_id") or ""))
+    if not (owns(ctx, network.project_id) or network.shared):
+        # Neutron's create_port rule: the network's owner, or a shared network. Another
+        # project's external network is visible, but not to plug into.
+        raise policy_denied("create_port")
     mac = body.get("mac_address")
     if mac is not None and (not isinstance(mac, str) or not MAC.match(mac.lower())):
         raise invalid(f"Invalid input for mac_address: {mac!r}.")
@@ -219,7 +225,7 @@ async def create(
         device_id=text(body, "device_id"),
         device_owner=text(body, "device_owner"),
         host_id=text(body, "binding:host_id"),
-        port_security_enabled=_port_security(ctx, network, body),
+        port_security_enabled=_port_security(ctx, network, body, "create_port"),
     )
     await insert_with_mac(session, port, mac.lower() if mac else None)
     # One UPDATE in the common case; over the limit the transaction, insert included, rolls
@@ -265,7 +271,7 @@ async def _replace_ips(session: AsyncSession, port: Port, requested: Any) -> Non
 async def update(
     session: AsyncSession, ctx: RequestContext, port_id: str, body: dict[str, Any]
 ) -> Port:
-    admin_only(ctx, body, "binding:host_id")
+    admin_only(ctx, "update_port", body, "binding:host_id")
     port = await get(session, ctx, port_id)
     for key in ("name", "description", "device_id", "device_owner"):
         if key in body:
@@ -276,7 +282,7 @@ async def update(
         port.admin_state_up = flag(body, "admin_state_up", port.admin_state_up)
     if "port_security_enabled" in body:
         network = await networks.get(session, ctx, port.network_id)
-        port.port_security_enabled = _port_security(ctx, network, body)
+        port.port_security_enabled = _port_security(ctx, network, body, "update_port")
     if "fixed_ips" in body:
         if port.device_owner == DHCP_OWNER:
             raise conflict("PortInUse", f"Port {port_id} is a DHCP port: its addresses are fixed.")

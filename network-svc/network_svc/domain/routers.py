@@ -36,8 +36,8 @@ from ..db.models import (
 )
 from ..settings import NetworkSettings
 from . import ipam, networks, ports, quotas, subnets
-from .common import flag, new_id, owner_of, standard_view, text, touch, try_insert
-from .errors import conflict, invalid, not_found
+from .common import admin_only, flag, new_id, owner_of, standard_view, text, touch, try_insert
+from .errors import conflict, invalid, not_found, policy_denied
 
 ROUTER = "network.router.{action}.end"
 INTERFACE = "network:router_interface"
@@ -208,10 +208,16 @@ def _contains(cidr: str, address: Any) -> bool:
 
 
 async def _set_gateway(
-    session: AsyncSession, ctx: RequestContext, router: Router, info: Any
+    session: AsyncSession, ctx: RequestContext, router: Router, info: Any, action: str
 ) -> None:
     if info is not None and not isinstance(info, dict):
         raise invalid("Invalid input for external_gateway_info: expected an object or null.")
+    if info and "external_fixed_ips" in info and not ctx.is_admin:
+        # Neutron's rule: only an admin picks addresses on the external network (a
+        # member cannot see its subnets).
+        raise policy_denied(
+            action, "external_gateway_info", "external_gateway_info:external_fixed_ips"
+        )
     if not info:
         await _clear_gateway(session, ctx, router)
         return
@@ -267,6 +273,7 @@ async def _clear_gateway(session: AsyncSession, ctx: RequestContext, router: Rou
 async def create(
     session: AsyncSession, ctx: RequestContext, settings: NetworkSettings, body: dict[str, Any]
 ) -> Router:
+    admin_only(ctx, "create_router", body, "distributed", "ha")
     router = Router(
         id=new_id(),
         project_id=owner_of(ctx, body),
@@ -283,7 +290,7 @@ async def create(
     await quotas.reserve(session, settings, router.project_id, "router")
     await session.refresh(router, ["gw_port"])
     if body.get("external_gateway_info") is not None:
-        await _set_gateway(session, ctx, router, body["external_gateway_info"])
+        await _set_gateway(session, ctx, router, body["external_gateway_info"], "create_router")
     mark(session, router)
     await session.flush()
     await emit(session, ctx, router, events.CREATE)
@@ -293,6 +300,7 @@ async def create(
 async def update(
     session: AsyncSession, ctx: RequestContext, router_id: str, body: dict[str, Any]
 ) -> Router:
+    admin_only(ctx, "update_router", body, "distributed", "ha")
     router = await get(session, ctx, router_id, lock=True)
     for key in ("routes",):
         if body.get(key):
@@ -304,7 +312,7 @@ async def update(
     if "admin_state_up" in body:
         router.admin_state_up = flag(body, "admin_state_up", router.admin_state_up)
     if "external_gateway_info" in body:
-        await _set_gateway(session, ctx, router, body["external_gateway_info"])
+        await _set_gateway(session, ctx, router, body["external_gateway_info"], "update_router")
     touch(router)
     mark(session, router)
     await session.flush()

@@ -39,10 +39,13 @@ def view(subnet: Subnet, _ctx: RequestContext | None = None) -> dict[str, Any]:
 
 
 def visible(ctx: RequestContext) -> Any:
+    """Neutron's ``get_subnet`` rule: the owner's, or on a shared network. An external
+    network is visible to all, its subnets are not (we do not offer Neutron's
+    ``subnet-external-network``)."""
     query = select(Subnet).order_by(Subnet.created_at, Subnet.id)
     if not ctx.is_admin:
         query = query.join(Network, Network.id == Subnet.network_id).where(
-            or_(Subnet.project_id == ctx.project_id, Network.shared, Network.external)
+            or_(Subnet.project_id == ctx.project_id, Network.shared)
         )
     return query
 
