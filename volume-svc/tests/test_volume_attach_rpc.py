@@ -184,3 +184,38 @@ async def test_audit_finds_orphans_and_stuck_rows_and_the_sweeper_settles_them(t
         stray.unlink()
         api.agent.host.target.unexport("11111111-ghost")
         assert (await api.audit())["findings"] == []
+
+
+async def test_roll_detaching_puts_a_failed_detach_back_in_use(tmp_path) -> None:
+    """Cinder's roll_detaching, over RPC (compute's detach that failed) and as the volume
+    action ``os-roll_detaching``: only ``detaching`` moves; another project's is a 404."""
+    async with volume_api(tmp_path) as api:
+        vid = (await api.volume("p1"))["id"]
+        connector = {"initiator": api.names.initiator(), "host": "cn1", "ip": "127.0.0.1"}
+        rolled = await api.call("p1", "roll_detaching", volume_id=vid)
+        assert rolled["status"] == "available"  # not detaching: nothing changes
+        await api.call("p1", "reserve", volume_id=vid)
+        await api.call("p1", "initialize_connection", volume_id=vid, connector=connector)
+        await api.call("p1", "attach", volume_id=vid, server_id="s1", mountpoint="/dev/vdb",
+                       host="cn1")  # fmt: skip
+        assert (await api.call("p1", "begin_detaching", volume_id=vid))["status"] == "detaching"
+        with pytest.raises(NotFound):
+            await api.call("p2", "roll_detaching", volume_id=vid)
+        rolled = await api.call("p1", "roll_detaching", volume_id=vid)
+        assert rolled["status"] == "in-use"
+        assert rolled["attachments"][0]["server_id"] == "s1"
+        assert vid in api.agent.host.target.exports  # the export stays with the attachment
+        assert (await api.call("p1", "roll_detaching", volume_id=vid))["status"] == "in-use"
+
+        # The same through the volume API.
+        await api.call("p1", "begin_detaching", volume_id=vid)
+        action = {"os-roll_detaching": None}
+        other = await api.post("p2", f"/volumes/{vid}/action", action)
+        assert other.status_code == 404, other.text
+        resp = await api.post("p1", f"/volumes/{vid}/action", action)
+        assert resp.status_code == 202, resp.text
+        shown = (await api.get("p1", f"/volumes/{vid}")).json()["volume"]
+        assert shown["status"] == "in-use" and shown["attachments"][0]["server_id"] == "s1"
+        updates = [p["status"] for k, p in await api.events() if k == "volume.volume.update.end"]
+        assert updates == ["in-use", "in-use"]
+        assert (await api.audit())["findings"] == []

@@ -10,7 +10,7 @@ from typing import Any
 
 from fastapi import APIRouter, Body, Request, Response
 
-from ..domain import flows, volumes
+from ..domain import attach, flows, volumes
 from ..domain.errors import invalid, not_found
 from .deps import all_tenants, envelope, transaction
 from .listing import render_list
@@ -81,7 +81,8 @@ async def delete_volume(request: Request, project_id: str, volume_id: str) -> Re
 async def volume_action(
     request: Request, project_id: str, volume_id: str, body: Any = Body(None)
 ) -> Response:
-    """``os-extend`` and ``os-reset_status``; attaching is compute's, over RPC."""
+    """``os-extend``, ``os-reset_status`` and ``os-roll_detaching`` (a failed detach's
+    volume back to ``in-use``); attaching is compute's, over RPC."""
     if not isinstance(body, dict) or len(body) != 1:
         raise invalid("Exactly one action is required in the request body.")
     ((action, args),) = body.items()
@@ -93,6 +94,9 @@ async def volume_action(
             )
         elif action == "os-reset_status":
             await volumes.reset_status(call.session, call.ctx, volume_id, args)
+            return Response(status_code=202)
+        elif action == "os-roll_detaching":
+            await attach.roll_detaching(call.session, call.ctx, volume_id)
             return Response(status_code=202)
         else:
             raise invalid(f"There is no such action: {action}.")

@@ -3,6 +3,7 @@
     reserve -> initialize_connection(connector) -> attach        (available -> in-use)
     begin_detaching -> terminate_connection(connector) -> detach (in-use -> available)
     unreserve                                                    (undo a failed attach)
+    roll_detaching                                               (undo a failed detach)
 
 Each step runs as the caller's project (a volume of another project is not found) and
 moves the status by compare-and-swap. An export is recorded before the agent makes it
@@ -18,7 +19,9 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from common_rpc.chassis.sweeper import transition
 from common_rpc.context import RequestContext
 from common_rpc.errors import RpcError
 
@@ -146,6 +149,20 @@ async def begin_detaching(
             deadline=ATTACH_DEADLINE,
         )  # fmt: skip
         return volumes.view(vol, ctx)
+
+
+async def roll_detaching(session: AsyncSession, ctx: RequestContext, volume_id: str) -> Volume:
+    """Cinder's ``roll_detaching``: a volume still ``detaching`` (its detach failed, the
+    guest kept the disk) is ``in-use`` again; in any other status nothing changes."""
+    vol = await volumes.get(session, ctx, volume_id)
+    expected = states.VOLUME_FROM["roll_detaching"]
+    moved = await transition(
+        session, Volume, vol.id, expected=expected, to="in-use", updated_at=utcnow()
+    )
+    await session.refresh(vol)
+    if moved:
+        await volumes.emit(session, ctx, vol, events.UPDATE)
+    return vol
 
 
 async def terminate_connection(

@@ -10,6 +10,7 @@
     await rpc.call("volume", "terminate_connection", volume_id=v, connector=connector)
     await rpc.call("volume", "detach", volume_id=v, server_id=s)  # -> "available"
     await rpc.call("volume", "unreserve", volume_id=v)            # undo a failed attach
+    await rpc.call("volume", "roll_detaching", volume_id=v)       # undo a failed detach
 
 Each runs as the caller's context (``current_context()``): a project reaches only its own
 volumes. Callers that pass ``op_id`` get each operation run once however often retried.
@@ -69,6 +70,14 @@ async def attach(
 @rpc.handler()
 async def begin_detaching(deps: VolumeService, volume_id: str) -> dict[str, Any]:
     return await flow.begin_detaching(deps, current_context(), volume_id)
+
+
+@rpc.handler()
+async def roll_detaching(deps: VolumeService, volume_id: str) -> dict[str, Any]:
+    """A detach that failed: ``detaching`` back to ``in-use`` (any other status stays)."""
+    ctx = current_context()
+    async with transaction(deps.sessions) as session:
+        return volumes.view(await flow.roll_detaching(session, ctx, volume_id), ctx)
 
 
 @rpc.handler()
