@@ -1,19 +1,26 @@
 """Placing a server: filter alive compute hosts on free vCPU, RAM and disk, then claim.
 
 A claim is a ``claims`` row plus a compare-and-swap on the host's ``host_usage`` row
-(``UPDATE ... SET used = used + need WHERE used + need <= capacity``), made in the
+(``UPDATE ... SET used = used + need WHERE used + need <= limit``), made in the
 caller's transaction; so two boots racing for the last room never both get it, on
 SQLite or PostgreSQL, and releasing is deleting the claim (once) in the same
 transaction as the server's change.
 
-    host = await claim(session, server, await alive_hosts(registry))   # None: no room
-    await release(session, server.id)                                   # idempotent
+The limit is Placement's capacity: what the host has times the allocation ratio of
+each resource (settings, Nova's defaults: CPU 4.0, RAM 1.0, disk 1.0); one server is
+never larger than the host itself (Placement's ``max_unit``).
+
+    hosts = await alive_hosts(registry, Ratios.of(settings))
+    host = await claim(session, server_id, need, hosts)   # None: no room
+    await release(session, server_id)                      # idempotent
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from decimal import Decimal
+from math import floor
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,16 +30,28 @@ from common_rpc.agents import AgentRegistry, AgentView
 from .db.models import Claim, HostUsage
 from .domain.common import try_insert
 
+if TYPE_CHECKING:
+    from .settings import ComputeSettings
+
 BINARY = "compute-agent"
 NO_VALID_HOST = "No valid host was found. There are not enough hosts available."
 
 
 @dataclass(frozen=True)
-class Capacity:
-    host: str
-    vcpus: int
-    ram_mb: int
-    disk_gb: int
+class Ratios:
+    """Nova's allocation ratios: how far the claims may overcommit each resource."""
+
+    cpu: float = 4.0
+    ram: float = 1.0
+    disk: float = 1.0
+
+    @classmethod
+    def of(cls, settings: ComputeSettings) -> Ratios:
+        return cls(
+            settings.cpu_allocation_ratio,
+            settings.ram_allocation_ratio,
+            settings.disk_allocation_ratio,
+        )
 
 
 @dataclass(frozen=True)
@@ -42,20 +61,46 @@ class Need:
     disk_gb: int
 
 
-def capacity(agent: AgentView) -> Capacity | None:
+def _times(total: int, ratio: float) -> int:
+    """``total * ratio`` rounded down, in decimal (``100 * 0.29`` is 29, not 28.99...)."""
+    return floor(Decimal(total) * Decimal(str(ratio)))
+
+
+@dataclass(frozen=True)
+class Capacity:
+    """What a host has (physical, as its agent reports and the hypervisor views show)."""
+
+    host: str
+    vcpus: int
+    ram_mb: int
+    disk_gb: int
+    ratios: Ratios = field(default_factory=Ratios)
+
+    @property
+    def limit(self) -> Need:
+        """What the claims on the host may add up to: Placement's capacity."""
+        return Need(
+            _times(self.vcpus, self.ratios.cpu),
+            _times(self.ram_mb, self.ratios.ram),
+            _times(self.disk_gb, self.ratios.disk),
+        )
+
+
+def capacity(agent: AgentView, ratios: Ratios | None = None) -> Capacity | None:
     """What an agent reported its host offers; None if it reported nothing usable."""
     caps: dict[str, Any] = agent.capabilities
     try:
-        return Capacity(agent.host, int(caps["vcpus"]), int(caps["ram_mb"]), int(caps["disk_gb"]))
+        vcpus, ram_mb, disk_gb = int(caps["vcpus"]), int(caps["ram_mb"]), int(caps["disk_gb"])
     except (KeyError, TypeError, ValueError):
         return None
+    return Capacity(agent.host, vcpus, ram_mb, disk_gb, ratios or Ratios())
 
 
-async def alive_hosts(registry: AgentRegistry) -> list[Capacity]:
+async def alive_hosts(registry: AgentRegistry, ratios: Ratios) -> list[Capacity]:
     """Hosts whose compute-agent is alive and enabled, with what they offer."""
     hosts = []
     for agent in await registry.list(binary=BINARY):
-        cap = capacity(agent) if agent.alive and agent.admin_state_up else None
+        cap = capacity(agent, ratios) if agent.alive and agent.admin_state_up else None
         if cap is not None:
             hosts.append(cap)
     return hosts
@@ -66,11 +111,14 @@ async def usage(session: AsyncSession) -> dict[str, HostUsage]:
 
 
 def _fits(cap: Capacity, used: HostUsage | None, need: Need) -> bool:
+    if need.vcpus > cap.vcpus or need.ram_mb > cap.ram_mb or need.disk_gb > cap.disk_gb:
+        return False  # larger than the host itself, whatever the ratios
     used_v, used_r, used_d = (used.vcpus, used.ram_mb, used.disk_gb) if used else (0, 0, 0)
+    limit = cap.limit
     return (
-        used_v + need.vcpus <= cap.vcpus
-        and used_r + need.ram_mb <= cap.ram_mb
-        and used_d + need.disk_gb <= cap.disk_gb
+        used_v + need.vcpus <= limit.vcpus
+        and used_r + need.ram_mb <= limit.ram_mb
+        and used_d + need.disk_gb <= limit.disk_gb
     )
 
 
@@ -82,20 +130,21 @@ async def claim(
 
     def free_ram(cap: Capacity) -> int:
         row = used.get(cap.host)
-        return cap.ram_mb - (row.ram_mb if row else 0)
+        return cap.limit.ram_mb - (row.ram_mb if row else 0)
 
     for cap in sorted(hosts, key=free_ram, reverse=True):
         if not _fits(cap, used.get(cap.host), need):
             continue
         if cap.host not in used:
             await try_insert(session, HostUsage(host=cap.host, vcpus=0, ram_mb=0, disk_gb=0))
+        limit = cap.limit
         result = await session.execute(
             update(HostUsage)
             .where(
                 HostUsage.host == cap.host,
-                HostUsage.vcpus + need.vcpus <= cap.vcpus,
-                HostUsage.ram_mb + need.ram_mb <= cap.ram_mb,
-                HostUsage.disk_gb + need.disk_gb <= cap.disk_gb,
+                HostUsage.vcpus + need.vcpus <= limit.vcpus,
+                HostUsage.ram_mb + need.ram_mb <= limit.ram_mb,
+                HostUsage.disk_gb + need.disk_gb <= limit.disk_gb,
             )
             .values(
                 vcpus=HostUsage.vcpus + need.vcpus,

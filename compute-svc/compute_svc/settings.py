@@ -12,9 +12,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from common_rpc.chassis.settings import ServiceSettings
+
+# libvirt waits up to 5 s for the guest within each unplug request, before our own wait.
+UNPLUG_SLACK_S = 6.0
 
 
 class ComputeSettings(ServiceSettings):
@@ -31,6 +35,12 @@ class ComputeSettings(ServiceSettings):
     # Deadlines of the calls a boot makes.
     rpc_timeout_s: float = 30.0
     spawn_timeout_s: float = 300.0
+    # A hot-unplug (volume or NIC) the guest has not finished within
+    # ``device_detach_timeout`` seconds is asked again on the host, up to
+    # ``device_detach_attempts`` times in all (Nova's libvirt options and defaults); then
+    # the detach fails and is rolled back (the device stays attached, with a fault).
+    device_detach_attempts: int = Field(8, ge=1)
+    device_detach_timeout: float = Field(20.0, gt=0)
     # An agent silent for longer is down: the scheduler skips its host.
     agent_down_after_s: float = 30.0
     # Each compute-api process records a heartbeat this often; one silent for
@@ -44,7 +54,25 @@ class ComputeSettings(ServiceSettings):
     quota_cores: int = 20
     quota_ram: int = 51200  # MB
     quota_key_pairs: int = 100
+    # Nova's allocation ratios (its ``initial_*_allocation_ratio`` defaults since Stein):
+    # the claims on a host may add up to its vCPUs, RAM and disk times these, so a 2-core
+    # host takes eight 1-vCPU servers. The hypervisor views still show the physical sizes.
+    cpu_allocation_ratio: float = Field(4.0, gt=0)
+    ram_allocation_ratio: float = Field(1.0, gt=0)
+    disk_allocation_ratio: float = Field(1.0, gt=0)
 
     @property
     def image_store(self) -> Path:
         return self.images_dir or self.data_dir / "images"
+
+    @property
+    def detach_unplug_s(self) -> float:
+        """How long a host may go on asking the guest to let a device go: every attempt,
+        each with libvirt's own wait for the guest on top of ``device_detach_timeout``."""
+        return self.device_detach_attempts * (self.device_detach_timeout + UNPLUG_SLACK_S)
+
+    @property
+    def detach_deadline_s(self) -> float:
+        """A whole detach: the unplug and the calls around it (the volume or port let go,
+        or the detach rolled back). Past it the sweeper rolls back what is left."""
+        return self.detach_unplug_s + 5 * self.rpc_timeout_s

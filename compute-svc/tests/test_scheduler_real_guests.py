@@ -1,17 +1,20 @@
-"""Ten boots at once on a real host with room for six: six QEMU guests run, four servers
-end in ERROR with Nova's "No valid host" fault, and the host is never oversubscribed.
+"""Real QEMU guests placed by the scheduler's claims, with the allocation ratios.
 
-compute-api in-process and a real compute-agent on qemu:///system (TCG) whose heartbeat
-offers 6 vCPUs; the image is stackling-tiny uploaded through the Image API. The claims are
-made in compute's database (``scheduler.claim``), so the count of running domains on the
-host is the proof: it never exceeds six, and after the deletes nothing is left.
+- Ten boots at once on a host with room for six (3 vCPUs at a CPU ratio of 2.0): six
+  guests run, four servers end in ERROR with Nova's "No valid host" fault, and the host is
+  never oversubscribed: the count of running domains never exceeds six.
+- More tiny servers than the host has cores (what libvirt reports, Nova's default ratio
+  4.0): every one becomes ACTIVE with its guest running.
+
+compute-api in-process and a real compute-agent on qemu:///system (TCG); the image is
+stackling-tiny uploaded through the Image API. After the deletes nothing is left.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +29,9 @@ from compute_svc.agent.main import ComputeAgent
 from compute_svc.agent.main import build as build_agent
 from compute_svc.agent.settings import AgentSettings
 
-ROOM = 6
+CORES = 3  # what the agent offers in the first test
+RATIO = 2.0
+ROOM = 6  # CORES x RATIO
 BOOTS = 10
 
 
@@ -46,15 +51,22 @@ class Host:
             conn.close()
 
 
-@pytest.fixture(name="host")
-async def host_fixture(tmp_path: Path) -> AsyncIterator[Host]:
+@asynccontextmanager
+async def _host(
+    tmp_path: Path, capacity: dict[str, int] | None, **api_settings: Any
+) -> AsyncIterator[Host]:
+    """compute-api (``api_settings``) and a real agent offering ``capacity`` (None: what
+    libvirt and the disk report)."""
     prepare_guest()
     prefix = unique_prefix()
     root = instances_dir(prefix)
+    offered = {f"agent_capacity_{k}": v for k, v in (capacity or {}).items()}
     try:
         with private_vhost() as amqp_url:
             async with AsyncExitStack() as stack:
-                api = await stack.enter_async_context(compute_api(tmp_path / "api", amqp_url))
+                api = await stack.enter_async_context(
+                    compute_api(tmp_path / "api", amqp_url, **api_settings)
+                )
                 agent = build_agent(
                     AgentSettings(
                         host=f"{prefix}cn",
@@ -62,12 +74,10 @@ async def host_fixture(tmp_path: Path) -> AsyncIterator[Host]:
                         amqp_url=amqp_url,
                         agent_domain_prefix=prefix,
                         agent_instances_dir=root,
-                        agent_capacity_vcpus=ROOM,
-                        agent_capacity_ram_mb=ROOM * 256,
-                        agent_capacity_disk_gb=100,
                         agent_reconcile_interval=3600,
                         agent_shutdown_timeout=0,
                         log_json=False,
+                        **offered,
                     )
                 )
                 await agent.start()
@@ -79,6 +89,14 @@ async def host_fixture(tmp_path: Path) -> AsyncIterator[Host]:
         left = leftovers(URI, prefix, root)
         sweep(URI, prefix, root)
     assert left == {"domains": [], "secrets": [], "files": []}, left
+
+
+@pytest.fixture(name="host")
+async def host_fixture(tmp_path: Path) -> AsyncIterator[Host]:
+    # RAM is not what runs out: the CPU ratio is what makes the room six.
+    capacity = {"vcpus": CORES, "ram_mb": 4096, "disk_gb": 100}
+    async with _host(tmp_path, capacity, cpu_allocation_ratio=RATIO) as host:
+        yield host
 
 
 async def _tiny_image(api: Api, guest_dir: Path) -> str:
@@ -143,13 +161,56 @@ async def test_ten_real_boots_with_room_for_six_run_six_guests(host: Host) -> No
     assert names == sorted(host.agent.host.driver.domain_name(s["id"]) for s in active)
     hyper = (await api.get("admin", "/v2.1/os-hypervisors/detail", *ADMIN)).json()
     [row] = hyper["hypervisors"]
-    assert (row["vcpus_used"], row["running_vms"]) == (ROOM, ROOM), row
+    assert (row["vcpus"], row["vcpus_used"], row["running_vms"]) == (CORES, ROOM, ROOM), row
+    await _delete_all(host, ids)
 
+
+async def _delete_all(host: Host, ids: list[str]) -> None:
     for sid in ids:
-        assert (await api.delete("p1", f"/v2.1/servers/{sid}")).status_code == 204
+        assert (await host.api.delete("p1", f"/v2.1/servers/{sid}")).status_code == 204
 
     async def all_gone() -> bool:
-        listed = (await api.get("p1", "/v2.1/servers")).json()["servers"]
+        listed = (await host.api.get("p1", "/v2.1/servers")).json()["servers"]
         return not listed and not await asyncio.to_thread(host.running)
 
     await wait_for(all_gone, timeout=60)
+
+
+async def test_more_tiny_servers_than_the_host_has_cores_all_run(tmp_path: Path) -> None:
+    """The agent offers what libvirt reports; at Nova's default CPU ratio (4.0) two more
+    1-vCPU servers than the host has cores all become ACTIVE, each guest running."""
+    # Quotas lifted: the count follows the host, not Nova's default of 10 instances.
+    async with _host(tmp_path, None, quota_instances=-1, quota_cores=-1) as host:
+        api = host.api
+        [row] = (await api.get("admin", "/v2.1/os-hypervisors/detail", *ADMIN)).json()[
+            "hypervisors"
+        ]
+        cores = row["vcpus"]
+        if cores > 6:
+            pytest.skip(f"{cores} cores: {cores + 2} TCG guests is too many for a test")
+        image = await _tiny_image(api, prepare_guest())
+        flavor = await api.flavor("m1.tiny", ram=128, vcpus=1, disk=1)
+        body = {
+            "server": {
+                "name": "tiny",
+                "flavorRef": flavor["id"],
+                "imageRef": image,
+                "networks": "none",
+            }
+        }
+        responses = await asyncio.gather(
+            *(api.post("p1", "/v2.1/servers", body) for _ in range(cores + 2))
+        )
+        assert [r.status_code for r in responses] == [202] * (cores + 2)
+        ids = [r.json()["server"]["id"] for r in responses]
+        settled = await asyncio.gather(*(_settled(api, sid) for sid in ids))
+        assert [s["status"] for s in settled] == ["ACTIVE"] * len(ids), [
+            s.get("fault") for s in settled
+        ]
+        names = host.running()
+        assert names == sorted(host.agent.host.driver.domain_name(sid) for sid in ids)
+        [row] = (await api.get("admin", "/v2.1/os-hypervisors/detail", *ADMIN)).json()[
+            "hypervisors"
+        ]
+        assert (row["vcpus"], row["vcpus_used"]) == (cores, cores + 2), row
+        await _delete_all(host, ids)

@@ -1,4 +1,9 @@
-"""Operators' view of the hosts: ``os-hypervisors`` and ``os-services`` from the heartbeats."""
+"""Operators' view of the hosts: ``os-hypervisors`` and ``os-services`` from the heartbeats.
+
+As Nova's below microversion 2.88, ``vcpus``, ``memory_mb`` and ``local_gb`` are what the
+host has (not multiplied by the allocation ratios) and the ``*_used`` values what the
+claims hold, so on an overcommitted host ``vcpus_used`` exceeds ``vcpus``.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +14,12 @@ from sqlalchemy import func, select
 
 from common_rpc.agents import AgentView
 from common_rpc.context import current_context
+from common_rpc.errors import NotFound
 
 from .. import scheduler
 from ..db.models import Server
 from ..domain.common import iso
-from ..domain.errors import forbidden, not_found
+from ..domain.errors import forbidden
 from .common import transaction
 
 router = APIRouter(prefix="/v2.1", tags=["admin"])
@@ -100,7 +106,7 @@ async def hypervisor(request: Request, hypervisor_id: str) -> dict[str, Any]:
     for row in await _details(request, await _agents(request)):
         if row["id"] == hypervisor_id:
             return {"hypervisor": row}
-    raise not_found("Hypervisor", hypervisor_id)
+    raise NotFound(f"Hypervisor with ID '{hypervisor_id}' could not be found.")
 
 
 @router.get("/os-services")

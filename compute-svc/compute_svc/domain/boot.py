@@ -97,7 +97,7 @@ async def _spawn(deps: Deps, host: str, desired: dict[str, Any], deadline: datet
 
 
 async def _schedule(deps: Deps, server_id: str) -> str:
-    hosts = await scheduler.alive_hosts(deps.agents)
+    hosts = await scheduler.alive_hosts(deps.agents, scheduler.Ratios.of(deps.settings))
     async with transaction(deps.runtime.sessions) as session:
         server = await session.get(Server, server_id)
         if server is None or server.status != "BUILD":
