@@ -15,10 +15,11 @@ from common_rpc.errors import NotFound, RpcError, RpcTimeout
 from ..db.models import Server, VolumeAttachment
 from ..domain import boot, deletion, power, quotas, security_groups, servers, volumes
 from ..domain.common import envelope, try_insert
-from ..domain.errors import conflict, invalid, not_found
+from ..domain.errors import bad_field, conflict, invalid, not_found
 from .common import Call, base_url, links, page, transaction
 
 router = APIRouter(prefix="/v2.1/servers", tags=["servers"])
+REBOOT_TYPES = ("HARD", "Hard", "hard", "SOFT", "Soft", "soft")
 
 
 def _link(request: Request, collection: str, item_id: str) -> list[dict[str, str]]:
@@ -46,7 +47,7 @@ async def _check_ports(deps: Any, spec: dict[str, Any]) -> None:
         try:
             port = await deps.network.get_port(wanted["port_id"])
         except NotFound:
-            raise invalid(f"Port {wanted['port_id']} could not be found.") from None
+            raise invalid(f"Port id {wanted['port_id']} could not be found.") from None
         if port.get("device_id"):
             raise conflict(f"Port {wanted['port_id']} is still in use.")
 
@@ -55,6 +56,7 @@ async def _check_ports(deps: Any, spec: dict[str, Any]) -> None:
 async def create_server(request: Request, body: Any = Body(None)) -> JSONResponse:
     deps = request.app.state.deps
     spec = envelope(body, "server")
+    servers.check_create(spec)  # Nova's schema first: nothing is looked up for a bad body
     wanted = security_groups.requested(spec.get("security_groups"))
     await _check_ports(deps, spec)
     groups = None
@@ -186,10 +188,7 @@ async def server_action(request: Request, server_id: str, body: Any = Body(None)
                 raise servers.conflict_state(server, action)
             start = partial(power.start_power, deps, server, verb)
         elif action == "reboot":
-            kind = (args or {}).get("type") if isinstance(args, dict) else None
-            if kind not in ("SOFT", "HARD"):
-                raise invalid("Invalid input for field/attribute type: SOFT or HARD.")
-            hard = kind == "HARD"
+            hard = _reboot_type(args) == "HARD"
             if not await power.begin_reboot(call.session, deps, server, hard):
                 raise servers.conflict_state(server, action)
             start = partial(power.start_reboot, deps, server, hard)
@@ -197,6 +196,18 @@ async def server_action(request: Request, server_id: str, body: Any = Body(None)
             raise invalid(f"There is no such action: {action}")
     start()
     return Response(status_code=202)
+
+
+def _reboot_type(args: Any) -> str:
+    """``{"type": "SOFT"|"HARD"}`` (any of Nova's spellings), refused in its words."""
+    if not isinstance(args, dict):
+        raise bad_field("reboot", args, f"{args!r} is not of type 'object'")
+    if "type" not in args:
+        raise bad_field("reboot", args, "'type' is a required property")
+    kind = args["type"]
+    if kind not in REBOOT_TYPES:
+        raise bad_field("type", kind, f"{kind!r} is not one of {list(REBOOT_TYPES)!r}")
+    return str(kind).upper()
 
 
 async def _security_group_action(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 import uuid
 from datetime import datetime
 from typing import Any
@@ -12,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 # One transaction per request, shared by every service (its SQLite rules live there).
 from common_rpc.chassis.db import transaction as transaction
 
-from .errors import invalid
+from .errors import bad_field, invalid
 
 
 def new_id() -> str:
@@ -39,6 +40,39 @@ def name_of(body: dict[str, Any], key: str = "name") -> str:
     value = text(body, key).strip()
     if not value:
         raise invalid(f"Invalid input for field/attribute {key}: it must not be empty.")
+    return value
+
+
+NAME_REASON = "printable characters. Can not start or end with whitespace."
+
+
+def _printable(char: str, *, space: bool = True) -> bool:
+    """A character Nova's ``name`` format allows (printable, in the BMP); ``space``: the
+    Zs spaces too (not at either end)."""
+    if ord(char) >= 0xFFFF:
+        return False
+    category = unicodedata.category(char)
+    if category.startswith("C") or (category.startswith("Z") and category != "Zs"):
+        return False
+    return space or category != "Zs"
+
+
+def nova_name(body: dict[str, Any], key: str = "name") -> str:
+    """Nova's ``name`` (servers, key names): a string of 1 to 255 printable characters, no
+    space at either end, checked in its schema's order and refused with its messages."""
+    value = body.get(key)
+    if not isinstance(value, str):
+        raise bad_field(key, value, f"{value!r} is not of type 'string'")
+    if value and not (
+        all(map(_printable, value))
+        and _printable(value[0], space=False)
+        and _printable(value[-1], space=False)
+    ):
+        raise invalid(f"An invalid 'name' value was provided. The name must be: {NAME_REASON}")
+    if not value:
+        raise bad_field(key, value, "'' should be non-empty")
+    if len(value) > 255:
+        raise bad_field(key, value, f"{value!r} is too long")
     return value
 
 

@@ -20,3 +20,9 @@ def conflict(message: str) -> Conflict:
 
 def forbidden(message: str = "Policy doesn't allow this operation to be performed.") -> Forbidden:
     return Forbidden(message)
+
+
+def bad_field(key: str, value: object, reason: str) -> Invalid:
+    """Nova's schema refusal: ``Invalid input for field/attribute accessIPv4. Value: 1.2.3.
+    '1.2.3' is not a 'ipv4'`` (``reason`` in jsonschema's words)."""
+    return Invalid(f"Invalid input for field/attribute {key}. Value: {value}. {reason}")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import ipaddress
+import re
 import secrets
 import uuid
 from collections.abc import Mapping
@@ -16,13 +18,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from common_rpc.context import RequestContext
 from common_rpc.contracts.payloads import ServerPayload
-from common_rpc.errors import NotFound
+from common_rpc.errors import Forbidden, NotFound
 from common_rpc.outbox import add_event
 
-from ..db.models import Server, ServerPort, VolumeAttachment, utcnow
+from ..db.models import Flavor, Image, Server, ServerPort, VolumeAttachment, utcnow
 from . import flavors, images, keypairs, quotas
-from .common import flag, iso, name_of, new_id, text, try_insert
-from .errors import conflict, invalid, not_found
+from .common import flag, iso, new_id, nova_name, try_insert
+from .errors import bad_field, conflict, invalid
 
 EVENT = "compute.server.{action}.{phase}"
 SETTLED = ("ACTIVE", "SHUTOFF", "ERROR", "BUILD", "REBOOT", "HARD_REBOOT")
@@ -35,71 +37,184 @@ STATUS_OF_VM_STATE = {
 }
 USER_DATA_LIMIT = 65535
 METADATA_LIMIT = 128
+GIB = 1024**3
+METADATA_KEY = re.compile(r"^[a-zA-Z0-9-_:. ]{1,255}$")
+# Nova shows ``progress`` only for these (views/servers.py ``_progress_statuses``).
+PROGRESS_STATUSES = ("ACTIVE", "BUILD", "REBUILD", "RESIZE", "VERIFY_RESIZE", "MIGRATING")
+NOT_ONE_OF = "is not valid under any of the given schemas"
 
 
-def _ref(value: Any, key: str) -> str:
-    """flavorRef/imageRef: an id or a URL ending in one."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = str(value)
+def server_not_found(server_id: str) -> NotFound:
+    """Nova's 404 for a server that is not there (or is another project's)."""
+    return NotFound(f"Instance {server_id} could not be found.")
+
+
+def _address(value: Any, version: int) -> str | None:
+    """``value`` as an IP address of ``version`` in its canonical form (RFC 5952 for IPv6:
+    ``0:0::babe:220.12.22.2`` is ``::babe:dc0c:1602``); None if it is not one (jsonschema's
+    ``ipv4``/``ipv6`` formats, which Nova checks with: no zone index)."""
     if not isinstance(value, str):
-        raise invalid(f"Invalid input for field/attribute {key}.")
-    return value.rstrip("/").rsplit("/", 1)[-1]
+        return None
+    try:
+        address = ipaddress.IPv4Address(value) if version == 4 else ipaddress.IPv6Address(value)
+    except ValueError:
+        return None
+    if getattr(address, "scope_id", None):
+        return None
+    return str(address)
+
+
+def access_ip(body: dict[str, Any], key: str) -> str:
+    """``accessIPv4``/``accessIPv6`` checked as Nova's schema does, kept canonical."""
+    value = body.get(key)
+    version = 6 if key.endswith("6") else 4
+    if not isinstance(value, str):
+        raise bad_field(key, value, f"{value!r} is not of type 'string'")
+    canonical = _address(value, version)
+    if canonical is None:
+        raise bad_field(key, value, f"{value!r} is not a 'ipv{version}'")
+    return canonical
+
+
+def canonical_ip(value: str) -> str:
+    """An address as every response shows it (RFC 5952); anything else unchanged."""
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        return value
+
+
+def _shown_access_ip(value: str | None, version: int) -> str:
+    """A stored access IP as the view shows it: canonical, or "" when unset or not an
+    address of its version (a value kept before create and update checked it)."""
+    return (_address(value, version) or "") if value else ""
+
+
+def _flavor_ref(body: dict[str, Any]) -> str:
+    """flavorRef (Nova: a string or an integer, not empty): an id or a URL ending in one."""
+    if "flavorRef" not in body:
+        raise bad_field("server", body, "'flavorRef' is a required property")
+    value = body["flavorRef"]
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise bad_field("flavorRef", value, f"{value!r} is not of type 'string', 'integer'")
+    if value == "":
+        raise bad_field("flavorRef", value, "'' should be non-empty")
+    return str(value).rstrip("/").rsplit("/", 1)[-1]
+
+
+def _is_uuid(value: Any) -> bool:
+    """Nova's ``uuid`` format (oslo's ``is_uuid_like``)."""
+    if not isinstance(value, str):
+        return False
+    bare = value.replace("urn:", "").replace("uuid:", "").strip("{}").replace("-", "").lower()
+    try:
+        return str(uuid.UUID(value)).replace("-", "") == bare
+    except ValueError:
+        return False
 
 
 def _uuid(value: Any, key: str) -> str:
-    try:
-        return str(uuid.UUID(str(value)))
-    except ValueError:
-        message = f"Invalid input for field/attribute {key}: {value!r} is not a UUID."
-        raise invalid(message) from None
+    if not _is_uuid(value):
+        raise bad_field(key, value, f"{value!r} is not a 'uuid'")
+    return str(uuid.UUID(value))
 
 
 def requested_networks(value: Any) -> list[dict[str, Any]]:
-    """``[{"network_id"}|{"port_id"}, "fixed_ip"?]``; absent/[]/"none"/"auto": none asked."""
+    """``[{"network_id"}|{"port_id"}, "fixed_ip"?]``; absent/[]/"none"/"auto": none asked.
+
+    Refusals in Nova's words: its schema's first (an entry's ``fixed_ip`` an address,
+    ``port`` a UUID), then its controller's (a network uuid, a port given twice).
+    """
     if value is None or value in ("none", "auto") or value == []:
         return []
     if not isinstance(value, list):
-        raise invalid("Invalid input for field/attribute networks.")
-    out: list[dict[str, Any]] = []
-    for entry in value:
+        raise bad_field("networks", value, f"{value!r} is not of type 'array'")
+    for index, entry in enumerate(value):
         if not isinstance(entry, dict):
-            raise invalid("Invalid input for field/attribute networks.")
+            raise bad_field(str(index), entry, f"{entry!r} is not of type 'object'")
+        if "fixed_ip" in entry:
+            fixed_ip = entry["fixed_ip"]
+            if not isinstance(fixed_ip, str):
+                raise bad_field("fixed_ip", fixed_ip, f"{fixed_ip!r} is not of type 'string'")
+            if (_address(fixed_ip, 4) or _address(fixed_ip, 6)) is None:
+                raise bad_field("fixed_ip", fixed_ip, f"{fixed_ip!r} {NOT_ONE_OF}")
+        if entry.get("port") is not None:
+            _uuid(entry["port"], "port")
+    out: list[dict[str, Any]] = []
+    ports: list[str] = []
+    for entry in value:
+        fixed_ip = entry.get("fixed_ip")
         if entry.get("port"):
-            out.append({"port_id": _uuid(entry["port"], "port")})
+            port_id = str(uuid.UUID(entry["port"]))
+            if port_id in ports:
+                raise invalid(
+                    f"Port ID '{entry['port']}' was specified twice: you cannot attach a "
+                    "port multiple times."
+                )
+            if fixed_ip is not None:
+                raise invalid(
+                    f"Specified Fixed IP '{fixed_ip}' cannot be used with port "
+                    f"'{entry['port']}': the two cannot be specified together."
+                )
+            ports.append(port_id)
+            out.append({"port_id": port_id})
             continue
-        if not entry.get("uuid"):
-            raise invalid("Bad networks format: each needs a network uuid or a port.")
-        wanted: dict[str, Any] = {"network_id": _uuid(entry["uuid"], "uuid")}
-        if entry.get("fixed_ip"):
-            wanted["fixed_ip"] = text(entry, "fixed_ip", limit=64)
+        if "uuid" not in entry:
+            raise invalid("Bad network format: missing 'uuid'")
+        network_id = entry["uuid"]
+        if not _is_uuid(network_id):
+            message = f"Bad networks format: network uuid is not in proper format ({network_id})"
+            raise invalid(message)
+        wanted: dict[str, Any] = {"network_id": str(uuid.UUID(network_id))}
+        if fixed_ip:
+            wanted["fixed_ip"] = canonical_ip(fixed_ip)
         out.append(wanted)
-    ports = [n["port_id"] for n in out if "port_id" in n]
-    if len(ports) != len(set(ports)):
-        raise invalid("The same port was requested twice.")
     return out
 
 
 def _user_data(value: Any) -> str | None:
+    """Nova's ``user_data``: base64 (decoded as Nova does, ignoring line breaks) of at most
+    65535 characters."""
     if value in (None, ""):
         return None
-    if not isinstance(value, str) or len(value) > USER_DATA_LIMIT:
-        raise invalid(f"User data must be base64 text of at most {USER_DATA_LIMIT} characters.")
+    if not isinstance(value, str):
+        raise bad_field("user_data", value, f"{value!r} is not of type 'string'")
     try:
-        base64.b64decode(value, validate=True)
+        base64.b64decode(value)
     except (binascii.Error, ValueError):
-        raise invalid("User data needs to be valid base 64.") from None
+        raise bad_field("user_data", value, f"{value!r} is not a 'base64'") from None
+    if len(value) > USER_DATA_LIMIT:
+        raise bad_field("user_data", value, f"{value!r} is too long")
     return value
 
 
 def metadata(value: Any) -> dict[str, str]:
+    """Nova's ``metadata``: keys of ``METADATA_KEY``, string values of at most 255
+    characters; more than 128 items is its 403."""
     if value is None:
         return {}
-    if not isinstance(value, dict) or len(value) > METADATA_LIMIT:
-        raise invalid(f"Invalid metadata: an object of at most {METADATA_LIMIT} entries.")
+    if not isinstance(value, dict):
+        raise bad_field("metadata", value, f"{value!r} is not of type 'object'")
     for key, item in value.items():
-        if not key or len(key) > 255 or not isinstance(item, str) or len(item) > 255:
-            raise invalid("Invalid metadata: keys and values are strings of 1 to 255 characters.")
+        if not isinstance(item, str):
+            raise bad_field(key, item, f"{item!r} is not of type 'string'")
+        if len(item) > 255:
+            raise bad_field(key, item, f"{item!r} is too long")
+    wrong = sorted(k for k in value if not METADATA_KEY.match(k))
+    if wrong:
+        verb = "does" if len(wrong) == 1 else "do"
+        reason = (
+            f"{', '.join(map(repr, wrong))} {verb} not match any of the regexes: "
+            f"{METADATA_KEY.pattern!r}"
+        )
+        raise bad_field("metadata", value, reason)
+    if len(value) > METADATA_LIMIT:
+        raise metadata_over_limit()
     return dict(value)
+
+
+def metadata_over_limit() -> Forbidden:
+    return Forbidden(f"Maximum number of metadata items exceeds {METADATA_LIMIT}")
 
 
 def _count(body: dict[str, Any], key: str) -> None:
@@ -110,6 +225,34 @@ def _count(body: dict[str, Any], key: str) -> None:
         raise invalid(f"Invalid input for field/attribute {key}.")
     if value != 1:
         raise invalid(f"{key} greater than 1 is not supported.")
+
+
+def check_create(body: dict[str, Any]) -> None:
+    """What Nova's create schema refuses, before anything is looked up, in the order its
+    schema lists the fields, with its messages (the lookups come after, in ``create``)."""
+    if "name" in body:
+        nova_name(body)
+    image_ref = body.get("imageRef")
+    if "imageRef" in body and image_ref != "" and not _is_uuid(image_ref):
+        raise bad_field("imageRef", image_ref, f"{image_ref!r} {NOT_ONE_OF}")
+    if "flavorRef" in body:
+        _flavor_ref(body)
+    admin_pass = body.get("adminPass", "")
+    if not isinstance(admin_pass, str):
+        raise bad_field("adminPass", admin_pass, f"{admin_pass!r} is not of type 'string'")
+    metadata(body.get("metadata"))
+    requested_networks(body.get("networks"))
+    for key in ("accessIPv4", "accessIPv6"):
+        if key in body:
+            access_ip(body, key)
+    if body.get("key_name") is not None:
+        nova_name(body, "key_name")
+    for key in ("min_count", "max_count"):
+        _count(body, key)
+    _user_data(body.get("user_data"))
+    for key in ("name", "flavorRef"):
+        if key not in body:
+            raise bad_field("server", body, f"{key!r} is a required property")
 
 
 def _image_ref(body: dict[str, Any]) -> str:
@@ -123,8 +266,27 @@ def _image_ref(body: dict[str, Any]) -> str:
         elif bdm.get("source_type") in ("volume", "snapshot", "blank"):
             raise invalid("Block device mappings with volumes are not supported.")
     if not image_ref:
-        raise invalid("Missing imageRef attribute.")
-    return _ref(image_ref, "imageRef")
+        raise invalid("Missing imageRef attribute")
+    return str(uuid.UUID(image_ref)) if _is_uuid(image_ref) else str(image_ref)
+
+
+def _check_sizes(flavor: Flavor, image: Image) -> None:
+    """Nova's checks of an image against the flavor's memory and root disk (0: unchecked)."""
+    if image.min_ram > flavor.ram_mb:
+        raise invalid("Flavor's memory is too small for requested image.")
+    disk = flavor.disk_gb * GIB
+    if disk <= 0:
+        return
+    if (image.size or 0) > disk:
+        raise invalid(
+            f"Flavor's disk is too small for requested image. Flavor disk is {disk} bytes, "
+            f"image is {image.size} bytes."
+        )
+    if image.min_disk * GIB > disk:
+        raise invalid(
+            "Flavor's disk is smaller than the minimum size specified in image metadata. "
+            f"Flavor disk is {disk} bytes, minimum size is {image.min_disk * GIB} bytes."
+        )
 
 
 async def create(
@@ -146,39 +308,35 @@ async def create(
     """
     if not ctx.project_id:
         raise invalid("A project-scoped token is required.")
-    name = name_of(body)
-    for key in ("min_count", "max_count"):
-        _count(body, key)
-    try:
-        flavor = await flavors.get(session, ctx, _ref(body.get("flavorRef"), "flavorRef"))
-    except NotFound:
-        raise invalid(f"Flavor {body.get('flavorRef')} could not be found.") from None
+    check_create(body)
     image_id = _image_ref(body)
+    flavor_id = _flavor_ref(body)
+    try:
+        flavor = await flavors.get(session, ctx, flavor_id)
+    except NotFound:
+        raise invalid(f"Flavor {flavor_id} could not be found.") from None
     try:
         image = await images.get(session, ctx, image_id)
     except NotFound:
-        raise invalid(f"Image {image_id} could not be found.") from None
+        raise invalid("Can not find requested image") from None
     if image.status != "active":
         raise invalid(f"Image {image_id} is not active.")
-    if image.min_ram > flavor.ram_mb or image.min_disk > max(flavor.disk_gb, 0) > 0:
-        raise invalid("Flavor's memory or disk is too small for requested image.")
+    _check_sizes(flavor, image)
     public_key = None
     key_name = body.get("key_name")
     if key_name is not None:
         try:
             public_key = (await keypairs.get(session, ctx, str(key_name))).public_key
         except NotFound:
-            raise invalid(f"Invalid key_name provided: {key_name}.") from None
+            raise invalid("Invalid key_name provided.") from None
     admin_pass = body.get("adminPass") or secrets.token_urlsafe(9)
-    if not isinstance(admin_pass, str):
-        raise invalid("Invalid input for field/attribute adminPass.")
     if "config_drive" in body and body["config_drive"] not in ("", None):
         flag({"config_drive": body["config_drive"]}, "config_drive", True)
     server = Server(
         id=new_id(),
         project_id=ctx.project_id,
         user_id=ctx.user_id or "",
-        name=name,
+        name=body["name"],
         flavor_id=flavor.id,
         image_id=image.id,
         vcpus=flavor.vcpus,
@@ -198,8 +356,8 @@ async def create(
         requested_networks=requested_networks(body.get("networks")),
         nics=[],
         security_groups=security_groups,
-        access_ipv4=text(body, "accessIPv4", limit=64),
-        access_ipv6=text(body, "accessIPv6", limit=64),
+        access_ipv4=access_ip(body, "accessIPv4") if "accessIPv4" in body else "",
+        access_ipv6=access_ip(body, "accessIPv6") if "accessIPv6" in body else "",
     )
     session.add(server)
     await session.flush()
@@ -226,7 +384,7 @@ async def get(session: AsyncSession, ctx: RequestContext, server_id: str) -> Ser
         query = query.where(Server.project_id == ctx.project_id)
     server = (await session.scalars(query)).first()
     if server is None:
-        raise not_found("Server", server_id)
+        raise server_not_found(server_id)
     return server
 
 
@@ -270,10 +428,11 @@ def addresses(server: Server) -> dict[str, list[dict[str, Any]]]:
             continue
         entries = out.setdefault(nic.get("network_name") or nic["network_id"], [])
         for ip in nic.get("ips", []):
+            addr = canonical_ip(ip)
             entries.append(
                 {
-                    "addr": ip,
-                    "version": 6 if ":" in ip else 4,
+                    "addr": addr,
+                    "version": 6 if ":" in addr else 4,
                     "OS-EXT-IPS:type": "fixed",
                     "OS-EXT-IPS-MAC:mac_addr": nic.get("mac"),
                 }
@@ -321,9 +480,8 @@ def view(
         "updated": iso(server.updated_at),
         "addresses": addresses(server),
         "links": link("servers", server.id),
-        "accessIPv4": server.access_ipv4,
-        "accessIPv6": server.access_ipv6,
-        "progress": 0,
+        "accessIPv4": _shown_access_ip(server.access_ipv4, 4),
+        "accessIPv6": _shown_access_ip(server.access_ipv6, 6),
         "key_name": server.key_name,
         "config_drive": "True",
         "OS-DCF:diskConfig": "MANUAL",
@@ -335,6 +493,8 @@ def view(
         "OS-SRV-USG:terminated_at": None,
         "os-extended-volumes:volumes_attached": [{"id": v} for v in volumes],
     }
+    if status in PROGRESS_STATUSES:
+        out["progress"] = 0
     groups = security_group_names(server)
     if groups:  # Nova leaves the key out for a server whose ports have no group
         out["security_groups"] = groups
@@ -356,18 +516,27 @@ UPDATE_VIEW_KEYS = (
 async def update_server(
     session: AsyncSession, ctx: RequestContext, server_id: str, body: dict[str, Any]
 ) -> Server:
-    server = await get(session, ctx, server_id)
-    unknown = set(body) - {"name", "accessIPv4", "accessIPv6", "metadata"}
-    if unknown:
-        raise invalid(f"Additional properties are not allowed ({', '.join(sorted(unknown))}).")
+    """Nova's update: ``name``, ``accessIPv4``, ``accessIPv6`` (``OS-DCF:diskConfig``
+    accepted and ignored: disks are not resized here), checked before the server is
+    looked up, as Nova's schema is."""
     if "name" in body:
-        server.name = name_of(body)
-    if "accessIPv4" in body:
-        server.access_ipv4 = text(body, "accessIPv4", limit=64)
-    if "accessIPv6" in body:
-        server.access_ipv6 = text(body, "accessIPv6", limit=64)
-    if "metadata" in body:
-        server.meta = metadata(body["metadata"])
+        nova_name(body)
+    disk_config = body.get("OS-DCF:diskConfig", "MANUAL")
+    if disk_config not in ("AUTO", "MANUAL"):
+        reason = f"{disk_config!r} is not one of ['AUTO', 'MANUAL']"
+        raise bad_field("OS-DCF:diskConfig", disk_config, reason)
+    addresses = {key: access_ip(body, key) for key in ("accessIPv4", "accessIPv6") if key in body}
+    unknown = set(body) - {"name", "accessIPv4", "accessIPv6", "OS-DCF:diskConfig"}
+    if unknown:
+        words = ", ".join(repr(k) for k in sorted(unknown))
+        reason = f"Additional properties are not allowed ({words} "
+        reason += f"{'was' if len(unknown) == 1 else 'were'} unexpected)"
+        raise bad_field("server", body, reason)
+    server = await get(session, ctx, server_id)
+    if "name" in body:
+        server.name = body["name"]
+    server.access_ipv4 = addresses.get("accessIPv4", server.access_ipv4)
+    server.access_ipv6 = addresses.get("accessIPv6", server.access_ipv6)
     server.updated_at = utcnow()
     await session.flush()
     await emit(session, server, "update", "end")
@@ -381,7 +550,7 @@ async def set_metadata(
     new = metadata(items)
     server.meta = new if replace else {**(server.meta or {}), **new}
     if len(server.meta) > METADATA_LIMIT:
-        raise invalid(f"Invalid metadata: at most {METADATA_LIMIT} entries.")
+        raise metadata_over_limit()
     server.updated_at = utcnow()
     await session.flush()
     return server
