@@ -130,7 +130,7 @@ async def test_named_group_on_create_then_added_and_removed(tmp_path: Path, amqp
         unknown = await c.api.post("p1", action, {"addSecurityGroup": {"name": "nope"}})
         assert unknown.status_code == 404
         assert unknown.json()["itemNotFound"]["message"] == (
-            "Security group nope not found for project p1."
+            "Security group nope is not found for project p1"
         )
         for args in ({}, None, {"name": ""}, {"name": "  "}):
             bad = await c.api.post("p1", action, {"addSecurityGroup": args})
@@ -168,9 +168,9 @@ async def test_unknown_group_on_create_makes_nothing(tmp_path: Path, amqp_url: s
         await _group(c, "p1", "twin")
         theirs = await _group(c, "p2", "theirs")
         cases = [
-            ([{"name": "nope"}], 400, "Security group nope not found for project p1."),
+            ([{"name": "nope"}], 400, "Security group nope not found."),
             ([{"name": "web"}, {"name": theirs["id"]}], 400, f"Security group {theirs['id']}"),
-            ([{"name": "twin"}], 409, "Multiple security_group matches"),
+            ([{"name": "twin"}], 409, "Multiple security groups found matching 'twin'. Use an ID"),
             ("web", 400, "security_groups"),
             ([{"name": ""}], 400, "security_groups"),
             ([{"name": "web", "extra": 1}], 400, "security_groups"),

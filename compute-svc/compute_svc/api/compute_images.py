@@ -6,6 +6,8 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
+from common_rpc.errors import NotFound
+
 from ..db.models import Image
 from ..domain import images
 from ..domain.common import iso
@@ -53,4 +55,8 @@ async def list_images_detail(request: Request) -> dict[str, Any]:
 @router.get("/{image_id}")
 async def show_image(request: Request, image_id: str) -> dict[str, Any]:
     async with transaction(request) as call:
-        return {"image": _view(request, await images.get(call.session, call.ctx, image_id))}
+        try:
+            image = await images.get(call.session, call.ctx, image_id)
+        except NotFound:
+            raise NotFound("Image not found.") from None  # Nova's text, not Glance's
+        return {"image": _view(request, image)}

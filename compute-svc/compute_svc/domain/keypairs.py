@@ -17,13 +17,15 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from common_rpc.context import RequestContext
+from common_rpc.errors import NotFound
 
 from ..db.models import Keypair
 from . import quotas
-from .common import iso, text, try_insert
-from .errors import conflict, invalid, not_found
+from .common import iso, nova_name, text, try_insert
+from .errors import bad_field, conflict, invalid
 
-NAME = re.compile(r"^[A-Za-z0-9 _.@-]{1,255}$")
+# Nova's key pair name at microversion 2.1 (``.`` and ``@`` come with 2.92).
+NAME = re.compile(r"^[_\- a-zA-Z0-9]+$")
 
 
 def fingerprint(public_key: str) -> str:
@@ -37,7 +39,7 @@ def _checked(public_key: str) -> str:
     try:
         serialization.load_ssh_public_key(public_key.strip().encode())
     except (ValueError, TypeError, IndexError):
-        raise invalid("Keypair data is invalid: failed to parse the public key.") from None
+        raise invalid("Keypair data is invalid: failed to generate fingerprint") from None
     return public_key.strip()
 
 
@@ -79,10 +81,25 @@ def _user(ctx: RequestContext) -> str:
 
 
 async def get(session: AsyncSession, ctx: RequestContext, name: str) -> Keypair:
-    pair = await session.get(Keypair, (_user(ctx), name))
+    user_id = _user(ctx)
+    pair = await session.get(Keypair, (user_id, name))
     if pair is None:
-        raise not_found("Keypair", name)
+        raise keypair_not_found(name, user_id)
     return pair
+
+
+def keypair_not_found(name: str, user_id: str) -> NotFound:
+    return NotFound(f"Keypair {name} not found for user {user_id}")
+
+
+def _name(body: dict[str, Any]) -> str:
+    """Nova's 2.1 key pair name (its ``name`` format, then its pattern), in its words."""
+    if "name" not in body:
+        raise bad_field("keypair", body, "'name' is a required property")
+    name = nova_name(body)
+    if not NAME.match(name):
+        raise bad_field("name", name, f"{name!r} does not match {NAME.pattern!r}")
+    return name
 
 
 async def list_all(session: AsyncSession, ctx: RequestContext) -> list[Keypair]:
@@ -98,9 +115,7 @@ async def create(
     quota_defaults: Mapping[str, int],
 ) -> tuple[Keypair, str | None]:
     """The new keypair and, when we generated it, its private key (403 over quota)."""
-    name = text(body, "name")
-    if not NAME.match(name):
-        raise invalid("Keypair data is invalid: the name is empty or has invalid characters.")
+    name = _name(body)
     key_type = text(body, "type", default="ssh")
     if key_type != "ssh":
         raise invalid(f"Keypair type {key_type!r} is not supported.")
@@ -134,5 +149,5 @@ async def remove(session: AsyncSession, ctx: RequestContext, name: str) -> None:
     )
     session.expunge(pair)
     if getattr(gone, "rowcount", 0) != 1:
-        raise not_found("Keypair", name)
+        raise keypair_not_found(name, pair.user_id)
     await quotas.release_key_pair(session, pair.project_id)

@@ -70,15 +70,22 @@ async def find(
     deps: Deps, names: list[str], *, project_id: str, status: int
 ) -> list[dict[str, Any]]:
     """The groups (network's view), or Nova's fault: an unknown one is ``status`` (400 on a
-    create, 404 on an action), a name several groups share 409."""
+    create, 404 on an action, each with Nova's text), a name several groups share 409."""
     try:
         return await deps.network.find_security_groups(names)
     except NotFound as exc:
         name = exc.details.get("name", ", ".join(names))
-        message = f"Security group {name} not found for project {project_id}."
-        raise (invalid(message) if status == 400 else NotFound(message)) from None
+        if status == 400:
+            raise invalid(f"Security group {name} not found.") from None
+        raise NotFound(f"Security group {name} is not found for project {project_id}") from None
     except Conflict as exc:
-        raise conflict(exc.message) from None
+        if status == 400:
+            name = exc.details.get("name", ", ".join(names))
+            message = (
+                f"Multiple security groups found matching '{name}'. Use an ID to be more specific."
+            )
+            raise conflict(message) from None
+        raise conflict(exc.message) from None  # neutronclient's text, which Nova passes on
 
 
 def brief(groups: list[dict[str, Any]]) -> list[dict[str, str]]:
