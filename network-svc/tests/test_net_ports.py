@@ -36,12 +36,32 @@ async def test_requested_addresses_are_checked(tmp_path) -> None:
 
         taken = await create([{"subnet_id": sub["id"], "ip_address": "10.0.0.50"}])
         assert taken.status_code == 409 and fault_type(taken) == "IpAddressAlreadyAllocated"
-        assert (await create([{"ip_address": "10.0.0.1"}])).status_code == 400  # gateway
-        assert (await create([{"ip_address": "10.9.0.5"}])).status_code == 400  # elsewhere
-        assert (
-            await create([{"subnet_id": sub["id"], "ip_address": "10.0.1.5"}])
-        ).status_code == 400
+        elsewhere = await create([{"ip_address": "10.9.0.5"}])
+        assert elsewhere.status_code == 400 and fault_type(elsewhere) == "InvalidIpForNetwork"
+        outside = await create([{"subnet_id": sub["id"], "ip_address": "10.0.1.5"}])
+        assert outside.status_code == 400 and fault_type(outside) == "InvalidIpForSubnet"
         assert (await create([{"subnet_id": "nope"}])).status_code == 400
+        for address in ("10.0.0.0", "10.0.0.255"):  # network and broadcast: never a port's
+            assert (
+                await create([{"subnet_id": sub["id"], "ip_address": address}])
+            ).status_code == 400
+        # The gateway address may be taken (as in Neutron: a port made to be a router's
+        # interface); a router then cannot take it by subnet.
+        gateway = await create([{"ip_address": "10.0.0.1"}])
+        assert gateway.status_code == 201
+        router = (await api.post("pA", "/v2.0/routers", {"router": {"name": "r"}})).json()
+        added = await api.put(
+            "pA",
+            f"/v2.0/routers/{router['router']['id']}/add_router_interface",
+            {"subnet_id": sub["id"]},
+        )
+        assert added.status_code == 409 and fault_type(added) == "IpAddressAlreadyAllocated"
+        by_port = await api.put(
+            "pA",
+            f"/v2.0/routers/{router['router']['id']}/add_router_interface",
+            {"port_id": gateway.json()["port"]["id"]},
+        )
+        assert by_port.status_code == 200, by_port.text
         await api.delete("pA", f"/v2.0/ports/{wanted['id']}")
         again = await create([{"ip_address": "10.0.0.50"}])
         assert again.status_code == 201  # released with the port

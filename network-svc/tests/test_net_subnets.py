@@ -47,15 +47,17 @@ async def test_invalid_and_overlapping_cidrs_are_400(tmp_path) -> None:
         assert await create(cidr="10.0.0.0/16") == 400  # overlaps
         assert await create(cidr="10.0.0.128/25") == 400
         assert await create(cidr="not-a-cidr") == 400
-        assert await create(cidr="10.9.0.1/24") == 400  # host bits set
         assert await create(cidr="fd00::/64") == 400  # wrong version
         pools = [{"start": "10.5.0.1", "end": "10.5.0.9"}]
-        assert await create(cidr="10.5.0.0/24", allocation_pools=pools) == 400  # has gateway
+        assert await create(cidr="10.5.0.0/24", allocation_pools=pools) == 409  # has gateway
         outside = [{"start": "10.6.0.10", "end": "10.7.0.9"}]
         assert await create(cidr="10.6.0.0/24", allocation_pools=outside) == 400
         assert await create(cidr="10.8.0.0/24", gateway_ip="10.9.0.1") == 400
         bad = await api.post("pA", "/v2.0/subnets", {"subnet": {"cidr": "10.4.0.0/24"}})
         assert bad.status_code == 400 and fault_type(bad) == "HTTPBadRequest"
+        # Host bits are cleared, as Neutron turns the CIDR "into a proper subnet".
+        proper = await api.subnet("pA", net["id"], "10.9.0.1/24")
+        assert proper["cidr"] == "10.9.0.0/24" and proper["gateway_ip"] == "10.9.0.1"
         other = await api.network("pB")
         reused = await api.subnet("pB", other["id"], "10.0.0.0/24")
         assert reused["cidr"] == "10.0.0.0/24"

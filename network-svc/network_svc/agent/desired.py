@@ -56,6 +56,7 @@ async def network_state(session: AsyncSession, network_id: str) -> dict[str, Any
                 "gateway_ip": s.gateway_ip,
                 "enable_dhcp": s.enable_dhcp,
                 "dns_nameservers": list(s.dns_nameservers or ()),
+                "host_routes": [dict(r) for r in s.host_routes or ()],
                 "dhcp_server_ip": server.get(s.id),
             }
             for s in net.subnets
@@ -180,12 +181,24 @@ async def router_state(session: AsyncSession, router_id: str) -> dict[str, Any] 
     ).first()
     if router is None:
         return None
+    # A leg holds its port's address on the subnet: the subnet's gateway when the
+    # interface was added by subnet (the gateway cannot move while it is held), or the
+    # port's own address when it was added by port.
     legs = await session.execute(
         select(
-            Port.id, Port.network_id, Port.mac_address, Subnet.id, Subnet.cidr, Subnet.gateway_ip
+            Port.id,
+            Port.network_id,
+            Port.mac_address,
+            Subnet.id,
+            Subnet.cidr,
+            IpAllocation.ip_address,
         )
         .join(RouterPort, RouterPort.port_id == Port.id)
         .join(Subnet, Subnet.id == RouterPort.subnet_id)
+        .join(
+            IpAllocation,
+            (IpAllocation.port_id == Port.id) & (IpAllocation.subnet_id == Subnet.id),
+        )
         .where(RouterPort.router_id == router.id)
         .order_by(Port.id)
     )
@@ -195,10 +208,9 @@ async def router_state(session: AsyncSession, router_id: str) -> dict[str, Any] 
             "network_id": network_id,
             "subnet_id": subnet_id,
             "mac": mac,
-            "cidrs": [_on(gateway_ip, cidr)],
+            "cidrs": [_on(address, cidr)],
         }
-        for port_id, network_id, mac, subnet_id, cidr, gateway_ip in legs
-        if gateway_ip
+        for port_id, network_id, mac, subnet_id, cidr, address in legs
     ]
     gateway = await _gateway(session, router)
     fips = await session.execute(

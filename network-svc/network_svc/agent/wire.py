@@ -5,7 +5,8 @@ into the drivers' dataclasses::
 
     net = {"network_id": "n1", "segmentation_type": "local", "segmentation_id": None,
            "mtu": 1500, "subnets": [{"subnet_id": "s1", "cidr": "10.0.0.0/24",
-           "gateway_ip": "10.0.0.1", "enable_dhcp": True, "dns_nameservers": []}],
+           "gateway_ip": "10.0.0.1", "enable_dhcp": True, "dns_nameservers": [],
+           "host_routes": [{"destination": "10.9.0.0/16", "nexthop": "10.0.0.254"}]}],
            "dhcp_hosts": [{"mac": "fa:16:3e:00:00:01", "ip": "10.0.0.5",
            "hostname": "host-10-0-0-5"}], "generation": 3}
     spec, hosts = network_spec(net)
@@ -38,6 +39,7 @@ def network_spec(data: dict[str, Any]) -> tuple[NetworkSpec, tuple[DhcpHost, ...
             enable_dhcp=bool(s.get("enable_dhcp", True)),
             dns_nameservers=tuple(s.get("dns_nameservers") or ()),
             dhcp_server_ip=s.get("dhcp_server_ip"),
+            host_routes=tuple((r["destination"], r["nexthop"]) for r in s.get("host_routes") or ()),
         )
         for s in data.get("subnets") or ()
     )

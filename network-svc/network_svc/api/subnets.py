@@ -1,11 +1,12 @@
-"""``/v2.0/subnets``."""
+"""``/v2.0/subnets``; a change of what dnsmasq or a router serves is pushed to the hosts."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from ..db.models import Subnet
-from ..domain import subnets
+from ..domain import routers, subnets
+from ..rpc import push
 from .deps import Call
 from .resources import crud_router
 
@@ -14,4 +15,18 @@ async def _create(call: Call, body: dict[str, Any]) -> Subnet:
     return await subnets.create(call.session, call.ctx, call.settings, body)
 
 
-router = crud_router("subnets", "subnet", subnets, create=_create)
+async def _changed(runtime: Any, _subnet: Any, info: dict[str, Any]) -> None:
+    """Committed: routers with a new next hop, then every host serving the network."""
+    await push.routers_changed(runtime, info.get(routers.CHANGED_KEY) or {})
+    await push.networks_changed(runtime, info.get(subnets.NETWORKS_CHANGED_KEY) or set())
+
+
+router = crud_router(
+    "subnets",
+    "subnet",
+    subnets,
+    create=_create,
+    after_create=_changed,
+    after_update=_changed,
+    after_remove=_changed,
+)

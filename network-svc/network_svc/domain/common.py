@@ -19,7 +19,7 @@ from common_rpc.chassis.db import transaction as transaction
 from common_rpc.context import RequestContext
 
 from ..db.models import utcnow
-from .errors import invalid, policy_denied
+from .errors import bad_attribute, invalid, invalid_input, policy_denied
 
 
 def new_id() -> str:
@@ -82,18 +82,27 @@ def text(body: dict[str, Any], key: str, default: str = "", limit: int = 255) ->
     value = body.get(key, default)
     if value is None:
         value = ""
-    if not isinstance(value, str) or len(value) > limit:
-        raise invalid(f"Invalid input for {key}: expected a string of at most {limit} characters.")
+    if not isinstance(value, str):
+        raise bad_attribute(key, f"'{value}' is not a valid string")
+    if len(value) > limit:
+        raise bad_attribute(key, f"'{value}' exceeds maximum length of {limit}")
     return value
+
+
+# oslo's bool_from_string(strict=True), which Neutron's convert_to_boolean uses.
+_BOOLEANS = {
+    **dict.fromkeys(("1", "t", "true", "on", "y", "yes"), True),
+    **dict.fromkeys(("0", "f", "false", "off", "n", "no"), False),
+}
 
 
 def flag(body: dict[str, Any], key: str, default: bool) -> bool:
     value = body.get(key, default)
-    if isinstance(value, str) and value.lower() in ("true", "false"):
-        return value.lower() == "true"
-    if not isinstance(value, bool):
-        raise invalid(f"Invalid input for {key}: expected a boolean.")
-    return value
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (str, int)) and str(value).strip().lower() in _BOOLEANS:
+        return _BOOLEANS[str(value).strip().lower()]
+    raise invalid_input(f"'{value}' cannot be converted to boolean")
 
 
 _INSERT = {"sqlite": sqlite_insert, "postgresql": postgresql_insert}

@@ -1,13 +1,12 @@
 """Address math for subnets; uniqueness is the database's job (``ip_allocations`` key).
 
->>> default_pools(ipaddress.ip_network("10.0.0.0/29"), "10.0.0.1")
-[{'start': '10.0.0.2', 'end': '10.0.0.6'}]
+>>> default_gateway(ipaddress.ip_network("2001:db8::/64"))
+'2001:db8::1'
 """
 
 from __future__ import annotations
 
 import ipaddress
-import itertools
 import random
 from typing import Any
 
@@ -16,8 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.util import identity_key
 
 from ..db.models import IpAllocation, Subnet
+from . import subnet_attrs
 from .common import try_insert
-from .errors import conflict, invalid
+from .errors import bad_attribute, conflict, invalid
 
 Net = ipaddress.IPv4Network | ipaddress.IPv6Network
 Addr = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -29,82 +29,27 @@ MAX_ATTEMPTS = 200
 RANDOM_PROBES = 8
 
 
-def parse_cidr(cidr: Any, ip_version: int) -> Net:
-    try:
-        net = ipaddress.ip_network(str(cidr), strict=True)
-    except ValueError:
-        raise invalid(f"Invalid input for cidr: {cidr!r} is not a valid CIDR.") from None
-    if net.version != ip_version:
-        raise invalid(f"Invalid input for cidr: {cidr} is not an IPv{ip_version} network.")
-    if net.num_addresses < (4 if net.version == 4 else 2):
-        raise invalid(f"Invalid input for cidr: {cidr} is too small.")
-    return net
-
-
 def host_bounds(net: Net) -> tuple[int, int]:
-    """First and last usable addresses as integers (IPv4 skips network and broadcast)."""
-    if net.version == 4:
-        return int(net.network_address) + 1, int(net.broadcast_address) - 1
-    return int(net.network_address) + 1, int(net.broadcast_address)
+    return subnet_attrs.host_bounds(net)
 
 
-def parse_ip(value: Any, net: Net, what: str) -> Addr:
-    try:
-        addr = ipaddress.ip_address(str(value))
-    except ValueError:
-        raise invalid(f"Invalid input for {what}: {value!r} is not an IP address.") from None
+def fixed_ip(value: Any, net: Net) -> Addr:
+    """A requested fixed IP of a subnet: any address of the subnet but its network
+    (and, for IPv4, broadcast) address, as Neutron's ``check_subnet_ip`` allows."""
+    addr = subnet_attrs.address(value)
+    if addr is None:
+        raise bad_attribute("fixed_ips", subnet_attrs.not_an_address(value))
     low, high = host_bounds(net)
     if addr.version != net.version or not low <= int(addr) <= high:
-        raise invalid(f"Invalid input for {what}: {value} is not a host address of {net}.")
+        raise invalid(
+            f"IP address {value} is not a valid IP for the specified subnet.",
+            "InvalidIpForSubnet",
+        )
     return addr
 
 
 def default_gateway(net: Net) -> str:
     return str(ipaddress.ip_address(host_bounds(net)[0]))
-
-
-def _ranges(low: int, high: int, hole: int | None) -> list[tuple[int, int]]:
-    if hole is None or not low <= hole <= high:
-        return [(low, high)] if low <= high else []
-    return [(a, b) for a, b in ((low, hole - 1), (hole + 1, high)) if a <= b]
-
-
-def default_pools(net: Net, gateway: str | None) -> list[dict[str, str]]:
-    hole = int(ipaddress.ip_address(gateway)) if gateway else None
-    return [
-        {"start": str(ipaddress.ip_address(a)), "end": str(ipaddress.ip_address(b))}
-        for a, b in _ranges(*host_bounds(net), hole)
-    ]
-
-
-def check_pools(net: Net, pools: Any, gateway: str | None) -> list[dict[str, str]]:
-    """Pools inside the subnet's hosts, disjoint, and clear of the gateway."""
-    if not isinstance(pools, list):
-        raise invalid("Invalid input for allocation_pools: expected a list.")
-    spans: list[tuple[int, int]] = []
-    for pool in pools:
-        if not isinstance(pool, dict) or "start" not in pool or "end" not in pool:
-            raise invalid("Invalid input for allocation_pools: each needs start and end.")
-        start = int(parse_ip(pool["start"], net, "allocation_pools"))
-        end = int(parse_ip(pool["end"], net, "allocation_pools"))
-        if start > end:
-            raise invalid(f"Allocation pool {pool['start']}-{pool['end']} is reversed.")
-        spans.append((start, end))
-    spans.sort()
-    for (_, prev_end), (start, _) in itertools.pairwise(spans):
-        if start <= prev_end:
-            raise invalid("Allocation pools overlap.", "OverlappingAllocationPools")
-    if gateway is not None:
-        gw = int(ipaddress.ip_address(gateway))
-        if any(a <= gw <= b for a, b in spans):
-            raise invalid(
-                f"Gateway ip {gateway} conflicts with allocation pool.",
-                "GatewayConflictWithAllocationPools",
-            )
-    return [
-        {"start": str(ipaddress.ip_address(a)), "end": str(ipaddress.ip_address(b))}
-        for a, b in spans
-    ]
 
 
 def _spans(subnet: Subnet) -> list[tuple[int, int]]:
@@ -154,9 +99,7 @@ async def allocate(
     """
     net = ipaddress.ip_network(subnet.cidr)
     if ip_address is not None:
-        addr = str(parse_ip(ip_address, net, "fixed_ips"))
-        if addr == subnet.gateway_ip:
-            raise invalid(f"IP address {addr} is the gateway of subnet {subnet.id}.")
+        addr = str(fixed_ip(ip_address, net))
         row = IpAllocation(
             subnet_id=subnet.id, ip_address=addr, port_id=port_id, network_id=subnet.network_id
         )

@@ -20,7 +20,7 @@ from common_rpc.outbox import add_event
 from .. import events
 from ..db.models import IpAllocation, Network, Port, PortSecurityGroup, Subnet
 from ..settings import NetworkSettings
-from . import ipam, networks, quotas, security_groups
+from . import ipam, networks, quotas, security_groups, subnet_attrs
 from .common import (
     GENERATIONS,
     admin_only,
@@ -33,7 +33,15 @@ from .common import (
     touch,
     try_insert,
 )
-from .errors import conflict, invalid, not_found, policy_denied
+from .errors import (
+    bad_attribute,
+    conflict,
+    invalid,
+    invalid_input,
+    not_found,
+    policy_denied,
+    required,
+)
 
 MAC = re.compile(r"^([0-9a-f]{2}:){5}[0-9a-f]{2}$")
 MAC_ATTEMPTS = 16
@@ -134,33 +142,61 @@ async def _assign_ips(
                 if index == len(candidates) - 1:
                     raise
         return []
-    if not isinstance(requested, list):
-        raise invalid("Invalid input for fixed_ips: expected a list.")
     held = []
-    for entry in requested:
-        if not isinstance(entry, dict):
-            raise invalid("Invalid input for fixed_ips.")
+    for entry in fixed_ip_entries(requested):
         subnet = _subnet_for(entry, subnets, network.id)
         held.append(await ipam.allocate(session, subnet, port.id, entry.get("ip_address")))
     return held
+
+
+UUID = re.compile(r"^[0-9a-fA-F]{8}-?([0-9a-fA-F]{4}-?){3}[0-9a-fA-F]{12}$")
+
+
+def fixed_ip_entries(requested: Any) -> list[dict[str, Any]]:
+    """The API layer's ``fixed_ips`` check; each address made canonical (RFC 5952)."""
+    if not isinstance(requested, list):
+        raise bad_attribute("fixed_ips", f"Invalid data format for fixed IP: '{requested}'")
+    entries: list[dict[str, Any]] = []
+    seen: list[Any] = []
+    for entry in requested:
+        if not isinstance(entry, dict):
+            raise bad_attribute("fixed_ips", f"Invalid data format for fixed IP: '{entry}'")
+        entry = dict(entry)
+        if "ip_address" in entry:
+            if entry["ip_address"] in seen:
+                raise bad_attribute("fixed_ips", f"Duplicate IP address '{entry['ip_address']}'")
+            seen.append(entry["ip_address"])
+            addr = subnet_attrs.address(entry["ip_address"])
+            if addr is None:
+                raise bad_attribute("fixed_ips", subnet_attrs.not_an_address(entry["ip_address"]))
+            entry["ip_address"] = str(addr)
+        if "subnet_id" in entry and not UUID.match(str(entry["subnet_id"])):
+            raise bad_attribute("fixed_ips", f"'{entry['subnet_id']}' is not a valid UUID")
+        entries.append(entry)
+    return entries
 
 
 def _subnet_for(entry: dict[str, Any], subnets: dict[str, Subnet], network_id: str) -> Subnet:
     if entry.get("subnet_id"):
         subnet = subnets.get(str(entry["subnet_id"]))
         if subnet is None:
-            raise invalid(f"Subnet {entry['subnet_id']} is not on network {network_id}.")
+            raise invalid_input(
+                f"Failed to create port on network {network_id}, because fixed_ips "
+                f"included invalid subnet {entry['subnet_id']}"
+            )
         return subnet
     if entry.get("ip_address") is None:
-        raise invalid("Invalid input for fixed_ips: subnet_id or ip_address is required.")
-    try:
-        addr = ipaddress.ip_address(str(entry["ip_address"]))
-    except ValueError:
-        raise invalid(f"Invalid input for fixed_ips: {entry['ip_address']!r}.") from None
+        raise invalid_input("IP allocation requires subnet_id or ip_address")
+    addr = ipaddress.ip_address(entry["ip_address"])
     for subnet in subnets.values():
-        if addr in ipaddress.ip_network(subnet.cidr):
+        net = ipaddress.ip_network(subnet.cidr)
+        low, high = ipam.host_bounds(net)
+        if addr.version == net.version and low <= int(addr) <= high:
             return subnet
-    raise invalid(f"IP address {addr} is not in any subnet of network {network_id}.")
+    raise invalid(
+        f"IP address {addr} is not a valid IP for any of the subnets on the specified network.",
+        "InvalidIpForNetwork",
+    )
 
 
 async def _set_groups(
@@ -176,13 +212,13 @@ async def _set_groups(
         return [PortSecurityGroup(port_id=port.id, security_group_id=group_id)]  # written
     else:
         if not isinstance(requested, list):
-            raise invalid("Invalid input for security_groups: expected a list.")
+            raise bad_attribute("security_groups", f"'{requested}' is not a list")
         ids = list(dict.fromkeys(str(i) for i in requested))
         if ids and not port.port_security_enabled:
-            raise conflict(
+            raise invalid(
+                "Port security must be enabled and port must have an IP address in order "
+                "to use security groups.",
                 "PortSecurityAndIPRequiredForSecurityGroups",
-                "Port security must be enabled and the port must have an IP address "
-                "in order to use security groups.",
             )
         for group_id in ids:
             group = await security_groups.get(session, ctx, group_id)
@@ -206,14 +242,16 @@ async def create(
     session: AsyncSession, ctx: RequestContext, settings: NetworkSettings, body: dict[str, Any]
 ) -> Port:
     admin_only(ctx, "create_port", body, "binding:host_id")
-    network = await networks.get(session, ctx, str(body.get("network_id") or ""))
+    if not body.get("network_id"):
+        raise required("network_id")
+    network = await networks.get(session, ctx, str(body["network_id"]))
     if not (owns(ctx, network.project_id) or network.shared):
         # Neutron's create_port rule: the network's owner, or a shared network. Another
         # project's external network is visible, but not to plug into.
         raise policy_denied("create_port")
     mac = body.get("mac_address")
     if mac is not None and (not isinstance(mac, str) or not MAC.match(mac.lower())):
-        raise invalid(f"Invalid input for mac_address: {mac!r}.")
+        raise bad_attribute("mac_address", f"'{mac}' is not a valid MAC address")
     port = Port(
         id=new_id(),
         project_id=owner_of(ctx, body),
@@ -245,13 +283,9 @@ async def _replace_ips(session: AsyncSession, port: Port, requested: Any) -> Non
     network = (await session.scalars(select(Network).where(Network.id == port.network_id))).one()
     keep = {(a.subnet_id, a.ip_address) for a in port.fixed_ips}
     wanted: list[dict[str, Any]] = []
-    if not isinstance(requested, list):
-        raise invalid("Invalid input for fixed_ips: expected a list.")
     subnets = {s.id: s for s in network.subnets}
     held = set()
-    for entry in requested:
-        if not isinstance(entry, dict):
-            raise invalid("Invalid input for fixed_ips.")
+    for entry in fixed_ip_entries(requested):
         subnet = _subnet_for(entry, subnets, network.id)
         key = (subnet.id, entry.get("ip_address"))
         if key in keep:
@@ -294,7 +328,8 @@ async def update(
         if port.security_groups:
             raise conflict(
                 "PortSecurityPortHasSecurityGroup",
-                "Port has security group associated; remove it first.",
+                "Port has security group associated. Cannot disable port security or IP "
+                "address until security group is removed.",
             )
     touch(port)
     await reload(session, port)
@@ -313,9 +348,9 @@ async def remove(session: AsyncSession, ctx: RequestContext, port_id: str) -> Po
     if port.device_owner == DHCP_OWNER or (port.device_owner in L3_OWNERS and port.device_id):
         # Neutron's rule: these go with their subnet, router or floating IP.
         raise conflict(
-            "PortInUse",
+            "ServicePortInUse",
             f"Port {port_id} cannot be deleted directly via the port API: "
-            f"it has device owner {port.device_owner}.",
+            f"has device owner {port.device_owner}.",
         )
     await remove_row(session, ctx, port)
     return port

@@ -1,4 +1,13 @@
-"""Subnets: CIDR, gateway and pool validation; no overlap inside one network."""
+"""Subnets: Neutron's checks (``subnet_attrs``), no overlap inside one network, updates
+of the gateway, pools, DNS servers, host routes and DHCP that the hosts then follow.
+
+A change the data plane sees (gateway, DNS servers, host routes, DHCP on or off) moves
+its network's generation and is noted in ``session.info`` (``NETWORKS_CHANGED_KEY``;
+routers whose gateway's next hop moved in ``routers.changed``) so the caller pushes
+the network's state to its hosts once the transaction committed.
+
+    subnet = await update(session, ctx, subnet_id, {"gateway_ip": "10.0.0.254"})
+"""
 
 from __future__ import annotations
 
@@ -11,14 +20,41 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from common_rpc.context import RequestContext
 from common_rpc.contracts.payloads import SubnetPayload
+from common_rpc.errors import Conflict
 from common_rpc.outbox import add_event
 
 from .. import events
-from ..db.models import IpAllocation, Network, Subnet
+from ..db.models import IpAllocation, Network, Port, Router, Subnet
 from ..settings import NetworkSettings
-from . import dhcp, ipam, networks, quotas, routers
+from . import dhcp, ipam, networks, ports, quotas, routers, subnet_attrs
 from .common import flag, new_id, owns, standard_view, text, touch
-from .errors import conflict, forbidden, invalid, not_found
+from .errors import (
+    bad_request,
+    conflict,
+    invalid_input,
+    not_found,
+    policy_denied,
+    read_only,
+    required,
+)
+
+# session.info key: the networks whose DHCP options a transaction changed.
+NETWORKS_CHANGED_KEY = "networks_changed"
+# What a subnet update may not change (Neutron's allow_put False).
+READ_ONLY = (
+    "id",
+    "network_id",
+    "ip_version",
+    "cidr",
+    "subnetpool_id",
+    "prefixlen",
+    "project_id",
+    "tenant_id",
+    "ipv6_ra_mode",
+    "ipv6_address_mode",
+)
+# What dnsmasq (and a router's default route) is made of.
+DATA_PLANE = ("gateway_ip", "dns_nameservers", "host_routes", "enable_dhcp")
 
 
 def view(subnet: Subnet, _ctx: RequestContext | None = None) -> dict[str, Any]:
@@ -61,38 +97,28 @@ async def list_all(session: AsyncSession, ctx: RequestContext) -> list[Subnet]:
     return list(await session.scalars(visible(ctx)))
 
 
-def _nameservers(value: Any) -> list[str]:
-    if not isinstance(value, list):
-        raise invalid("Invalid input for dns_nameservers: expected a list.")
-    try:
-        return [str(ipaddress.ip_address(str(v))) for v in value]
-    except ValueError:
-        raise invalid("Invalid input for dns_nameservers.") from None
-
-
-def _routes(value: Any) -> list[dict[str, str]]:
-    if not isinstance(value, list):
-        raise invalid("Invalid input for host_routes: expected a list.")
-    out = []
-    for route in value:
-        try:
-            out.append(
-                {
-                    "destination": str(ipaddress.ip_network(route["destination"])),
-                    "nexthop": str(ipaddress.ip_address(route["nexthop"])),
-                }
-            )
-        except (KeyError, TypeError, ValueError):
-            raise invalid("Invalid input for host_routes.") from None
-    return out
-
-
 async def create(
     session: AsyncSession, ctx: RequestContext, settings: NetworkSettings, body: dict[str, Any]
 ) -> Subnet:
     network_id = str(body.get("network_id") or "")
     if not network_id:
-        raise invalid("Invalid input for network_id: required.")
+        raise required("network_id")
+    version = subnet_attrs.ip_version(body.get("ip_version", 4))
+    if body.get("cidr") is None:
+        raise bad_request("subnets", "a subnetpool must be specified in the absence of a cidr")
+    enable_dhcp = flag(body, "enable_dhcp", True)
+    net = subnet_attrs.cidr(body["cidr"], version, enable_dhcp=enable_dhcp)
+    if "gateway_ip" in body:
+        gateway = subnet_attrs.gateway_ip(body["gateway_ip"], net)
+    else:
+        gateway = ipam.default_gateway(net)
+    if body.get("allocation_pools") is not None:
+        spans = subnet_attrs.pools(net, body["allocation_pools"])
+    else:
+        spans = subnet_attrs.default_pools(net, gateway)
+    dns = subnet_attrs.nameservers(body.get("dns_nameservers"), version, None)
+    routes = subnet_attrs.host_routes(body.get("host_routes"), version, None)
+    name, description = text(body, "name"), text(body, "description")
     # Lock the network row (PostgreSQL) so two overlapping subnets cannot both pass the check.
     network = (
         await session.scalars(
@@ -102,88 +128,142 @@ async def create(
     if network is None:
         raise not_found("Network", network_id)
     if not owns(ctx, network.project_id):
-        raise forbidden("Only the network's owner may add subnets to it.")
-    version = body.get("ip_version", 4)
-    if version not in (4, 6):
-        raise invalid("Invalid input for ip_version: 4 or 6.")
-    net = ipam.parse_cidr(body.get("cidr"), version)
-    gateway: str | None
-    if "gateway_ip" not in body:
-        gateway = ipam.default_gateway(net)
-    elif body["gateway_ip"] is None:
-        gateway = None
-    else:
-        gateway = str(ipam.parse_ip(body["gateway_ip"], net, "gateway_ip"))
-    if body.get("allocation_pools"):
-        pools = ipam.check_pools(net, body["allocation_pools"], gateway)
-    else:
-        pools = ipam.default_pools(net, gateway)
+        raise policy_denied("create_subnet")
+    subnet_attrs.gateway_out_of_pools(gateway, spans, net)
     for other in network.subnets:
         if ipaddress.ip_network(other.cidr).overlaps(net):
-            raise invalid(
+            raise invalid_input(
                 f"Requested subnet with cidr: {net} for network: {network_id} overlaps "
-                f"with another subnet."
+                "with another subnet"
             )
     subnet = Subnet(
         id=new_id(),
         project_id=network.project_id,
         network_id=network_id,
-        name=text(body, "name"),
-        description=text(body, "description"),
+        name=name,
+        description=description,
         ip_version=version,
         cidr=str(net),
         gateway_ip=gateway,
-        enable_dhcp=flag(body, "enable_dhcp", True),
-        allocation_pools=pools,
-        dns_nameservers=_nameservers(body.get("dns_nameservers") or []),
-        host_routes=_routes(body.get("host_routes") or []),
+        enable_dhcp=enable_dhcp,
+        allocation_pools=subnet_attrs.pool_dicts(spans, net),
+        dns_nameservers=dns,
+        host_routes=routes,
     )
     session.add(subnet)
     await session.flush()
     await quotas.reserve(session, settings, subnet.project_id, "subnet")
     await emit(session, ctx, subnet, events.CREATE)
     await dhcp.ensure_address(session, ctx, subnet)
+    await _network_changed(session, subnet.network_id)
     return subnet
 
 
 async def update(
     session: AsyncSession, ctx: RequestContext, subnet_id: str, body: dict[str, Any]
 ) -> Subnet:
-    subnet = await get(session, ctx, subnet_id)
-    if not owns(ctx, subnet.project_id):
-        raise forbidden("Only the subnet's owner may change it.")
-    for key in ("cidr", "network_id", "ip_version", "allocation_pools", "gateway_ip"):
+    """Neutron's updatable attributes, checked as Neutron checks them: the gateway a
+    router interface holds cannot move (``GatewayIpInUse``), and the gateway stays out
+    of the pools (``GatewayConflictWithAllocationPools``). Addresses already held
+    outside new pools stay held, as in Neutron."""
+    for key in READ_ONLY:
         if key in body:
-            raise invalid(f"Cannot update read-only attribute {key}.")
-    if "name" in body:
-        subnet.name = text(body, "name")
-    if "description" in body:
-        subnet.description = text(body, "description")
-    if "enable_dhcp" in body:
-        subnet.enable_dhcp = flag(body, "enable_dhcp", subnet.enable_dhcp)
+            raise read_only(key)
+    subnet = await get(session, ctx, subnet_id)
+    net = ipaddress.ip_network(subnet.cidr)
+    gateway = subnet.gateway_ip
+    if "gateway_ip" in body:
+        gateway = subnet_attrs.gateway_ip(body["gateway_ip"], net)
+    spans = None
+    if body.get("allocation_pools") is not None:
+        spans = subnet_attrs.pools(net, body["allocation_pools"])
+    if "dns_nameservers" in body:
+        dns = subnet_attrs.nameservers(body["dns_nameservers"], subnet.ip_version, subnet.id)
+    if "host_routes" in body:
+        routes = subnet_attrs.host_routes(body["host_routes"], subnet.ip_version, subnet.id)
+    enable_dhcp = flag(body, "enable_dhcp", subnet.enable_dhcp)
+    name = text(body, "name") if "name" in body else subnet.name
+    description = text(body, "description") if "description" in body else subnet.description
+    if not owns(ctx, subnet.project_id):
+        raise policy_denied("update_subnet")
+    if gateway != subnet.gateway_ip:
+        await _check_gateway_unused(session, subnet)
+    if gateway != subnet.gateway_ip or spans is not None:
+        current = [
+            (int(ipaddress.ip_address(p["start"])), int(ipaddress.ip_address(p["end"])))
+            for p in subnet.allocation_pools
+        ]
+        subnet_attrs.gateway_out_of_pools(gateway, current if spans is None else spans, net)
+    if gateway != subnet.gateway_ip:
+        # Routers whose gateway port is on this subnet route by its gateway: new next hop.
+        for router in await session.scalars(
+            select(Router)
+            .join(IpAllocation, IpAllocation.port_id == Router.gw_port_id)
+            .where(IpAllocation.subnet_id == subnet.id)
+        ):
+            routers.mark(session, router)
+    subnet.name, subnet.description, subnet.gateway_ip = name, description, gateway
+    if spans is not None:
+        subnet.allocation_pools = subnet_attrs.pool_dicts(spans, net)
+    if "dns_nameservers" in body:
+        subnet.dns_nameservers = dns
+    if "host_routes" in body:
+        subnet.host_routes = routes
+    if enable_dhcp != subnet.enable_dhcp:
+        subnet.enable_dhcp = enable_dhcp
+        # The DHCP port takes or gives back its address on the subnet (and goes with
+        # the network's last DHCP subnet), as Neutron's DHCP agent does.
         if dhcp.serves(subnet):
             await dhcp.ensure_address(session, ctx, subnet)
         else:
             await dhcp.release_address(session, ctx, subnet)
-    if "dns_nameservers" in body:
-        subnet.dns_nameservers = _nameservers(body["dns_nameservers"] or [])
-    if "host_routes" in body:
-        subnet.host_routes = _routes(body["host_routes"] or [])
     touch(subnet)
     await session.flush()
+    if any(key in body for key in DATA_PLANE):
+        await _network_changed(session, subnet.network_id)
     await emit(session, ctx, subnet, events.UPDATE)
     return subnet
+
+
+async def _check_gateway_unused(session: AsyncSession, subnet: Subnet) -> None:
+    """409 ``GatewayIpInUse`` while a router port holds the current gateway address."""
+    if subnet.gateway_ip is None:
+        return
+    holder = await session.scalar(
+        select(IpAllocation.port_id)
+        .join(Port, Port.id == IpAllocation.port_id)
+        .where(
+            IpAllocation.subnet_id == subnet.id,
+            IpAllocation.ip_address == subnet.gateway_ip,
+            Port.device_owner.in_((routers.INTERFACE, routers.GATEWAY)),
+        )
+    )
+    if holder is not None:
+        raise conflict(
+            "GatewayIpInUse",
+            f"Current gateway ip {subnet.gateway_ip} already in use by port {holder}. "
+            "Unable to update.",
+        )
+
+
+async def _network_changed(session: AsyncSession, network_id: str) -> None:
+    """The network's hosts must rewrite dnsmasq's options: a new generation, noted."""
+    await ports.bump_generation(session, "networks", network_id)
+    session.info.setdefault(NETWORKS_CHANGED_KEY, set()).add(network_id)
+
+
+def in_use(subnet_id: str) -> Conflict:
+    return conflict(
+        "SubnetInUse",
+        f"Unable to complete operation on subnet {subnet_id}: "
+        "One or more ports have an IP allocation from this subnet.",
+    )
 
 
 async def remove(session: AsyncSession, ctx: RequestContext, subnet_id: str) -> None:
     subnet = await get(session, ctx, subnet_id)
     if not owns(ctx, subnet.project_id):
-        raise forbidden("Only the subnet's owner may delete it.")
-    in_use = conflict(
-        "SubnetInUse",
-        f"Unable to complete operation on subnet {subnet_id}: "
-        "one or more ports have an IP allocation from this subnet.",
-    )
+        raise policy_denied("delete_subnet")
     await routers.check_subnet_unused(session, subnet_id)
     # Its network's row first, then the subnet's quota before the DHCP port's: the order
     # subnets.create takes them in (a refusal below rolls the release back).
@@ -192,13 +272,14 @@ async def remove(session: AsyncSession, ctx: RequestContext, subnet_id: str) -> 
     await quotas.release(session, subnet.project_id, "subnet")
     await dhcp.release_address(session, ctx, subnet)
     if await session.scalar(select(exists().where(IpAllocation.subnet_id == subnet_id))):
-        raise in_use
+        raise in_use(subnet_id)
     try:
         async with session.begin_nested():
             await session.delete(subnet)
     except IntegrityError:
         # An address allocated meanwhile holds the subnet: its foreign key refuses the delete.
-        raise in_use from None
+        raise in_use(subnet_id) from None
+    await _network_changed(session, subnet.network_id)
     await emit(session, ctx, subnet, events.DELETE)
 
 

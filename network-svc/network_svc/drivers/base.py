@@ -30,6 +30,7 @@ class SubnetSpec:
     dhcp_server_ip: str | None = (
         None  # None: the first host address from .2 that is not the gateway
     )
+    host_routes: tuple[tuple[str, str], ...] = ()  # (destination, nexthop), DHCP option 121
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,13 @@
-"""After a port or network goes, tell the hosts at once instead of waiting for their reconcile.
+"""After a change the hosts must see, tell them at once instead of waiting for their reconcile.
 
 The port's own host unwires it (its firewall chains and bridge slot), every host with a
-port on the network gets the network's state again (dnsmasq stops leasing the freed
-address), the hosts whose rules match on the port's groups refill those member sets,
-and a router that lost a floating IP mapping gets its NAT again. A deleted
-network leaves every host with a live agent (the DB no longer says which had it). These
-are casts: a lost one is repaired by the agents' periodic reconcile, because they carry
-desired state (or an absence), never a delta.
+port or a router leg on the network gets the network's state again (dnsmasq stops
+leasing the freed address; a subnet's new gateway, DNS servers or routes), the hosts
+whose rules match on the port's groups refill those member sets, and a router that lost
+a floating IP mapping gets its NAT again. A deleted network leaves every host with a
+live agent (the DB no longer says which had it). These are casts: a lost one is
+repaired by the agents' periodic reconcile, because they carry desired state (or an
+absence), never a delta.
 """
 
 from __future__ import annotations
@@ -15,12 +16,14 @@ import logging
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from common_rpc.agents import AgentRegistry
 from common_rpc.errors import RpcError
 
 from ..agent import desired
-from ..db.models import Network, Port, PortSecurityGroup
+from ..db.models import Network, Port, PortSecurityGroup, Router
+from ..domain import routers
 from .agent_api import AgentApi
 
 log = logging.getLogger(__name__)
@@ -35,24 +38,49 @@ async def port_removed(
     if port is None:
         return
     await routers_changed(runtime, changed or {})
-    async with runtime.sessions() as session:  # read only: no write lock
-        hosts = set(
-            await session.scalars(
-                select(Port.host_id).where(Port.network_id == port.network_id, Port.host_id != "")
-            )
-        )
-        exists = await session.scalar(select(Network.id).where(Network.id == port.network_id))
-        state = await desired.network_state(session, port.network_id) if exists else None
     try:
         if port.host_id:
             await AgentApi(runtime.rpc, port.host_id).cast_unwire_port(port.id)
-        if state is not None:
-            for host in sorted(hosts):
-                await AgentApi(runtime.rpc, host).cast_sync_network(state, state["generation"])
     except RpcError as exc:
-        log.warning("port %s removed; hosts not told (their reconcile will): %s", port.id, exc)
+        log.warning("port %s removed; %s not told (its reconcile will): %s",
+                    port.id, port.host_id, exc)  # fmt: skip
+    await networks_changed(runtime, {port.network_id})
     # its addresses leave the member sets of its groups, on every host matching on them
     await members_changed(runtime, [link.security_group_id for link in port.security_groups])
+
+
+async def _network_hosts(session: AsyncSession, network_id: str) -> set[str]:
+    """The hosts that serve the network: a bound port, or a router with a leg on it."""
+    ports = select(Port.host_id).where(Port.network_id == network_id, Port.host_id != "")
+    legs = (
+        select(Router.host)
+        .join(Port, Port.device_id == Router.id)
+        .where(
+            Port.network_id == network_id,
+            Port.device_owner.in_((routers.INTERFACE, routers.GATEWAY)),
+            Router.host != "",
+        )
+    )
+    return set(await session.scalars(ports)) | set(await session.scalars(legs))
+
+
+async def networks_changed(runtime: Any, network_ids: set[str] | list[str]) -> None:
+    """Networks whose DHCP state changed (a subnet's gateway, DNS servers, host routes or
+    DHCP, a port that went): each host serving one gets its whole state again."""
+    states: list[tuple[str, dict[str, Any]]] = []
+    async with runtime.sessions() as session:  # read only: no write lock
+        for network_id in sorted(set(network_ids)):
+            if await session.scalar(select(Network.id).where(Network.id == network_id)) is None:
+                continue  # deleted meanwhile: network_removed tells the hosts
+            state = await desired.network_state(session, network_id)
+            hosts = await _network_hosts(session, network_id)
+            states += [(host, state) for host in sorted(hosts)]
+    for host, state in states:
+        try:
+            await AgentApi(runtime.rpc, host).cast_sync_network(state, state["generation"])
+        except RpcError as exc:
+            log.warning("network %s changed; %s not told (its reconcile will): %s",
+                        state["network_id"], host, exc)  # fmt: skip
 
 
 async def port_unbound(runtime: Any, port_id: str, old_host: str) -> None:

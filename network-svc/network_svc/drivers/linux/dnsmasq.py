@@ -43,6 +43,39 @@ def server_ip(subnet: SubnetSpec) -> str:
     raise DriverError(f"subnet {subnet.subnet_id} has no room for a DHCP address")
 
 
+def subnet_options(tag: str, subnet: SubnetSpec, all_subnets: Sequence[SubnetSpec]) -> list[str]:
+    """dnsmasq's options for one subnet, as Neutron's DHCP agent writes them.
+
+    DNS servers (all "0.0.0.0": announce none); host routes as classless static routes
+    (option 121 and Windows' 249), with an on-link route to each other IPv4 subnet of the
+    network and, since a client that takes option 121 ignores option 3, the default
+    route too; a ``0.0.0.0/0`` host route stands in for a missing gateway.
+    """
+    lines = []
+    if subnet.dns_nameservers:
+        if all(ipaddress.ip_address(d).packed == bytes(4) for d in subnet.dns_nameservers):
+            lines.append(f"tag:{tag},option:dns-server")
+        else:
+            lines.append(f"tag:{tag},option:dns-server," + ",".join(subnet.dns_nameservers))
+    gateway = subnet.gateway_ip
+    routes = []
+    for destination, nexthop in subnet.host_routes:
+        if destination == "0.0.0.0/0":
+            gateway = gateway or nexthop
+        else:
+            routes.append(f"{destination},{nexthop}")
+    for other in all_subnets:
+        if ipaddress.ip_network(other.cidr).version == 4 and other.cidr != subnet.cidr:
+            routes.insert(0, f"{other.cidr},0.0.0.0")
+    if routes:
+        if gateway:
+            routes.append(f"0.0.0.0/0,{gateway}")
+        lines.append(f"tag:{tag},option:classless-static-route," + ",".join(routes))
+        lines.append(f"tag:{tag},249," + ",".join(routes))
+    lines.append(f"tag:{tag},option:router" + (f",{gateway}" if gateway else ""))
+    return lines
+
+
 def _hostname(name: str) -> str:
     # the hosts file is parsed by dnsmasq: keep only DNS label characters
     return re.sub(r"[^a-z0-9-]", "-", name.lower())[:63].strip("-") or "host"
@@ -122,11 +155,7 @@ class DnsmasqDhcp:
         host_lines = [f"{h.mac.lower()},{h.ip},{_hostname(h.hostname)}" for h in hosts]
         opt_lines = [f"tag:subnet{i},option:mtu,{spec.mtu}" for i in range(len(subnets))]
         for i, s in enumerate(subnets):
-            opt_lines.append(
-                f"tag:subnet{i},option:router" + (f",{s.gateway_ip}" if s.gateway_ip else "")
-            )
-            if s.dns_nameservers:
-                opt_lines.append(f"tag:subnet{i},option:dns-server," + ",".join(s.dns_nameservers))
+            opt_lines += subnet_options(f"subnet{i}", s, spec.subnets)
         changed = False
         for name, lines in (("hosts", sorted(host_lines)), ("opts", opt_lines)):
             path = d / name
