@@ -171,7 +171,7 @@ async def test_interface_by_port_and_router_port_guard(tmp_path, db) -> None:
         assert shown["device_owner"] == "network:router_interface"
         # A router's port leaves through the router, and holds its subnet.
         gone = await api.delete("pA", f"/v2.0/ports/{port['id']}")
-        assert gone.status_code == 409 and fault_type(gone) == "PortInUse"
+        assert gone.status_code == 409 and fault_type(gone) == "ServicePortInUse"
         held = await api.delete("pA", f"/v2.0/subnets/{sub['id']}")
         assert held.status_code == 409 and fault_type(held) == "SubnetInUse"
         listed = await api.get("pA", "/v2.0/routers?name=r1&fields=id&fields=name")

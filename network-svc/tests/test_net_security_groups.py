@@ -85,7 +85,10 @@ async def test_groups_in_use_and_default_delete(tmp_path) -> None:
         await api.delete("pA", f"/v2.0/ports/{port['id']}")
         assert (await api.delete("pA", f"/v2.0/security-groups/{group['id']}")).status_code == 204
         [default] = (await api.get("pA", "/v2.0/security-groups")).json()["security_groups"]
-        assert (await api.delete("pA", f"/v2.0/security-groups/{default['id']}")).status_code == 204
+        kept = await api.delete("pA", f"/v2.0/security-groups/{default['id']}")
+        assert kept.status_code == 409 and fault_type(kept) == "SecurityGroupCannotRemoveDefault"
+        gone = await api.delete("pA", f"/v2.0/security-groups/{default['id']}", "admin")
+        assert gone.status_code == 204
         others = await api.post("pB", "/v2.0/security-groups", {"security_group": {"name": "x"}})
         foreign = await api.post(
             "pA",

@@ -14,7 +14,7 @@ from common_rpc.agents import AgentRegistry, AgentView
 from common_rpc.context import current_context
 from common_rpc.errors import NotFound
 
-from ..domain.errors import forbidden, invalid, not_found
+from ..domain.errors import invalid, not_found, policy_denied
 from .deps import envelope
 from .listing import render_list, select_fields
 
@@ -27,9 +27,9 @@ def _registry(request: Request) -> AgentRegistry:
     return AgentRegistry(request.app.state.runtime.sessions, down_after_s=settings.agent_down_s)
 
 
-def _admin() -> None:
+def _admin(action: str) -> None:
     if not current_context().is_admin:
-        raise forbidden("Only an admin may manage agents.")
+        raise policy_denied(action)
 
 
 def view(agent: AgentView) -> dict[str, Any]:
@@ -64,21 +64,21 @@ async def _get(request: Request, agent_id: str) -> AgentView:
 
 @router.get("")
 async def list_agents(request: Request) -> dict[str, Any]:
-    _admin()
+    _admin("get_agent")
     items = [view(a) for a in await _registry(request).list(binary=BINARY)]
     return render_list(request, "agents", items)
 
 
 @router.get("/{agent_id}")
 async def show_agent(request: Request, agent_id: str) -> dict[str, Any]:
-    _admin()
+    _admin("get_agent")
     item = view(await _get(request, agent_id))
     return {"agent": select_fields(item, request.query_params.getlist("fields"))}
 
 
 @router.put("/{agent_id}")
 async def update_agent(request: Request, agent_id: str, body: Any = Body(None)) -> dict[str, Any]:
-    _admin()
+    _admin("update_agent")
     await _get(request, agent_id)
     change = envelope(body, "agent")
     unknown = set(change) - {"admin_state_up", "description"}
@@ -95,7 +95,7 @@ async def update_agent(request: Request, agent_id: str, body: Any = Body(None)) 
 
 @router.delete("/{agent_id}", status_code=204)
 async def delete_agent(request: Request, agent_id: str) -> Response:
-    _admin()
+    _admin("delete_agent")
     await _get(request, agent_id)
     await _registry(request).delete(agent_id)
     return Response(status_code=204)

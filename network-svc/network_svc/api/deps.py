@@ -34,7 +34,13 @@ async def transaction(request: Request, *, write: bool = True) -> AsyncIterator[
 
 
 def envelope(body: Any, key: str) -> dict[str, Any]:
-    """The resource inside ``{"network": {...}}``; 400 when the envelope is missing."""
-    if not isinstance(body, dict) or not isinstance(body.get(key), dict):
-        raise invalid(f"Resource body required: expected an object under {key!r}.")
+    """The resource inside ``{"network": {...}}``; 400 with Neutron's texts otherwise."""
+    if not body:
+        raise invalid("Resource body required")
+    if not isinstance(body, dict):
+        raise invalid("Body contains invalid data")
+    if body.get(key) is None:
+        raise invalid(f"Unable to find '{key}' in request body")
+    if not isinstance(body[key], dict):
+        raise invalid(f"Object '{key}' contains invalid data")
     return body[key]

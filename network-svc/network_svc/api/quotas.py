@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import APIRouter, Body, Request, Response
 
 from ..domain import quotas
-from ..domain.errors import forbidden, not_found
+from ..domain.errors import not_found, policy_denied
 from .deps import Call, envelope, transaction
 
 router = APIRouter(prefix="/v2.0/quotas", tags=["quotas"])
@@ -24,16 +24,16 @@ def _readable(call: Call, project_id: str) -> None:
         raise not_found("Quota", project_id)
 
 
-def _admin(call: Call) -> None:
+def _admin(call: Call, action: str) -> None:
     if not call.ctx.is_admin:
-        raise forbidden("Only an admin may change quotas.")
+        raise policy_denied(action)
 
 
 @router.get("")
 async def list_quotas(request: Request) -> dict[str, Any]:
     """Every project with limits of its own (admin)."""
     async with transaction(request, write=False) as call:
-        _admin(call)
+        _admin(call, "get_quota")
         out = []
         for project in await quotas.QUOTAS.projects_with_limits(call.session):
             hard = await quotas.QUOTAS.limits(call.session, project, quotas.defaults(call.settings))
@@ -70,7 +70,7 @@ async def default(request: Request, project_id: str) -> dict[str, Any]:
 @router.put("/{project_id}")
 async def update(request: Request, project_id: str, body: Any = Body(None)) -> dict[str, Any]:
     async with transaction(request) as call:
-        _admin(call)
+        _admin(call, "update_quota")
         # Neutron refuses a resource it does not know (400), unlike Cinder.
         values = envelope(body, "quota")
         await quotas.QUOTAS.set_limits(call.session, project_id, values, unknown_is_error=True)
@@ -82,6 +82,6 @@ async def update(request: Request, project_id: str, body: Any = Body(None)) -> d
 async def reset(request: Request, project_id: str) -> Response:
     """Back to the defaults (admin)."""
     async with transaction(request) as call:
-        _admin(call)
+        _admin(call, "delete_quota")
         await quotas.QUOTAS.clear_limits(call.session, project_id)
     return Response(status_code=204)

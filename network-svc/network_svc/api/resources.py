@@ -11,6 +11,7 @@ from typing import Any
 
 from fastapi import APIRouter, Body, Request, Response
 
+from ..domain.errors import invalid
 from .deps import Call, envelope, transaction
 from .listing import render_list, select_fields
 
@@ -59,6 +60,8 @@ def crud_router(
         async with transaction(request) as call:
             if isinstance(body, dict) and isinstance(body.get(collection), list):
                 # Bulk create: all or nothing, in one transaction.
+                if not body[collection]:
+                    raise invalid("Resources required")
                 rows = [
                     await make(call, envelope({singular: item}, singular))
                     for item in body[collection]

@@ -21,15 +21,24 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from common_rpc.context import RequestContext
 from common_rpc.contracts.payloads import FloatingIpPayload
-from common_rpc.errors import Conflict, NotFound
+from common_rpc.errors import Conflict, Invalid, NotFound
 from common_rpc.outbox import add_event
 
 from .. import events
 from ..db.models import FloatingIp, IpAllocation, Port, Router, RouterPort, utcnow
 from ..settings import NetworkSettings
-from . import ipam, networks, ports, quotas, routers
+from . import ipam, networks, ports, quotas, routers, subnet_attrs
 from .common import admin_only, iso, new_id, owner_of, text
-from .errors import conflict, invalid, not_found
+from .errors import (
+    bad_attribute,
+    bad_request,
+    conflict,
+    invalid,
+    invalid_input,
+    not_found,
+    read_only,
+    required,
+)
 
 FLOATINGIP = "network.floatingip.{action}.end"
 
@@ -112,7 +121,9 @@ async def list_all(session: AsyncSession, ctx: RequestContext) -> list[FloatingI
     return list(await session.scalars(visible(ctx)))
 
 
-async def _router_for(session: AsyncSession, fip: FloatingIp, subnet_id: str) -> Router:
+async def _router_for(
+    session: AsyncSession, fip: FloatingIp, subnet_id: str, port_id: str
+) -> Router:
     router = (
         await session.scalars(
             select(Router)
@@ -126,14 +137,14 @@ async def _router_for(session: AsyncSession, fip: FloatingIp, subnet_id: str) ->
         )
     ).first()
     if router is None:
-        raise not_found_gateway(subnet_id, fip.floating_network_id)
+        raise not_found_gateway(subnet_id, fip.floating_network_id, port_id)
     return router
 
 
-def not_found_gateway(subnet_id: str, network_id: str) -> NotFound:
-    return NotFound(
-        f"External network {network_id} is not reachable from subnet {subnet_id}. "
-        "Therefore, cannot associate Port with a Floating IP.",
+def not_found_gateway(subnet_id: str, network_id: str, port_id: str) -> NotFound:
+    return NotFound(  # Neutron's text, its two spaces included
+        f"External network {network_id} is not reachable from subnet {subnet_id}.  "
+        f"Therefore, cannot associate Port {port_id} with a Floating IP.",
         details={"type": "ExternalGatewayForFloatingIPNotFound"},
     )
 
@@ -141,18 +152,29 @@ def not_found_gateway(subnet_id: str, network_id: str) -> NotFound:
 def _fixed_ip(port: Port, requested: Any) -> IpAllocation:
     v4 = [a for a in port.fixed_ips if ipaddress.ip_address(a.ip_address).version == 4]
     if requested is not None:
-        match = [a for a in v4 if a.ip_address == str(requested)]
-        if not match:
-            raise invalid(
-                f"Bad floatingip request: Port {port.id} does not have fixed ip {requested}."
+        addr = subnet_attrs.address(requested)
+        if addr is None:
+            raise bad_attribute("fixed_ip_address", subnet_attrs.not_an_address(requested))
+        if addr.version != 4:
+            raise bad_request(
+                "floatingip",
+                f"Cannot process floating IP association with {requested}, since that is "
+                "not an IPv4 address",
             )
+        match = [a for a in v4 if a.ip_address == str(addr)]  # stored canonical
+        if not match:
+            raise bad_request("floatingip", f"Port {port.id} does not have fixed ip {requested}")
         return match[0]
     if not v4:
-        raise invalid(f"Bad floatingip request: Port {port.id} has no IPv4 fixed IP.")
+        raise bad_request(
+            "floatingip",
+            f"Cannot add floating IP to port {port.id} that has no fixed IPv4 addresses",
+        )
     if len(v4) > 1:
-        raise invalid(
-            f"Bad floatingip request: Port {port.id} has multiple fixed IPv4 addresses; "
-            "fixed_ip_address is required."
+        raise bad_request(  # Neutron's text, its two spaces included
+            "floatingip",
+            f"Port {port.id} has multiple fixed IPv4 addresses.  Must provide a specific "
+            "IPv4 address when assigning a floating IP",
         )
     return v4[0]
 
@@ -173,18 +195,18 @@ async def _associate(
     target: tuple[str | None, str | None, str | None] = (None, None, None)
     if port_id is not None:
         port = await ports.get(session, ctx, str(port_id))
-        if port.device_owner.startswith("network:"):
-            raise invalid(
-                f"Bad floatingip request: Port {port.id} has owner {port.device_owner} "
-                "and therefore cannot be assigned a floating IP."
-            )
         if port.project_id != fip.project_id and not ctx.is_admin:
             raise not_found("Port", port.id)
+        if port.device_owner.startswith("network:"):
+            reason = f"Port {port.id} is unable to be assigned a floating IP"
+            raise bad_request("floatingip", reason)
         address = _fixed_ip(port, fixed)
-        router = await _router_for(session, fip, address.subnet_id)
+        router = await _router_for(session, fip, address.subnet_id, port.id)
         target = (port.id, address.ip_address, router.id)
         routers.mark(session, router)
     await session.flush()
+    # read now: a refused savepoint expires the row's attributes
+    shown = (fip.floating_ip_address, fip_id_of(fip), fip.floating_network_id)
     try:
         # the (fixed port, fixed IP) key settles two associations racing for one address
         async with session.begin_nested():
@@ -193,8 +215,9 @@ async def _associate(
     except IntegrityError:
         raise conflict(
             "FloatingIPPortAlreadyAssociated",
-            f"Cannot associate floating IP {fip_id_of(fip)} with port {target[0]} using "
-            f"fixed IP {target[1]}, as that fixed IP already has a floating IP.",
+            f"Cannot associate floating IP {shown[0]} ({shown[1]}) with port {target[0]} "
+            f"using fixed IP {target[1]}, as that fixed IP already has a floating IP on "
+            f"external network {shown[2]}.",
         ) from None
     if old_router != fip.router_id:
         await _mark_router(session, old_router)
@@ -206,7 +229,7 @@ async def create(
     admin_only(ctx, "create_floatingip", body, "floating_ip_address")
     network_id = str(body.get("floating_network_id") or "")
     if not network_id:
-        raise invalid("Invalid input for floating_network_id: required.")
+        raise required("floating_network_id")
     network = await networks.get(session, ctx, network_id)
     if not network.external:
         raise invalid(
@@ -231,9 +254,15 @@ async def create(
     await routers.announce_port(session, ctx, port, events.CREATE)
     if body.get("port_id") is not None:
         await _associate(session, ctx, fip, body["port_id"], body.get("fixed_ip_address"))
+    elif body.get("fixed_ip_address") is not None:
+        raise without_port()
     await session.flush()
     await emit(session, ctx, fip, events.CREATE)
     return fip
+
+
+def without_port() -> Invalid:
+    return bad_request("floatingip", "fixed_ip_address cannot be specified without a port_id")
 
 
 async def _allocate(
@@ -244,17 +273,24 @@ async def _allocate(
     if wanted_subnet:
         subnets = [s for s in subnets if s.id == wanted_subnet]
         if not subnets:
-            raise invalid(f"Subnet {wanted_subnet} is not on network {network.id}.")
+            raise invalid_input(
+                f"Failed to create port on network {network.id}, because fixed_ips "
+                f"included invalid subnet {wanted_subnet}"
+            )
     if address is not None:
-        try:
-            addr = ipaddress.ip_address(str(address))
-        except ValueError:
-            raise invalid(f"Invalid input for floating_ip_address: {address!r}.") from None
+        addr = subnet_attrs.address(address)
+        if addr is None:
+            raise bad_attribute("floating_ip_address", subnet_attrs.not_an_address(address))
+        address = str(addr)  # canonical
         subnets = [s for s in subnets if addr in ipaddress.ip_network(s.cidr)]
         if not subnets:
-            raise invalid(f"Bad floatingip request: {address} is not in network {network.id}.")
+            raise invalid(
+                f"IP address {address} is not a valid IP for any of the subnets on the "
+                "specified network.",
+                "InvalidIpForNetwork",
+            )
     if not subnets:
-        raise invalid(f"Bad floatingip request: network {network.id} has no IPv4 subnet.")
+        raise bad_request("floatingip", f"Network {network.id} does not contain any IPv4 subnet")
     for index, subnet in enumerate(subnets):
         try:
             return await ipam.allocate(session, subnet, port.id, address)
@@ -270,13 +306,13 @@ async def update(
     fip = await get(session, ctx, fip_id)
     for key in ("floating_network_id", "floating_ip_address", "subnet_id"):
         if key in body:
-            raise invalid(f"Cannot update read-only attribute {key}.")
+            raise read_only(key)
     if "description" in body:
         fip.description = text(body, "description")
     if "port_id" in body:
         await _associate(session, ctx, fip, body["port_id"], body.get("fixed_ip_address"))
     elif "fixed_ip_address" in body:
-        raise invalid("fixed_ip_address needs port_id.")
+        raise without_port()
     fip.updated_at = utcnow()
     fip.revision_number += 1
     await session.flush()

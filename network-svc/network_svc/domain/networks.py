@@ -20,7 +20,7 @@ from ..db.models import Network, Port, Subnet
 from ..settings import NetworkSettings
 from . import dhcp, quotas, subnets
 from .common import admin_only, flag, new_id, owner_of, owns, standard_view, text, touch, try_insert
-from .errors import conflict, invalid, not_found, policy_denied
+from .errors import conflict, invalid, invalid_input, not_found, policy_denied
 
 TYPES = ("local", "flat", "vlan", "vxlan")
 PROVIDER = ("provider:network_type", "provider:physical_network", "provider:segmentation_id")
@@ -99,7 +99,16 @@ async def _place(session: AsyncSession, net: Network, settings: NetworkSettings)
     """Insert ``net``, taking a free segment id when its type needs one."""
     if net.network_type not in ("vxlan", "vlan") or net.segmentation_id is not None:
         if not await try_insert(session, net):
-            raise conflict("SegmentInUse", f"Segment {net.segmentation_id} is in use.")
+            if net.network_type == "vlan":
+                raise conflict(
+                    "VlanIdInUse",
+                    f"Unable to create the network. The VLAN {net.segmentation_id} on "
+                    f"physical network {net.physical_network} is in use.",
+                )
+            raise conflict(
+                "TunnelIdInUse",
+                f"Unable to create the network. The tunnel ID {net.segmentation_id} is in use.",
+            )
         return
     span = settings.segment_range(net.network_type)
     for _ in range(100):
@@ -118,7 +127,7 @@ async def _place(session: AsyncSession, net: Network, settings: NetworkSettings)
         net.segmentation_id = None
     raise conflict(
         "NoNetworkAvailable",
-        "Unable to create the network. No tenant network is available for allocation.",
+        "Unable to create the network. No project network is available for allocation.",
     )
 
 
@@ -127,7 +136,7 @@ def _provider(
 ) -> tuple[str, str | None, int | None]:
     kind = body.get("provider:network_type") or settings.default_network_type
     if kind not in TYPES:
-        raise invalid(f"Invalid input for provider:network_type: {kind!r}.")
+        raise invalid_input(f"network_type value '{kind}' not supported")
     physnet = body.get("provider:physical_network")
     segment = body.get("provider:segmentation_id")
     if kind in ("flat", "vlan"):

@@ -35,9 +35,17 @@ from ..db.models import (
     Subnet,
 )
 from ..settings import NetworkSettings
-from . import ipam, networks, ports, quotas, subnets
+from . import ipam, networks, ports, quotas, subnet_attrs, subnets
 from .common import admin_only, flag, new_id, owner_of, standard_view, text, touch, try_insert
-from .errors import conflict, invalid, not_found, policy_denied
+from .errors import (
+    bad_attribute,
+    bad_request,
+    conflict,
+    invalid,
+    invalid_input,
+    not_found,
+    policy_denied,
+)
 
 ROUTER = "network.router.{action}.end"
 INTERFACE = "network:router_interface"
@@ -171,7 +179,7 @@ async def _allocate_on(session: AsyncSession, network: Network, port: Port, requ
     """The requested external fixed IPs, or one address of the first IPv4 subnet with room."""
     v4 = [s for s in network.subnets if s.ip_version == 4]
     if not v4:
-        raise invalid(f"Network {network.id} has no IPv4 subnet to allocate from.")
+        raise bad_request("router", f"Network {network.id} does not contain any IPv4 subnet")
     if not requested:
         for index, subnet in enumerate(v4):
             try:
@@ -181,14 +189,17 @@ async def _allocate_on(session: AsyncSession, network: Network, port: Port, requ
                 if index == len(v4) - 1:
                     raise
     if not isinstance(requested, list):
-        raise invalid("Invalid input for external_fixed_ips: expected a list.")
+        raise bad_attribute("external_gateway_info", f"'{requested}' is not a list")
     by_id = {s.id: s for s in network.subnets}
     for entry in requested:
         if not isinstance(entry, dict):
-            raise invalid("Invalid input for external_fixed_ips.")
+            raise bad_attribute("external_gateway_info", f"'{entry}' is not a dictionary")
         subnet = by_id.get(str(entry.get("subnet_id") or "")) if entry.get("subnet_id") else None
         if subnet is None and entry.get("subnet_id"):
-            raise invalid(f"Subnet {entry['subnet_id']} is not on network {network.id}.")
+            raise invalid_input(
+                f"Failed to create port on network {network.id}, because fixed_ips "
+                f"included invalid subnet {entry['subnet_id']}"
+            )
         if subnet is None:
             address = entry.get("ip_address")
             subnet = next(
@@ -196,7 +207,11 @@ async def _allocate_on(session: AsyncSession, network: Network, port: Port, requ
                 None,
             )
             if subnet is None:
-                raise invalid(f"IP address {address!r} is not in a subnet of {network.id}.")
+                raise invalid(
+                    f"IP address {address} is not a valid IP for any of the subnets on the "
+                    "specified network.",
+                    "InvalidIpForNetwork",
+                )
         await ipam.allocate(session, subnet, port.id, entry.get("ip_address"))
 
 
@@ -211,19 +226,22 @@ async def _set_gateway(
     session: AsyncSession, ctx: RequestContext, router: Router, info: Any, action: str
 ) -> None:
     if info is not None and not isinstance(info, dict):
-        raise invalid("Invalid input for external_gateway_info: expected an object or null.")
-    if info and "external_fixed_ips" in info and not ctx.is_admin:
-        # Neutron's rule: only an admin picks addresses on the external network (a
-        # member cannot see its subnets).
-        raise policy_denied(
-            action, "external_gateway_info", "external_gateway_info:external_fixed_ips"
-        )
+        raise bad_attribute("external_gateway_info", f"'{info}' is not a dictionary")
+    for key in ("enable_snat", "external_fixed_ips"):
+        if info and key in info and not ctx.is_admin:
+            # Neutron's rules: only an admin turns SNAT off or picks addresses on the
+            # external network (a member cannot see its subnets).
+            raise policy_denied(action, "external_gateway_info", f"external_gateway_info:{key}")
     if not info:
         await _clear_gateway(session, ctx, router)
         return
     network_id = str(info.get("network_id") or "")
     if not network_id:
-        raise invalid("Invalid input for external_gateway_info: network_id is required.")
+        raise bad_attribute(
+            "external_gateway_info",
+            "Validation of dictionary's keys failed. Expected keys: {'network_id'} "
+            f"Provided keys: {subnet_attrs.keys_text(info)}",
+        )
     network = await networks.get(session, ctx, network_id)
     if not network.external:
         raise invalid(
@@ -304,7 +322,7 @@ async def update(
     router = await get(session, ctx, router_id, lock=True)
     for key in ("routes",):
         if body.get(key):
-            raise invalid(f"Updating {key} is not supported.")
+            raise invalid(f"Unrecognized attribute(s) '{key}'")
     if "name" in body:
         router.name = text(body, "name")
     if "description" in body:
@@ -322,11 +340,10 @@ async def update(
 
 async def remove(session: AsyncSession, ctx: RequestContext, router_id: str) -> None:
     router = await get(session, ctx, router_id, lock=True)
-    if await interfaces(session, router.id):
-        raise conflict(
-            "RouterInUse",
-            f"Router {router_id} still has ports: remove its interfaces first.",
-        )
+    attached = await interfaces(session, router.id)
+    if attached:
+        ports_left = ", ".join(row.port_id for row in attached)
+        raise conflict("RouterInUse", f"Router {router_id} has ports still attached: {ports_left}")
     await _clear_gateway(session, ctx, router)
     mark(session, router)
     await session.delete(router)
@@ -351,13 +368,13 @@ async def _check_overlap(session: AsyncSession, router: Router, subnet: Subnet) 
     net = ipaddress.ip_network(subnet.cidr)
     for row in await interfaces(session, router.id):
         if row.subnet_id == subnet.id:
-            raise invalid(f"Router already has a port on subnet {subnet.id}.", "BadRequest")
+            raise bad_request("router", f"Router already has a port on subnet {subnet.id}")
         other = await session.get(Subnet, row.subnet_id)
         if other is not None and ipaddress.ip_network(other.cidr).overlaps(net):
-            raise invalid(
-                f"Bad router request: Cidr {subnet.cidr} of subnet {subnet.id} overlaps "
-                f"with cidr {other.cidr} of subnet {other.id}.",
-                "BadRequest",
+            raise bad_request(
+                "router",
+                f"Cidr {subnet.cidr} of subnet {subnet.id} overlaps "
+                f"with cidr {other.cidr} of subnet {other.id}",
             )
 
 
@@ -365,22 +382,30 @@ async def _attach(session: AsyncSession, router: Router, port: Port, subnet: Sub
     if not await try_insert(
         session, RouterPort(port_id=port.id, router_id=router.id, subnet_id=subnet.id)
     ):
-        raise invalid(f"Router already has a port on subnet {subnet.id}.", "BadRequest")
+        raise bad_request("router", f"Router already has a port on subnet {subnet.id}")
 
 
 async def add_interface(
     session: AsyncSession, ctx: RequestContext, router_id: str, body: dict[str, Any]
 ) -> dict[str, Any]:
     router = await get(session, ctx, router_id, lock=True)
-    if not isinstance(body, dict) or bool(body.get("subnet_id")) == bool(body.get("port_id")):
-        raise invalid("Bad router request: specify exactly one of subnet_id or port_id.")
+    _check_interface_body(body, removal=False)
     if body.get("port_id"):
         port = await ports.get(session, ctx, str(body["port_id"]))
         if port.device_owner or port.device_id:
-            raise conflict("PortInUse", f"Port {port.id} is in use by {port.device_owner!r}.")
+            raise conflict(
+                "PortInUse",
+                f"Unable to complete operation on port {port.id} for network "
+                f"{port.network_id}. Port already has an attached device {port.device_id}.",
+            )
         v4 = [a for a in port.fixed_ips if ipaddress.ip_address(a.ip_address).version == 4]
         if len(v4) != 1:
-            raise invalid(f"Bad router request: port {port.id} must have exactly one IPv4 address.")
+            raise bad_request(
+                "router",
+                "Router port must have at least one fixed IP"
+                if not port.fixed_ips
+                else "Cannot have multiple IPv4 subnets on router port",
+            )
         subnet = await subnets.get(session, ctx, v4[0].subnet_id)
         await _check_overlap(session, router, subnet)
         port.device_owner, port.device_id = INTERFACE, router.id
@@ -393,10 +418,7 @@ async def add_interface(
         if subnet.project_id != router.project_id and not (network.shared or ctx.is_admin):
             raise not_found("Subnet", subnet.id)
         if not subnet.gateway_ip:
-            raise invalid(
-                f"Bad router request: Subnet {subnet.id} does not have a gateway IP.",
-                "BadRequest",
-            )
+            raise bad_request("router", "Subnet for router interface must have a gateway IP")
         await _check_overlap(session, router, subnet)
         port = await new_port(
             session,
@@ -430,8 +452,7 @@ async def remove_interface(
     session: AsyncSession, ctx: RequestContext, router_id: str, body: dict[str, Any]
 ) -> dict[str, Any]:
     router = await get(session, ctx, router_id, lock=True)
-    if not isinstance(body, dict) or not (body.get("subnet_id") or body.get("port_id")):
-        raise invalid("Bad router request: specify subnet_id or port_id.")
+    _check_interface_body(body, removal=True)
     query = select(RouterPort).where(RouterPort.router_id == router.id)
     if body.get("port_id"):
         query = query.where(RouterPort.port_id == str(body["port_id"]))
@@ -439,8 +460,12 @@ async def remove_interface(
         query = query.where(RouterPort.subnet_id == str(body["subnet_id"]))
     row = (await session.scalars(query)).first()
     if row is None:
-        what = body.get("port_id") or body.get("subnet_id")
-        raise not_found_interface(router.id, str(what))
+        if body.get("port_id"):
+            raise not_found_interface(router.id, str(body["port_id"]))
+        raise NotFound(
+            f"Router {router.id} has no interface on subnet {body['subnet_id']}",
+            details={"type": "RouterInterfaceNotFoundForSubnet"},
+        )
     subnet = await session.get(Subnet, row.subnet_id)
     assert subnet is not None
     fips = await session.scalars(
@@ -463,9 +488,21 @@ async def remove_interface(
     return info
 
 
+def _check_interface_body(body: Any, *, removal: bool) -> None:
+    """Neutron's ``_validate_interface_info``: one of the two (both only to remove), ids."""
+    given = [key for key in ("port_id", "subnet_id") if isinstance(body, dict) and key in body]
+    if not given:
+        raise bad_request("router", "Either subnet_id or port_id must be specified")
+    for key in given:
+        if not isinstance(body[key], str) or not ports.UUID.match(body[key]):
+            raise bad_request("router", f"'{body[key]}' is not a valid UUID")
+    if len(given) == 2 and not removal:
+        raise bad_request("router", "Cannot specify both subnet-id and port-id")
+
+
 def not_found_interface(router_id: str, what: str) -> NotFound:
     return NotFound(
-        f"Router {router_id} does not have an interface with id {what}.",
+        f"Router {router_id} does not have an interface with id {what}",
         details={"type": "RouterInterfaceNotFound"},
     )
 
@@ -473,11 +510,7 @@ def not_found_interface(router_id: str, what: str) -> NotFound:
 async def check_subnet_unused(session: AsyncSession, subnet_id: str) -> None:
     """Subnet delete: 409 while a router has an interface on it."""
     if await session.scalar(select(exists().where(RouterPort.subnet_id == subnet_id))):
-        raise conflict(
-            "SubnetInUse",
-            f"Unable to complete operation on subnet {subnet_id}: "
-            "one or more router interfaces use it.",
-        )
+        raise subnets.in_use(subnet_id)  # the interface's port holds an address of it
 
 
 async def emit(session: AsyncSession, ctx: RequestContext, router: Router, action: str) -> None:

@@ -12,17 +12,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from common_rpc.context import RequestContext
 from common_rpc.contracts.payloads import SecurityGroupPayload, SecurityGroupRulePayload
+from common_rpc.errors import Conflict
 from common_rpc.outbox import add_event
 
-from .. import events
+from .. import events, protocols
 from ..db.models import PortSecurityGroup, SecurityGroup, SecurityGroupRule
+from ..protocols import IP_PROTOCOL_MAP
 from ..settings import NetworkSettings
 from . import quotas
 from .common import GENERATIONS, iso, new_id, owner_of, standard_view, text, touch, try_insert
-from .errors import conflict, invalid, not_found
+from .errors import bad_attribute, conflict, invalid, not_found, required
 
-PROTOCOLS = {"tcp": 6, "udp": 17, "icmp": 1, "icmpv6": 58, "sctp": 132}
-PORTED = ("tcp", "udp", "sctp", "6", "17", "132")
 RULE_KEYS = (
     "direction",
     "ethertype",
@@ -34,6 +34,10 @@ RULE_KEYS = (
 )
 
 
+def _normalized(prefix: str | None) -> str | None:
+    return None if prefix is None else str(ipaddress.ip_interface(prefix).network)
+
+
 def rule_view(rule: SecurityGroupRule, default_group: bool = False) -> dict[str, Any]:
     return {
         "id": rule.id,
@@ -42,7 +46,7 @@ def rule_view(rule: SecurityGroupRule, default_group: bool = False) -> dict[str,
         "security_group_id": rule.security_group_id,
         **{key: getattr(rule, key) for key in RULE_KEYS},
         "remote_address_group_id": None,
-        "normalized_cidr": rule.remote_ip_prefix,
+        "normalized_cidr": _normalized(rule.remote_ip_prefix),
         "belongs_to_default_sg": default_group,
         "description": rule.description,
         "tags": [],
@@ -153,11 +157,8 @@ async def create(
 ) -> SecurityGroup:
     project_id = owner_of(ctx, body)
     name = text(body, "name")
-    if name == "default":
-        await ensure_default(session, ctx, project_id)
-        raise conflict(
-            "SecurityGroupDefaultAlreadyExists", "Default security group already exists."
-        )
+    if name.lower() == "default":
+        raise default_exists()
     group = SecurityGroup(
         id=new_id(), project_id=project_id, name=name, description=text(body, "description")
     )
@@ -179,10 +180,12 @@ async def update(
     group = await get(session, ctx, group_id)
     if "name" in body:
         name = text(body, "name")
-        if name == "default" and group.default_for is None:
-            raise conflict("SecurityGroupDefaultAlreadyExists", "Cannot rename a group to default.")
+        if name.lower() == "default" and group.default_for is None:
+            raise default_exists()
         if name != "default" and group.default_for is not None:
-            raise invalid("The default security group cannot be renamed.")
+            raise conflict(
+                "SecurityGroupCannotUpdateDefault", "Updating default security group not allowed."
+            )
         group.name = name
     if "description" in body:
         group.description = text(body, "description")
@@ -192,8 +195,18 @@ async def update(
     return group
 
 
+def default_exists() -> Conflict:
+    """Neutron's name check: no second group named ``default`` (in any case)."""
+    return conflict("SecurityGroupDefaultAlreadyExists", "Default security group already exists.")
+
+
 async def remove(session: AsyncSession, ctx: RequestContext, group_id: str) -> None:
     group = await get(session, ctx, group_id)
+    if group.default_for is not None and not ctx.is_admin:
+        raise conflict(
+            "SecurityGroupCannotRemoveDefault",
+            "Insufficient rights for removing default security group.",
+        )
     # The row lock (PostgreSQL) holds off a rule being added meanwhile: the rules counted
     # below are all the delete takes with it.
     await session.execute(
@@ -216,55 +229,146 @@ async def remove(session: AsyncSession, ctx: RequestContext, group_id: str) -> N
     await _emit(session, ctx, group, events.DELETE)
 
 
-def _rule_attrs(body: dict[str, Any], group: SecurityGroup) -> dict[str, Any]:
-    direction = body.get("direction")
-    if direction not in ("ingress", "egress"):
-        raise invalid("Invalid input for direction: ingress or egress.")
-    ethertype = body.get("ethertype") or "IPv4"
-    if ethertype not in ("IPv4", "IPv6"):
+# Neutron's sg_supported_protocols, as its refusal prints them.
+SUPPORTED_PROTOCOLS = (None, "any", *IP_PROTOCOL_MAP)
+
+
+def _protocol(value: Any) -> str | None:
+    """neutron's ``convert_protocol``: "any" is none, names lower case, numbers 0-255."""
+    if value in (None, "any"):
+        return None
+    refused = invalid(
+        f"Security group rule protocol {value} not supported. Only protocol values "
+        f"{SUPPORTED_PROTOCOLS} and integer representations [0 to 255] are supported.",
+        "SecurityGroupRuleInvalidProtocol",
+    )
+    if isinstance(value, bool):
+        raise refused
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        if isinstance(value, str) and value.lower() in SUPPORTED_PROTOCOLS:
+            return value.lower()
+        raise refused from None
+    if 0 <= number <= 255:
+        return str(value)
+    raise refused
+
+
+def _port(value: Any) -> int | None:
+    """neutron's ``convert_validate_port_value``: 0 to 65535, a number or its string."""
+    if value is None:
+        return None
+    try:
+        port = int(value)
+    except (TypeError, ValueError):
+        port = -1
+    if isinstance(value, bool) or not 0 <= port <= 65535 or isinstance(value, float):
+        raise invalid(f"Invalid value for port {value}", "SecurityGroupInvalidPortValue")
+    return port
+
+
+def _ethertype(value: Any) -> str:
+    for ethertype in ("IPv4", "IPv6"):
+        if isinstance(value, str) and value.lower() == ethertype.lower():
+            return ethertype
+    raise invalid(
+        f"Security group rule for ethertype '{value}' not supported. "
+        "Allowed values are ['IPv4', 'IPv6'].",
+        "SecurityGroupRuleInvalidEtherType",
+    )
+
+
+def _prefix(value: Any) -> str | None:
+    """neutron's ``convert_ip_prefix_to_cidr``: the prefix with its length, host bits
+    kept (``normalized_cidr`` clears them), the address canonical (RFC 5952)."""
+    if not value:
+        return None
+    try:
+        if not isinstance(value, str):
+            raise ValueError(value)
+        return str(ipaddress.ip_interface(value))
+    except ValueError:
+        raise invalid(f"Invalid CIDR {value} given as IP prefix.", "InvalidCIDR") from None
+
+
+def _port_range(protocol: str | None, low: int | None, high: int | None) -> None:
+    """neutron's ``_validate_port_range``, with its faults and texts."""
+    if low is None and high is None:
+        return
+    if not protocol:
         raise invalid(
-            "Invalid input for ethertype: IPv4 or IPv6.", "SecurityGroupRuleInvalidEtherType"
+            "Must also specify protocol if port range is given.",
+            "SecurityGroupProtocolRequiredWithPorts",
         )
-    protocol = body.get("protocol")
-    if protocol in ("any", ""):
-        protocol = None
-    if protocol is not None:
-        protocol = str(protocol).lower()
-        if protocol not in PROTOCOLS and not (protocol.isdigit() and 0 <= int(protocol) <= 255):
+    number = protocols.number(protocol)
+    if number in (protocols.IP_PROTOCOL_MAP[p] for p in protocols.PORT_PROTOCOLS):
+        if low == 0 or high == 0:
+            raise invalid("Invalid value for port 0", "SecurityGroupInvalidPortValue")
+        if low is None or high is None or low > high:
             raise invalid(
-                f"Security group rule protocol {protocol} not supported.",
-                "SecurityGroupRuleInvalidProtocol",
-            )
-    low, high = body.get("port_range_min"), body.get("port_range_max")
-    for value in (low, high):
-        if value is not None and (not isinstance(value, int) or not 0 <= value <= 65535):
-            raise invalid("Invalid input for port_range_min/max.", "SecurityGroupInvalidPortValue")
-    if low is not None or high is not None:
-        if protocol in PORTED:
-            if low is None or high is None or not 1 <= low <= high:
-                raise invalid("Invalid port range.", "SecurityGroupInvalidPortRange")
-        elif protocol in ("icmp", "icmpv6", "1", "58"):
-            if (low is not None and low > 255) or (high is not None and high > 255):
-                raise invalid("Invalid ICMP type or code.", "SecurityGroupInvalidIcmpValue")
-        else:
-            raise invalid(
-                "Port ranges need a TCP, UDP, SCTP or ICMP protocol.",
+                "For TCP/UDP protocols, port_range_min must be <= port_range_max",
                 "SecurityGroupInvalidPortRange",
             )
-    prefix, remote_group = body.get("remote_ip_prefix"), body.get("remote_group_id")
+    elif number in protocols.ICMP_NUMBERS:
+        icmp = ((low, "type", "port_range_min"), (high, "code", "port_range_max"))
+        for value, field, attr in icmp:
+            if value is not None and not 0 <= value <= 255:
+                raise invalid(
+                    f"Invalid value for ICMP {field} ({attr}) {value}. It must be 0 to 255.",
+                    "SecurityGroupInvalidIcmpValue",
+                )
+        if low is None:
+            raise invalid(
+                f"ICMP code (port-range-max) {high} is provided but ICMP type "
+                "(port-range-min) is missing.",
+                "SecurityGroupMissingIcmpType",
+            )
+    else:
+        raise invalid(
+            f"Ports cannot be specified for protocol {number}. Ports are only supported "
+            f"for {', '.join(p.upper() for p in protocols.PORT_PROTOCOLS)}.",
+            "SecurityGroupInvalidProtocolForPort",
+        )
+
+
+def _rule_attrs(body: dict[str, Any]) -> dict[str, Any]:
+    """A rule checked as Neutron checks one: the API layer converts each attribute in
+    its order, then the plugin checks them together. The rule in its canonical form."""
+    for key in ("security_group_id", "direction"):
+        if key not in body:
+            raise required(key)
+    direction = body["direction"]
+    if direction not in ("ingress", "egress"):
+        raise bad_attribute("direction", f"{direction} is not in ['ingress', 'egress']")
+    protocol = _protocol(body.get("protocol"))
+    low, high = _port(body.get("port_range_min")), _port(body.get("port_range_max"))
+    ethertype = _ethertype(body.get("ethertype", "IPv4"))
+    prefix = _prefix(body.get("remote_ip_prefix"))
+    if ethertype == "IPv6" and protocol in ("icmp", "icmpv6"):
+        protocol = "ipv6-icmp"  # Neutron's canonical name in IPv6
+    elif ethertype == "IPv6" and protocol == "1":
+        protocol = "58"
+    if low == 1 and high == 65535:
+        low = high = None  # the whole range is no range (Neutron's canonical form)
+    _port_range(protocol, low, high)
+    if prefix is not None and f"IPv{ipaddress.ip_interface(prefix).version}" != ethertype:
+        raise invalid(
+            f"Conflicting value ethertype {ethertype} for CIDR {body['remote_ip_prefix']}",
+            "SecurityGroupRuleParameterConflict",
+        )
+    if ethertype == "IPv4" and protocol in protocols.IPV6_ONLY:
+        raise invalid(
+            f"Invalid ethertype {ethertype} for protocol {protocol}.",
+            "SecurityGroupEthertypeConflictWithProtocol",
+        )
+    remote_group = body.get("remote_group_id")
     if prefix is not None and remote_group is not None:
         raise invalid(
-            "Only one of remote_ip_prefix or remote_group_id may be given.",
-            "SecurityGroupRemoteGroupAndRemoteIpPrefix",
+            "Only one of remote_ip_prefix or remote_group_id or remote_address_group_id "
+            "may be provided.",
+            "SecurityGroupMultipleRemoteEntites",
         )
-    if prefix is not None:
-        try:
-            network = ipaddress.ip_network(str(prefix), strict=False)
-        except ValueError:
-            raise invalid(f"Invalid remote_ip_prefix {prefix!r}.") from None
-        if f"IPv{network.version}" != ethertype:
-            raise invalid("remote_ip_prefix does not match the ethertype.")
-        prefix = str(network)
     return {
         "direction": direction,
         "ethertype": ethertype,
@@ -273,19 +377,35 @@ def _rule_attrs(body: dict[str, Any], group: SecurityGroup) -> dict[str, Any]:
         "port_range_max": high,
         "remote_ip_prefix": prefix,
         "remote_group_id": remote_group,
-        "description": body.get("description") or "",
+        "description": text(body, "description"),
     }
+
+
+def _rule_key(attrs: Any) -> tuple[Any, ...]:
+    """What makes two rules the same (Neutron's ``_rule_to_key``): a protocol by its
+    number, an all-addresses prefix as no prefix."""
+    get = attrs.get if isinstance(attrs, dict) else lambda key: getattr(attrs, key)
+    protocol, prefix = get("protocol"), get("remote_ip_prefix")
+    return (
+        get("direction"),
+        get("ethertype"),
+        None if protocol is None else protocols.number(protocol),
+        get("port_range_min"),
+        get("port_range_max"),
+        None if prefix in ("0.0.0.0/0", "::/0") else prefix,
+        get("remote_group_id"),
+    )
 
 
 async def create_rule(
     session: AsyncSession, ctx: RequestContext, settings: NetworkSettings, body: dict[str, Any]
 ) -> SecurityGroupRule:
-    group = await get(session, ctx, str(body.get("security_group_id") or ""))
-    attrs = _rule_attrs(body, group)
+    attrs = _rule_attrs(body)
     if attrs["remote_group_id"] is not None:
-        await get(session, ctx, attrs["remote_group_id"])
+        await get(session, ctx, str(attrs["remote_group_id"]))
+    group = await get(session, ctx, str(body["security_group_id"]))
     for rule in group.rules:
-        if all(getattr(rule, key) == attrs[key] for key in RULE_KEYS):
+        if _rule_key(rule) == _rule_key(attrs):
             raise conflict(
                 "SecurityGroupRuleExists",
                 f"Security group rule already exists. Rule id is {rule.id}.",

@@ -147,7 +147,14 @@ async def update_port_security_groups(
         wanted = [g for g in before if g not in dropping]
         wanted += [g for g in adding if g not in wanted]
         if set(wanted) != set(before):
-            port = await ports.update(session, ctx, port_id, {"security_groups": wanted})
+            try:
+                port = await ports.update(session, ctx, port_id, {"security_groups": wanted})
+            except Invalid as exc:
+                if exc.details.get("type") != "PortSecurityAndIPRequiredForSecurityGroups":
+                    raise
+                # Neutron's API answers 400; this call's contract (compute's
+                # SecurityGroupCannotBeApplied) has always been a Conflict.
+                raise Conflict(exc.message, details=exc.details) from None
         rewired = session.info.get(ports.REWIRED_KEY)
         out = await _reply(session, port, ctx)
     out["added"] = [g for g in wanted if g not in before]

@@ -32,6 +32,7 @@ from network_svc.drivers.linux import priv
 from network_svc.drivers.linux.arp import ensure_arp, owned_arp, remove_arp
 from network_svc.drivers.linux.ipset import IpSets
 from network_svc.drivers.names import Names
+from network_svc.protocols import IP_PROTOCOL_MAP, number
 
 IPT = ["iptables", "-w", "10"]
 IPT6 = ["ip6tables", "-w", "10"]
@@ -56,15 +57,23 @@ def rule_args(rule: SecurityGroupRule, member_set: str | None = None) -> list[st
         args += ["-s" if rule.direction == "ingress" else "-d", str(net)]
     proto = rule.protocol
     if proto:
-        if proto not in _PROTOCOLS and not (proto.isdigit() and int(proto) < 256):
+        if proto not in IP_PROTOCOL_MAP and not (proto.isdigit() and int(proto) < 256):
             raise DriverError(f"unsupported protocol {proto!r}")
+        # iptables knows a few names; any other protocol is matched by its number
+        proto = proto if proto in _PROTOCOLS else str(number(proto))
+        proto = {"6": "tcp", "17": "udp", "1": "icmp"}.get(proto, proto)
         args += ["-p", proto]
         lo, hi = rule.port_range_min, rule.port_range_max
         for value in (lo, hi):
             if value is not None and not (isinstance(value, int) and 0 <= value <= 65535):
                 raise DriverError(f"bad port or ICMP value {value!r}")
+        ports = f"{lo}:{hi if hi is not None else lo}"
         if proto in ("tcp", "udp") and lo is not None:
-            args += ["-m", proto, "--dport", f"{lo}:{hi if hi is not None else lo}"]
+            args += ["-m", proto, "--dport", ports]
+        elif proto in ("132", "33") and lo is not None:  # sctp, dccp: their own match
+            args += ["-m", {"132": "sctp", "33": "dccp"}[proto], "--dport", ports]
+        elif proto == "136" and lo is not None:  # udplite: multiport only
+            args += ["-m", "multiport", "--dports", ports]
         elif proto == "icmp" and lo is not None:
             args += ["--icmp-type", f"{lo}" + ("" if hi is None else f"/{hi}")]
     return args
