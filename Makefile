@@ -5,6 +5,9 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 DATA_DIR ?= $(or $(STACKLING_DATA_DIR),$(CURDIR)/data)
+# One absolute data directory for set-up (keys) and every process (keys, SQLite files,
+# clouds.yaml, credentials.json): `make run DATA_DIR=/elsewhere` moves them all.
+override DATA_DIR := $(abspath $(DATA_DIR))
 GATEWAY_PORT ?= 8080
 COMPUTE_PORT ?= 8774
 NETWORK_PORT ?= 9696
@@ -15,8 +18,8 @@ VOLUME_PORT ?= 8776
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-setup: ## install host packages, the venv and packages; start broker, DB, host daemons
-	@bash deploy/setup.sh
+setup: ## install host packages, the venv and packages; identity keys in DATA_DIR; broker, DB, daemons
+	@STACKLING_DATA_DIR="$(DATA_DIR)" bash deploy/setup.sh
 
 run: setup ## run every process on this machine; "ready" then deploy/demo.sh (Ctrl-C stops all)
 	@echo "gateway: http://127.0.0.1:$(GATEWAY_PORT)  (data: $(DATA_DIR))"

@@ -3,7 +3,8 @@
 # PostgreSQL and the host daemons. Safe to run again: a second run only checks and returns.
 #
 # Settings (all optional):
-#   STACKLING_DATA_DIR      data directory shared by all processes (default: ./data)
+#   STACKLING_DATA_DIR      data directory shared by all processes (default: <repo>/data;
+#                           `make setup DATA_DIR=...` sets it, as `make run` does)
 #   STACKLING_AMQP_URL      broker URL to check/start (default: amqp://guest:guest@127.0.0.1:5672/)
 #   STACKLING_PG_HOST/PORT  PostgreSQL to check/start (default: 127.0.0.1:5432)
 #   STACKLING_SKIP_APT=1    do not install host packages
@@ -13,12 +14,13 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# Absolute, and relative to where set-up was started (as the processes will see it).
+DATA_DIR="$(realpath -m "${STACKLING_DATA_DIR:-$ROOT/data}")"
 cd "$ROOT"
 export DEBIAN_FRONTEND=noninteractive
 
 VENV="$ROOT/.venv"
 PYTHON="${PYTHON:-python3.11}"
-DATA_DIR="${STACKLING_DATA_DIR:-$ROOT/data}"
 AMQP_URL="${STACKLING_AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/}"
 PG_HOST="${STACKLING_PG_HOST:-127.0.0.1}"
 PG_PORT="${STACKLING_PG_PORT:-5432}"
@@ -173,20 +175,17 @@ install_python_packages() {
 }
 
 # --- identity keypair ------------------------------------------------------------------------
+# The gateway signs with identity.key, every service verifies with identity.pub: both must
+# be there (generate_keypair keeps a private key it finds and rewrites its public half).
 generate_keys() {
   local keys="$DATA_DIR/keys"
-  if [[ -d "$keys" ]] && [[ -n "$(ls -A "$keys")" ]]; then
+  if [[ -s "$keys/identity.key" && -s "$keys/identity.pub" ]]; then
     say "identity keys: present in $keys"
     return
   fi
-  if ! "$VENV/bin/python" -c 'from common_rpc.chassis.identity import generate_keypair' 2>/dev/null; then
-    say "identity keys: skipped (common_rpc.chassis.identity.generate_keypair not available yet)"
-    return
-  fi
-  mkdir -p "$keys"
   "$VENV/bin/python" -c \
     'import sys; from common_rpc.chassis.identity import generate_keypair; generate_keypair(sys.argv[1])' \
-    "$keys"
+    "$keys" || die "could not write the identity keys in $keys"
   say "identity keys: generated in $keys"
 }
 
@@ -241,7 +240,7 @@ main() {
   say "repo $ROOT, data dir $DATA_DIR"
   install_host_packages
   install_python_packages
-  mkdir -p "$DATA_DIR"
+  mkdir -p "$DATA_DIR" || die "cannot create the data directory $DATA_DIR"
   generate_keys
   ensure_rabbitmq
   ensure_postgres

@@ -29,6 +29,6 @@ cat <<MSG
 ready: $GATEWAY (clouds.yaml: $DATA_DIR/clouds.yaml)
   export OS_CLIENT_CONFIG_FILE=$DATA_DIR/clouds.yaml OS_CLOUD=stackling-demo
   openstack server list
-  deploy/demo.sh        # a network and a stackling-tiny server, with its console
+  STACKLING_DATA_DIR=$DATA_DIR deploy/demo.sh   # a network and a stackling-tiny server, with its console
 MSG
 exec sleep infinity

@@ -19,6 +19,7 @@ from common_rpc.chassis.faults import keystone_fault
 from common_rpc.chassis.identity import IdentitySigner
 from common_rpc.chassis.ping import ping_router
 from common_rpc.chassis.runtime import ServiceRuntime
+from common_rpc.chassis.startup import check_writable_dir, env_names, load_identity_key
 
 from .bootstrap import Bootstrap
 from .edge import add_lifespan
@@ -46,7 +47,10 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         public_paths=("/*",),
     )
     app.include_router(identity_router(settings, runtime.sessions, tokens), prefix="/identity")
-    proxy = Proxy(settings, tokens, IdentitySigner.from_file(settings.identity_private_key_file))
+    signer = load_identity_key(
+        IdentitySigner, settings.identity_private_key_file, settings, "identity_private_key_path"
+    )
+    proxy = Proxy(settings, tokens, signer)
     events = EventStream(runtime.broker)
     install_proxy(app, proxy)
     app.include_router(events_router(events, tokens))
@@ -58,4 +62,14 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
 
 def main() -> None:
     settings = GatewaySettings()
-    run_app(create_app(settings), settings)
+    app = create_app(settings)
+    # The bootstrap writes credentials.json there and clouds.yaml (by default) too.
+    check_writable_dir(
+        settings.data_dir, "data directory", f"fix {env_names(settings, 'data_dir')}"
+    )
+    check_writable_dir(
+        settings.clouds_yaml_file.parent,
+        "clouds.yaml directory",
+        f"fix {env_names(settings, 'clouds_yaml_path')}",
+    )
+    run_app(app, settings)

@@ -10,10 +10,15 @@ Every response carries ``X-Request-Id`` and ``X-Openstack-Request-Id``; every ro
 ``X-Stackling-Identity`` header, and sees the caller through ``current_context()``. Errors
 are answered in the service's OpenStack fault shape: ``RpcError`` by its ``http_status``,
 invalid requests as 400, anything unexpected as a generic 500 (the traceback is logged).
+
+``run_app`` checks what the process cannot serve without before it listens: the gateway's
+public key (for an app that verifies identities) and the database. A failed check is a
+``StartupError``: one line on stderr, exit status 1 (``chassis.startup``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 from collections.abc import Callable, Iterable, Sequence
@@ -36,6 +41,7 @@ from .middleware import IdentityMiddleware, MetricsMiddleware, RequestContextMid
 from .plugins import Extension, load_extensions, mount_extensions
 from .runtime import ServiceRuntime, lifespan
 from .settings import ServiceSettings
+from .startup import check_database, load_identity_key
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +90,9 @@ def make_app(
     app.router.redirect_slashes = False
     app.state.settings = settings
     app.state.runtime = runtime
+    # The key run_app checks before serving; none when every path is public (the gateway).
+    verifies = verifier is None and "/*" not in set(public_paths)
+    app.state.identity_key_file = settings.identity_key_file if verifies else None
     install_fault_handlers(app, formatter)
     app.include_router(health_router(runtime))
     for router in routers:
@@ -182,13 +191,29 @@ def validation_message(exc: RequestValidationError, limit: int = 5) -> str:
     return "Invalid input for " + "; ".join(parts) if parts else "Invalid input."
 
 
+async def check_startup(app: FastAPI) -> None:
+    """What the app cannot serve without, checked before it listens (``StartupError``).
+
+    The services load the key lazily in requests (``key_file_verifier``); a process that
+    would answer every request with 503 must not start at all.
+    """
+    settings: ServiceSettings = app.state.settings
+    runtime: ServiceRuntime = app.state.runtime
+    key_file = getattr(app.state, "identity_key_file", None)
+    if key_file is not None:
+        load_identity_key(IdentityVerifier, key_file, settings, "identity_public_key_path")
+    if runtime.has_database:
+        await check_database(settings)
+
+
 def run_app(app: FastAPI, settings: ServiceSettings) -> None:
-    """Serve ``app`` with uvicorn, logging through ``configure_logging`` (blocks)."""
+    """Check, then serve ``app`` with uvicorn, logging through ``configure_logging`` (blocks)."""
     import uvicorn
 
     configure_logging(
         settings.service_name, settings.log_level, settings.log_json, host=settings.host
     )
+    asyncio.run(check_startup(app))
     # Everything imported and built so far lives as long as the process: out of the
     # collector's sight, a full collection no longer walks it (it took ~50-80 ms, a pause
     # every request in flight waited for).

@@ -12,15 +12,21 @@ Precedence, highest first: constructor arguments, ``<SVC>_<NAME>`` variables, th
 ``STACKLING_<NAME>`` variables (only for the settings in ``SHARED_SETTINGS``, so one line
 in an all-in-one environment points every service at the same broker), then defaults.
 Dicts and lists are JSON in the environment: ``NETWORK_DRIVERS='{"l2": "linux"}'``.
+
+A value that does not parse raises ``SettingsError`` (a ``StartupError``): one line naming
+the variable, its value and what is wrong, which a process prints instead of a traceback.
 """
 
 from __future__ import annotations
 
+import os
+import re
 import socket
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field, model_validator
+import pydantic_settings
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -30,6 +36,11 @@ from pydantic_settings import (
 )
 
 from ..broker import MessagingConfig
+from .startup import StartupError, check_database_url, install_excepthook
+
+# Every process builds its settings before anything else: from here on a StartupError
+# that reaches the top prints one line, not a traceback.
+install_excepthook()
 
 SHARED_PREFIX = "STACKLING_"
 
@@ -63,6 +74,10 @@ class SharedEnvSource(EnvSettingsSource):
         return super().get_field_value(field, field_name)
 
 
+class SettingsError(StartupError, ValueError):
+    """A setting that does not parse: which variable, its value, what is wrong."""
+
+
 class ServiceSettings(BaseSettings):
     """Base settings of a service process; subclasses set ``service_name`` and a prefix."""
 
@@ -85,6 +100,14 @@ class ServiceSettings(BaseSettings):
     extensions: list[str] = Field(default_factory=list)
     drivers: dict[str, str] = Field(default_factory=dict)
 
+    def __init__(self, **values: Any) -> None:
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            raise SettingsError(_invalid(type(self), exc, values)) from None
+        except pydantic_settings.SettingsError as exc:
+            raise SettingsError(_unparsable(type(self), exc)) from None
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -101,6 +124,11 @@ class ServiceSettings(BaseSettings):
             dotenv_settings,
             file_secret_settings,
         )
+
+    @field_validator("db_url")
+    @classmethod
+    def _usable_db_url(cls, value: str | None) -> str | None:
+        return check_database_url(value) if value else value
 
     @model_validator(mode="after")
     def _derive_paths(self) -> ServiceSettings:
@@ -130,3 +158,44 @@ class ServiceSettings(BaseSettings):
             rpc_queue_type=self.rpc_queue_type,
             event_delivery_limit=self.event_delivery_limit,
         )
+
+
+def _variable(cls: type[ServiceSettings], field: str, given: dict[str, Any]) -> str:
+    """Where a value came from: a constructor argument or the variable that is set."""
+    if field in given:
+        return field
+    own = f"{cls.model_config.get('env_prefix', '')}{field}".upper()
+    shared = f"{SHARED_PREFIX}{field}".upper()
+    if own not in os.environ and field in SHARED_SETTINGS and shared in os.environ:
+        return shared
+    return own
+
+
+def _shown_value(field: str, value: Any) -> str:
+    if any(secret in field for secret in ("password", "secret", "url")):
+        return ""  # may carry a password
+    text = repr(value)
+    return f"={text[:60]}{'...' if len(text) > 60 else ''}"
+
+
+def _invalid(cls: type[ServiceSettings], exc: ValidationError, given: dict[str, Any]) -> str:
+    problems = []
+    for err in exc.errors():
+        loc = [str(p) for p in err.get("loc", ())]
+        field = loc[0] if loc else "?"
+        where = ".".join([_variable(cls, field, given), *loc[1:]])
+        value = _shown_value(field, err.get("input")) if "input" in err else ""
+        message = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+        problems.append(f"{where}{value}: {message}")
+    return f"bad setting {'; '.join(problems)}; fix it in the environment"
+
+
+def _unparsable(cls: type[ServiceSettings], exc: pydantic_settings.SettingsError) -> str:
+    # pydantic-settings: 'error parsing value for field "x" from source "..."' (JSON values)
+    found = re.search(r'field "([^"]+)"', str(exc))
+    field = found.group(1) if found else "?"
+    reason = f" ({exc.__cause__})" if exc.__cause__ is not None else ""
+    return (
+        f"bad setting {_variable(cls, field, {})}: not valid JSON{reason}; "
+        'lists and dicts are JSON, e.g. \'["a"]\' or \'{"k": "v"}\''
+    )
