@@ -149,6 +149,17 @@ def _register() -> None:
                 ServerInterfacePayload,
                 f"{what} (os-interface) {'began' if phase == 'start' else 'finished'}.",
             )
+    # A detach that failed for good (the guest kept the device): attached again, ``fault``.
+    register(
+        "compute.server.detach.error",
+        ServerPayload,
+        "A volume detach failed; the volume stays attached (``fault`` says why).",
+    )
+    register(
+        "compute.server.interface_detach.error",
+        ServerInterfacePayload,
+        "A port detach (os-interface) failed; the port stays attached (``fault`` says why).",
+    )
     for action in ("create", "update", "delete"):
         register(f"network.port.{action}.end", PortPayload, f"A port {action} finished.")
         register(f"network.network.{action}.end", NetworkPayload, f"A network {action} finished.")
