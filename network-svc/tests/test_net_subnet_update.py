@@ -6,9 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 from netapi_helpers import Api, fault_type, network_api
+from test_net_routers import db_fixture
 
 from network_svc.agent import desired
 from network_svc.domain.common import transaction
+
+__all__ = ["db_fixture"]  # the fixture is used by name
 
 
 def _error(resp: Any) -> tuple[int, str, str]:
@@ -140,8 +143,9 @@ async def test_update_refusals_are_neutrons(tmp_path) -> None:
         assert theirs.status_code == 404 and fault_type(theirs) == "SubnetNotFound"
 
 
-async def test_gateway_held_by_a_router_cannot_move(tmp_path) -> None:
-    async with network_api(tmp_path, default_network_type="local") as api:
+async def test_gateway_held_by_a_router_cannot_move(tmp_path, db) -> None:
+    """On SQLite and PostgreSQL (the subnet's row lock)."""
+    async with network_api(tmp_path, **db) as api:
         net = await api.network("pA")
         sub = await api.subnet("pA", net["id"], "10.20.0.0/24")
         router = (await api.post("pA", "/v2.0/routers", {"router": {"name": "r"}})).json()

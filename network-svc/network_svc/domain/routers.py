@@ -414,6 +414,7 @@ async def add_interface(
         await announce_port(session, ctx, port, events.UPDATE)
     else:
         subnet = await subnets.get(session, ctx, str(body["subnet_id"]))
+        await session.refresh(subnet, with_for_update=True)  # its gateway cannot move meanwhile
         network = await networks.get(session, ctx, subnet.network_id)
         if subnet.project_id != router.project_id and not (network.shared or ctx.is_admin):
             raise not_found("Subnet", subnet.id)

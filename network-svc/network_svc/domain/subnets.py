@@ -170,6 +170,9 @@ async def update(
         if key in body:
             raise read_only(key)
     subnet = await get(session, ctx, subnet_id)
+    # Its row locked (PostgreSQL): a router interface added meanwhile takes the gateway
+    # this update checks, or waits for the new one (routers.add_interface locks it too).
+    await session.refresh(subnet, with_for_update=True)
     net = ipaddress.ip_network(subnet.cidr)
     gateway = subnet.gateway_ip
     if "gateway_ip" in body:
@@ -177,6 +180,7 @@ async def update(
     spans = None
     if body.get("allocation_pools") is not None:
         spans = subnet_attrs.pools(net, body["allocation_pools"])
+    dns, routes = subnet.dns_nameservers, subnet.host_routes
     if "dns_nameservers" in body:
         dns = subnet_attrs.nameservers(body["dns_nameservers"], subnet.ip_version, subnet.id)
     if "host_routes" in body:
@@ -205,10 +209,7 @@ async def update(
     subnet.name, subnet.description, subnet.gateway_ip = name, description, gateway
     if spans is not None:
         subnet.allocation_pools = subnet_attrs.pool_dicts(spans, net)
-    if "dns_nameservers" in body:
-        subnet.dns_nameservers = dns
-    if "host_routes" in body:
-        subnet.host_routes = routes
+    subnet.dns_nameservers, subnet.host_routes = dns, routes
     if enable_dhcp != subnet.enable_dhcp:
         subnet.enable_dhcp = enable_dhcp
         # The DHCP port takes or gives back its address on the subnet (and goes with
