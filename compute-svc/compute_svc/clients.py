@@ -11,6 +11,9 @@ API version history (what each side may rely on):
     1.3  network: find_security_groups, update_port_security_groups
     1.4  network: update_port (device_id, device_owner, unbind)
          compute.<host>: attach_interface, detach_interface; host_servers lists ``nics``
+    1.5  volume: roll_detaching
+         compute.<host>: detach_volume, detach_interface take ``attempts``, ``wait_s``
+                 and ``until`` (the unplug asked again) and answer ``attempts``
 
     network = NetworkClient(runtime.rpc)
     port = await network.create_port(network_id=net, device_id=sid, device_owner="compute:nova")
@@ -20,6 +23,8 @@ API version history (what each side may rely on):
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from common_rpc import RpcClient, RpcTimeout
@@ -137,6 +142,32 @@ class VolumeClient(ServiceClient):
     async def detach(self, volume_id: str, server_id: str) -> Any:
         return await self._call("detach", volume_id=volume_id, server_id=server_id)
 
+    async def roll_detaching(self, volume_id: str) -> Any:
+        """A detach that failed: ``detaching`` back to ``in-use`` (else nothing changes)."""
+        return await self._call("roll_detaching", volume_id=volume_id)
+
+
+@dataclass(frozen=True)
+class Unplug:
+    """How a host asks a guest to let a device go: ``attempts`` requests of ``timeout``
+    seconds each, none begun past ``until`` (epoch seconds, as RPC deadlines are)."""
+
+    attempts: int
+    timeout: float
+    until: float
+
+    @classmethod
+    def within(cls, attempts: int, timeout: float, budget_s: float) -> Unplug:
+        return cls(attempts, timeout, time.time() + budget_s)
+
+    def args(self) -> dict[str, Any]:
+        return {"attempts": self.attempts, "wait_s": self.timeout, "until": self.until}
+
+    def call_timeout(self, margin: float) -> float:
+        """The reply may come at ``until`` and ``margin`` later (the last request's own
+        wait, the definition restored)."""
+        return max(self.until - time.time(), 0.0) + margin
+
 
 def agent_topic(host: str) -> str:
     return f"compute.{host}"
@@ -181,13 +212,28 @@ class AgentClient:
         """Hot-plugs the port's NIC ``{"port_id", "mac", "bridge", "mtu"}`` (idempotent)."""
         return await self._call("attach_interface", server_id=server_id, nic=nic)
 
-    async def detach_interface(self, server_id: str, nic: dict[str, Any]) -> Any:
-        """Unplugs the NIC with the port's MAC; fine when it is already gone."""
-        return await self._call("detach_interface", server_id=server_id, nic=nic)
+    async def detach_interface(self, server_id: str, nic: dict[str, Any], unplug: Unplug) -> Any:
+        """Unplugs the NIC with the port's MAC (asked again as ``unplug`` says); fine when
+        it is already gone."""
+        return await self._call(
+            "detach_interface",
+            timeout=unplug.call_timeout(self.timeout),
+            server_id=server_id,
+            nic=nic,
+            **unplug.args(),
+        )
 
     async def host_state(self) -> dict[str, Any]:
         """``{"host", "domains": [{"server_id", "power_state"}], "capacity"}``."""
         return await self._call("host_state")
 
-    async def detach_volume(self, server_id: str, volume_id: str) -> Any:
-        return await self._call("detach_volume", server_id=server_id, volume_id=volume_id)
+    async def detach_volume(self, server_id: str, volume_id: str, unplug: Unplug) -> Any:
+        """Unplugs the volume's disk (asked again as ``unplug`` says); answers how many
+        requests it took as ``attempts``. A guest that keeps it: InternalError."""
+        return await self._call(
+            "detach_volume",
+            timeout=unplug.call_timeout(self.timeout),
+            server_id=server_id,
+            volume_id=volume_id,
+            **unplug.args(),
+        )

@@ -22,7 +22,8 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Tasks:
-    """Background work of this process (boots, deletes), one at a time per server.
+    """Background work of this process, one at a time per key: boots, deletes and power
+    actions per server (a delete cancels the server's); each detach run has its own key.
 
     A task copies the caller's context, so its RPC calls act for the caller's project.
     """
@@ -30,7 +31,7 @@ class Tasks:
     running: dict[str, asyncio.Task[Any]] = field(default_factory=dict)
 
     def start(self, server_id: str, work: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
-        """Run ``work`` after whatever already runs on ``server_id`` in this process."""
+        """Run ``work`` after whatever already runs on ``server_id`` (the key) here."""
         task = asyncio.create_task(
             self._after(self.running.get(server_id), work), name=f"server-{server_id}"
         )

@@ -114,7 +114,8 @@ class FakeComputeAgent:
 
     ``fail_names`` makes spawn fail for servers with those names; ``spawn_delay`` makes
     spawns overlap in concurrency tests; the first ``stall_spawns`` spawns never answer
-    (a reply lost with the broker, or a host that hangs).
+    (a reply lost with the broker, or a host that hangs); the volumes in ``refuse_detach``
+    are never let go (every unplug request asked, then the host's error).
     """
 
     def __init__(self, runtime: Any, host: str) -> None:
@@ -131,6 +132,10 @@ class FakeComputeAgent:
         self.stall_spawns = 0
         self.stall_s = 3600.0
         self.spawn_calls = 0
+        # Volumes whose unplug the guest refuses for good; each detach's (attempts, timeout).
+        self.refuse_detach: set[str] = set()
+        self.unplugs: list[tuple[str, int | None, float | None]] = []
+        self.detach_delay = 0.0  # a host slow to answer (its caller may give up first)
         router = RpcRouter()
         agent = self
 
@@ -175,9 +180,26 @@ class FakeComputeAgent:
             return {"server_id": server_id, "volume_id": volume_id, "device": "/dev/vdb"}
 
         @router.handler()
-        async def detach_volume(deps: Any, server_id: str, volume_id: str) -> Any:
+        async def detach_volume(
+            deps: Any,
+            server_id: str,
+            volume_id: str,
+            attempts: int | None = None,
+            wait_s: float | None = None,
+            until: float | None = None,
+        ) -> Any:
+            import asyncio
+
             agent.power.append(("detach", volume_id))
-            return {"server_id": server_id}
+            agent.unplugs.append((volume_id, attempts, wait_s))
+            await asyncio.sleep(agent.detach_delay)
+            if volume_id in agent.refuse_detach:  # a guest that never lets the disk go
+                await asyncio.sleep((attempts or 1) * (wait_s or 0.1))
+                raise InternalError(
+                    f"Device detach failed for volume {volume_id}: the guest still holds it "
+                    f"after {attempts} unplug requests."
+                )
+            return {"server_id": server_id, "attempts": 1}
 
         @router.handler()
         async def host_state(deps: Any) -> dict[str, Any]:
@@ -340,7 +362,7 @@ class FakeVolumeService:
 
             return handler
 
-        for method in ("reserve", "unreserve", "begin_detaching"):
+        for method in ("reserve", "unreserve", "begin_detaching", "roll_detaching"):
             router.handler(method)(make(method))
 
         for method in ("initialize_connection", "terminate_connection"):

@@ -27,7 +27,9 @@ def amqp_url() -> Iterator[str]:
         yield url
 
 
-async def _stack(tmp_path: Path, amqp_url: str, stack: AsyncExitStack) -> dict[str, Any]:
+async def _stack(
+    tmp_path: Path, amqp_url: str, stack: AsyncExitStack, **settings: Any
+) -> dict[str, Any]:
     prefix = unique_prefix()
     root = instances_dir(prefix)
     host = f"{prefix}cn1"
@@ -38,7 +40,7 @@ async def _stack(tmp_path: Path, amqp_url: str, stack: AsyncExitStack) -> dict[s
         assert left["domains"] == [], left
 
     stack.callback(cleanup)
-    api = await stack.enter_async_context(compute_api(tmp_path, amqp_url))
+    api = await stack.enter_async_context(compute_api(tmp_path, amqp_url, **settings))
     network = await stack.enter_async_context(network_api(tmp_path, amqp_url, api.signer))
     net_agent = FakeNetworkAgent(network.app.state.runtime, host)
     await net_agent.server.start()

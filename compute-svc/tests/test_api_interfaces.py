@@ -6,6 +6,7 @@ domain lost."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -21,6 +22,7 @@ from common_rpc.context import use_context
 from common_rpc.contracts import validate_payload
 from common_rpc.testing import wait_for
 from compute_svc.drivers.base import NicSpec
+from compute_svc.drivers.libvirt.driver import DetachPending
 
 AGENT = RequestContext(user_id="compute-agent", roles=frozenset({"admin"}))
 
@@ -33,8 +35,10 @@ def amqp_url() -> Iterator[str]:
 
 @pytest.fixture
 async def lab(tmp_path: Path, amqp_url: str) -> AsyncIterator[dict[str, Any]]:
+    # Quick unplug retries: a guest that keeps a NIC fails its detach in about a second.
+    quick = {"device_detach_attempts": 3, "device_detach_timeout": 0.2}
     async with AsyncExitStack() as stack:
-        yield await _stack(tmp_path, amqp_url, stack)
+        yield await _stack(tmp_path, amqp_url, stack, **quick)
 
 
 async def _network(lab: dict[str, Any], project: str, name: str, cidr: str) -> dict[str, str]:
@@ -94,6 +98,18 @@ async def _server_ports(lab: dict[str, Any], sid: str) -> list[str]:
     """``openstack port list --server``: the ports whose device is the server."""
     resp = await lab["network"].get("p1", f"/v2.0/ports?device_id={sid}")
     return sorted(p["id"] for p in resp.json()["ports"])
+
+
+async def _detached(lab: dict[str, Any], sid: str, port_id: str) -> None:
+    """Until the server no longer has the port (the detach runs after its 202)."""
+    from compute_svc.db.models import Server
+
+    async def gone() -> bool:
+        async with lab["api"].app.state.runtime.sessions() as session:
+            server = await session.get(Server, sid)
+            return server is not None and port_id not in {n["port_id"] for n in server.nics}
+
+    await wait_for(gone, timeout=15)
 
 
 async def test_attach_list_detach_and_reconcile(lab: dict[str, Any]) -> None:
@@ -163,6 +179,7 @@ async def test_attach_list_detach_and_reconcile(lab: dict[str, Any]) -> None:
 
         # Detach the given port: unplugged, unbound, no device; the port stays.
         assert (await api.delete("p1", f"{path}/{given['id']}")).status_code == 202
+        await _detached(lab, sid, given["id"])
         port = await _admin_port(lab, given["id"])
         assert port is not None and port["device_id"] == "" and port["binding:host_id"] == ""
         assert given["mac_address"].lower() not in _definition(lab, sid)
@@ -176,6 +193,7 @@ async def test_attach_list_detach_and_reconcile(lab: dict[str, Any]) -> None:
 
         # Detach the port compute made: it is deleted.
         assert (await api.delete("p1", f"{path}/{made['port_id']}")).status_code == 202
+        await _detached(lab, sid, made["port_id"])
         assert await _admin_port(lab, made["port_id"]) is None
         assert made["mac_addr"].lower() not in _definition(lab, sid)
         listed = (await api.get("p1", path)).json()["interfaceAttachments"]
@@ -292,3 +310,71 @@ async def test_refusals_and_a_refused_hot_plug_leave_nothing(lab: dict[str, Any]
         return resp.json()["servers"] == []
 
     await wait_for(all_gone, timeout=30)
+
+
+async def test_a_nic_the_guest_keeps_stays_attached_with_the_fault(
+    lab: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The detach answers 202; the agent asks the guest every time the settings say, then
+    puts the NIC back in the definition; compute shows it attached again, the port is
+    still the server's, and the fault is the action's. Once the guest lets go, it goes."""
+    api, agent = lab["api"], lab["agent"]
+    driver = agent.host.driver
+    net1 = await _network(lab, "p1", "n1", "10.51.0.0/24")
+    net2 = await _network(lab, "p1", "n2", "10.52.0.0/24")
+    sid = await _boot(lab, "keeps", [{"uuid": net1["id"]}])
+    path = f"/v2.1/servers/{sid}/os-interface"
+    resp = await api.post("p1", path, {"interfaceAttachment": {"net_id": net2["id"]}})
+    assert resp.status_code == 200, resp.text
+    made = resp.json()["interfaceAttachment"]
+    asked: list[str] = []
+
+    def keeps_it(server_id: str, nic: NicSpec, timeout: float | None = None) -> None:
+        # Stands in for a guest that never answers the unplug request.
+        asked.append(nic.port_id)
+        time.sleep(timeout or 0.0)
+        raise DetachPending(f"the guest has not released the NIC {nic.mac} yet")
+
+    monkeypatch.setattr(driver, "detach_interface", keeps_it)
+    resp = await api.delete("p1", f"{path}/{made['port_id']}")
+    assert resp.status_code == 202, resp.text
+    hidden = (await api.get("p1", path)).json()["interfaceAttachments"]
+    assert made["port_id"] not in {a["port_id"] for a in hidden}  # detaching: not shown
+    again = await api.delete("p1", f"{path}/{made['port_id']}")
+    assert again.status_code == 409, again.text
+    request_id = resp.headers["x-openstack-request-id"]
+
+    async def failed() -> dict[str, Any] | None:
+        shown = await api.get("p1", f"/v2.1/servers/{sid}/os-instance-actions/{request_id}")
+        action = shown.json()["instanceAction"]
+        return action if action["events"][0]["result"] else None
+
+    action = await wait_for(failed, timeout=20)
+    assert asked == [made["port_id"]] * 3
+    assert action["action"] == "detach_interface"
+    assert action["events"][0]["event"] == "compute_detach_interface"
+    assert action["events"][0]["result"] == "Error"
+    assert action["message"] == (
+        f"Failed to detach network adapter device from {sid}: Device detach failed for "
+        f"port {made['port_id']}: the guest still holds it after 3 unplug requests."
+    )
+    listed = (await api.get("p1", path)).json()["interfaceAttachments"]
+    assert made["port_id"] in {a["port_id"] for a in listed}
+    port = await _admin_port(lab, made["port_id"])
+    assert port is not None and port["device_id"] == sid
+    assert made["mac_addr"].lower() in _definition(lab, sid)
+
+    monkeypatch.undo()
+    resp = await api.delete("p1", f"{path}/{made['port_id']}")
+    assert resp.status_code == 202, resp.text
+    await _detached(lab, sid, made["port_id"])
+    assert await _admin_port(lab, made["port_id"]) is None
+    assert made["mac_addr"].lower() not in _definition(lab, sid)
+    actions = (await api.get("p1", f"/v2.1/servers/{sid}/os-instance-actions")).json()
+    assert [a["action"] for a in actions["instanceActions"]] == [
+        "detach_interface",
+        "detach_interface",
+        "attach_interface",
+        "create",
+    ]
+    assert (await api.delete("p1", f"/v2.1/servers/{sid}")).status_code == 204

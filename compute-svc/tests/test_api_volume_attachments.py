@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from api_helpers import FakeVolumeService, cloud, private_vhost
+from api_helpers import Cloud, FakeVolumeService, cloud, private_vhost
+
+from common_rpc.testing import wait_for
 
 VOLUME = "6a3e8f0e-1a7b-4c36-9c55-0f5f4c1d2e01"
 OTHER = "6a3e8f0e-1a7b-4c36-9c55-0f5f4c1d2e02"
@@ -70,14 +73,50 @@ async def test_attach_detach_and_delete(tmp_path: Path, amqp_url: str) -> None:
             assert (await c.api.get("p1", f"{path}/{OTHER}")).status_code == 404
             volumes.fail = None
 
+            # The volume service refuses begin_detaching: 400 as Nova's, nothing changed.
             volumes.calls.clear()
-            assert (await c.api.delete("p1", f"{path}/{VOLUME}")).status_code == 202
+            volumes.fail = "begin_detaching"
+            refused = await c.api.delete("p1", f"{path}/{VOLUME}")
+            assert refused.status_code == 400, refused.text
+            assert refused.json()["badRequest"]["message"] == (
+                f"Invalid volume: volume {VOLUME} refused begin_detaching"
+            )
+            volumes.fail = None
+            assert volumes.calls == [("begin_detaching", VOLUME)]
+            assert ("detach", VOLUME) not in c.agent.power
+            listed = (await c.api.get("p1", path)).json()["volumeAttachments"]
+            assert [a["volumeId"] for a in listed] == [VOLUME]
+            actions = await c.api.get("p1", f"/v2.1/servers/{sid}/os-instance-actions")
+            assert "detach_volume" not in [a["action"] for a in actions.json()["instanceActions"]]
+
+            # The detach answers at once; the host unplugs, then the volume is let go.
+            volumes.calls.clear()
+            resp = await c.api.delete("p1", f"{path}/{VOLUME}")
+            assert resp.status_code == 202, resp.text
+            assert volumes.calls[0] == ("begin_detaching", VOLUME)  # before the 202
+            again = await c.api.delete("p1", f"{path}/{VOLUME}")
+            assert again.status_code in (404, 409), again.text  # detaching, or gone already
+
+            async def detached() -> bool:
+                listed = (await c.api.get("p1", path)).json()["volumeAttachments"]
+                return listed == []
+
+            await wait_for(detached, timeout=15)
             assert volumes.calls == [
                 ("begin_detaching", VOLUME),
                 ("terminate_connection", VOLUME),
                 ("detach", VOLUME),
             ]
-            assert (await c.api.get("p1", path)).json()["volumeAttachments"] == []
+            # Nova's attempts and timeout, as the settings say, went to the host.
+            assert c.agent.unplugs[-1] == (VOLUME, 8, 20.0)
+            request_id = resp.headers["x-openstack-request-id"]
+            action = await _action(c, sid, request_id)
+            assert (action["action"], action["message"]) == ("detach_volume", None)
+            assert [(e["event"], e["result"]) for e in action["events"]] == [
+                ("compute_detach_volume", "Success")
+            ]
+            missing = await c.api.delete("p1", f"{path}/{VOLUME}")
+            assert missing.status_code == 404 and "itemNotFound" in missing.json()
 
             # Deleting a server detaches what is still attached.
             await c.api.post("p1", path, {"volumeAttachment": {"volumeId": OTHER}})
@@ -93,3 +132,9 @@ async def test_attach_detach_and_delete(tmp_path: Path, amqp_url: str) -> None:
             assert other.status_code == 404
         finally:
             await volumes.server.stop()
+
+
+async def _action(c: Cloud, server_id: str, request_id: str) -> dict[str, Any]:
+    resp = await c.api.get("p1", f"/v2.1/servers/{server_id}/os-instance-actions/{request_id}")
+    assert resp.status_code == 200, resp.text
+    return dict(resp.json()["instanceAction"])

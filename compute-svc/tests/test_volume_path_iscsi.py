@@ -149,7 +149,6 @@ def _agent_settings(prefix: str, which: str, root: Path, amqp_url: str) -> Compu
         agent_reconcile_interval=3600,
         agent_heartbeat_interval=3600,  # the first report goes at start
         agent_shutdown_timeout=0,
-        agent_detach_timeout=30,
         log_json=False,
     )
 
@@ -289,6 +288,16 @@ async def _volume(cloud: Cloud, vid: str) -> dict[str, Any]:
     return resp.json()["volume"]
 
 
+async def _detached(cloud: Cloud, vid: str, path: str) -> None:
+    """The detach runs after its 202: until compute forgot it and the volume is available."""
+
+    async def done() -> bool:
+        listed = (await cloud.compute.get("p1", path)).json()["volumeAttachments"]
+        return not listed and (await _volume(cloud, vid))["status"] == "available"
+
+    await wait_for(done, timeout=cloud.deps.settings.detach_deadline_s, interval=0.2)
+
+
 @pytest.mark.timeout(300)
 async def test_volume_moves_between_guests_through_compute_and_iscsi(
     cloud: Cloud,
@@ -376,6 +385,7 @@ async def test_volume_moves_between_guests_through_compute_and_iscsi(
 
     # Detach: the guest lets the disk go, the target is gone, the volume is available.
     assert (await cloud.compute.delete("p1", f"{path1}/{vid}")).status_code == 202
+    await _detached(cloud, vid, path1)
     assert cloud.tgtd.targets() == {}
     assert _live_disk(cloud, "a", s1, vid) is None
     assert (await _volume(cloud, vid))["status"] == "available"
@@ -393,6 +403,7 @@ async def test_volume_moves_between_guests_through_compute_and_iscsi(
     marks["read back by 2"] = time.monotonic() - started
 
     assert (await cloud.compute.delete("p1", f"{path2}/{vid}")).status_code == 202
+    await _detached(cloud, vid, path2)
     assert not any(iqn.startswith(iqn_prefix) for iqn in cloud.tgtd.targets())
     assert (await _volume(cloud, vid))["status"] == "available"
     with use_context(ADMIN):

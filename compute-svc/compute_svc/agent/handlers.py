@@ -64,8 +64,19 @@ async def attach_volume(
 
 
 @rpc.handler()
-async def detach_volume(deps: Any, server_id: str, volume_id: str) -> dict[str, Any]:
-    return await _checked(deps.detach_volume(server_id, volume_id))
+async def detach_volume(
+    deps: Any,
+    server_id: str,
+    volume_id: str,
+    attempts: int | None = None,
+    wait_s: float | None = None,
+    until: float | None = None,
+) -> dict[str, Any]:
+    """Unplug the volume's disk, asking the guest up to ``attempts`` times, waiting
+    ``wait_s`` seconds after each, none begun past ``until`` (epoch seconds); the host's
+    defaults for what is not given. Failed for good: the disk stays (in the definition
+    too), InternalError."""
+    return await _checked(deps.detach_volume(server_id, volume_id, attempts, wait_s, until))
 
 
 @rpc.handler()
@@ -76,8 +87,16 @@ async def attach_interface(deps: Any, server_id: str, nic: dict[str, Any]) -> di
 
 
 @rpc.handler()
-async def detach_interface(deps: Any, server_id: str, nic: dict[str, Any]) -> dict[str, Any]:
-    return await _checked(deps.detach_interface(server_id, nic))
+async def detach_interface(
+    deps: Any,
+    server_id: str,
+    nic: dict[str, Any],
+    attempts: int | None = None,
+    wait_s: float | None = None,
+    until: float | None = None,
+) -> dict[str, Any]:
+    """Unplug the port's NIC, asked again as ``detach_volume`` does."""
+    return await _checked(deps.detach_interface(server_id, nic, attempts, wait_s, until))
 
 
 @rpc.handler()

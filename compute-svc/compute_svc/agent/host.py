@@ -9,14 +9,22 @@ nothing (server ids are never reused).
     await host.spawn(server)        # {"server_id", "domain", "power_state", "observed_generation"}
     await host.destroy(server_id)   # {"server_id", "destroyed": True}
     await host.attach_interface(server_id, {"port_id", "mac", "bridge", "mtu"})
+    await host.detach_volume(server_id, volume_id, attempts=8, timeout=20.0)
+
+A detach asks the guest to let the device go, and asks again while it holds it (a guest
+still booting ignores the first request), up to ``attempts`` times of ``timeout`` seconds
+each and never past ``until``; then the device goes back into the domain's definition
+and the detach fails, so the device stays attached everywhere (Nova's libvirt driver).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from compute_svc.drivers.base import (
@@ -28,7 +36,9 @@ from compute_svc.drivers.base import (
     ServerSpec,
     VolumeSpec,
 )
-from compute_svc.drivers.libvirt.driver import LibvirtDriver
+from compute_svc.drivers.libvirt.driver import DetachPending, LibvirtDriver, VirtError
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 TOMBSTONES = 100_000
@@ -36,11 +46,19 @@ TOMBSTONES = 100_000
 
 class ComputeHost:
     def __init__(
-        self, driver: LibvirtDriver, host: str, *, image_cache_min_age: float = 3600.0
+        self,
+        driver: LibvirtDriver,
+        host: str,
+        *,
+        image_cache_min_age: float = 3600.0,
+        detach_attempts: int = 8,
     ) -> None:
         self.driver = driver
         self.host = host
         self.image_cache_min_age = image_cache_min_age
+        # Unplug requests per detach when the caller names none (the per-request wait is
+        # the driver's ``detach_timeout``).
+        self.detach_attempts = detach_attempts
         self.generations: dict[str, int] = {}
         self.deleted: OrderedDict[str, None] = OrderedDict()
         # monotonic time of the last command per server: reconcile spares recent ones
@@ -102,10 +120,22 @@ class ComputeHost:
             device = await self._run(self.driver.attach_volume, server_id, volume)
         return {"server_id": server_id, "volume_id": volume_id, "device": device}
 
-    async def detach_volume(self, server_id: str, volume_id: str) -> dict[str, Any]:
-        async with self._lock(server_id):
-            await self._run(self.driver.detach_volume, server_id, volume_id)
-        return {"server_id": server_id, "volume_id": volume_id, "detached": True}
+    async def detach_volume(
+        self,
+        server_id: str,
+        volume_id: str,
+        attempts: int | None = None,
+        timeout: float | None = None,
+        until: float | None = None,
+    ) -> dict[str, Any]:
+        tries = await self._detach(
+            server_id,
+            lambda wait: self.driver.detach_volume(server_id, volume_id, wait),
+            lambda: self.driver.keep_volume(server_id, volume_id),
+            f"volume {volume_id}",
+            Retries.of(self, attempts, timeout, until),
+        )
+        return {"server_id": server_id, "volume_id": volume_id, "detached": True, "attempts": tries}
 
     async def attach_interface(self, server_id: str, nic: dict[str, Any]) -> dict[str, Any]:
         spec = NicSpec.from_wire(nic)
@@ -113,11 +143,57 @@ class ComputeHost:
             added = await self._run(self.driver.attach_interface, server_id, spec)
         return {"server_id": server_id, "port_id": spec.port_id, "attached": added}
 
-    async def detach_interface(self, server_id: str, nic: dict[str, Any]) -> dict[str, Any]:
+    async def detach_interface(
+        self,
+        server_id: str,
+        nic: dict[str, Any],
+        attempts: int | None = None,
+        timeout: float | None = None,
+        until: float | None = None,
+    ) -> dict[str, Any]:
         spec = NicSpec.from_wire(nic)
+        tries = await self._detach(
+            server_id,
+            lambda wait: self.driver.detach_interface(server_id, spec, wait),
+            lambda: self.driver.keep_interface(server_id, spec),
+            f"port {spec.port_id}",
+            Retries.of(self, attempts, timeout, until),
+        )
+        return {
+            "server_id": server_id,
+            "port_id": spec.port_id,
+            "detached": True,
+            "attempts": tries,
+        }
+
+    async def _detach(
+        self,
+        server_id: str,
+        attempt: Callable[[float], None],
+        keep: Callable[[], None],
+        what: str,
+        retries: Retries,
+    ) -> int:
+        """Unplug requests until the guest lets go; how many it took. The server's lock is
+        held per request, so other commands for it go on between them."""
+        asked = 0
+        while asked < retries.attempts:
+            wait = retries.wait()
+            if wait is None:
+                break  # the caller's deadline: no time left for another request
+            asked += 1
+            async with self._lock(server_id):
+                try:
+                    await self._run(attempt, wait)
+                    return asked
+                except DetachPending:
+                    log.info("%s of %s: request %d not answered yet", what, server_id, asked)
         async with self._lock(server_id):
-            await self._run(self.driver.detach_interface, server_id, spec)
-        return {"server_id": server_id, "port_id": spec.port_id, "detached": True}
+            await self._run(keep)
+        raise VirtError(
+            f"Device detach failed for {what}: the guest still holds it "
+            f"after {asked} unplug requests."
+        )
 
     async def refresh_capacity(self) -> HostCapacity:
         self.capacity = await self._run(self.driver.capacity)
@@ -204,6 +280,33 @@ class ComputeHost:
                 if await self._run(self.driver.attach_interface, server_id, spec):
                     out.append((server_id, spec.port_id))
         return out
+
+
+@dataclass(frozen=True)
+class Retries:
+    """How a detach asks the guest: ``attempts`` requests of ``timeout`` seconds each,
+    none begun past ``until`` (wall-clock time, as RPC deadlines are)."""
+
+    attempts: int
+    timeout: float
+    until: float | None = None
+
+    @classmethod
+    def of(
+        cls, host: ComputeHost, attempts: int | None, timeout: float | None, until: float | None
+    ) -> Retries:
+        return cls(
+            max(1, attempts or host.detach_attempts),
+            timeout if timeout and timeout > 0 else host.driver.detach_timeout,
+            until,
+        )
+
+    def wait(self) -> float | None:
+        """The wait of the next request; None when the deadline leaves no second for it."""
+        if self.until is None:
+            return self.timeout
+        left = self.until - time.time()
+        return min(self.timeout, left) if left >= 1.0 else None
 
 
 def _domain(info: DomainInfo) -> dict[str, Any]:

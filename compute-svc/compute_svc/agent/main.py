@@ -54,12 +54,15 @@ def build(settings: AgentSettings) -> ComputeAgent:
         prefix=settings.agent_domain_prefix,
         instances_dir=settings.instances_dir(),
         shutdown_timeout=settings.agent_shutdown_timeout,
-        detach_timeout=settings.agent_detach_timeout,
+        detach_timeout=settings.device_detach_timeout,
         capacity=settings.capacity_override(),
         initiator=settings.initiator_iqn(),
     )
     host = ComputeHost(
-        driver, settings.host, image_cache_min_age=settings.agent_image_cache_min_age
+        driver,
+        settings.host,
+        image_cache_min_age=settings.agent_image_cache_min_age,
+        detach_attempts=settings.device_detach_attempts,
     )
     runtime = ServiceRuntime(settings, database=False, name=f"{BINARY}@{settings.host}")
     runtime.serve(

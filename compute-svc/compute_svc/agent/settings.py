@@ -28,8 +28,6 @@ class AgentSettings(ComputeSettings):
     # The iSCSI initiator name QEMU logs in with; volume targets admit only it, so it is
     # stable per host. Unset: iqn.2010-10.org.stackling:<host>.
     agent_initiator_iqn: str | None = None
-    # Seconds a guest may take to release a hot-unplugged volume.
-    agent_detach_timeout: float = 20.0
     # A cached image no server uses is removed once unused for this many seconds.
     agent_image_cache_min_age: float = 3600.0
     # Seconds between full reconciles against the compute service.

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Body, Request, Response
 from common_rpc.context import use_context
 from common_rpc.errors import NotFound
 
-from ..domain import interfaces, servers
+from ..domain import actions, interfaces, servers
 from ..domain.common import envelope
 from ..domain.tasks import server_context
 from .common import transaction
@@ -51,6 +51,7 @@ async def attach_interface(request: Request, server_id: str, body: Any = Body(No
         interfaces.check_state(server, "attach_interface")
         if "port_id" in wanted:
             await interfaces.hold_port(call.session, server, wanted["port_id"])
+        await actions.record(call.session, server, actions.ATTACH_INTERFACE)
         call.session.expunge(server)
     with use_context(server_context(server)):
         attachment = await interfaces.attach(request.app.state.deps, server, wanted)
@@ -59,10 +60,13 @@ async def attach_interface(request: Request, server_id: str, body: Any = Body(No
 
 @router.delete("/{server_id}/os-interface/{port_id}", status_code=202)
 async def detach_interface(request: Request, server_id: str, port_id: str) -> Response:
-    async with transaction(request, write=False) as call:
+    """202 once the NIC is marked detaching; the host unplugs it after (asking the guest
+    again while it holds it), and a failure shows in ``os-instance-actions``."""
+    deps = request.app.state.deps
+    async with transaction(request) as call:
         server = await servers.get(call.session, call.ctx, server_id)
         interfaces.check_state(server, "detach_interface")
+        job, nic = await interfaces.request_detach(call.session, deps, server, port_id)
         call.session.expunge(server)
-    with use_context(server_context(server)):
-        await interfaces.detach(request.app.state.deps, server, port_id)
+    interfaces.start_detach(deps, server, nic, job)
     return Response(status_code=202)

@@ -9,13 +9,14 @@ from fastapi import APIRouter, Body, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
-from common_rpc.context import current_context
+from common_rpc.context import current_context, use_context
 from common_rpc.errors import NotFound, RpcError, RpcTimeout
 
 from ..db.models import Server, VolumeAttachment
-from ..domain import boot, deletion, power, quotas, security_groups, servers, volumes
+from ..domain import actions, boot, deletion, power, quotas, security_groups, servers, volumes
 from ..domain.common import envelope, try_insert
 from ..domain.errors import bad_field, conflict, invalid, not_found
+from ..domain.tasks import server_context
 from .common import Call, base_url, links, page, transaction
 
 router = APIRouter(prefix="/v2.1/servers", tags=["servers"])
@@ -75,6 +76,7 @@ async def create_server(request: Request, body: Any = Body(None)) -> JSONRespons
             quota_defaults=quotas.defaults(call.settings),
             security_groups=groups,
         )
+        await actions.record(call.session, server, actions.CREATE)
     boot.start_boot(deps, server)
     out = {
         "id": server.id,
@@ -333,20 +335,14 @@ async def attach_volume(request: Request, server_id: str, body: Any = Body(None)
 
 @router.delete("/{server_id}/os-volume_attachments/{volume_id}", status_code=202)
 async def detach_volume(request: Request, server_id: str, volume_id: str) -> Response:
+    """202 once the volume is ``detaching``; the host unplugs it after (asking the guest
+    again while it holds it), and a failure shows in ``os-instance-actions``."""
     deps = request.app.state.deps
     async with transaction(request) as call:
         server = await servers.get(call.session, call.ctx, server_id)
-        row = await call.session.get(VolumeAttachment, (server_id, volume_id))
-        if row is None:
-            raise not_found("Volume attachment", volume_id)
-        if row.status != "attached":
-            raise conflict(f"Volume {volume_id} is still {row.status}.")
-        row.status = "detaching"
+        job = await volumes.request_detach(call.session, deps, server, volume_id)
         call.session.expunge(server)
-    if not await volumes.detach_one(deps, server, volume_id):
-        async with transaction(request) as call:
-            again = await call.session.get(VolumeAttachment, (server_id, volume_id))
-            if again is not None:
-                again.status = "attached"
-        raise conflict(f"Volume {volume_id} could not be detached now; try again.")
+    with use_context(server_context(server)):
+        await volumes.begin_detaching(deps, server, volume_id, job)
+    volumes.start_detach(deps, server, volume_id, job)
     return Response(status_code=202)

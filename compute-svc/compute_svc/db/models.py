@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, Float, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, Float, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from common_rpc.chassis.sweeper import TransitionalMixin, UtcDateTime
@@ -157,6 +157,47 @@ class Claim(Base):
     vcpus: Mapped[int] = mapped_column(Integer)
     ram_mb: Mapped[int] = mapped_column(Integer)
     disk_gb: Mapped[int] = mapped_column(Integer)
+
+
+class InstanceAction(Base):
+    """Nova's instance action: what one request asked of a server (``create``, ``reboot``,
+    ``detach_volume``...), by whom, and the error it met (``message``)."""
+
+    __tablename__ = "instance_actions"
+    __table_args__ = (Index("ix_instance_actions_server_request", "server_id", "request_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    server_id: Mapped[str] = mapped_column(String(36))
+    action: Mapped[str] = mapped_column(String(255))
+    request_id: Mapped[str] = mapped_column(String(255))
+    user_id: Mapped[str | None] = mapped_column(String(255), default=None)
+    project_id: Mapped[str | None] = mapped_column(String(255), default=None)
+    start_time: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    message: Mapped[str | None] = mapped_column(Text, default=None)
+
+
+class InstanceActionEvent(TransitionalMixin, Base):
+    """One step of an action (``compute_detach_volume``...) and how it ended.
+
+    ``status`` is ``running`` until ``finished``; a detach's event is the detach's own
+    transitional record: ``unplugging`` (the guest is asked to let the device go), then
+    ``releasing`` (the volume or port is being let go), with an owner and a deadline the
+    sweeper watches, so no detach is left half-way (``domain.detaching``).
+    """
+
+    __tablename__ = "instance_action_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    action_id: Mapped[int] = mapped_column(Integer, index=True)
+    server_id: Mapped[str] = mapped_column(String(36), index=True)
+    event: Mapped[str] = mapped_column(String(255))
+    # The volume or port a detach acts on.
+    target: Mapped[str | None] = mapped_column(String(36), default=None)
+    start_time: Mapped[datetime] = mapped_column(UtcDateTime())
+    finish_time: Mapped[datetime | None] = mapped_column(UtcDateTime(), default=None)
+    result: Mapped[str | None] = mapped_column(String(16), default=None)  # Success | Error
+    details: Mapped[str | None] = mapped_column(Text, default=None)
 
 
 class QuotaUsage(QuotaUsageColumns, Base):

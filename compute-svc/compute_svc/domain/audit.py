@@ -1,6 +1,7 @@
 """``audit``: does every host match the database, and does the database agree with itself?
 
-Findings (``common_rpc.audit``): a server stuck past its deadline; a claim without its
+Findings (``common_rpc.audit``): a server, or a volume or port detach, stuck past its
+deadline; a claim without its
 server or a placed server without a claim; a host's usage row that differs from the sum
 of its claims; a guest on a host that no server there explains (orphan) or a server the
 database places on a host that has no guest for it (missing); an agent that does not
@@ -17,12 +18,14 @@ from common_rpc.audit import AuditReport
 from common_rpc.errors import RpcError
 
 from .. import scheduler
-from ..db.models import Claim, HostUsage, Server
+from ..db.models import Claim, HostUsage, InstanceActionEvent, Server
 from ..wiring import Deps
 from .common import transaction
+from .detaching import RELEASING, UNPLUGGING
 
 TRANSITIONAL = ("BUILD", "DELETING", "REBOOT", "HARD_REBOOT")
 PLACED = ("ACTIVE", "SHUTOFF", "REBOOT", "HARD_REBOOT")
+DETACHING = (UNPLUGGING, RELEASING)
 
 
 async def audit(deps: Deps) -> AuditReport:
@@ -32,6 +35,14 @@ async def audit(deps: Deps) -> AuditReport:
         rows = list(await session.scalars(select(Server)))
         claims = {c.server_id: c for c in await session.scalars(select(Claim))}
         usage = list(await session.scalars(select(HostUsage)))
+        detaches = list(
+            await session.scalars(
+                select(InstanceActionEvent).where(
+                    InstanceActionEvent.status.in_(DETACHING),
+                    InstanceActionEvent.task_deadline < now,
+                )
+            )
+        )
     servers = {s.id: s for s in rows}
     report.count("servers", len(rows))
     report.count("claims", len(claims))
@@ -40,6 +51,10 @@ async def audit(deps: Deps) -> AuditReport:
             report.add("stuck", "server", server.id, host=server.host, detail=server.status)
         if server.status in PLACED and server.host and server.id not in claims:
             report.add("mismatch", "claim", server.id, host=server.host, detail="no claim")
+    for event in detaches:
+        host = servers[event.server_id].host if event.server_id in servers else None
+        report.add("stuck", "detach", event.target or event.server_id, host=host,
+                   detail=f"{event.status} (server {event.server_id})")  # fmt: skip
     for claim in claims.values():
         if claim.server_id not in servers:
             report.add("orphan", "claim", claim.server_id, host=claim.host, detail="no server")

@@ -18,7 +18,7 @@ from common_rpc.errors import NotFound, RpcError, RpcTimeout
 from .. import scheduler
 from ..db.models import Claim, Server, utcnow
 from ..wiring import Deps
-from . import security_groups, servers
+from . import actions, security_groups, servers
 from .common import transaction
 from .desired import server_state
 from .tasks import (
@@ -249,6 +249,7 @@ async def _activate(deps: Deps, server_id: str, reply: Any) -> None:
             server = await session.get(Server, server_id)
             assert server is not None
             await servers.emit(session, server, "create", "end")
+            await actions.finish(session, server_id, actions.CREATE)
     if not moved:
         raise await lost(deps, server_id)
 
@@ -340,5 +341,6 @@ async def _compensate(
             if moved:
                 await session.refresh(row)
                 await servers.emit(session, row, "create", "end")
+                await actions.finish(session, server_id, actions.CREATE, fault=failure["message"])
     # After the fault is shown; if network is still away, the server's delete tries again.
     await release_strays(deps, server)

@@ -17,7 +17,7 @@ from common_rpc.context import use_context
 from .. import scheduler
 from ..db.models import Server, ServerPort, VolumeAttachment
 from ..wiring import Deps
-from . import quotas, servers
+from . import actions, quotas, servers
 from .boot import release, release_strays
 from .common import transaction
 from .tasks import load, server_context
@@ -39,6 +39,7 @@ async def request_delete(session: AsyncSession, deps: Deps, server: Server) -> b
     if moved:
         await session.refresh(server)
         await servers.emit(session, server, "delete", "start")
+        await actions.record(session, server, actions.DELETE)
     return moved
 
 
@@ -58,8 +59,10 @@ async def delete(deps: Deps, server_id: str) -> bool:
     server = await load(deps, server_id)
     if server is None or server.status != "DELETING":
         return False
-    volumes_left = await detach_all(deps, server)
+    # The guest goes first: its volumes are then let go with no unplug to wait for (a
+    # guest that would not let a disk go cannot hold its delete up).
     leftover, destroyed = await release(deps, server, destroy=True)
+    volumes_left = await detach_all(deps, server) if destroyed else 1
     strays_released = await release_strays(deps, server)
     async with transaction(deps.runtime.sessions) as session:
         row = await session.get(Server, server_id)
@@ -88,4 +91,5 @@ async def delete(deps: Deps, server_id: str) -> bool:
             sql_delete(VolumeAttachment).where(VolumeAttachment.server_id == server_id)
         )
         await session.execute(sql_delete(ServerPort).where(ServerPort.server_id == server_id))
+        await actions.forget(session, server_id)
     return True

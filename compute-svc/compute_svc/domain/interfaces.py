@@ -3,8 +3,10 @@
 attach: make the port on the network (with the server's security groups) or claim the
         one given (its device id), record it, bind it on the server's host (ACTIVE), have
         the agent hot-plug its NIC, then mark it ``bound``
-detach: mark it detaching, have the agent unplug the NIC, delete the port made or give
-        back the one given (no device, no binding), forget it
+detach: mark it detaching (the request answers 202), then in the background have the
+        agent unplug the NIC (the guest asked again while it holds it), delete the port
+        made or give back the one given (no device, no binding), forget it; a guest that
+        kept the NIC: attached again, the fault on the instance action (``detaching``)
 
 A NIC is shown (os-interface, addresses) and sent to the agent (spawn, reconcile) only
 while ``bound``, so one half-way through an attach or a detach never is. A failed attach
@@ -36,7 +38,8 @@ from common_rpc.outbox import add_event
 
 from ..db.models import Server, ServerPort
 from ..wiring import Deps
-from . import servers
+from . import actions, detaching, servers, tasks
+from .actions import ATTACH_INTERFACE, DETACH_INTERFACE
 from .boot import BootFailed, bind_port, give_back, nic_of
 from .common import transaction, try_insert
 from .desired import nic_wire
@@ -182,9 +185,11 @@ async def attach(deps: Deps, server: Server, wanted: dict[str, Any]) -> dict[str
         elif "port_id" in wanted:
             await _forget(deps, server.id, wanted["port_id"])
         if isinstance(exc, BootFailed):
-            raise InternalError(_attach_failed(server.id, str(exc))) from None
-        raise
+            exc = InternalError(_attach_failed(server.id, str(exc)))
+        await _attached(deps, server, str(getattr(exc, "message", None) or exc))
+        raise exc from None
     await _emit(deps, server, nic, "interface_attach", "end")
+    await _attached(deps, server)
     try:
         return view(await deps.network.get_port(nic["port_id"]))
     except RpcError:
@@ -209,6 +214,12 @@ async def _make_port(deps: Deps, server: Server, wanted: dict[str, Any]) -> dict
     return await deps.network.create_port(op_id=f"{server.id}.port.{uuid.uuid4()}", **args)
 
 
+async def _attached(deps: Deps, server: Server, fault: str | None = None) -> None:
+    """The attach's instance action event ends (recorded by the request)."""
+    async with transaction(deps.runtime.sessions) as session:
+        await actions.finish(session, server.id, ATTACH_INTERFACE, fault=fault)
+
+
 def _attach_failed(server_id: str, reason: str) -> str:
     return f"Failed to attach network adapter device to {server_id}: {reason}"
 
@@ -229,7 +240,8 @@ async def _undo_attach(
     try:
         if plugged:
             assert server.host is not None
-            await deps.agent(server.host).detach_interface(server.id, nic_wire(nic))
+            unplug = detaching.once(deps)
+            await deps.agent(server.host).detach_interface(server.id, nic_wire(nic), unplug)
         if taken:
             await _release(deps, nic)
     except RpcError as exc:
@@ -247,53 +259,108 @@ async def _release(deps: Deps, nic: dict[str, Any]) -> None:
         await give_back(deps, nic["port_id"])
 
 
-# ---------------------------------------------------------------- detach
+# ---------------------------------------------------------------- detach (202, then a task)
 
 
-async def detach(deps: Deps, server: Server, port_id: str) -> None:
-    """Unplug the port's NIC, delete or give back the port; 404 if it is not attached.
+async def request_detach(
+    session: AsyncSession, deps: Deps, server: Server, port_id: str
+) -> tuple[detaching.Job, dict[str, Any]]:
+    """In the request's transaction, under the server's row lock: the NIC is marked
+    detaching (no longer shown nor sent to the agent), the action and its event recorded.
+    404 when the port is not attached, 409 while a detach of it runs."""
+    row = await _locked(session, server.id)
+    if row is None:
+        raise not_found("Server", server.id)
+    nics = [dict(n) for n in row.nics or []]
+    found = [n for n in nics if n["port_id"] == port_id and (n.get("bound") or n.get("detaching"))]
+    if not found:
+        raise NotFound(f"Port {port_id} is not attached to server {server.id}.")
+    nic = found[0]
+    if nic.get("detach_event"):
+        raise conflict(f"Port {port_id} of server {server.id} is being detached.")
+    job = await detaching.begin(session, deps, server, DETACH_INTERFACE, port_id)
+    # Given at boot or at an attach: given back however it ends.
+    nic |= {
+        "bound": False,
+        "detaching": True,
+        "claimed": not nic.get("created"),
+        "was_bound": bool(nic.get("bound")),
+        "detach_event": job.event_id,
+    }
+    row.nics = nics
+    await _add_event(session, server, nic, "interface_detach", "start")
+    return job, dict(nic)
 
-    A host that cannot unplug it now leaves it attached (409, try again); a port the
-    network service cannot release now stays recorded as ``detaching`` (the error is
-    answered; a repeated DELETE or the server's delete finishes it).
-    """
+
+def start_detach(deps: Deps, server: Server, nic: dict[str, Any], job: detaching.Job) -> None:
+    detaching.start(deps, server, job, run_detach(deps, server, nic, job))
+
+
+async def run_detach(deps: Deps, server: Server, nic: dict[str, Any], job: detaching.Job) -> None:
+    """The host unplugs the NIC, asking the guest again while it holds it; then the port
+    is deleted or given back, or, when the guest kept the NIC, it stays attached."""
     assert server.host is not None
-    nic, was_bound = await _begin_detach(deps, server, port_id)
     try:
         if "bridge" in nic:  # else never bound: nothing was plugged
-            await deps.agent(server.host).detach_interface(server.id, nic_wire(nic))
+            unplug = detaching.unplug(deps)
+            await deps.agent(server.host).detach_interface(server.id, nic_wire(nic), unplug)
     except RpcError as exc:
-        again = nic | {"bound": was_bound, "detaching": not was_bound}
-        await _record(deps, server.id, lambda nics: _replaced(nics, again), strict=False)
-        if isinstance(exc, RpcTimeout | ServiceUnavailable):
-            raise
-        raise conflict(f"Port {port_id} could not be detached now; try again: {exc}") from None
-    await _release(deps, nic)
-    await _forget(deps, server.id, port_id)
-    await _emit(deps, server, nic, "interface_detach", "end")
+        log.warning("detach of %s from %s failed: %s", nic["port_id"], server.id, exc.message)
+        await roll_back(deps, server, job, _detach_failed(server.id, exc))
+        return
+    if await detaching.advance(deps, job):
+        await release(deps, server, job)
 
 
-async def _begin_detach(deps: Deps, server: Server, port_id: str) -> tuple[dict[str, Any], bool]:
-    """Mark the NIC detaching (no longer shown nor sent to the agent), in one transaction
-    with the check that it is attached, so two DELETEs do not both go on. The NIC, and
-    whether it was shown as attached."""
+def _detach_failed(server_id: str, exc: RpcError) -> str:
+    """Nova's ``InterfaceDetachFailed``, with the host's reason."""
+    if isinstance(exc, RpcTimeout | ServiceUnavailable):
+        return f"Failed to detach network adapter device from {server_id}: the host did not answer."
+    return f"Failed to detach network adapter device from {server_id}: {exc.message}"
+
+
+async def roll_back(deps: Deps, server: Server, job: detaching.Job, fault: str) -> None:
+    """The guest kept the NIC: attached (shown, plugged by reconcile) again, the fault on
+    the action, ``compute.server.interface_detach.error``."""
     async with transaction(deps.runtime.sessions) as session:
+        if not await detaching.end(session, job, fault):
+            return
         row = await _locked(session, server.id)
         if row is None:
-            raise not_found("Server", server.id)
+            return
         nics = [dict(n) for n in row.nics or []]
-        found = [
-            n for n in nics if n["port_id"] == port_id and (n.get("bound") or n.get("detaching"))
-        ]
-        if not found:
-            raise NotFound(f"Port {port_id} is not attached to server {server.id}.")
-        nic = found[0]
-        was_bound = bool(nic.get("bound"))
-        # Given at boot or at an attach: given back however it ends.
-        nic |= {"bound": False, "detaching": True, "claimed": not nic.get("created")}
+        for nic in nics:
+            if nic["port_id"] == job.target and nic.get("detach_event") == job.event_id:
+                was_bound = bool(nic.pop("was_bound", True))
+                nic.pop("detach_event", None)
+                nic |= {"bound": was_bound, "detaching": not was_bound}
+                port = {"port_id": nic["port_id"], "network_id": nic.get("network_id")}
+                await detaching.emit_failed(session, server, "interface_detach", fault, **port)
         row.nics = nics
-        await _add_event(session, server, nic, "interface_detach", "start")
-        return dict(nic), was_bound
+
+
+async def release(deps: Deps, server: Server, job: detaching.Job) -> None:
+    """The guest let the NIC go: the port made is deleted, a given one given back, and
+    the server forgets it. The network service away: the event stays ``releasing`` and
+    the sweeper finishes it."""
+    if not await detaching.holds(deps, job):
+        return
+    current = await tasks.load(deps, server.id)
+    nic = next(
+        (n for n in (current.nics if current else []) or [] if n["port_id"] == job.target), None
+    )
+    if nic is not None:
+        try:
+            await _release(deps, nic)
+        except RpcError as exc:
+            log.warning("port %s of %s not released: %s", job.target, server.id, exc.message)
+            return
+    async with transaction(deps.runtime.sessions) as session:
+        if not await detaching.end(session, job):
+            return
+        await _forget_in(session, server.id, job.target)
+        if nic is not None:
+            await _add_event(session, server, nic, "interface_detach", "end")
 
 
 # ---------------------------------------------------------------- the server's record
@@ -329,14 +396,18 @@ def _replaced(nics: Nics, nic: dict[str, Any]) -> Nics:
 async def _forget(deps: Deps, server_id: str, port_id: str) -> None:
     """The port is no longer the server's: its record and its hold go."""
     async with transaction(deps.runtime.sessions) as session:
-        row = await _locked(session, server_id)
-        if row is not None:
-            row.nics = [dict(n) for n in row.nics or [] if n["port_id"] != port_id]
-        await session.execute(
-            sql_delete(ServerPort).where(
-                ServerPort.port_id == port_id, ServerPort.server_id == server_id
-            )
+        await _forget_in(session, server_id, port_id)
+
+
+async def _forget_in(session: AsyncSession, server_id: str, port_id: str) -> None:
+    row = await _locked(session, server_id)
+    if row is not None:
+        row.nics = [dict(n) for n in row.nics or [] if n["port_id"] != port_id]
+    await session.execute(
+        sql_delete(ServerPort).where(
+            ServerPort.port_id == port_id, ServerPort.server_id == server_id
         )
+    )
 
 
 # ---------------------------------------------------------------- events

@@ -13,7 +13,7 @@ from common_rpc.errors import RpcError
 
 from ..db.models import Server
 from ..wiring import Deps
-from . import servers
+from . import actions, servers
 from .common import transaction
 from .tasks import load, server_context
 
@@ -38,6 +38,7 @@ async def begin_power(session: AsyncSession, server: Server, action: str) -> boo
     )
     if moved:
         await servers.emit(session, server, action, "start")
+        await actions.record(session, server, action)
     return moved
 
 
@@ -52,13 +53,15 @@ async def power(deps: Deps, server_id: str, action: str) -> None:
     if server is None or server.host is None:
         return
     agent = deps.agent(server.host)
-    ok = True
+    failed: str | None = None
     try:
         await agent.power(server_id, action)
     except RpcError as exc:
         log.warning("%s of %s failed: %s", action, server_id, exc.message)
-        ok = False
+        failed = exc.message
+    ok = failed is None
     async with transaction(deps.runtime.sessions) as session:
+        await actions.finish(session, server_id, action, fault=failed)
         values: dict[str, Any] = {"task_state": None}
         if ok:
             values |= {
@@ -88,6 +91,7 @@ async def begin_reboot(session: AsyncSession, deps: Deps, server: Server, hard: 
     )
     if moved:
         await servers.emit(session, server, "reboot", "start")
+        await actions.record(session, server, actions.REBOOT)
     return moved
 
 
@@ -100,11 +104,14 @@ async def reboot(deps: Deps, server_id: str, hard: bool) -> None:
     server = await load(deps, server_id)
     if server is None or server.host is None:
         return
+    failed: str | None = None
     try:
         await deps.agent(server.host).power(server_id, "reboot")
     except RpcError as exc:
         log.warning("reboot of %s failed: %s", server_id, exc.message)
+        failed = exc.message
     async with transaction(deps.runtime.sessions) as session:
+        await actions.finish(session, server_id, actions.REBOOT, fault=failed)
         if await servers.move(
             session,
             server_id,

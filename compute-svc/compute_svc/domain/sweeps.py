@@ -1,20 +1,23 @@
-"""What the sweeper does with servers past their deadline."""
+"""What the sweeper does with servers, and detaches, past their deadline."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+from sqlalchemy import event as orm_event
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..db.models import Server
+from ..db.models import InstanceActionEvent, Server
 from ..wiring import Deps
-from . import servers
+from . import actions, detaching, interfaces, servers, volumes
 from .deletion import start_delete
 from .tasks import fault
 
 
 def register_sweeps(deps: Deps) -> None:
-    """BUILD past its deadline: ERROR with a fault; DELETING: run the delete again."""
+    """BUILD past its deadline: ERROR with a fault; DELETING: run the delete again; a
+    detach still unplugging: rolled back, one releasing: finished (``domain.detaching``)."""
     sweeper = deps.runtime.sweeper
     assert sweeper is not None
 
@@ -27,6 +30,7 @@ def register_sweeps(deps: Deps) -> None:
         row.task_deadline = None
         row.fault = fault("Build of the server did not finish within its deadline.")
         await servers.emit(session, row, "create", "end")
+        await actions.finish(session, row.id, actions.CREATE, fault=row.fault["message"])
 
     async def delete_expired(session: AsyncSession, row: Server) -> None:
         row.task_deadline = datetime.now(UTC) + timedelta(seconds=deps.settings.delete_timeout_s)
@@ -37,8 +41,48 @@ def register_sweeps(deps: Deps) -> None:
     async def reboot_expired(session: AsyncSession, row: Server) -> None:
         row.vm_state = "active"
         row.task_state = None
+        why = "Reboot of the server did not finish within its deadline."
+        await actions.finish(session, row.id, actions.REBOOT, fault=why)
+
+    async def detach_expired(session: AsyncSession, row: InstanceActionEvent) -> None:
+        # Taken from its run (dead, or stuck): unplugging is rolled back, releasing finished.
+        server = await session.get(Server, row.server_id)
+        if server is None:  # its delete let the device go
+            await actions.end(session, row.id, expected=(row.status,), fault="Server deleted.")
+            return
+        session.expunge(server)
+        job = detaching.take_over(deps, row)
+        name, rollback = row.event, row.status == detaching.UNPLUGGING
+
+        def run(_session: Any) -> None:  # once the event is the new run's for everyone
+            sweeper_detach(deps, server, job, name, rollback=rollback)
+
+        orm_event.listen(session.sync_session, "after_commit", run, once=True)
 
     sweeper.register(Server, "BUILD", on_expire=build_expired, to="ERROR")
     sweeper.register(Server, "DELETING", on_expire=delete_expired)
     sweeper.register(Server, "REBOOT", on_expire=reboot_expired, to="ACTIVE")
     sweeper.register(Server, "HARD_REBOOT", on_expire=reboot_expired, to="ACTIVE")
+    sweeper.register(InstanceActionEvent, detaching.UNPLUGGING, on_expire=detach_expired)
+    sweeper.register(InstanceActionEvent, detaching.RELEASING, on_expire=detach_expired)
+
+
+def sweeper_detach(
+    deps: Deps, server: Server, job: detaching.Job, event: str, *, rollback: bool
+) -> None:
+    """Finish an expired detach in the background, as the run that took it over."""
+
+    async def work() -> None:
+        if event == actions.EVENTS[actions.DETACH_VOLUME]:
+            if rollback:
+                why = f"Detach of volume {job.target} did not finish within its deadline."
+                await volumes.roll_back(deps, server, job.target, job, why)
+            else:
+                await volumes.release(deps, server, job.target, job)
+        elif rollback:
+            why = f"Detach of port {job.target} did not finish within its deadline."
+            await interfaces.roll_back(deps, server, job, why)
+        else:
+            await interfaces.release(deps, server, job)
+
+    detaching.start(deps, server, job, work())

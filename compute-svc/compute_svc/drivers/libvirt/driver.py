@@ -57,6 +57,10 @@ class DomainNotFound(VirtError):
     pass
 
 
+class DetachPending(VirtError):
+    """The guest was asked to let a device go and still holds it: ask again later."""
+
+
 def _quiet(_ctx: object, _err: object) -> None:
     """libvirt prints every error to stderr by default; we raise them instead."""
 
@@ -70,6 +74,23 @@ def _missing(exc: libvirt.libvirtError) -> bool:
 
 def _no_hotplug(exc: libvirt.libvirtError) -> bool:
     return exc.get_error_code() == libvirt.VIR_ERR_NO_SUPPORT
+
+
+def _already_gone(exc: libvirt.libvirtError) -> bool:
+    """The device (or the whole domain) went between our look and the unplug request."""
+    code, message = exc.get_error_code(), exc.get_error_message() or ""
+    return code in (libvirt.VIR_ERR_DEVICE_MISSING, libvirt.VIR_ERR_NO_DOMAIN) or (
+        code == libvirt.VIR_ERR_OPERATION_FAILED and "not found" in message
+    )
+
+
+def _unplug_pending(exc: libvirt.libvirtError) -> bool:
+    """QEMU refuses a second unplug request while the guest has not answered the first
+    (Nova ignores it the same way): the first one still stands."""
+    message = exc.get_error_message() or ""
+    return exc.get_error_code() == libvirt.VIR_ERR_INTERNAL_ERROR and (
+        "already in the process of unplug" in message
+    )
 
 
 def _drop_volume(devices: ET.Element, volume_id: str) -> None:
@@ -388,21 +409,29 @@ class LibvirtDriver:
             raise VirtError(f"attach of volume {volume.volume_id} failed: {exc}") from exc
         return free
 
-    def detach_volume(self, server_id: str, volume_id: str) -> None:
+    def detach_volume(self, server_id: str, volume_id: str, timeout: float | None = None) -> None:
+        """One unplug request for the volume's disk (see ``_detach_device``); its CHAP
+        secret goes once the guest let the disk go. ``DetachPending``: ask again."""
         dom = self._lookup(server_id)
         if dom is not None:
             try:
-                self._detach(dom, volume_id)
+                self._detach_device(
+                    dom,
+                    lambda xml: dx.volume_disk(xml, volume_id),
+                    lambda devices: _drop_volume(devices, volume_id),
+                    f"volume {volume_id}",
+                    self.detach_timeout if timeout is None else timeout,
+                )
             except libvirt.libvirtError as exc:
-                raise VirtError(f"detach of volume {volume_id} failed: {exc}") from exc
+                if not _already_gone(exc):
+                    raise VirtError(f"detach of volume {volume_id} failed: {exc}") from exc
         self._remove_secret(self._secret_usage(volume_id))
 
-    def _detach(self, dom: libvirt.virDomain, volume_id: str) -> None:
-        self._detach_device(
-            dom,
-            lambda xml: dx.volume_disk(xml, volume_id),
-            lambda devices: _drop_volume(devices, volume_id),
-            f"volume {volume_id}",
+    def keep_volume(self, server_id: str, volume_id: str) -> None:
+        """After a detach that failed for good: the disk the guest still has goes back into
+        the persistent definition, so a restart keeps the volume that stays attached."""
+        self._keep_device(
+            server_id, lambda xml: dx.volume_disk(xml, volume_id), f"volume {volume_id}"
         )
 
     def _detach_device(
@@ -411,35 +440,64 @@ class LibvirtDriver:
         find: Callable[[str], ET.Element | None],
         drop: Callable[[ET.Element], None],
         what: str,
+        timeout: float,
     ) -> None:
-        """Take a device out of the persistent definition, then out of the running guest,
-        and wait until the guest let it go. ``find`` picks it from a domain's XML, ``drop``
-        removes it from the definition where the driver cannot unplug."""
+        """One detach attempt: take the device out of the persistent definition, ask the
+        running guest to let it go, and wait up to ``timeout`` seconds until it did.
+
+        Raises ``DetachPending`` when the guest still holds it (one still booting ignores
+        the request): the caller asks again, as Nova's ``device_detach_attempts`` do.
+        ``find`` picks the device from a domain's XML, ``drop`` removes it from the
+        definition where the driver cannot unplug.
+        """
         inactive = find(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
         if inactive is not None:
             try:
                 dom.detachDeviceFlags(dx.to_text(inactive), libvirt.VIR_DOMAIN_AFFECT_CONFIG)
             except libvirt.libvirtError as exc:
-                if not _no_hotplug(exc):
+                if _no_hotplug(exc):
+                    self._redefine(dom, drop)
+                elif not _already_gone(exc):
                     raise
-                self._redefine(dom, drop)
         if not dom.isActive():
             return
         live = find(dom.XMLDesc(0))
         if live is None:
             return
         try:
+            # libvirt itself waits a few seconds for the guest before it answers.
             dom.detachDeviceFlags(dx.to_text(live), libvirt.VIR_DOMAIN_AFFECT_LIVE)
         except libvirt.libvirtError as exc:
-            if _no_hotplug(exc):
-                return  # the persistent definition no longer has it: gone at next start
-            raise
+            if _no_hotplug(exc) or _already_gone(exc):
+                return  # gone, or gone from the definition: absent at the next start
+            if not _unplug_pending(exc):
+                raise
         # The guest releases a hot-plugged device asynchronously: wait until it is gone.
-        deadline = time.monotonic() + self.detach_timeout
+        deadline = time.monotonic() + timeout
         while find(dom.XMLDesc(0)) is not None:
             if time.monotonic() > deadline:
-                raise VirtError(f"the guest did not release {what}")
+                raise DetachPending(f"the guest has not released {what} yet")
             time.sleep(0.2)
+
+    def _keep_device(
+        self, server_id: str, find: Callable[[str], ET.Element | None], what: str
+    ) -> None:
+        dom = self._lookup(server_id)
+        if dom is None or not dom.isActive():
+            return
+        try:
+            live = find(dom.XMLDesc(0))
+            if live is None or find(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)) is not None:
+                return
+            try:
+                dom.attachDeviceFlags(dx.to_text(live), libvirt.VIR_DOMAIN_AFFECT_CONFIG)
+            except libvirt.libvirtError as exc:
+                if not _no_hotplug(exc):
+                    raise
+                self._redefine(dom, lambda devices: devices.append(live))
+        except libvirt.libvirtError as exc:
+            if not _missing(exc):
+                raise VirtError(f"keeping {what} in the definition failed: {exc}") from exc
 
     # -- network interfaces
 
@@ -467,23 +525,29 @@ class LibvirtDriver:
             raise VirtError(f"attach of port {nic.port_id} failed: {exc}") from exc
         return True
 
-    def detach_interface(self, server_id: str, nic: NicSpec) -> None:
+    def detach_interface(self, server_id: str, nic: NicSpec, timeout: float | None = None) -> None:
+        """One unplug request for the port's NIC (see ``_detach_device``); fine when it is
+        already gone. ``DetachPending``: the guest still has it, ask again."""
         dom = self._lookup(server_id)
         if dom is None:
             return
         try:
-            self._detach_interface(dom, nic.mac)
+            self._detach_device(
+                dom,
+                lambda xml: dx.interface_by_mac(xml, nic.mac),
+                lambda devices: _drop_interface(devices, nic.mac),
+                f"the NIC {nic.mac}",
+                self.detach_timeout if timeout is None else timeout,
+            )
         except libvirt.libvirtError as exc:
-            if _missing(exc):
+            if _missing(exc) or _already_gone(exc):
                 return
             raise VirtError(f"detach of port {nic.port_id} failed: {exc}") from exc
 
-    def _detach_interface(self, dom: libvirt.virDomain, mac: str) -> None:
-        self._detach_device(
-            dom,
-            lambda xml: dx.interface_by_mac(xml, mac),
-            lambda devices: _drop_interface(devices, mac),
-            f"the NIC {mac}",
+    def keep_interface(self, server_id: str, nic: NicSpec) -> None:
+        """After a detach that failed for good: the NIC goes back into the definition."""
+        self._keep_device(
+            server_id, lambda xml: dx.interface_by_mac(xml, nic.mac), f"the NIC {nic.mac}"
         )
 
     def _redefine(self, dom: libvirt.virDomain, change: Callable[[ET.Element], None]) -> None:
