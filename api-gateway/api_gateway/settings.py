@@ -12,9 +12,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from common_rpc.chassis.addresses import canonical_url
 from common_rpc.chassis.settings import ServiceSettings
 
 
@@ -43,6 +44,17 @@ class GatewaySettings(ServiceSettings):
     demo_password: str = ""
     demo_project: str = "demo"
     clouds_yaml_path: Path | None = None
+
+    @field_validator("public_url")
+    @classmethod
+    def _canonical_public_url(cls, value: str) -> str:
+        # Echoed in the catalog, version links and clouds.yaml: IPv6 hosts per RFC 5952.
+        return canonical_url(value)
+
+    @field_validator("compute_urls", "network_urls", "volume_urls")
+    @classmethod
+    def _canonical_urls(cls, value: list[str]) -> list[str]:
+        return [canonical_url(url) for url in value]
 
     @property
     def identity_private_key_file(self) -> Path:

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import field_validator
+
+from common_rpc.chassis.addresses import canonical_host_port
 from volume_svc.settings import VolumeSettings
 
 
@@ -30,6 +33,12 @@ class AgentSettings(VolumeSettings):
     agent_api_topic: str = "volume"
     agent_api_timeout: float = 10.0
     agent_heartbeat_interval: float = 10.0
+
+    @field_validator("agent_portal")
+    @classmethod
+    def _canonical_portal(cls, value: str) -> str:
+        # Echoed to compute in every connection's target_portal: RFC 5952 for IPv6.
+        return canonical_host_port(value)
 
     def storage_dir(self) -> Path:
         return self.agent_storage_dir or self.data_dir / "volumes"
