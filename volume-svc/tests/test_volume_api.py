@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 from pathlib import Path
 
 from volapi_helpers import volume_api
@@ -26,7 +27,8 @@ async def test_create_show_list_update_delete_with_real_files(tmp_path) -> None:
         vol = await api.volume("p1", size=2, name="data", metadata={"k": "v"})
         assert vol["size"] == 2 and vol["name"] == "data" and vol["bootable"] == "false"
         assert vol["volume_type"] == "__DEFAULT__" and vol["attachments"] == []
-        assert "os-vol-tenant-attr:tenant_id" not in vol
+        # Show: the owner sees the project (Cinder's tenant attribute), not the host.
+        assert vol["os-vol-tenant-attr:tenant_id"] == "p1" and "os-vol-host-attr:host" not in vol
         path = api.agent.host.backend.volume_path(vol["id"])
         assert path.stat().st_size == 2 * GIB
         assert os.stat(path).st_blocks == 0  # sparse: nothing allocated yet
@@ -42,7 +44,7 @@ async def test_create_show_list_update_delete_with_real_files(tmp_path) -> None:
         assert put.status_code == 200 and put.json()["volume"]["name"] == "renamed"
 
         admin_view = (await api.get("p1", f"/volumes/{vol['id']}", "admin")).json()["volume"]
-        assert admin_view["os-vol-host-attr:host"] == api.names.host
+        assert admin_view["os-vol-host-attr:host"] == f"{api.names.host}@file#file"
 
         assert (await api.delete("p1", f"/volumes/{vol['id']}")).status_code == 202
         await api.wait_status("p1", "volumes", vol["id"], "deleted")
@@ -55,14 +57,20 @@ async def test_create_show_list_update_delete_with_real_files(tmp_path) -> None:
 
 async def test_invalid_input_and_other_projects_get_cinder_faults(tmp_path) -> None:
     async with volume_api(tmp_path) as api:
-        for size in (0, -1, "x", 10**9, None, 1.5):
+        for size in (0, -1, "x", None, 1.5):
             resp = await api.post("p1", "/volumes", {"volume": {"size": size}})
             assert resp.status_code == 400, (size, resp.text)
             assert resp.json()["badRequest"]["code"] == 400
+        # Over the largest volume the backend makes: Cinder's per-volume limit, 413.
+        resp = await api.post("p1", "/volumes", {"volume": {"size": 10**9}})
+        assert resp.status_code == 413 and "overLimit" in resp.json()
         resp = await api.post("p1", "/volumes", {"volume": {"size": 1, "volume_type": "gold"}})
         assert resp.status_code == 404 and "itemNotFound" in resp.json()
-        resp = await api.post("p1", "/volumes", {"volume": {"size": 1, "snapshot_id": "nope"}})
+        missing = "0e4bd7d3-4e8f-4a43-8a84-1a2d4d09c0a5"
+        resp = await api.post("p1", "/volumes", {"volume": {"size": 1, "snapshot_id": missing}})
         assert resp.status_code == 404
+        resp = await api.post("p1", "/volumes", {"volume": {"size": 1, "snapshot_id": "nope"}})
+        assert resp.status_code == 400
         assert (await api.post("p1", "/volumes", {"size": 1})).status_code == 400
         assert (await api.post("p1", "/volumes", [1])).status_code == 400
 
@@ -268,3 +276,85 @@ async def test_metadata_summary_limits_and_zones(tmp_path) -> None:
         assert (await api.delete("p1", "/os-quota-sets/p1")).status_code == 403
         assert (await api.delete("p1", "/os-quota-sets/p1", "admin")).status_code == 200
         assert (await api.get("p1", "/os-quota-sets/p1")).json()["quota_set"]["volumes"] == 10
+
+
+# What tempest/lib/api_schema/response/volume/{volumes,snapshots}.py allow (additional
+# properties are refused there): the keys each response may carry, and must.
+SNAPSHOT_KEYS = {
+    "id", "name", "description", "volume_id", "size", "status", "metadata", "created_at",
+    "updated_at",
+}  # fmt: skip
+SNAPSHOT_DETAIL_KEYS = SNAPSHOT_KEYS | {
+    "os-extended-snapshot-attributes:progress",
+    "os-extended-snapshot-attributes:project_id",
+}
+VOLUME_REQUIRED = {
+    "attachments", "links", "encrypted", "updated_at", "replication_status", "id", "size",
+    "user_id", "availability_zone", "metadata", "status", "description", "multiattach",
+    "consistencygroup_id", "name", "bootable", "created_at", "volume_type", "snapshot_id",
+    "source_volid",
+}  # fmt: skip
+VOLUME_CREATE_ALLOWED = VOLUME_REQUIRED | {
+    "migration_status", "group_id", "provider_id", "service_uuid", "shared_targets",
+}  # fmt: skip
+VOLUME_SHOW_ALLOWED = VOLUME_CREATE_ALLOWED | {
+    "os-vol-host-attr:host", "os-vol-tenant-attr:tenant_id", "os-vol-mig-status-attr:migstat",
+    "os-vol-mig-status-attr:name_id", "volume_image_metadata",
+}  # fmt: skip
+
+
+async def test_snapshot_and_volume_bodies_have_the_fields_tempest_checks(tmp_path) -> None:
+    async with volume_api(tmp_path) as api:
+        vol = await api.volume("p1", size=1)
+        created = await api.post("p1", "/snapshots", {"snapshot": {"volume_id": vol["id"]}})
+        assert created.status_code == 202
+        body = created.json()["snapshot"]
+        assert set(body) == SNAPSHOT_KEYS and body["status"] == "creating"
+        shown = await api.wait_status("p1", "snapshots", body["id"], "available")
+        # Show and the detailed list: progress (100% once made) and the project, for the
+        # owner too (Cinder's policy is the project's readers), not only admins.
+        assert set(shown) == SNAPSHOT_DETAIL_KEYS
+        assert shown["os-extended-snapshot-attributes:progress"] == "100%"
+        assert shown["os-extended-snapshot-attributes:project_id"] == "p1"
+        listed = (await api.get("p1", "/snapshots")).json()["snapshots"]
+        assert [set(s) for s in listed] == [SNAPSHOT_KEYS]
+        detail = (await api.get("p1", "/snapshots/detail")).json()["snapshots"]
+        assert detail == [shown]
+        put = await api.put("p1", f"/snapshots/{body['id']}", {"snapshot": {"name": "n"}})
+        assert set(put.json()["snapshot"]) == SNAPSHOT_KEYS
+
+        # A snapshot being made shows 0%; a volume_id of null is Cinder's 404 for "None".
+        second = await api.post("p1", "/snapshots", {"snapshot": {"volume_id": vol["id"]}})
+        second_id = second.json()["snapshot"]["id"]
+        await api.wait_status("p1", "snapshots", second_id, "available")  # its flow is done
+        reset = {"os-reset_status": {"status": "creating"}}
+        await api.post("p1", f"/snapshots/{second_id}/action", reset, "admin")
+        again = (await api.get("p1", f"/snapshots/{second_id}")).json()["snapshot"]
+        assert again["os-extended-snapshot-attributes:progress"] == "0%"
+        none = await api.post("p1", "/snapshots", {"snapshot": {"volume_id": None}})
+        assert none.status_code == 404
+        assert none.json()["itemNotFound"]["message"] == "Volume None could not be found."
+
+        created_vol = await api.post("p1", "/volumes", {"volume": {"size": 1}})
+        assert VOLUME_REQUIRED <= set(created_vol.json()["volume"]) <= VOLUME_CREATE_ALLOWED
+        for roles in ((), ("admin",)):
+            show = (await api.get("p1", f"/volumes/{vol['id']}", *roles)).json()["volume"]
+            assert VOLUME_REQUIRED <= set(show) <= VOLUME_SHOW_ALLOWED
+            listed = (await api.get("p1", "/volumes/detail", *roles)).json()["volumes"]
+            assert all(VOLUME_REQUIRED <= set(v) <= VOLUME_SHOW_ALLOWED for v in listed)
+        # tempest: os-vol-host-attr:host matches '.+@.+#.+'
+        assert re.fullmatch(".+@.+#.+", show["os-vol-host-attr:host"])
+        await api.wait_status("p1", "volumes", created_vol.json()["volume"]["id"], "available")
+
+
+async def test_an_ipv6_portal_is_echoed_canonical(tmp_path) -> None:
+    # The operator's spelling of the portal; compute (and the openstack CLI) see RFC 5952.
+    async with volume_api(tmp_path, agent={"agent_portal": "[0000:0::0001]:3260"}) as api:
+        vol = await api.volume("p1")
+        await api.call("p1", "reserve", volume_id=vol["id"])
+        connector = {"initiator": api.names.initiator(), "host": "cn1", "ip": "::1"}
+        info = await api.call(
+            "p1", "initialize_connection", volume_id=vol["id"], connector=connector
+        )
+        assert info["data"]["target_portal"] == "[::1]:3260"
+        await api.call("p1", "unreserve", volume_id=vol["id"])

@@ -69,7 +69,7 @@ async def test_attach_detach_contract_and_illegal_transitions(tmp_path) -> None:
         with pytest.raises(Invalid):
             await api.call("p1", "reserve", volume_id=vid)
         resp = await api.delete("p1", f"/volumes/{vid}")
-        assert resp.status_code == 400 and "in-use" in resp.json()["badRequest"]["message"]
+        assert resp.status_code == 400 and "attached" in resp.json()["badRequest"]["message"]
         extend = {"os-extend": {"new_size": 2}}
         assert (await api.post("p1", f"/volumes/{vid}/action", extend)).status_code == 400
         assert (await api.audit())["findings"] == []

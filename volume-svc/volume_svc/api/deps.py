@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from common_rpc.context import RequestContext, current_context
 
 from ..domain import common
+from ..domain.checks import field_error
 from ..domain.errors import invalid, not_found
 from ..service import VolumeService
 from ..settings import VolumeSettings
@@ -52,10 +53,27 @@ async def transaction(request: Request, project_id: str) -> AsyncIterator[Call]:
 
 
 def envelope(body: Any, key: str) -> dict[str, Any]:
-    """The resource inside ``{"volume": {...}}``; 400 when the envelope is missing."""
-    if not isinstance(body, dict) or not isinstance(body.get(key), dict):
-        raise invalid(f"Missing required element '{key}' in request body.")
+    """The resource inside ``{"volume": {...}}``; 400 in Cinder's schema words if not there."""
+    if not isinstance(body, dict):
+        raise invalid(f"{body!r} is not of type 'object'")
+    if key not in body:
+        raise invalid(f"{key!r} is a required property")
+    if not isinstance(body[key], dict):
+        raise field_error(key, body[key], f"{body[key]!r} is not of type 'object'")
     return body[key]
+
+
+def action_of(body: Any, known: Collection[str]) -> tuple[str, Any]:
+    """The one action of an ``/action`` body, with Cinder's words when there is none."""
+    if not isinstance(body, dict) or len(body) != 1:
+        raise invalid("Malformed request body")
+    ((action, args),) = body.items()
+    if action not in known:
+        raise invalid(
+            f"There is no such action: {action}. Verify the request body and Content-Type "
+            "header and try again."
+        )
+    return action, args
 
 
 def all_tenants(request: Request, ctx: RequestContext) -> bool:

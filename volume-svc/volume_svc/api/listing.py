@@ -11,7 +11,8 @@ from typing import Any
 
 from fastapi import Request
 
-from ..domain.errors import invalid
+from ..domain.checks import invalid_input
+from ..domain.errors import invalid, not_found
 
 # Paging, presentation and scope parameters; the rest filter on attributes.
 CONTROL = {"limit", "marker", "sort", "sort_key", "sort_dir", "all_tenants", "offset", "with_count"}
@@ -56,28 +57,37 @@ def render_list(
     collection: str,
     items: list[dict[str, Any]],
     shown: list[dict[str, Any]] | None = None,
+    *,
+    kind: str = "Item",
 ) -> dict[str, Any]:
-    """Filter, sort and page ``items``; ``shown`` is the summary view of each (or items)."""
+    """Filter, sort and page ``items``; ``shown`` is the summary view of each (or items).
+
+    Faults are Cinder's: a marker that is not in the list is the 404 of a missing ``kind``
+    (Cinder looks it up), a bad limit or sort key 400.
+    """
     by_id = {i["id"]: s for i, s in zip(items, shown or items, strict=True)}
     params = request.query_params
     for key in {k for k in params if k not in CONTROL}:
         items = _filter(items, key, params[key])
     for key, reverse in reversed(_sort_keys(request)):
         if items and key not in items[0]:
-            raise invalid(f"Invalid sort key {key!r}.")
+            raise invalid_input("Invalid sort key")
         items = sorted(items, key=lambda i, k=key: str(i.get(k) or ""), reverse=reverse)
     marker = params.get("marker")
     if marker:
         ids = [i["id"] for i in items]
         if marker not in ids:
-            raise invalid(f"Marker {marker} could not be found.")
+            raise not_found(kind, marker)
         items = items[ids.index(marker) + 1 :]
     out: dict[str, Any] = {}
     limit = params.get("limit")
     if limit:
-        if not limit.isdigit():
-            raise invalid(f"Invalid limit {limit!r}: must be a non-negative integer.")
-        size = int(limit)
+        try:
+            size = int(limit)
+        except ValueError:
+            raise invalid("limit param must be an integer") from None
+        if size < 0:
+            raise invalid("limit param must be positive")
         if len(items) > size > 0:
             items = items[:size]
             next_url = request.url.remove_query_params("marker")

@@ -1,4 +1,8 @@
-"""``/v3/{project_id}/snapshots``: point-in-time copies of a volume, on its host."""
+"""``/v3/{project_id}/snapshots``: point-in-time copies of a volume, on its host.
+
+Create and update answer Cinder's summary view; show and ``/detail`` add
+``os-extended-snapshot-attributes:progress`` and ``:project_id``.
+"""
 
 from __future__ import annotations
 
@@ -7,29 +11,29 @@ from typing import Any
 from fastapi import APIRouter, Body, Request, Response
 
 from ..domain import flows, snapshots
-from ..domain.errors import invalid
-from .deps import all_tenants, envelope, transaction
+from ..domain.checks import field_error
+from .deps import action_of, all_tenants, envelope, transaction
 from .listing import render_list
 
 router = APIRouter(prefix="/v3/{project_id}/snapshots", tags=["snapshots"])
 
 
-async def _list(request: Request, project_id: str) -> dict[str, Any]:
+async def _list(request: Request, project_id: str, detail: bool) -> dict[str, Any]:
     async with transaction(request, project_id) as call:
         rows = await snapshots.list_all(call.session, call.ctx, all_tenants(request, call.ctx))
-        items = [snapshots.view(s, call.ctx) for s in rows]
-    # Cinder's plain snapshot list already shows every field.
-    return render_list(request, "snapshots", items)
+        items = [snapshots.view(s, detail=True) for s in rows]
+        shown = items if detail else [snapshots.view(s) for s in rows]
+    return render_list(request, "snapshots", items, shown, kind="Snapshot")
 
 
 @router.get("")
 async def list_snapshots(request: Request, project_id: str) -> dict[str, Any]:
-    return await _list(request, project_id)
+    return await _list(request, project_id, detail=False)
 
 
 @router.get("/detail")
 async def list_snapshots_detail(request: Request, project_id: str) -> dict[str, Any]:
-    return await _list(request, project_id)
+    return await _list(request, project_id, detail=True)
 
 
 @router.post("", status_code=202)
@@ -38,7 +42,7 @@ async def create_snapshot(request: Request, project_id: str, body: Any = Body(No
         snap = await snapshots.create(
             call.session, call.ctx, call.settings, envelope(body, "snapshot")
         )
-        out = snapshots.view(snap, call.ctx)
+        out = snapshots.view(snap)
     call.service.spawn(flows.finish_snapshot(call.service, call.ctx, snap.id))
     return {"snapshot": out}
 
@@ -47,7 +51,7 @@ async def create_snapshot(request: Request, project_id: str, body: Any = Body(No
 async def show_snapshot(request: Request, project_id: str, snapshot_id: str) -> dict[str, Any]:
     async with transaction(request, project_id) as call:
         snap = await snapshots.get(call.session, call.ctx, snapshot_id)
-        return {"snapshot": snapshots.view(snap, call.ctx)}
+        return {"snapshot": snapshots.view(snap, detail=True)}
 
 
 @router.put("/{snapshot_id}")
@@ -58,7 +62,7 @@ async def update_snapshot(
         snap = await snapshots.update(
             call.session, call.ctx, snapshot_id, envelope(body, "snapshot")
         )
-        return {"snapshot": snapshots.view(snap, call.ctx)}
+        return {"snapshot": snapshots.view(snap)}
 
 
 @router.delete("/{snapshot_id}", status_code=202)
@@ -73,9 +77,9 @@ async def delete_snapshot(request: Request, project_id: str, snapshot_id: str) -
 async def snapshot_action(
     request: Request, project_id: str, snapshot_id: str, body: Any = Body(None)
 ) -> Response:
-    if not isinstance(body, dict) or "os-reset_status" not in body:
-        raise invalid("Only os-reset_status is supported on snapshots.")
-    args = body["os-reset_status"] if isinstance(body["os-reset_status"], dict) else {}
+    action, args = action_of(body, ("os-reset_status",))
+    if not isinstance(args, dict):
+        raise field_error(action, args, f"{args!r} is not of type 'object'")
     async with transaction(request, project_id) as call:
         await snapshots.reset_status(call.session, call.ctx, snapshot_id, args)
     return Response(status_code=202)

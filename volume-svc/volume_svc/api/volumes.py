@@ -10,9 +10,12 @@ from typing import Any
 
 from fastapi import APIRouter, Body, Request, Response
 
+from common_rpc.errors import NotFound
+
 from ..domain import attach, flows, volumes
-from ..domain.errors import invalid, not_found
-from .deps import all_tenants, envelope, transaction
+from ..domain.checks import field_error, required
+from ..domain.errors import invalid
+from .deps import action_of, all_tenants, envelope, transaction
 from .listing import render_list
 
 router = APIRouter(prefix="/v3/{project_id}/volumes", tags=["volumes"])
@@ -23,7 +26,7 @@ async def _list(request: Request, project_id: str, detail: bool) -> dict[str, An
         rows = await volumes.list_all(call.session, call.ctx, all_tenants(request, call.ctx))
         items = [volumes.view(v, call.ctx, call.base) for v in rows]
         shown = items if detail else [volumes.summary(v, call.base) for v in rows]
-    return render_list(request, "volumes", items, shown)
+    return render_list(request, "volumes", items, shown, kind="Volume")
 
 
 @router.get("")
@@ -48,7 +51,7 @@ async def volumes_summary(request: Request, project_id: str) -> dict[str, Any]:
 async def create_volume(request: Request, project_id: str, body: Any = Body(None)) -> Any:
     async with transaction(request, project_id) as call:
         vol = await volumes.create(call.session, call.ctx, call.settings, envelope(body, "volume"))
-        out = volumes.view(vol, call.ctx, call.base, admin_attrs=False)
+        out = volumes.view(vol, call.ctx, call.base, detail=False)
     call.service.spawn(flows.finish_create(call.service, call.ctx, vol.id))
     return {"volume": out}
 
@@ -66,7 +69,7 @@ async def update_volume(
 ) -> dict[str, Any]:
     async with transaction(request, project_id) as call:
         vol = await volumes.update(call.session, call.ctx, volume_id, envelope(body, "volume"))
-        return {"volume": volumes.view(vol, call.ctx, call.base, admin_attrs=False)}
+        return {"volume": volumes.view(vol, call.ctx, call.base, detail=False)}
 
 
 @router.delete("/{volume_id}", status_code=202)
@@ -83,23 +86,22 @@ async def volume_action(
 ) -> Response:
     """``os-extend``, ``os-reset_status`` and ``os-roll_detaching`` (a failed detach's
     volume back to ``in-use``); attaching is compute's, over RPC."""
-    if not isinstance(body, dict) or len(body) != 1:
-        raise invalid("Exactly one action is required in the request body.")
-    ((action, args),) = body.items()
-    args = args if isinstance(args, dict) else {}
+    action, args = action_of(body, ("os-extend", "os-reset_status", "os-roll_detaching"))
+    if action != "os-roll_detaching" and not isinstance(args, dict):
+        raise field_error(action, args, f"{args!r} is not of type 'object'")
     async with transaction(request, project_id) as call:
         if action == "os-extend":
+            if "new_size" not in args:
+                raise required(action, args, "new_size")
             vol, size = await volumes.begin_extend(
-                call.session, call.ctx, call.settings, volume_id, args.get("new_size")
+                call.session, call.ctx, call.settings, volume_id, args["new_size"]
             )
         elif action == "os-reset_status":
             await volumes.reset_status(call.session, call.ctx, volume_id, args)
             return Response(status_code=202)
-        elif action == "os-roll_detaching":
+        else:
             await attach.roll_detaching(call.session, call.ctx, volume_id)
             return Response(status_code=202)
-        else:
-            raise invalid(f"There is no such action: {action}.")
     call.service.spawn(flows.finish_extend(call.service, call.ctx, vol.id, size))
     return Response(status_code=202)
 
@@ -133,7 +135,7 @@ async def show_metadata_item(
     async with transaction(request, project_id) as call:
         vol = await volumes.get(call.session, call.ctx, volume_id)
         if key not in vol.metadata_:
-            raise not_found("Metadata key", key)
+            raise NotFound(f"Volume {volume_id} has no metadata with key {key}.")
         return {"meta": {key: vol.metadata_[key]}}
 
 
@@ -158,7 +160,7 @@ async def delete_metadata_item(
     async with transaction(request, project_id) as call:
         vol = await volumes.get(call.session, call.ctx, volume_id)
         if key not in vol.metadata_:
-            raise not_found("Metadata key", key)
+            raise NotFound(f"Volume {volume_id} has no metadata with key {key}.")
         rest = {k: v for k, v in vol.metadata_.items() if k != key}
         await volumes.update(call.session, call.ctx, volume_id, {"metadata": rest})
     return Response(status_code=200)

@@ -27,7 +27,15 @@ def forbidden(message: str = "Policy doesn't allow this operation.") -> Forbidde
 
 
 def over_quota(resource: str, requested: int, in_use: int, limit: int) -> QuotaExceeded:
+    """Cinder's 413 texts: VolumeSizeExceedsAvailableQuota, SnapshotLimitExceeded and
+    VolumeLimitExceeded."""
+    if resource == "gigabytes":
+        return QuotaExceeded(
+            "Requested volume or snapshot exceeds allowed gigabytes quota. "
+            f"Requested {requested}G, quota is {limit}G and {in_use}G has been consumed."
+        )
+    if resource == "snapshots":
+        return QuotaExceeded(f"Maximum number of snapshots allowed ({limit}) exceeded")
     return QuotaExceeded(
-        f"Requested {resource} quota exceeded: requested {requested}, "
-        f"already used {in_use} of {limit}."
+        f"Maximum number of {resource} allowed ({limit}) exceeded for quota '{resource}'."
     )

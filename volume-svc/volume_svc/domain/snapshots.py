@@ -1,6 +1,8 @@
 """Snapshots in the database: a point-in-time copy of one volume, on the volume's host.
 
 snap = await create(session, ctx, settings, {"volume_id": vid, "name": "before"})
+view(snap)                  # what create and update answer
+view(snap, detail=True)     # show and the detailed list: with progress and project_id
 """
 
 from __future__ import annotations
@@ -19,12 +21,17 @@ from common_rpc.outbox import add_event
 from .. import events
 from ..db.models import Snapshot, utcnow
 from ..settings import VolumeSettings
-from . import quotas, states, volumes
+from . import checks, quotas, states, volumes
 from .common import deadline, iso, metadata, new_id, owns, project_of, text
-from .errors import forbidden, invalid, not_found
+from .errors import forbidden, not_found
+
+# The statuses of a snapshot whose copy was made (Cinder sets progress to 100% then).
+MADE = ("available", "deleting", "error_deleting")
 
 
-def view(snap: Snapshot, ctx: RequestContext) -> dict[str, Any]:
+def view(snap: Snapshot, *, detail: bool = False) -> dict[str, Any]:
+    """Cinder's snapshot; ``detail`` (show and the detailed list) adds the extended
+    attributes, which Cinder shows every reader of the snapshot (not only admins)."""
     out: dict[str, Any] = {
         "id": snap.id,
         "name": snap.name,
@@ -36,11 +43,9 @@ def view(snap: Snapshot, ctx: RequestContext) -> dict[str, Any]:
         "created_at": iso(snap.created_at),
         "updated_at": iso(snap.updated_at),
     }
-    if ctx.is_admin:
+    if detail:
+        out["os-extended-snapshot-attributes:progress"] = "100%" if snap.status in MADE else "0%"
         out["os-extended-snapshot-attributes:project_id"] = snap.project_id
-        out["os-extended-snapshot-attributes:progress"] = (
-            "100%" if snap.status == "available" else "0%"
-        )
     return out
 
 
@@ -58,23 +63,19 @@ async def list_all(session: AsyncSession, ctx: RequestContext, all_tenants: bool
     return list(await session.scalars(query))
 
 
-def _flag(value: Any) -> bool:
-    if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
-        return value.lower() in ("true", "1", "yes")
-    if value is None or isinstance(value, bool):
-        return bool(value)
-    raise invalid("Invalid value for force: expected a boolean.")
-
-
 async def create(
     session: AsyncSession, ctx: RequestContext, settings: VolumeSettings, body: dict[str, Any]
 ) -> Snapshot:
+    """Cinder's checks in its order: the body's schema, then the volume (``volume_id``
+    null is Cinder's "Volume None could not be found.", 404), then its status."""
     project_of(ctx)
-    volume_id = body.get("volume_id")
-    if not isinstance(volume_id, str) or not volume_id:
-        raise invalid("Invalid input for field/attribute volume_id: a volume id is required.")
-    vol = await volumes.get(session, ctx, volume_id)
-    states.check(vol, "snapshot_forced" if _flag(body.get("force")) else "snapshot")
+    if "volume_id" not in body:
+        raise checks.required("snapshot", body, "volume_id")
+    volume_id = checks.uuid_or_null(body["volume_id"], "volume_id")
+    force = body.get("force")
+    forced = force is not None and checks.boolean(force, "force")
+    vol = await volumes.get(session, ctx, str(volume_id))
+    states.check(vol, "snapshot_forced" if forced else "snapshot")
     snap = Snapshot(
         id=new_id(),
         project_id=vol.project_id,
@@ -127,13 +128,16 @@ async def begin_delete(
 async def reset_status(
     session: AsyncSession, ctx: RequestContext, snapshot_id: str, body: dict[str, Any]
 ) -> Snapshot:
-    if not ctx.is_admin:
-        raise forbidden()
+    if "status" not in body:
+        raise checks.required("os-reset_status", body, "status")
+    status = checks.status(body["status"], "status", "snapshot_status", states.SNAPSHOT_STATUSES)
     snap = await get(session, ctx, snapshot_id)
-    status = body.get("status")
-    if status not in states.SNAPSHOT_STATUSES:
-        raise invalid(f"Must specify a valid status (got {status!r}).")
-    snap.status = str(status)
+    if not ctx.is_admin:
+        raise forbidden(
+            "Policy doesn't allow volume_extension:snapshot_admin_actions:reset_status "
+            "to be performed."
+        )
+    snap.status = status
     snap.task_owner = None
     snap.task_deadline = None
     snap.updated_at = utcnow()

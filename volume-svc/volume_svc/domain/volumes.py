@@ -17,14 +17,26 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from common_rpc.context import RequestContext
 from common_rpc.contracts.payloads import VolumePayload
+from common_rpc.errors import NotFound, QuotaExceeded
 from common_rpc.outbox import add_event
 
 from .. import events
 from ..db.models import Snapshot, Volume, utcnow
 from ..settings import VolumeSettings
-from . import quotas, states, types
-from .common import deadline, iso, metadata, new_id, owns, project_of, size_of, text
+from . import checks, quotas, states, types
+from .common import deadline, iso, metadata, new_id, owns, project_of, text
 from .errors import forbidden, invalid, not_found
+
+# The backend and pool name in Cinder's host strings (os-services shows ``<host>@file``).
+BACKEND = "file"
+# Cinder's InvalidVolume text for a delete that its conditions refuse (status, attached,
+# snapshots): one sentence for every reason.
+DELETE_REFUSED = (
+    "Invalid volume: Volume status must be available or error or error_restoring or "
+    "error_extending or error_managing and must not be migrating, attached, belong to a "
+    "group, have snapshots, awaiting a transfer, or be disassociated from snapshots after "
+    "volume transfer."
+)
 
 
 def links(base: str, project_id: str, volume_id: str) -> list[dict[str, str]]:
@@ -49,7 +61,14 @@ def attachments(vol: Volume) -> list[dict[str, Any]]:
     ]
 
 
-def view(vol: Volume, ctx: RequestContext, base: str = "", *, admin_attrs: bool = True) -> dict:
+def backend_host(vol: Volume) -> str:
+    """Cinder's ``host@backend#pool`` for the volume's host (one file backend, one pool)."""
+    return f"{vol.host}@{BACKEND}#{BACKEND}"
+
+
+def view(vol: Volume, ctx: RequestContext, base: str = "", *, detail: bool = True) -> dict:
+    """Cinder's volume; ``detail`` (show and the detailed list) adds the extensions' fields:
+    the project to whoever may read the volume, host and migration to admins only."""
     out: dict[str, Any] = {
         "id": vol.id,
         "name": vol.name,
@@ -77,9 +96,10 @@ def view(vol: Volume, ctx: RequestContext, base: str = "", *, admin_attrs: bool 
         "shared_targets": False,
         "migration_status": None,
     }
-    if admin_attrs and ctx.is_admin:
+    if detail:
         out["os-vol-tenant-attr:tenant_id"] = vol.project_id
-        out["os-vol-host-attr:host"] = vol.host
+    if detail and ctx.is_admin:
+        out["os-vol-host-attr:host"] = backend_host(vol)
         out["os-vol-mig-status-attr:migstat"] = None
         out["os-vol-mig-status-attr:name_id"] = None
     return out
@@ -113,36 +133,39 @@ async def create(
 ) -> Volume:
     """Insert the row in ``creating`` and reserve its quota in this same transaction."""
     project = project_of(ctx)
-    snapshot_id = body.get("snapshot_id")
-    source_id = body.get("source_volid")
+    # Cinder's order: the body's schema, the volume type, the sources, then the size.
+    size_given = checks.volume_size(body.get("size"), "size", allow_null=True)
+    snapshot_id = checks.uuid_or_null(body.get("snapshot_id"), "snapshot_id")
+    source_id = checks.uuid_or_null(body.get("source_volid"), "source_volid")
     if snapshot_id is not None and source_id is not None:
         raise invalid("Only one of snapshot_id and source_volid may be given.")
     if body.get("imageRef") or body.get("backup_id"):
         raise invalid("Creating a volume from an image or a backup is not supported.")
-    host = settings.volume_host()
-    size_given = body.get("size")
-    minimum = 0
-    if snapshot_id is not None:
-        snap = await _snapshot(session, ctx, str(snapshot_id))
-        states.check(snap, "source")
-        minimum, host = snap.size, snap.host
-    elif source_id is not None:
-        source = await get(session, ctx, str(source_id))
-        states.check(source, "clone")
-        minimum, host = source.size, source.host
-    if size_given is None and minimum:
-        size_given = minimum
-    if size_given is None:
-        raise invalid("Invalid input for field/attribute size: a size is required.")
-    size = size_of(size_given, settings.max_volume_size_gb)
-    if size < minimum:
-        raise invalid(f"Volume size {size} GiB cannot be smaller than its source ({minimum} GiB).")
     type_ref = body.get("volume_type")
-    vtype = (
-        await types.get(session, ctx, str(type_ref))
-        if type_ref
-        else await types.ensure_default(session, settings)
-    )
+    if type_ref:
+        try:
+            vtype = await types.get(session, ctx, str(type_ref))
+        except NotFound:
+            raise NotFound(f"Volume type with name {type_ref} could not be found.") from None
+    else:
+        vtype = await types.ensure_default(session, settings)
+    host = settings.volume_host()
+    if snapshot_id is not None:
+        snap = await _snapshot(session, ctx, snapshot_id)
+        states.check(snap, "source")
+        size = _at_least(size_given, snap.size, "the snapshot size", "snapshot")
+        host = snap.host
+    elif source_id is not None:
+        source = await get(session, ctx, source_id)
+        states.check(source, "clone")
+        # Cinder's text has the two spaces.
+        size = _at_least(size_given, source.size, "original volume size ", "volume")
+        host = source.host
+    elif size_given is None:
+        raise checks.invalid_input("Volume size 'None' must be an integer and greater than 0")
+    else:
+        size = size_given
+    _within_limit(size, settings)
     zone = body.get("availability_zone") or settings.availability_zone
     if zone != settings.availability_zone:
         raise invalid(f"Availability zone '{zone}' is invalid.")
@@ -170,6 +193,27 @@ async def create(
     await session.flush()
     await session.refresh(vol)
     return vol
+
+
+def _at_least(given: int | None, minimum: int, what: str, source: str) -> int:
+    """The size asked for (the source's when none), never below the source's."""
+    if given is None:
+        return minimum
+    if given < minimum:
+        raise checks.invalid_input(
+            f"Volume size '{given}'GB cannot be smaller than {what} {minimum}GB. "
+            f"They must be >= original {source} size."
+        )
+    return given
+
+
+def _within_limit(size: int, settings: VolumeSettings) -> None:
+    """Cinder's per-volume size limit (413): here the backend's largest volume."""
+    if size > settings.max_volume_size_gb:
+        raise QuotaExceeded(
+            f"Requested volume size {size}G is larger than maximum allowed limit "
+            f"{settings.max_volume_size_gb}G."
+        )
 
 
 async def _snapshot(session: AsyncSession, ctx: RequestContext, snapshot_id: str) -> Snapshot:
@@ -202,11 +246,12 @@ async def begin_delete(
     session: AsyncSession, ctx: RequestContext, settings: VolumeSettings, volume_id: str
 ) -> Volume:
     vol = await get(session, ctx, volume_id)
-    states.check(vol, "delete")
-    if vol.attachment is not None:
-        raise invalid(f"Invalid volume: Volume {volume_id} is attached; detach it first.")
-    if await session.scalar(select(exists().where(Snapshot.volume_id == volume_id))):
-        raise invalid(f"Invalid volume: Volume {volume_id} still has dependent snapshots.")
+    if (
+        vol.status not in states.VOLUME_FROM["delete"]
+        or vol.attachment is not None
+        or await session.scalar(select(exists().where(Snapshot.volume_id == volume_id)))
+    ):
+        raise invalid(DELETE_REFUSED)
     await states.move(
         session, vol, "delete", to="deleting", owner=vol.host,
         deadline=timedelta(seconds=settings.task_deadline_s),
@@ -221,10 +266,15 @@ async def begin_extend(
     volume_id: str,
     new_size: Any,
 ) -> tuple[Volume, int]:
+    size = checks.volume_size(new_size, "new_size")
+    assert size is not None
     vol = await get(session, ctx, volume_id)
-    size = size_of(new_size, settings.max_volume_size_gb, "new_size")
     if size <= vol.size:
-        raise invalid(f"New size for extend must be greater than current size ({vol.size}).")
+        raise checks.invalid_input(
+            "New size for extend must be greater than current size. "
+            f"(current: {vol.size}, extended: {new_size})."
+        )
+    _within_limit(size, settings)
     states.check(vol, "extend")
     await quotas.reserve(session, settings, vol.project_id, {"gigabytes": size - vol.size})
     await states.move(
@@ -237,14 +287,19 @@ async def begin_extend(
 async def reset_status(
     session: AsyncSession, ctx: RequestContext, volume_id: str, body: dict[str, Any]
 ) -> Volume:
-    """Admin only: set the status (and attach status) an operator decided on."""
-    if not ctx.is_admin:
-        raise forbidden("Policy doesn't allow volume_extension:volume_admin_actions:reset_status.")
+    """Admin only: set the status an operator decided on (Cinder: schema, volume, policy)."""
+    if not body.get("status"):
+        raise checks.field_error(
+            "os-reset_status", body, f"{body!r} is not a 'validate_volume_reset_body'"
+        )
+    status = checks.status(body["status"], "status", "volume_status", states.VOLUME_STATUSES)
     vol = await get(session, ctx, volume_id)
-    status = body.get("status")
-    if status not in states.VOLUME_STATUSES:
-        raise invalid(f"Must specify a valid status (got {status!r}).")
-    vol.status = str(status)
+    if not ctx.is_admin:
+        raise forbidden(
+            "Policy doesn't allow volume_extension:volume_admin_actions:reset_status "
+            "to be performed."
+        )
+    vol.status = status
     vol.task_owner = None
     vol.task_deadline = None
     vol.updated_at = utcnow()
