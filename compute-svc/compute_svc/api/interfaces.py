@@ -15,6 +15,7 @@ from common_rpc.errors import NotFound
 
 from ..domain import actions, interfaces, servers
 from ..domain.common import envelope
+from ..domain.networks import check_interface
 from ..domain.tasks import server_context
 from .common import transaction
 
@@ -46,6 +47,12 @@ async def show_interface(request: Request, server_id: str, port_id: str) -> dict
 @router.post("/{server_id}/os-interface")
 async def attach_interface(request: Request, server_id: str, body: Any = Body(None)) -> Any:
     wanted = interfaces.requested(envelope(body, "interfaceAttachment"))
+    async with transaction(request, write=False) as call:
+        # Nova's order: the server (404), its state (409), then the network (404, 403),
+        # all before anything is held or recorded.
+        found = await servers.get(call.session, call.ctx, server_id)
+        interfaces.check_state(found, "attach_interface")
+    await check_interface(request.app.state.deps, wanted)
     async with transaction(request) as call:
         server = await servers.get(call.session, call.ctx, server_id)
         interfaces.check_state(server, "attach_interface")

@@ -10,12 +10,13 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
 from common_rpc.context import current_context, use_context
-from common_rpc.errors import NotFound, RpcError, RpcTimeout
+from common_rpc.errors import NotFound, RpcError
 
 from ..db.models import Server, VolumeAttachment
 from ..domain import actions, boot, deletion, power, quotas, security_groups, servers, volumes
 from ..domain.common import envelope, try_insert
 from ..domain.errors import bad_field, conflict, invalid, not_found
+from ..domain.networks import check_attach, find_network, network_of_port
 from ..domain.tasks import server_context
 from .common import Call, base_url, links, page, transaction
 
@@ -34,16 +35,14 @@ async def _views(request: Request, call: Call, rows: list[Server]) -> list[dict[
 
 
 async def _check_ports(deps: Any, spec: dict[str, Any]) -> None:
-    """Given networks must be ones the caller may use, given ports the caller's and free
-    (400 / 409 now, as Nova answers, not an ERROR later)."""
+    """Given networks must be ones the caller may use, given ports the caller's and free,
+    and none of their networks external unless the caller is an admin (400 / 409 / 403
+    now, as Nova answers, not an ERROR later). network-svc down: the boot is taken, and
+    fails with a fault."""
+    found = []
     for wanted in servers.requested_networks(spec.get("networks")):
         if "port_id" not in wanted:
-            try:
-                await deps.network.get_network(wanted["network_id"])
-            except NotFound:
-                raise invalid(f"Network {wanted['network_id']} could not be found.") from None
-            except RpcTimeout:
-                pass  # network-svc is down: the boot is taken, and fails with a fault
+            found.append(await find_network(deps, wanted["network_id"]))
             continue
         try:
             port = await deps.network.get_port(wanted["port_id"])
@@ -51,6 +50,8 @@ async def _check_ports(deps: Any, spec: dict[str, Any]) -> None:
             raise invalid(f"Port id {wanted['port_id']} could not be found.") from None
         if port.get("device_id"):
             raise conflict(f"Port {wanted['port_id']} is still in use.")
+        found.append(await network_of_port(deps, port))
+    check_attach(current_context(), found)
 
 
 @router.post("", status_code=202)
