@@ -12,10 +12,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.responses import Response
 
 from common_rpc.chassis.app import make_app, run_app
-from common_rpc.chassis.faults import keystone_fault
+from common_rpc.chassis.faults import fault_bytes, keystone_fault
 from common_rpc.chassis.identity import IdentitySigner
 from common_rpc.chassis.ping import ping_router
 from common_rpc.chassis.runtime import ServiceRuntime
@@ -25,6 +27,7 @@ from .bootstrap import Bootstrap
 from .edge import add_lifespan
 from .events_sse import EventStream, events_router
 from .identity import TokenService, identity_router
+from .identity.schemas import keystone_validation_message
 from .proxy import Proxy, install_proxy
 from .settings import GatewaySettings
 
@@ -46,6 +49,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         fault_formatter=keystone_fault,
         public_paths=("/*",),
     )
+    # Bodies that do not fit answer Keystone's words, not the chassis' generic ones.
+    app.add_exception_handler(RequestValidationError, keystone_validation_fault)
     app.include_router(identity_router(settings, runtime.sessions, tokens), prefix="/identity")
     signer = load_identity_key(
         IdentitySigner, settings.identity_private_key_file, settings, "identity_private_key_path"
@@ -58,6 +63,14 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     add_lifespan(app, Bootstrap(runtime.sessions, settings), tokens, proxy, events)
     app.state.tokens = tokens
     return app
+
+
+async def keystone_validation_fault(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    message = keystone_validation_message(list(exc.errors()))
+    return Response(
+        fault_bytes(keystone_fault, 400, message), status_code=400, media_type="application/json"
+    )
 
 
 def main() -> None:

@@ -32,6 +32,14 @@ GRANT = "/v3/projects/{project_id}/users/{user_id}/roles/{role_id}"
 NEVER_MATCHING = ("group.id", "scope.domain.id", "scope.system", "scope.OS-INHERIT:inherited_to")
 
 
+def assignment_not_found(project_id: str, user_id: str, role_id: str) -> NotFound:
+    """Keystone's RoleAssignmentNotFound."""
+    return NotFound(
+        f"Could not find role assignment with role: {role_id}, user or group: {user_id}, "
+        f"project, domain, or system: {project_id}."
+    )
+
+
 def assignments_router(deps: IdentityDeps) -> APIRouter:
     router = APIRouter()
     admin = deps.access.admin
@@ -100,7 +108,7 @@ def assignments_router(deps: IdentityDeps) -> APIRouter:
     ) -> Response:
         async with deps.sessions() as session:
             if await session.scalar(grant_row(project_id, user_id, role_id)) is None:
-                raise NotFound(f"Could not find role assignment: {role_id}.")
+                raise assignment_not_found(project_id, user_id, role_id)
         return Response(status_code=204)
 
     @router.delete(GRANT, status_code=204)
@@ -119,7 +127,7 @@ def assignments_router(deps: IdentityDeps) -> APIRouter:
                 )
             )
         if not result.rowcount:
-            raise NotFound(f"Could not find role assignment: {role_id}.")
+            raise assignment_not_found(project_id, user_id, role_id)
         deps.tokens.forget(user_id)  # the user's tokens lose the role at once here
         return Response(status_code=204)
 

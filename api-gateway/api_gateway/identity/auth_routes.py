@@ -16,7 +16,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Header, Request, Response
 from fastapi.responses import JSONResponse
 
-from common_rpc.errors import Forbidden, Invalid, NotFound
+from common_rpc.errors import Forbidden, NotFound
 
 from ..auth import AuthContext
 from .access import authorize
@@ -46,10 +46,10 @@ def auth_router(deps: IdentityDeps) -> APIRouter:
     async def subject(auth: AuthContext, token: str | None, action: str) -> tuple[TokenInfo, str]:
         """The token named by X-Subject-Token, if the caller may see it."""
         if not token:
-            raise Invalid(f"Expecting to find {SUBJECT_HEADER} in the request headers.")
+            raise NotFound("No token in the request")
         info = await deps.tokens.describe(token)
         if info is None:
-            raise NotFound("Could not find token.")
+            raise NotFound(f"Could not find token: {token}.")
         authorize(action, auth, owner=info.user_id == auth.user_id)
         return info, token
 
@@ -94,7 +94,7 @@ def auth_router(deps: IdentityDeps) -> APIRouter:
     @router.get("/v3/auth/catalog")
     async def my_catalog(request: Request, auth: AuthContext = Depends(caller)) -> dict[str, Any]:
         if auth.project_id is None:
-            raise Forbidden("A project-scoped token is required to read the catalog.")
+            raise Forbidden("A project-scoped token is required to produce a service catalog.")
         catalog = build_catalog(deps.settings, auth.project_id)
         return {"catalog": catalog, "links": deps.links.collection(request)}
 

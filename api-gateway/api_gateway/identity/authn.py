@@ -21,7 +21,7 @@ from common_rpc.errors import Invalid, Unauthorized
 
 from ..db.models import Project, User
 from .deps import IdentityDeps
-from .lookup import is_default_domain
+from .lookup import expecting, is_default_domain
 from .schemas import AuthRequest, DomainRef, PasswordMethod, ProjectRef, Scope
 from .tokens import AUTH_REQUIRED, TokenInfo, project_roles
 
@@ -44,20 +44,19 @@ def _refuse(reason: str) -> Unauthorized:
 
 async def authenticate(deps: IdentityDeps, request: AuthRequest) -> tuple[str, TokenInfo]:
     identity = request.auth.identity
-    if "password" in identity.methods:
-        if identity.password is None:
-            raise Invalid("Expecting to find password in identity.")
+    for method in identity.methods:
+        if not identity.has_payload(method):
+            raise expecting(method, "identity")
+    if identity.password is not None and "password" in identity.methods:
         subject = await _password_subject(deps, identity.password)
-    elif "token" in identity.methods:
-        if identity.token is None:
-            raise Invalid("Expecting to find token in identity.")
+    elif identity.token is not None and "token" in identity.methods:
         parent = await deps.tokens.describe(identity.token.id)
         if parent is None:
             raise _refuse("the token to rescope is not valid")
         methods = tuple(dict.fromkeys(("token", *parent.methods)))
         subject = _Subject(user_id=parent.user_id, methods=methods, parent=parent)
     else:
-        raise Unauthorized("Unsupported authentication method.")
+        raise Unauthorized("Attempted to authenticate with an unsupported method.")
     project_id = await _scope(deps, subject, request.auth.scope)
     parent = subject.parent
     return await deps.tokens.issue(
@@ -72,17 +71,19 @@ async def authenticate(deps: IdentityDeps, request: AuthRequest) -> tuple[str, T
 async def _password_subject(deps: IdentityDeps, method: PasswordMethod) -> _Subject:
     ref = method.user
     if ref.id is None and ref.name is None:
-        raise Invalid("Expecting to find id or name in user.")
+        raise Invalid("Invalid input for field identity/password/user: id or name must be present.")
     async with deps.sessions() as session:
         user = await _find_user(session, ref.id, ref.name, ref.domain)
     stored = user.password_hash if user is not None else None
-    if not await deps.passwords.verify(stored, ref.password) or user is None:
+    # No password is a wrong one (Keystone: 401), checked as long as any other.
+    given = ref.password if ref.password is not None else ""
+    if not await deps.passwords.verify(stored, given) or user is None or not ref.password:
         raise _refuse(f"bad credentials for user {ref.id or ref.name!r}")
     if not user.enabled:
         raise _refuse(f"user {user.id} is disabled")
     if stored is not None and deps.passwords.needs_rehash(stored):
         # Stronger parameters than when it was set: upgrade the hash while we know the password.
-        new_hash = await deps.passwords.hash(ref.password)
+        new_hash = await deps.passwords.hash(given)
         async with deps.sessions.begin() as session:
             await session.execute(
                 update(User).where(User.id == user.id).values(password_hash=new_hash)
@@ -112,7 +113,7 @@ async def _scope(deps: IdentityDeps, subject: _Subject, scope: Scope | str | Non
     if scope.domain is not None or scope.system is not None:
         raise _refuse("domain and system scopes are not offered")
     if scope.project is None:
-        raise Invalid("Expecting to find project, domain or system in scope.")
+        raise expecting("system, project, domain, OS-TRUST:trust or unscoped", "scope")
     async with deps.sessions() as session:
         project = await _find_project(session, scope.project)
         if project is None:
@@ -128,9 +129,9 @@ async def _find_project(session: AsyncSession, ref: ProjectRef) -> Project | Non
     if ref.id is not None:
         return await session.get(Project, ref.id)
     if ref.name is None:
-        raise Invalid("Expecting to find id or name in project.")
+        raise Invalid("Invalid input for field scope/project: id or name must be present.")
     if ref.domain is None:
-        raise Invalid("Expecting to find domain in project.")
+        raise expecting("domain", "project")
     if not is_default_domain(ref.domain.id, ref.domain.name):
         return None
     return await session.scalar(select(Project).where(Project.name == ref.name))

@@ -2,6 +2,7 @@
 
     GET /v3/domains?name=Default   -> {"domains": [{"id": "default", "name": "Default", ..}]}
     GET /v3/domains/default        -> {"domain": {...}}; any other id -> 404
+    DELETE /v3/domains/default     -> 403, Keystone's answer for an enabled domain
 
 Listing is admin-only; any valid token may read the default domain (every user and
 project belongs to it, as Keystone lets a user read its own domain).
@@ -13,7 +14,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 
-from common_rpc.errors import NotFound
+from common_rpc.errors import Forbidden, NotFound
 
 from ..auth import AuthContext
 from ..db.models import DEFAULT_DOMAIN_ID, DEFAULT_DOMAIN_NAME
@@ -46,5 +47,15 @@ def domains_router(deps: IdentityDeps) -> APIRouter:
         if domain_id != DEFAULT_DOMAIN_ID:
             raise NotFound(f"Could not find domain: {domain_id}.")
         return {"domain": domain_view(deps.links)}
+
+    @router.delete("/v3/domains/{domain_id}", status_code=204)
+    async def delete_domain(
+        domain_id: str,
+        _auth: AuthContext = Depends(deps.access.admin("identity:delete_domain")),
+    ) -> None:
+        if domain_id != DEFAULT_DOMAIN_ID:
+            raise NotFound(f"Could not find domain: {domain_id}.")
+        # The one domain is enabled for good: Keystone's answer for an enabled domain.
+        raise Forbidden("Cannot delete a domain that is enabled, please disable it first.")
 
     return router

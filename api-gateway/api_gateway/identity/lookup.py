@@ -20,6 +20,17 @@ from ..db.models import DEFAULT_DOMAIN_ID, DEFAULT_DOMAIN_NAME
 T = TypeVar("T")
 
 
+# Keystone's ValidationError (400): "Expecting to find <attribute> in <target>. ..."
+EXPECTING_TAIL = (
+    " The server could not comply with the request since it is either malformed or "
+    "otherwise incorrect. The client is assumed to be in error."
+)
+
+
+def expecting(attribute: str, target: str) -> Invalid:
+    return Invalid(f"Expecting to find {attribute} in {target}.{EXPECTING_TAIL}")
+
+
 async def get_or_404(session: AsyncSession, model: type[T], row_id: str, kind: str) -> T:
     row = await session.get(model, row_id)
     if row is None:
@@ -54,4 +65,7 @@ def not_none(fields: dict[str, Any], *names: str) -> None:
     """Reject an explicit null for attributes that cannot be unset."""
     for name in names:
         if name in fields and fields[name] is None:
-            raise Invalid(f"Invalid input for field '{name}': None is not allowed.")
+            raise Invalid(
+                f"Invalid input for field/attribute {name}. Value: None. "
+                "None is not of type 'string'"
+            )
