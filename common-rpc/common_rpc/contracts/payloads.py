@@ -101,6 +101,9 @@ class FloatingIpPayload(_Payload):
     port_id: str | None = None
     fixed_ip_address: str | None = None
     router_id: str | None = None
+    # Moves with every change: a consumer keeping a copy applies only a newer one (events
+    # of one floating IP may arrive out of order).
+    revision_number: int | None = None
 
 
 class VolumePayload(_Payload):

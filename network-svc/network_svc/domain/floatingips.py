@@ -374,6 +374,7 @@ async def emit(
         port_id=shown["port_id"],
         fixed_ip_address=shown["fixed_ip_address"],
         router_id=shown["router_id"],
+        revision_number=fip.revision_number,
     )
     await add_event(
         session, FLOATINGIP.format(action=action), payload, project_id=fip.project_id, ctx=ctx
