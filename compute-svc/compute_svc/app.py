@@ -34,7 +34,7 @@ from .api import (
     servers,
     versions,
 )
-from .domain import sweeps, takeover
+from .domain import floating_ips, sweeps, takeover
 from .rpc.handlers import rpc
 from .settings import ComputeSettings
 from .wiring import Deps
@@ -59,6 +59,7 @@ def create_app(settings: ComputeSettings | None = None) -> FastAPI:
     sweeps.register_sweeps(deps)
     takeover.register(deps)  # boots and deletes of a replica that died go on here
     runtime.subscribe("compute", port_events.PATTERNS, deps.ports.on_event)
+    floating_ips.register(deps)  # servers' addresses show them, from network's events
     app = make_app(
         settings,
         runtime,

@@ -13,7 +13,17 @@ from common_rpc.context import current_context, use_context
 from common_rpc.errors import NotFound, RpcError
 
 from ..db.models import Server, VolumeAttachment
-from ..domain import actions, boot, deletion, power, quotas, security_groups, servers, volumes
+from ..domain import (
+    actions,
+    boot,
+    deletion,
+    floating_ips,
+    power,
+    quotas,
+    security_groups,
+    servers,
+    volumes,
+)
 from ..domain.common import envelope, try_insert
 from ..domain.errors import bad_field, conflict, invalid, not_found
 from ..domain.networks import check_attach, find_network, network_of_port
@@ -30,8 +40,9 @@ def _link(request: Request, collection: str, item_id: str) -> list[dict[str, str
 
 async def _views(request: Request, call: Call, rows: list[Server]) -> list[dict[str, Any]]:
     volumes = await servers.attachments(call.session, [r.id for r in rows])
+    floating = await floating_ips.of_servers(call.session, rows)
     link = partial(_link, request)
-    return [servers.view(r, call.ctx, link, volumes[r.id]) for r in rows]
+    return [servers.view(r, call.ctx, link, volumes[r.id], floating) for r in rows]
 
 
 async def _check_ports(deps: Any, spec: dict[str, Any]) -> None:
@@ -143,11 +154,12 @@ async def delete_server(request: Request, server_id: str) -> Response:
 
 @router.get("/{server_id}/ips")
 async def server_ips(request: Request, server_id: str) -> dict[str, Any]:
-    async with transaction(request) as call:
+    async with transaction(request, write=False) as call:
         server = await servers.get(call.session, call.ctx, server_id)
+        floating = await floating_ips.of_servers(call.session, [server])
     addresses = {
         net: [{"addr": a["addr"], "version": a["version"]} for a in entries]
-        for net, entries in servers.addresses(server).items()
+        for net, entries in servers.addresses(server, floating).items()
     }
     return {"addresses": addresses}
 

@@ -136,6 +136,23 @@ class ServerPort(Base):
     server_id: Mapped[str] = mapped_column(String(36), index=True)
 
 
+class FloatingIp(Base):
+    """A floating IP as the network service's events last said (Nova's info cache, for
+    ``addresses``): the port and fixed IP it maps to. ``revision`` and ``changed_at``
+    (the event's) order the events, so a late one never undoes a newer; a deleted one
+    stays a while as ``deleted`` for the same reason (``domain.floating_ips``)."""
+
+    __tablename__ = "floating_ips"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    address: Mapped[str] = mapped_column(String(64))
+    port_id: Mapped[str | None] = mapped_column(String(36), default=None, index=True)
+    fixed_ip_address: Mapped[str | None] = mapped_column(String(64), default=None)
+    revision: Mapped[int] = mapped_column(Integer, default=0)
+    changed_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
 class HostUsage(Base):
     """What the claims on one host add up to; moved only by a conditional UPDATE."""
 

@@ -21,7 +21,15 @@ from common_rpc.contracts.payloads import ServerPayload
 from common_rpc.errors import Forbidden, NotFound
 from common_rpc.outbox import add_event
 
-from ..db.models import Flavor, Image, Server, ServerPort, VolumeAttachment, utcnow
+from ..db.models import (
+    Flavor,
+    FloatingIp,
+    Image,
+    Server,
+    ServerPort,
+    VolumeAttachment,
+    utcnow,
+)
 from . import flavors, images, keypairs, quotas
 from .common import flag, iso, new_id, nova_name, try_insert
 from .errors import bad_field, conflict, invalid
@@ -421,23 +429,33 @@ def status_of(server: Server) -> str:
     return server.status
 
 
-def addresses(server: Server) -> dict[str, list[dict[str, Any]]]:
-    out: dict[str, list[dict[str, Any]]] = {}
+def _address_entry(addr: str, kind: str, mac: str | None) -> dict[str, Any]:
+    return {
+        "addr": addr,
+        "version": 6 if ":" in addr else 4,
+        "OS-EXT-IPS:type": kind,
+        "OS-EXT-IPS-MAC:mac_addr": mac,
+    }
+
+
+def addresses(
+    server: Server, floating: Mapping[str, list[FloatingIp]] | None = None
+) -> dict[str, list[dict[str, Any]]]:
+    """Nova's ``addresses``: per network name, the attached ports' fixed addresses, then
+    the floating IPs on those ports (``floating``: by port, ``floating_ips.of_servers``)."""
+    fixed: dict[str, list[dict[str, Any]]] = {}
+    floats: dict[str, list[dict[str, Any]]] = {}
     for nic in server.nics or []:
         if not nic.get("bound"):
             continue
-        entries = out.setdefault(nic.get("network_name") or nic["network_id"], [])
+        label = nic.get("network_name") or nic["network_id"]
+        entries = fixed.setdefault(label, [])
         for ip in nic.get("ips", []):
-            addr = canonical_ip(ip)
-            entries.append(
-                {
-                    "addr": addr,
-                    "version": 6 if ":" in addr else 4,
-                    "OS-EXT-IPS:type": "fixed",
-                    "OS-EXT-IPS-MAC:mac_addr": nic.get("mac"),
-                }
-            )
-    return out
+            entries.append(_address_entry(canonical_ip(ip), "fixed", nic.get("mac")))
+        for fip in (floating or {}).get(nic["port_id"], []):
+            entry = _address_entry(canonical_ip(fip.address), "floating", nic.get("mac"))
+            floats.setdefault(label, []).append(entry)
+    return {label: entries + floats.get(label, []) for label, entries in fixed.items()}
 
 
 def security_group_names(server: Server) -> list[dict[str, str]]:
@@ -461,8 +479,10 @@ def view(
     ctx: RequestContext,
     link: Any,
     volumes: list[str],
+    floating: Mapping[str, list[FloatingIp]] | None = None,
 ) -> dict[str, Any]:
-    """The 2.1 server view (``link(collection, id)`` makes the links)."""
+    """The 2.1 server view (``link(collection, id)`` makes the links; ``floating``: the
+    floating IPs by port, for ``addresses``)."""
     status = status_of(server)
     out: dict[str, Any] = {
         "id": server.id,
@@ -478,7 +498,7 @@ def view(
         "flavor": {"id": server.flavor_id, "links": link("flavors", server.flavor_id)},
         "created": iso(server.created_at),
         "updated": iso(server.updated_at),
-        "addresses": addresses(server),
+        "addresses": addresses(server, floating),
         "links": link("servers", server.id),
         "accessIPv4": _shown_access_ip(server.access_ipv4, 4),
         "accessIPv6": _shown_access_ip(server.access_ipv6, 6),
