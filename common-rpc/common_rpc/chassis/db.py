@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import weakref
 from collections.abc import AsyncIterator
@@ -23,13 +24,18 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, make_url, text
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import URL
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import make_transient_to_detached
 
 log = logging.getLogger(__name__)
 
@@ -174,3 +180,63 @@ async def ping_db(engine: AsyncEngine, timeout_s: float = 2.0) -> bool:
     except Exception as exc:
         log.warning("database ping failed: %s: %s", exc.__class__.__name__, exc)
         return False
+
+
+_INSERT_OR_NOTHING = {"sqlite": sqlite_insert, "postgresql": postgresql_insert}
+
+
+@functools.cache
+def _insert_or_nothing(dialect: str, target: Any) -> Any:
+    """One statement per table, its values bound at execution: building
+    ``insert().values()`` on every call cost more than running it (port creates)."""
+    return _INSERT_OR_NOTHING[dialect](target).on_conflict_do_nothing()
+
+
+async def try_insert(session: AsyncSession, row: Any) -> bool:
+    """Insert ``row``; False when a unique key already holds its values.
+
+    This is how creates race safely (reliability rule 4: the database carries the
+    invariant, code only retries on conflict). On SQLite and PostgreSQL it is one
+    ``INSERT ... ON CONFLICT DO NOTHING``: no savepoint, and on success the row joins the
+    session as persistent with its column defaults filled in, without a read-back. A row
+    whose primary key the database assigns, or another dialect, goes through a savepoint.
+    Other integrity errors (a foreign key) raise: they are bugs, not races.
+    """
+    dialect = session.get_bind().dialect.name
+    mapper = sa_inspect(row).mapper
+    values: dict[str, Any] = {}
+    for attr in mapper.column_attrs:
+        column = attr.columns[0]
+        value = getattr(row, attr.key)
+        if value is None and column.default is not None and column.default.is_scalar:
+            value = column.default.arg
+            setattr(row, attr.key, value)
+        elif value is None and column.default is not None and column.default.is_callable:
+            value = column.default.arg(None)
+            setattr(row, attr.key, value)
+        values[column.key] = value
+    keyed = all(values.get(c.key) is not None for c in mapper.primary_key)
+    if dialect not in _INSERT_OR_NOTHING or not keyed:
+        try:
+            async with session.begin_nested():
+                session.add(row)
+            return True
+        except IntegrityError as exc:
+            if not _unique_violation(exc):
+                raise
+            return False
+    result = await session.execute(_insert_or_nothing(dialect, mapper.local_table), values)
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    make_transient_to_detached(row)
+    session.add(row)
+    return True
+
+
+def _unique_violation(exc: IntegrityError) -> bool:
+    """A unique or primary key refused the row (SQLite's and PostgreSQL's wording/codes)."""
+    code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    if code is not None:
+        return str(code) == "23505"
+    text_ = str(exc.orig).lower()
+    return "unique constraint" in text_ or "duplicate" in text_

@@ -7,11 +7,9 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
-
 # One transaction per request, shared by every service (its SQLite rules live there).
 from common_rpc.chassis.db import transaction as transaction
+from common_rpc.chassis.db import try_insert as try_insert
 
 from .errors import bad_field, invalid
 
@@ -99,13 +97,3 @@ def envelope(body: Any, key: str) -> dict[str, Any]:
     if not isinstance(body, dict) or not isinstance(body.get(key), dict):
         raise invalid(f"Invalid input: expected an object under {key!r}.")
     return body[key]
-
-
-async def try_insert(session: AsyncSession, row: Any) -> bool:
-    """Insert ``row`` under a savepoint; False when a unique constraint refused it."""
-    try:
-        async with session.begin_nested():
-            session.add(row)
-        return True
-    except IntegrityError:
-        return False

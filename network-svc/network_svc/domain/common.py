@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import functools
 import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import column, inspect, table
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy import column, table
 
 # One transaction per request, shared by every service (its SQLite rules live there).
 from common_rpc.chassis.db import transaction as transaction
+from common_rpc.chassis.db import try_insert as try_insert
 from common_rpc.context import RequestContext
 
 from ..db.models import utcnow
@@ -103,51 +98,6 @@ def flag(body: dict[str, Any], key: str, default: bool) -> bool:
     if isinstance(value, (str, int)) and str(value).strip().lower() in _BOOLEANS:
         return _BOOLEANS[str(value).strip().lower()]
     raise invalid_input(f"'{value}' cannot be converted to boolean")
-
-
-_INSERT = {"sqlite": sqlite_insert, "postgresql": postgresql_insert}
-
-
-@functools.cache
-def _insert_or_nothing(dialect: str, target: Any) -> Any:
-    """One statement per table, its values bound at execution: on the hot path of every
-    port create, building ``insert().values()`` cost more than running it."""
-    return _INSERT[dialect](target).on_conflict_do_nothing()
-
-
-async def try_insert(session: AsyncSession, row: Any) -> bool:
-    """Insert ``row``; False when a unique key already holds its values.
-
-    ``INSERT ... ON CONFLICT DO NOTHING`` (SQLite and PostgreSQL) answers in one statement
-    what a savepoint, an insert and a release would; on success the row joins the session
-    as persistent, with its column defaults filled in, and no read-back.
-    """
-    dialect = session.get_bind().dialect.name
-    if dialect not in _INSERT:
-        try:
-            async with session.begin_nested():
-                session.add(row)
-            return True
-        except IntegrityError:
-            return False
-    mapper = inspect(row).mapper
-    values: dict[str, Any] = {}
-    for attr in mapper.column_attrs:
-        column = attr.columns[0]
-        value = getattr(row, attr.key)
-        if value is None and column.default is not None and column.default.is_scalar:
-            value = column.default.arg
-            setattr(row, attr.key, value)
-        elif value is None and column.default is not None and column.default.is_callable:
-            value = column.default.arg(None)
-            setattr(row, attr.key, value)
-        values[column.key] = value
-    result = await session.execute(_insert_or_nothing(dialect, mapper.local_table), values)
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        return False
-    make_transient_to_detached(row)
-    session.add(row)
-    return True
 
 
 # The generation columns (migration network_0003) are read and bumped with plain SQL: the
