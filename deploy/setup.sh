@@ -28,7 +28,7 @@ PG_PORT="${STACKLING_PG_PORT:-5432}"
 # The installable packages of this repo, in dependency order.
 PACKAGE_DIRS=(common-rpc compute-svc network-svc volume-svc api-gateway)
 # Tools for tests, lint and the all-in-one runner (versions come from constraints.txt).
-DEV_TOOLS=(pytest pytest-asyncio pytest-timeout ruff openstacksdk python-openstackclient honcho httpx PyYAML)
+DEV_TOOLS=(pytest pytest-asyncio pytest-timeout ruff import-linter openstacksdk python-openstackclient honcho httpx PyYAML)
 
 # Host packages, each with what proves it is there: a command, or a path (glob allowed).
 # Checked instead of apt-get's exit code: a half-configured unrelated package can make

@@ -1,7 +1,9 @@
 """``stackling doctor``: check that this host can run the Stackling agents.
 
-Runs every check in ``CHECKS``, prints a table (or JSON with ``--json``) and exits 1 when a
-check of a required group is MISSING. WARN never fails the run.
+Runs the checks every installed service registers (entry-point group ``stackling.doctor``,
+one entry a group: ``network = "network_svc.checks:CHECKS"``), prints a table (or JSON with
+``--json``) and exits 1 when a check of a required group is MISSING. WARN never fails the
+run. A group whose checks do not load is itself a MISSING result.
 
     $ stackling doctor --require network,volume
     $ stackling doctor --json | jq '.[] | select(.status != "OK")'
@@ -12,49 +14,50 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
+from importlib import metadata
 from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from . import checks_compute as compute
-from . import checks_network as network
-from . import checks_volume as volume
-from .probe import GROUPS, CheckResult, Status
+from .probe import CheckResult, Status
 
-CHECKS: list[Callable[[], CheckResult]] = [
-    network.check_iproute2,
-    network.check_netns,
-    network.check_bridge,
-    network.check_veth,
-    network.check_vxlan,
-    network.check_vlan,
-    network.check_ip_forward,
-    network.check_iptables,
-    network.check_br_netfilter,
-    network.check_physdev,
-    network.check_dnsmasq,
-    volume.check_iscsi_target,
-    compute.check_libvirtd,
-    compute.check_libvirt_answers,
-    compute.check_qemu_system,
-    compute.check_kvm,
-    compute.check_qemu_img,
-]
+GROUP = "stackling.doctor"
+Check = Callable[[], CheckResult]
+
+
+def load_checks() -> dict[str, list[Check]]:
+    """Each installed service's checks by group name, in the order the entry points give."""
+    found: dict[str, list[Check]] = {}
+    for entry_point in sorted(metadata.entry_points(group=GROUP), key=lambda e: e.name):
+        try:
+            checks = list(entry_point.load())
+        except Exception as exc:
+            failed = CheckResult(
+                f"{entry_point.name}-checks",
+                entry_point.name,
+                Status.MISSING,
+                f"the checks of {entry_point.value} do not load: {exc}",
+                "reinstall the service's package (make setup)",
+            )
+            checks = [lambda failed=failed: failed]
+        found[entry_point.name] = checks
+    return found
+
 
 STYLES = {Status.OK: "green", Status.MISSING: "bold red", Status.WARN: "yellow"}
 
 
-def parse_groups(text: str) -> frozenset[str]:
-    """``"network,volume"`` -> that set; an empty text means every group."""
+def parse_groups(text: str, known: Sequence[str]) -> frozenset[str]:
+    """``"network,volume"`` -> that set; an empty text means every known group."""
     groups = frozenset(part.strip() for part in text.split(",") if part.strip())
-    unknown = groups - set(GROUPS)
+    unknown = groups - set(known)
     if unknown:
         raise typer.BadParameter(
-            f"unknown group(s) {', '.join(sorted(unknown))}; choose from {', '.join(GROUPS)}"
+            f"unknown group(s) {', '.join(sorted(unknown))}; choose from {', '.join(known)}"
         )
-    return groups or frozenset(GROUPS)
+    return groups or frozenset(known)
 
 
 def failures(results: Sequence[CheckResult], required: frozenset[str]) -> list[CheckResult]:
@@ -81,13 +84,15 @@ def doctor(
         str,
         typer.Option(
             "--require",
-            help=f"Comma-separated groups that must pass ({', '.join(GROUPS)}); default: all.",
+            help="Comma-separated groups that must pass (network, volume, compute, or any"
+            " other installed service's); default: all.",
         ),
     ] = "",
 ) -> None:
     """Check this host for what the network, volume and compute agents need."""
-    required = parse_groups(require)
-    results = [check() for check in CHECKS]
+    checks = load_checks()
+    required = parse_groups(require, list(checks))
+    results = [check() for group in checks.values() for check in group]
     failed = failures(results, required)
     if json_output:
         rows = [asdict(r) | {"required": r.group in required} for r in results]

@@ -1,8 +1,9 @@
 """Building blocks of ``stackling doctor``: the result type and safe ways to probe the host.
 
 Every command is an argument list run without a shell and with a timeout. Anything a probe
-creates in the kernel lives in a scratch network namespace whose name starts with
-``PREFIX``; the namespace (and every link inside it) is removed even when the probe fails.
+creates in the kernel carries a name that starts with ``PREFIX`` and is removed even when
+the probe fails. Each service keeps its own checks (``<svc>/checks.py``) and registers them
+in the ``stackling.doctor`` entry-point group under its group name.
 
     >>> result = binary_check("sh", "network", "sh", fix="apt-get install dash", version_arg=None)
     >>> result.status
@@ -14,16 +15,11 @@ from __future__ import annotations
 import secrets
 import shutil
 import subprocess
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from pyroute2 import netns
-from pyroute2.netlink.exceptions import NetlinkError
-
 PREFIX = "sd-"
-GROUPS: tuple[str, ...] = ("network", "volume", "compute")
 
 
 class Status(StrEnum):
@@ -94,37 +90,27 @@ def netns_exec(ns: str, argv: Sequence[str], path: str | None = None) -> list[st
     return [ip, "netns", "exec", ns, *argv]
 
 
-@contextmanager
-def scratch_netns() -> Iterator[str]:
-    """Create a uniquely named network namespace; always remove it on exit."""
-    name = unique_name()
-    try:
-        netns.create(name)
-        yield name
-    finally:
-        if name in netns.listnetns():
-            netns.remove(name)
-
-
 def attempt(
     name: str,
     group: str,
     probe: Callable[[], str],
     fix: str,
     on_failure: Status = Status.MISSING,
+    errors: tuple[type[BaseException], ...] = (),
+    describe: Callable[[BaseException], str] | None = None,
 ) -> CheckResult:
-    """Run ``probe`` (which returns an OK detail); turn a kernel or command error into a result."""
+    """Run ``probe`` (which returns an OK detail); turn a command error, an ``OSError`` or
+    one of ``errors`` (a kernel library's own) into a result, worded by ``describe``."""
     try:
         detail = probe()
-    except (OSError, NetlinkError, ProbeFailed) as exc:
-        return CheckResult(name, group, on_failure, describe(exc), fix)
+    except (OSError, ProbeFailed, *errors) as exc:
+        text = (describe or default_description)(exc)
+        return CheckResult(name, group, on_failure, text, fix)
     return CheckResult(name, group, Status.OK, detail)
 
 
-def describe(exc: BaseException) -> str:
+def default_description(exc: BaseException) -> str:
     """A one-line description of ``exc`` for the detail column."""
-    if isinstance(exc, NetlinkError):
-        return f"netlink error {exc.code}: {exc.args[1] if len(exc.args) > 1 else exc}"
     return str(exc) or type(exc).__name__
 
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import fcntl
 import os
+from collections.abc import Callable
 from pathlib import Path
 
-from .probe import CheckResult, Status, binary_check, find, run
+from common_rpc.cli.probe import CheckResult, Status, binary_check, find, run
 
 GROUP = "compute"
 KVM_GET_API_VERSION = 0xAE00  # _IO(KVMIO, 0x00)
@@ -117,3 +118,13 @@ def _is_virtual_machine(cpuinfo: Path) -> bool:
         if line.startswith("flags"):
             return "hypervisor" in line.partition(":")[2].split()
     return False
+
+
+# What `stackling doctor` runs for the compute group (entry point `stackling.doctor`).
+CHECKS: list[Callable[[], CheckResult]] = [
+    check_libvirtd,
+    check_libvirt_answers,
+    check_qemu_system,
+    check_kvm,
+    check_qemu_img,
+]

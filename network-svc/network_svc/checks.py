@@ -9,26 +9,60 @@ rules and sysctls are never touched.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from pyroute2 import IPRoute, netns
+from pyroute2.netlink.exceptions import NetlinkError
 
-from .probe import (
+from common_rpc.cli import probe as _probe
+from common_rpc.cli.probe import (
     CheckResult,
     ProbeFailed,
     Status,
-    attempt,
     binary_check,
     find,
     netns_exec,
     run_ok,
-    scratch_netns,
     unique_name,
 )
 
 GROUP = "network"
 BR_NETFILTER = Path("/proc/sys/net/bridge/bridge-nf-call-iptables")
 ROOT_FIX = "run as root on a kernel with network namespaces (CONFIG_NET_NS)"
+
+
+@contextmanager
+def scratch_netns() -> Iterator[str]:
+    """Create a uniquely named network namespace; always remove it on exit."""
+    name = unique_name()
+    try:
+        netns.create(name)
+        yield name
+    finally:
+        if name in netns.listnetns():
+            netns.remove(name)
+
+
+def describe(exc: BaseException) -> str:
+    """A one-line description, netlink errors with their code."""
+    if isinstance(exc, NetlinkError):
+        return f"netlink error {exc.code}: {exc.args[1] if len(exc.args) > 1 else exc}"
+    return _probe.default_description(exc)
+
+
+def attempt(
+    name: str,
+    group: str,
+    probe: Callable[[], str],
+    fix: str,
+    on_failure: Status = Status.MISSING,
+) -> CheckResult:
+    """``probe.attempt`` that also turns a netlink error into a result."""
+    return _probe.attempt(
+        name, group, probe, fix, on_failure, errors=(NetlinkError,), describe=describe
+    )
 
 
 def check_iproute2(path: str | None = None) -> CheckResult:
@@ -197,3 +231,19 @@ def check_physdev(path: str | None = None) -> CheckResult:
 def check_dnsmasq(path: str | None = None) -> CheckResult:
     """dnsmasq, which serves DHCP on each tenant network."""
     return binary_check("dnsmasq", GROUP, "dnsmasq", "apt-get install dnsmasq-base", path)
+
+
+# What `stackling doctor` runs for the network group (entry point `stackling.doctor`).
+CHECKS: list[Callable[[], CheckResult]] = [
+    check_iproute2,
+    check_netns,
+    check_bridge,
+    check_veth,
+    check_vxlan,
+    check_vlan,
+    check_ip_forward,
+    check_iptables,
+    check_br_netfilter,
+    check_physdev,
+    check_dnsmasq,
+]

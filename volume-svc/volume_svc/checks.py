@@ -6,9 +6,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
-from .probe import CheckResult, Status, find
+from common_rpc.cli.probe import CheckResult, Status, find
 
 GROUP = "volume"
 LIO_DIR = Path("/sys/kernel/config/target")
@@ -31,3 +32,7 @@ def check_iscsi_target(path: str | None = None, lio_dir: Path = LIO_DIR) -> Chec
         f"no tgtadm/tgtd in PATH and no {lio_dir}",
         "apt-get install tgt (or, for LIO: modprobe target_core_mod and mount configfs)",
     )
+
+
+# What `stackling doctor` runs for the volume group (entry point `stackling.doctor`).
+CHECKS: list[Callable[[], CheckResult]] = [check_iscsi_target]
