@@ -35,9 +35,10 @@ run: setup ## run every process on this machine; "ready" then deploy/demo.sh (Ct
 test: setup ## run all test suites (TEST_TIMEOUT, PYTEST_ARGS, SUITES="tests/static ...")
 	@bash deploy/run-tests.sh $(SUITES)
 
-lint: setup ## ruff check + format check over the repo
+lint: setup ## ruff check + format check over the repo, and the import boundaries (.importlinter)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache
 
 format: setup ## apply ruff's fixes and formatting
 	$(VENV)/bin/ruff check --fix .

@@ -137,6 +137,13 @@ class ServiceSettings(BaseSettings):
             self.identity_public_key_path = self.data_dir / "keys" / "identity.pub"
         return self
 
+    def env_names(self, field: str) -> str:
+        """The variables a setting is read from: ``NETWORK_DB_URL`` (``or STACKLING_...``)."""
+        own = f"{self.model_config.get('env_prefix', '')}{field}".upper()
+        if field in SHARED_SETTINGS and not own.startswith(SHARED_PREFIX):
+            return f"{own} or {SHARED_PREFIX}{field.upper()}"
+        return own
+
     @property
     def database_url(self) -> str:
         """``db_url``, or one SQLite file per service under ``data_dir``."""

@@ -78,12 +78,7 @@ def install_excepthook() -> None:
 
 def env_names(settings: ServiceSettings, field: str) -> str:
     """The variables a setting is read from: ``NETWORK_DB_URL`` (``or STACKLING_...``)."""
-    from .settings import SHARED_PREFIX, SHARED_SETTINGS
-
-    own = f"{settings.model_config.get('env_prefix', '')}{field}".upper()
-    if field in SHARED_SETTINGS and not own.startswith(SHARED_PREFIX):
-        return f"{own} or {SHARED_PREFIX}{field.upper()}"
-    return own
+    return settings.env_names(field)
 
 
 def data_dir_hint(settings: ServiceSettings) -> str:

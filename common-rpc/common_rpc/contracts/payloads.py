@@ -11,6 +11,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
 
+from .registry import register
+
 
 class _Payload(BaseModel):
     # Newer producers may add fields; older consumers must not break on them.
@@ -133,8 +135,6 @@ class ServiceHeartbeat(_Payload):
 
 
 def _register() -> None:
-    from . import register
-
     for action in ("create", "update", "delete", "start", "stop", "reboot", "attach", "detach"):
         for phase in ("start", "end"):
             register(
