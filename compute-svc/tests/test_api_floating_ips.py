@@ -24,6 +24,7 @@ from test_api_agent_testdriver import _stack
 from test_scheduler_claims import PG_ADMIN_DSN
 
 from common_rpc import Event
+from common_rpc.audit import request_audit
 from common_rpc.chassis.db import make_engine, make_sessionmaker, transaction
 from common_rpc.chassis.migrations import upgrade
 from common_rpc.testing import wait_for
@@ -178,6 +179,10 @@ async def test_floating_ips_follow_association_in_addresses(lab: dict[str, Any])
     body = {"floatingip": {"floating_network_id": ids["external"], "port_id": port["id"]}}
     third = (await network.post("p1", "/v2.0/floatingips", body)).json()["floatingip"]
     await _shown(api, sid, {"private": [fixed, _floating(third["floating_ip_address"], port)]})
+    rpc = api.app.state.runtime.rpc
+    report = await request_audit(rpc, "compute", timeout=30)
+    assert report.findings == [], report
+    assert (report.checked["servers"], report.checked["domains"]) == (2, 2), report
     for server_id in (sid, other):
         assert (await api.delete("p1", f"/v2.1/servers/{server_id}")).status_code == 204
 
@@ -198,6 +203,15 @@ async def test_floating_ips_follow_association_in_addresses(lab: dict[str, Any])
     async with api.app.state.runtime.sessions() as session:
         row = await session.get(FloatingIp, fip["id"])
         assert row is not None and row.port_id == given_port["id"]
+    path = f"/v2.0/ports/{given_port['id']}"
+    given_back = (await network.get("p1", path, *ADMIN)).json()["port"]  # with its binding
+    assert (given_back["device_id"], given_back["binding:host_id"]) == ("", "")
+    # What `stackling audit` reports after the deletes: no guest or claim left, no port
+    # bound to the host for a guest that is gone.
+    for service in ("compute", "network"):
+        report = await request_audit(rpc, service, timeout=30)
+        assert report.findings == [], report
+    assert (report.checked["networks"], report.checked["hosts"]) == (2, 0), report
 
 
 def _event(

@@ -255,7 +255,9 @@ async def _activate(deps: Deps, server_id: str, reply: Any) -> None:
 
 
 async def release(deps: Deps, server: Server, *, destroy: bool) -> tuple[list[Any], bool]:
-    """Destroy the guest and delete the ports we made; what could not be released is kept."""
+    """Destroy the guest, delete the ports we made and give back the ones the user gave
+    (at boot or at an attach: no device, no binding, as Nova unbinds them), so no host
+    keeps wiring a port for a guest that is gone; what could not be released is kept."""
     destroyed = True
     if destroy and server.host:
         try:
@@ -268,9 +270,8 @@ async def release(deps: Deps, server: Server, *, destroy: bool) -> tuple[list[An
         try:
             if nic.get("created"):
                 await deps.network.delete_port(nic["port_id"])
-            elif nic.get("claimed"):
+            else:
                 await give_back(deps, nic["port_id"])
-            # else: a port the user gave at boot stays as it was
         except RpcError as exc:
             log.warning("port %s of %s not released: %s", nic["port_id"], server.id, exc.message)
             leftover.append(nic)
@@ -278,8 +279,8 @@ async def release(deps: Deps, server: Server, *, destroy: bool) -> tuple[list[An
 
 
 async def give_back(deps: Deps, port_id: str) -> None:
-    """A port the user gave an attach is theirs again: no device, no binding. One that is
-    already gone needs nothing."""
+    """A port the user gave (a boot or an attach) is theirs again: no device, no binding.
+    One that is already gone needs nothing."""
     try:
         await deps.network.update_port(port_id, device_id="", device_owner="", unbind=True)
     except NotFound:
