@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from api_helpers import ADMIN, Cloud, cloud, private_vhost
 
+from common_rpc.audit import request_audit
 from compute_svc.db.models import Claim, ServerPort
 
 
@@ -138,8 +139,19 @@ async def test_external_networks_are_refused_to_members_before_anything_is_made(
     assert port["device_id"] == ""
     attached = (await api.get("p1", path)).json()["interfaceAttachments"]
     assert [a["net_id"] for a in attached] == [own]
+    rpc = api.app.state.runtime.rpc
+    report = await request_audit(rpc, "compute", timeout=30)
+    assert report.findings == [], report
+    assert (report.checked["servers"], report.checked["domains"]) == (3, 3), report
 
     for project, sid in (("p1", on_shared), ("admin", admins), ("p1", mine)):
         roles = ADMIN if project == "admin" else ()
         assert (await api.delete(project, f"/v2.1/servers/{sid}", *roles)).status_code == 204
         await c.wait_gone(project, sid)
+    # What `stackling audit` reports once they are gone: nothing left or leaked, in
+    # compute (claims, guests) nor in network (ports, addresses, DHCP on the networks).
+    for service in ("compute", "network"):
+        report = await request_audit(rpc, service, timeout=30)
+        assert report.findings == [], report
+    # Only the port an admin made for p1 is left, unbound.
+    assert (report.checked["networks"], report.checked["ports"]) == (4, 1), report

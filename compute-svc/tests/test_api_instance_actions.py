@@ -13,6 +13,7 @@ import pytest
 from api_helpers import ADMIN, Cloud, cloud, private_vhost
 from sqlalchemy import func, select
 
+from common_rpc.audit import request_audit
 from common_rpc.testing import wait_for
 from compute_svc.db.models import InstanceAction, InstanceActionEvent
 
@@ -112,6 +113,8 @@ async def test_actions_of_a_server_in_novas_shape(tmp_path: Path, amqp_url: str)
                 assert resp.status_code == 404 and "itemNotFound" in resp.json(), resp.text
         admin = await api.get("admin", f"/v2.1/servers/{sid}/os-instance-actions", *ADMIN)
         assert len(admin.json()["instanceActions"]) == 4
+        # What `stackling audit compute` sees: the server on its host with its claim.
+        await _audited_clean(c, servers=1, domains=1)
 
         # The actions go with their server.
         assert (await api.delete("p1", f"/v2.1/servers/{sid}")).status_code == 204
@@ -122,3 +125,12 @@ async def test_actions_of_a_server_in_novas_shape(tmp_path: Path, amqp_url: str)
             for model in (InstanceAction, InstanceActionEvent):
                 count = select(func.count()).select_from(model).where(model.server_id == sid)
                 assert await session.scalar(count) == 0
+        await _audited_clean(c, servers=0, domains=0)
+
+
+async def _audited_clean(c: Cloud, *, servers: int, domains: int) -> None:
+    """The compute audit (what `stackling audit` asks for) has nothing to report, and it
+    looked at this test's servers and their host."""
+    report = await request_audit(c.api.app.state.runtime.rpc, "compute", timeout=30)
+    assert report.findings == [], report
+    assert (report.checked["servers"], report.checked.get("domains")) == (servers, domains)

@@ -345,6 +345,11 @@ async def test_snapshot_and_volume_bodies_have_the_fields_tempest_checks(tmp_pat
         # tempest: os-vol-host-attr:host matches '.+@.+#.+'
         assert re.fullmatch(".+@.+#.+", show["os-vol-host-attr:host"])
         await api.wait_status("p1", "volumes", created_vol.json()["volume"]["id"], "available")
+        # The host holds a file for each volume and snapshot made, nothing else, and the
+        # snapshot reset to creating is not stuck: what `stackling audit volume` reports.
+        report = await api.audit()
+        assert report["findings"] == [], report
+        assert (report["checked"]["volumes"], report["checked"]["snapshots"]) == (2, 2), report
 
 
 async def test_an_ipv6_portal_is_echoed_canonical(tmp_path) -> None:
@@ -358,3 +363,5 @@ async def test_an_ipv6_portal_is_echoed_canonical(tmp_path) -> None:
         )
         assert info["data"]["target_portal"] == "[::1]:3260"
         await api.call("p1", "unreserve", volume_id=vol["id"])
+        report = await api.audit()
+        assert report["findings"] == [], report
