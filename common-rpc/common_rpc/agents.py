@@ -35,6 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from .chassis.periodic import Periodic
 from .context import RequestContext, current_context, use_context
 from .errors import Forbidden, NotFound
+from .methods import Empty, Message, Method
 from .rpc import RpcClient, RpcRouter
 from .tables import agents
 
@@ -69,6 +70,21 @@ class AgentView:
     alive: bool
 
 
+class Heartbeat(Message):
+    """What an agent reports about itself every few seconds."""
+
+    binary: str
+    host: str
+    topic: str
+    started_at: datetime
+    # Free-form by design: each agent reports what its own host offers (capacity, the
+    # iSCSI initiator, tunnel endpoints), shown to admins as Neutron's ``configurations``.
+    capabilities: dict[str, Any] = {}
+
+
+REPORT_STATE = Method("report_state", Heartbeat, Empty, cast=True)
+
+
 class AgentHeartbeat:
     """Reports this agent to its service now and every ``interval_s`` until stopped."""
 
@@ -95,17 +111,15 @@ class AgentHeartbeat:
     async def report(self) -> None:
         # The service's own agents speak as the service (admin), like its other RPC calls.
         agent = RequestContext(user_id=self.binary, roles=frozenset({"admin", "service"}))
+        beat = Heartbeat(
+            binary=self.binary,
+            host=self.host,
+            topic=self.topic,
+            started_at=self.started_at,
+            capabilities=self.capabilities(),
+        )
         with use_context(agent):
-            await self.rpc.cast(
-                self.service,
-                "report_state",
-                binary=self.binary,
-                host=self.host,
-                topic=self.topic,
-                started_at=self.started_at.isoformat(),
-                capabilities=self.capabilities(),
-                timeout=5.0,
-            )
+            await self.rpc.send(self.service, REPORT_STATE, beat, timeout=5.0)
 
     def start(self) -> None:
         self._job.start()
@@ -150,25 +164,18 @@ def agents_router(sessions: async_sessionmaker[AsyncSession]) -> RpcRouter:
     """The ``report_state`` handler a service adds to its topic's server."""
     router = RpcRouter()
 
-    @router.handler()
-    async def report_state(
-        deps: Any,
-        binary: str,
-        host: str,
-        topic: str,
-        started_at: datetime,
-        capabilities: dict[str, Any],
-    ) -> None:
+    @router.implement(REPORT_STATE)
+    async def report_state(deps: Any, beat: Heartbeat) -> None:
         if not current_context().is_admin:
             raise Forbidden("report_state is for the service's own agents")
         async with sessions() as session, session.begin():
             await record_heartbeat(
                 session,
-                binary=binary,
-                host=host,
-                topic=topic,
-                started_at=_aware(started_at),
-                capabilities=capabilities,
+                binary=beat.binary,
+                host=beat.host,
+                topic=beat.topic,
+                started_at=_aware(beat.started_at),
+                capabilities=beat.capabilities,
             )
 
     return router

@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 import pytest
 
 from common_rpc import Broker, RpcRouter, RpcServer, current_context
+from common_rpc.agents import REPORT_STATE, Heartbeat
 from common_rpc.chassis.agent import (
     AgentSettings,
     AgentShell,
@@ -72,16 +73,9 @@ async def host_state(deps: FakeApi, request: HostStateRequest) -> WidgetState:
     return WidgetState(widgets=deps.desired.get(request.host, []))
 
 
-@api.handler("report_state")
-async def _report(
-    deps: FakeApi,
-    binary: str,
-    host: str,
-    topic: str,
-    started_at: str,
-    capabilities: dict[str, Any],
-) -> None:
-    deps.heartbeats.append({"binary": binary, "host": host, "topic": topic, "caps": capabilities})
+@api.implement(REPORT_STATE)
+async def report_state(deps: FakeApi, beat: Heartbeat) -> None:
+    deps.heartbeats.append({"binary": beat.binary, "topic": beat.topic, "caps": beat.capabilities})
 
 
 @pytest.fixture
