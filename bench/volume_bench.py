@@ -139,7 +139,7 @@ async def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                     results[f"delete_{size}g_s"] = statistics.median(deletes)
                 results |= await _throughput(app, http, headers, base, work, tag, args.write_mib)
             finally:
-                await app.state.volume_service.drain()
+                await app.state.deps.tasks.drain()
                 await agent.stop()
     finally:
         tgtd.stop()

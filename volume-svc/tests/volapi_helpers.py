@@ -201,7 +201,7 @@ async def volume_api(
             try:
                 yield api
             finally:
-                await app.state.volume_service.drain()
+                await app.state.deps.tasks.drain()
                 if api.agent is not None:
                     await api.agent.stop()
     finally:

@@ -25,8 +25,8 @@ from common_rpc.chassis.runtime import ServiceRuntime
 from .api import limits, quotas, services, snapshots, types, versions, volumes
 from .db.models import Snapshot, Volume, VolumeExport
 from .rpc.handlers import rpc as volume_rpc
-from .service import VolumeService
 from .settings import VolumeSettings
+from .wiring import Deps
 
 MIGRATIONS = Path(__file__).parent / "db" / "migrations"
 
@@ -54,10 +54,10 @@ def create_app(settings: VolumeSettings | None = None) -> FastAPI:
     """The composition root: one runtime, its RPC topic and the HTTP routes."""
     settings = settings or VolumeSettings()
     runtime = ServiceRuntime(settings, migrations=MIGRATIONS)
-    service = VolumeService(runtime, settings)
+    deps = Deps.build(runtime)
     runtime.serve(
         settings.rpc_topic,
-        service,
+        deps,
         ping_router("volume", settings.host),
         volume_rpc,
         agents_router(runtime.sessions),
@@ -81,7 +81,7 @@ def create_app(settings: VolumeSettings | None = None) -> FastAPI:
             limits.router,
         ],
     )
-    app.state.volume_service = service
+    app.state.deps = deps
     return app
 
 

@@ -1,4 +1,4 @@
-"""What a route needs: one transaction, the caller's context, the service, the URL base."""
+"""What a route needs: one transaction, the caller's context, the process' Deps, the URL base."""
 
 from __future__ import annotations
 
@@ -15,24 +15,24 @@ from common_rpc.context import RequestContext, current_context
 from ..domain import common
 from ..domain.checks import field_error
 from ..domain.errors import invalid, not_found
-from ..service import VolumeService
 from ..settings import VolumeSettings
+from ..wiring import Deps
 
 
 @dataclass(frozen=True)
 class Call:
     session: AsyncSession
     ctx: RequestContext
-    service: VolumeService
+    deps: Deps
     base: str
 
     @property
     def settings(self) -> VolumeSettings:
-        return self.service.settings
+        return self.deps.settings
 
 
-def service_of(request: Request) -> VolumeService:
-    return request.app.state.volume_service
+def deps_of(request: Request) -> Deps:
+    return request.app.state.deps
 
 
 def check_project(request: Request, project_id: str) -> RequestContext:
@@ -47,9 +47,9 @@ def check_project(request: Request, project_id: str) -> RequestContext:
 async def transaction(request: Request, project_id: str) -> AsyncIterator[Call]:
     """Commit when the route returns; roll back on any error (it becomes the fault)."""
     ctx = check_project(request, project_id)
-    service = service_of(request)
-    async with common.transaction(service.sessions) as session:
-        yield Call(session, ctx, service, str(request.base_url).rstrip("/"))
+    deps = deps_of(request)
+    async with common.transaction(deps.sessions) as session:
+        yield Call(session, ctx, deps, str(request.base_url).rstrip("/"))
 
 
 def envelope(body: Any, key: str) -> dict[str, Any]:

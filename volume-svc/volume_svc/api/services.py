@@ -6,10 +6,8 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from common_rpc.agents import AgentRegistry
-
 from ..domain.errors import forbidden
-from .deps import check_project, service_of
+from .deps import check_project, deps_of
 
 router = APIRouter(prefix="/v3/{project_id}/os-services", tags=["services"])
 
@@ -19,9 +17,9 @@ async def list_services(request: Request, project_id: str) -> dict[str, Any]:
     ctx = check_project(request, project_id)
     if not ctx.is_admin:
         raise forbidden("Policy doesn't allow volume_extension:services:index to be performed.")
-    service = service_of(request)
-    agents = await AgentRegistry(service.sessions).list(binary="volume-agent")
-    settings = service.settings
+    deps = deps_of(request)
+    agents = await deps.agents.list(binary="volume-agent")
+    settings = deps.settings
     rows = [
         {
             "binary": "cinder-volume",

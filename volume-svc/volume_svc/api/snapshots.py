@@ -43,7 +43,7 @@ async def create_snapshot(request: Request, project_id: str, body: Any = Body(No
             call.session, call.ctx, call.settings, envelope(body, "snapshot")
         )
         out = snapshots.view(snap)
-    call.service.spawn(flows.finish_snapshot(call.service, call.ctx, snap.id))
+    call.deps.tasks.spawn(flows.finish_snapshot(call.deps, call.ctx, snap.id))
     return {"snapshot": out}
 
 
@@ -69,7 +69,7 @@ async def update_snapshot(
 async def delete_snapshot(request: Request, project_id: str, snapshot_id: str) -> Response:
     async with transaction(request, project_id) as call:
         await snapshots.begin_delete(call.session, call.ctx, call.settings, snapshot_id)
-    call.service.spawn(flows.finish_snapshot_delete(call.service, call.ctx, snapshot_id))
+    call.deps.tasks.spawn(flows.finish_snapshot_delete(call.deps, call.ctx, snapshot_id))
     return Response(status_code=202)
 
 

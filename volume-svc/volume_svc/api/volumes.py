@@ -52,7 +52,7 @@ async def create_volume(request: Request, project_id: str, body: Any = Body(None
     async with transaction(request, project_id) as call:
         vol = await volumes.create(call.session, call.ctx, call.settings, envelope(body, "volume"))
         out = volumes.view(vol, call.ctx, call.base, detail=False)
-    call.service.spawn(flows.finish_create(call.service, call.ctx, vol.id))
+    call.deps.tasks.spawn(flows.finish_create(call.deps, call.ctx, vol.id))
     return {"volume": out}
 
 
@@ -76,7 +76,7 @@ async def update_volume(
 async def delete_volume(request: Request, project_id: str, volume_id: str) -> Response:
     async with transaction(request, project_id) as call:
         await volumes.begin_delete(call.session, call.ctx, call.settings, volume_id)
-    call.service.spawn(flows.finish_delete(call.service, call.ctx, volume_id))
+    call.deps.tasks.spawn(flows.finish_delete(call.deps, call.ctx, volume_id))
     return Response(status_code=202)
 
 
@@ -102,7 +102,7 @@ async def volume_action(
         else:
             await attach.roll_detaching(call.session, call.ctx, volume_id)
             return Response(status_code=202)
-    call.service.spawn(flows.finish_extend(call.service, call.ctx, vol.id, size))
+    call.deps.tasks.spawn(flows.finish_extend(call.deps, call.ctx, vol.id, size))
     return Response(status_code=202)
 
 

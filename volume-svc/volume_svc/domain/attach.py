@@ -27,7 +27,7 @@ from common_rpc.errors import RpcError
 
 from .. import events
 from ..db.models import Attachment, Volume, VolumeExport, utcnow
-from ..service import VolumeService
+from ..wiring import Deps
 from . import states, volumes
 from .common import new_id, transaction
 from .errors import invalid
@@ -43,8 +43,8 @@ def _initiator(connector: dict[str, Any]) -> str:
     return value
 
 
-async def reserve(service: VolumeService, ctx: RequestContext, volume_id: str) -> dict[str, Any]:
-    async with transaction(service.sessions) as session:
+async def reserve(deps: Deps, ctx: RequestContext, volume_id: str) -> dict[str, Any]:
+    async with transaction(deps.sessions) as session:
         vol = await volumes.get(session, ctx, volume_id)
         await states.move(
             session, vol, "reserve", to="reserved", owner=vol.host, deadline=ATTACH_DEADLINE
@@ -53,11 +53,11 @@ async def reserve(service: VolumeService, ctx: RequestContext, volume_id: str) -
 
 
 async def initialize_connection(
-    service: VolumeService, ctx: RequestContext, volume_id: str, connector: dict[str, Any]
+    deps: Deps, ctx: RequestContext, volume_id: str, connector: dict[str, Any]
 ) -> dict[str, Any]:
     """Export the volume to the connector's initiator only; answer libvirt's iSCSI info."""
     initiator = _initiator(connector)
-    async with transaction(service.sessions) as session:
+    async with transaction(deps.sessions) as session:
         vol = await volumes.get(session, ctx, volume_id)
         states.check(vol, "initialize_connection")
         if vol.status == "reserved":
@@ -76,11 +76,11 @@ async def initialize_connection(
         await session.flush()
         host, secret = vol.host, vol.chap_secret
     try:
-        info = await service.agent(host).export_volume(volume_id, initiator, secret)
+        info = await deps.agent(host).export_volume(volume_id, initiator, secret)
     except RpcError:
         # Keep the caller's error; a removal that fails too leaves the mark for reconcile.
         with contextlib.suppress(RpcError):
-            await _forget_export(service, volume_id, host)
+            await _forget_export(deps, volume_id, host)
         raise
     return {
         "driver_volume_type": "iscsi",
@@ -97,31 +97,31 @@ async def initialize_connection(
     }
 
 
-async def _forget_export(service: VolumeService, volume_id: str, host: str) -> None:
+async def _forget_export(deps: Deps, volume_id: str, host: str) -> None:
     """Mark the export as going, remove the target (the agent checks it is gone), then the row.
 
     Marked first, so a reconcile reading the database meanwhile removes the target rather
     than re-making it; if the removal fails, the mark stays and the next reconcile (or
     this call, retried) finishes it.
     """
-    async with transaction(service.sessions) as session:
+    async with transaction(deps.sessions) as session:
         await session.execute(
             update(VolumeExport).where(VolumeExport.volume_id == volume_id).values(removing=True)
         )
-    await service.agent(host).unexport_volume(volume_id)
-    async with transaction(service.sessions) as session:
+    await deps.agent(host).unexport_volume(volume_id)
+    async with transaction(deps.sessions) as session:
         await session.execute(delete(VolumeExport).where(VolumeExport.volume_id == volume_id))
 
 
 async def attach(
-    service: VolumeService,
+    deps: Deps,
     ctx: RequestContext,
     volume_id: str,
     server_id: str,
     mountpoint: str,
     host: str,
 ) -> dict[str, Any]:
-    async with transaction(service.sessions) as session:
+    async with transaction(deps.sessions) as session:
         vol = await volumes.get(session, ctx, volume_id)
         att = vol.attachment
         if vol.status == "in-use" and att is not None and att.server_id == server_id:
@@ -139,10 +139,8 @@ async def attach(
         return volumes.view(vol, ctx)
 
 
-async def begin_detaching(
-    service: VolumeService, ctx: RequestContext, volume_id: str
-) -> dict[str, Any]:
-    async with transaction(service.sessions) as session:
+async def begin_detaching(deps: Deps, ctx: RequestContext, volume_id: str) -> dict[str, Any]:
+    async with transaction(deps.sessions) as session:
         vol = await volumes.get(session, ctx, volume_id)
         await states.move(
             session, vol, "begin_detaching", to="detaching", owner=vol.host,
@@ -166,21 +164,19 @@ async def roll_detaching(session: AsyncSession, ctx: RequestContext, volume_id: 
 
 
 async def terminate_connection(
-    service: VolumeService, ctx: RequestContext, volume_id: str, connector: dict[str, Any]
+    deps: Deps, ctx: RequestContext, volume_id: str, connector: dict[str, Any]
 ) -> dict[str, Any]:
     """Remove the export; the agent raises if the target is still there afterwards."""
     _initiator(connector)
-    async with transaction(service.sessions) as session:
+    async with transaction(deps.sessions) as session:
         vol = await volumes.get(session, ctx, volume_id)
         host = vol.host
-    await _forget_export(service, volume_id, host)
+    await _forget_export(deps, volume_id, host)
     return {"volume_id": volume_id, "terminated": True}
 
 
-async def detach(
-    service: VolumeService, ctx: RequestContext, volume_id: str, server_id: str
-) -> dict[str, Any]:
-    async with transaction(service.sessions) as session:
+async def detach(deps: Deps, ctx: RequestContext, volume_id: str, server_id: str) -> dict[str, Any]:
+    async with transaction(deps.sessions) as session:
         vol = await volumes.get(session, ctx, volume_id)
         if vol.status == "available" and vol.attachment is None:
             return volumes.view(vol, ctx)  # detached already
@@ -191,8 +187,8 @@ async def detach(
         host, exported = vol.host, vol.export is not None
     if exported:
         # An export outliving its attachment would let another tenant reach the data.
-        await _forget_export(service, volume_id, host)
-    async with transaction(service.sessions) as session:
+        await _forget_export(deps, volume_id, host)
+    async with transaction(deps.sessions) as session:
         vol = await volumes.get(session, ctx, volume_id)
         await states.move(session, vol, "detach", to="available")
         await session.execute(delete(Attachment).where(Attachment.volume_id == volume_id))
@@ -201,24 +197,24 @@ async def detach(
         return volumes.view(vol, ctx)
 
 
-async def unreserve(service: VolumeService, ctx: RequestContext, volume_id: str) -> dict[str, Any]:
-    async with transaction(service.sessions) as session:
+async def unreserve(deps: Deps, ctx: RequestContext, volume_id: str) -> dict[str, Any]:
+    async with transaction(deps.sessions) as session:
         vol = await volumes.get(session, ctx, volume_id)
         if vol.status == "available":
             return volumes.view(vol, ctx)
         states.check(vol, "unreserve")
         host, exported = vol.host, vol.export is not None
     if exported:
-        await _forget_export(service, volume_id, host)
-    async with transaction(service.sessions) as session:
+        await _forget_export(deps, volume_id, host)
+    async with transaction(deps.sessions) as session:
         vol = await volumes.get(session, ctx, volume_id)
         await states.move(session, vol, "unreserve", to="available")
         return volumes.view(vol, ctx)
 
 
-async def host_state(service: VolumeService, host: str) -> dict[str, Any]:
+async def host_state(deps: Deps, host: str) -> dict[str, Any]:
     """What the agent of ``host`` must export (with CHAP secrets): service identity only."""
-    async with transaction(service.sessions) as session:
+    async with transaction(deps.sessions) as session:
         rows = await session.execute(
             select(Volume.id, Volume.chap_secret, VolumeExport.initiator)
             .join(VolumeExport, VolumeExport.volume_id == Volume.id)

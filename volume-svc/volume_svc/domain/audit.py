@@ -16,17 +16,17 @@ from common_rpc.audit import AuditReport
 from common_rpc.errors import RpcError
 
 from ..db.models import Snapshot, Volume, VolumeExport
-from ..service import VolumeService
+from ..wiring import Deps
 from .common import transaction
 
 # Statuses in which a volume's file must exist on its host.
 HAS_FILE = ("available", "reserved", "attaching", "in-use", "detaching", "extending")
 
 
-async def run(service: VolumeService) -> AuditReport:
+async def run(deps: Deps) -> AuditReport:
     report = AuditReport(service="volume")
     now = datetime.now(UTC)
-    async with transaction(service.sessions) as session:
+    async with transaction(deps.sessions) as session:
         vols = list(await session.scalars(select(Volume)))
         snaps = list(await session.scalars(select(Snapshot)))
         rows = list(await session.scalars(select(VolumeExport)))
@@ -36,10 +36,10 @@ async def run(service: VolumeService) -> AuditReport:
         if row.task_deadline is not None and row.task_deadline < now:
             kind = "volume" if isinstance(row, Volume) else "snapshot"
             report.add("stuck", kind, row.id, host=row.host, detail=f"{row.status} past deadline")
-    hosts = sorted({v.host for v in vols} | {service.settings.volume_host()})
+    hosts = sorted({v.host for v in vols} | {deps.settings.volume_host()})
     for host in hosts:
         try:
-            inv = await service.agent(host).inventory()
+            inv = await deps.agent(host).inventory()
         except RpcError as exc:
             if any(v.host == host for v in vols):
                 report.add("unreachable", "host", host, host=host, detail=str(exc))

@@ -16,29 +16,29 @@ from common_rpc.errors import RpcError
 
 from .. import events
 from ..db.models import Snapshot, Volume
-from ..service import VolumeService
+from ..wiring import Deps
 from . import quotas, snapshots, states, volumes
 from .common import transaction
 
 log = logging.getLogger(__name__)
 
 
-async def finish_create(service: VolumeService, ctx: RequestContext, volume_id: str) -> None:
-    async with transaction(service.sessions) as session:
+async def finish_create(deps: Deps, ctx: RequestContext, volume_id: str) -> None:
+    async with transaction(deps.sessions) as session:
         vol = await session.get(Volume, volume_id)
         if vol is None:
             return
         host, size = vol.host, vol.size
         snapshot_id, source_id = vol.snapshot_id, vol.source_volid
     try:
-        await service.agent(host).create_volume(
+        await deps.agent(host).create_volume(
             volume_id, size, snapshot_id=snapshot_id, source_volume_id=source_id
         )
         status = "available"
     except RpcError as exc:
         log.warning("creating volume %s on %s failed: %s", volume_id, host, exc)
         status = "error"
-    async with transaction(service.sessions) as session:
+    async with transaction(deps.sessions) as session:
         vol = await session.get(Volume, volume_id)
         if vol is None:
             return
@@ -47,23 +47,23 @@ async def finish_create(service: VolumeService, ctx: RequestContext, volume_id: 
             await volumes.emit(session, ctx, vol, events.CREATE)
 
 
-async def finish_delete(service: VolumeService, ctx: RequestContext, volume_id: str) -> None:
+async def finish_delete(deps: Deps, ctx: RequestContext, volume_id: str) -> None:
     """The agent removes the export (checking it is gone) and the file; then the row goes."""
-    async with transaction(service.sessions) as session:
+    async with transaction(deps.sessions) as session:
         vol = await session.get(Volume, volume_id)
         if vol is None:
             return
         host = vol.host
     try:
-        await service.agent(host).delete_volume(volume_id)
+        await deps.agent(host).delete_volume(volume_id)
     except RpcError as exc:
         log.warning("deleting volume %s on %s failed: %s", volume_id, host, exc)
-        async with transaction(service.sessions) as session:
+        async with transaction(deps.sessions) as session:
             vol = await session.get(Volume, volume_id)
             if vol is not None:
                 await states.move(session, vol, "delete_failed", to="error_deleting")
         return
-    async with transaction(service.sessions) as session:
+    async with transaction(deps.sessions) as session:
         vol = await session.get(Volume, volume_id)
         if vol is None:
             return
@@ -73,21 +73,19 @@ async def finish_delete(service: VolumeService, ctx: RequestContext, volume_id: 
         await session.delete(vol)
 
 
-async def finish_extend(
-    service: VolumeService, ctx: RequestContext, volume_id: str, new_size: int
-) -> None:
-    async with transaction(service.sessions) as session:
+async def finish_extend(deps: Deps, ctx: RequestContext, volume_id: str, new_size: int) -> None:
+    async with transaction(deps.sessions) as session:
         vol = await session.get(Volume, volume_id)
         if vol is None:
             return
         host, old = vol.host, vol.size
     try:
-        await service.agent(host).extend_volume(volume_id, new_size)
+        await deps.agent(host).extend_volume(volume_id, new_size)
         ok = True
     except RpcError as exc:
         log.warning("extending volume %s on %s failed: %s", volume_id, host, exc)
         ok = False
-    async with transaction(service.sessions) as session:
+    async with transaction(deps.sessions) as session:
         vol = await session.get(Volume, volume_id)
         if vol is None:
             return
@@ -99,19 +97,19 @@ async def finish_extend(
             await quotas.release(session, vol.project_id, {"gigabytes": new_size - old})
 
 
-async def finish_snapshot(service: VolumeService, ctx: RequestContext, snapshot_id: str) -> None:
-    async with transaction(service.sessions) as session:
+async def finish_snapshot(deps: Deps, ctx: RequestContext, snapshot_id: str) -> None:
+    async with transaction(deps.sessions) as session:
         snap = await session.get(Snapshot, snapshot_id)
         if snap is None:
             return
         host, volume_id = snap.host, snap.volume_id
     try:
-        await service.agent(host).create_snapshot(snapshot_id, volume_id)
+        await deps.agent(host).create_snapshot(snapshot_id, volume_id)
         status = "available"
     except RpcError as exc:
         log.warning("snapshot %s of %s failed: %s", snapshot_id, volume_id, exc)
         status = "error"
-    async with transaction(service.sessions) as session:
+    async with transaction(deps.sessions) as session:
         snap = await session.get(Snapshot, snapshot_id)
         if snap is None:
             return
@@ -120,24 +118,22 @@ async def finish_snapshot(service: VolumeService, ctx: RequestContext, snapshot_
             await snapshots.emit(session, ctx, snap, events.CREATE)
 
 
-async def finish_snapshot_delete(
-    service: VolumeService, ctx: RequestContext, snapshot_id: str
-) -> None:
-    async with transaction(service.sessions) as session:
+async def finish_snapshot_delete(deps: Deps, ctx: RequestContext, snapshot_id: str) -> None:
+    async with transaction(deps.sessions) as session:
         snap = await session.get(Snapshot, snapshot_id)
         if snap is None:
             return
         host = snap.host
     try:
-        await service.agent(host).delete_snapshot(snapshot_id)
+        await deps.agent(host).delete_snapshot(snapshot_id)
     except RpcError as exc:
         log.warning("deleting snapshot %s failed: %s", snapshot_id, exc)
-        async with transaction(service.sessions) as session:
+        async with transaction(deps.sessions) as session:
             snap = await session.get(Snapshot, snapshot_id)
             if snap is not None:
                 await states.move(session, snap, "delete_failed", to="error_deleting")
         return
-    async with transaction(service.sessions) as session:
+    async with transaction(deps.sessions) as session:
         snap = await session.get(Snapshot, snapshot_id)
         if snap is None:
             return

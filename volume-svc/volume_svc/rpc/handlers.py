@@ -29,33 +29,33 @@ from ..domain import attach as flow
 from ..domain import audit as auditing
 from ..domain import volumes
 from ..domain.common import transaction
-from ..service import VolumeService
+from ..wiring import Deps
 
 rpc = RpcRouter()
 
 
 @rpc.handler()
-async def get_volume(deps: VolumeService, volume_id: str) -> dict[str, Any]:
+async def get_volume(deps: Deps, volume_id: str) -> dict[str, Any]:
     ctx = current_context()
     async with transaction(deps.sessions) as session:
         return volumes.view(await volumes.get(session, ctx, volume_id), ctx)
 
 
 @rpc.handler()
-async def reserve(deps: VolumeService, volume_id: str) -> dict[str, Any]:
+async def reserve(deps: Deps, volume_id: str) -> dict[str, Any]:
     return await flow.reserve(deps, current_context(), volume_id)
 
 
 @rpc.handler()
 async def initialize_connection(
-    deps: VolumeService, volume_id: str, connector: dict[str, Any]
+    deps: Deps, volume_id: str, connector: dict[str, Any]
 ) -> dict[str, Any]:
     return await flow.initialize_connection(deps, current_context(), volume_id, connector)
 
 
 @rpc.handler()
 async def attach(
-    deps: VolumeService,
+    deps: Deps,
     volume_id: str,
     server_id: str,
     host: str,
@@ -68,12 +68,12 @@ async def attach(
 
 
 @rpc.handler()
-async def begin_detaching(deps: VolumeService, volume_id: str) -> dict[str, Any]:
+async def begin_detaching(deps: Deps, volume_id: str) -> dict[str, Any]:
     return await flow.begin_detaching(deps, current_context(), volume_id)
 
 
 @rpc.handler()
-async def roll_detaching(deps: VolumeService, volume_id: str) -> dict[str, Any]:
+async def roll_detaching(deps: Deps, volume_id: str) -> dict[str, Any]:
     """A detach that failed: ``detaching`` back to ``in-use`` (any other status stays)."""
     ctx = current_context()
     async with transaction(deps.sessions) as session:
@@ -82,23 +82,23 @@ async def roll_detaching(deps: VolumeService, volume_id: str) -> dict[str, Any]:
 
 @rpc.handler()
 async def terminate_connection(
-    deps: VolumeService, volume_id: str, connector: dict[str, Any]
+    deps: Deps, volume_id: str, connector: dict[str, Any]
 ) -> dict[str, Any]:
     return await flow.terminate_connection(deps, current_context(), volume_id, connector)
 
 
 @rpc.handler()
-async def detach(deps: VolumeService, volume_id: str, server_id: str) -> dict[str, Any]:
+async def detach(deps: Deps, volume_id: str, server_id: str) -> dict[str, Any]:
     return await flow.detach(deps, current_context(), volume_id, server_id)
 
 
 @rpc.handler()
-async def unreserve(deps: VolumeService, volume_id: str) -> dict[str, Any]:
+async def unreserve(deps: Deps, volume_id: str) -> dict[str, Any]:
     return await flow.unreserve(deps, current_context(), volume_id)
 
 
 @rpc.handler()
-async def host_state(deps: VolumeService, host: str) -> dict[str, Any]:
+async def host_state(deps: Deps, host: str) -> dict[str, Any]:
     """What ``host``'s agent must export (volume-agent's reconcile); service identity only."""
     if not current_context().is_admin:
         raise Forbidden("host_state is for the volume service's own agents")
@@ -106,7 +106,7 @@ async def host_state(deps: VolumeService, host: str) -> dict[str, Any]:
 
 
 @rpc.handler()
-async def audit(deps: VolumeService) -> dict[str, Any]:
+async def audit(deps: Deps) -> dict[str, Any]:
     """Orphan files and targets, missing exports, stuck states: ``stackling audit volume``."""
     require_admin()
     return (await auditing.run(deps)).to_wire()
