@@ -10,6 +10,7 @@ removed, even on failure.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from test_agent_wiring import MEMBER, _agent, _ping, _plug_guest, host_lab_fixtu
 
 from common_rpc import RpcClient, use_context
 from common_rpc.agents import agents_router
+from common_rpc.audit import AuditReport, request_audit
 from common_rpc.testing import wait_for
 from network_svc.drivers.linux import netlink, priv
 from network_svc.rpc.handlers import rpc as network_rpc
@@ -58,6 +60,7 @@ async def test_subnet_update_reaches_dhcp_clients_and_router(tmp_path, host_lab)
     guest = ""
     async with network_api(tmp_path, default_network_type="local", l3_host=host) as api:
         runtime = api.app.state.runtime
+        client = RpcClient(runtime.broker)
         api_server = runtime.serve(api_topic, runtime, network_rpc, agents_router(runtime.sessions))
         await api_server.start()
         agent = _agent(prefix, state_dir, api_topic)
@@ -119,6 +122,11 @@ async def test_subnet_update_reaches_dhcp_clients_and_router(tmp_path, host_lab)
             ]
             # The new gateway answers: the router's leg holds it.
             assert await thread(_ping, guest, "10.74.0.254")
+            # What `stackling audit network` sees: the host as the updated DB wants it.
+            checked = await _audited_clean(client, api_topic)
+            assert (checked["dhcp_servers"], checked["routers"], checked["port_firewalls"]) == (
+                1, 1, 1,
+            ), checked  # fmt: skip
             # Now a router port holds the gateway: Neutron's refusal to move it.
             held = await api.put("pA", path, {"subnet": {"gateway_ip": "10.74.0.1"}})
             assert (
@@ -137,6 +145,8 @@ async def test_subnet_update_reaches_dhcp_clients_and_router(tmp_path, host_lab)
 
             await wait_for(dnsmasq_stopped, timeout=30)
             assert await thread(_ask, guest, dev, script) is None
+            checked = await _audited_clean(client, api_topic)  # no DHCP namespace left
+            assert checked["dhcp_servers"] == 0, checked
             # And on again: a DHCP port, dnsmasq, and the same answer as before.
             on = await api.put("pA", path, {"subnet": {"enable_dhcp": True}})
             assert on.status_code == 200, on.text
@@ -154,8 +164,28 @@ async def test_subnet_update_reaches_dhcp_clients_and_router(tmp_path, host_lab)
             gone = await api.put("pA", f"{rpath}/remove_router_interface", {"port_id": leg["id"]})
             assert gone.status_code == 200
             assert (await api.delete("pA", rpath)).status_code == 204
+            checked = await _audited_clean(client, api_topic)  # no router namespace left
+            assert (checked["dhcp_servers"], checked["routers"]) == (1, 0), checked
         finally:
             await agent.stop()
             await api_server.stop()
             if guest:
                 await thread(netlink.remove_netns, guest)
+
+
+async def _audited_clean(client: RpcClient, topic: str) -> dict[str, int]:
+    """The network audit (what `stackling audit` asks for): DB and host agree, nothing
+    missing or left over (bridge, dnsmasq and its leases, namespaces, chains, sets).
+    The API tells the host with a cast, so the host may lag the answer by a moment; a
+    finding that lasts is a failure. What it compared, for the caller to check."""
+    reports: list[AuditReport] = []
+
+    async def clean() -> bool:
+        reports.append(await request_audit(client, topic, timeout=30))
+        return reports[-1].clean
+
+    with contextlib.suppress(TimeoutError):  # the last report says what lasted
+        await wait_for(clean, timeout=10, interval=0.5)
+    assert reports[-1].clean, reports[-1].findings
+    assert reports[-1].checked["hosts"] == 1, reports[-1].checked
+    return reports[-1].checked

@@ -31,11 +31,12 @@ async def _shown(session: Any, row: Any, ctx: Any) -> dict[str, Any]:
 async def create_floatingip(request: Request, body: Any = Body(None)) -> dict[str, Any]:
     async with transaction(request) as call:
         changed = routers.changed(call.session)
+        networks = routers.networks_changed(call.session)
         row = await floatingips.create(
             call.session, call.ctx, call.settings, envelope(body, "floatingip")
         )
         out = {"floatingip": await _shown(call.session, row, call.ctx)}
-    await push_routers(request, changed)
+    await push_routers(request, changed, networks)
     return out
 
 
@@ -53,9 +54,10 @@ async def update_floatingip(
 ) -> dict[str, Any]:
     async with transaction(request) as call:
         changed = routers.changed(call.session)
+        networks = routers.networks_changed(call.session)
         row = await floatingips.update(call.session, call.ctx, fip_id, envelope(body, "floatingip"))
         out = {"floatingip": await _shown(call.session, row, call.ctx)}
-    await push_routers(request, changed)
+    await push_routers(request, changed, networks)
     return out
 
 
@@ -63,6 +65,7 @@ async def update_floatingip(
 async def delete_floatingip(request: Request, fip_id: str) -> Response:
     async with transaction(request) as call:
         changed = routers.changed(call.session)
+        networks = routers.networks_changed(call.session)
         await floatingips.remove(call.session, call.ctx, fip_id)
-    await push_routers(request, changed)
+    await push_routers(request, changed, networks)
     return Response(status_code=204)

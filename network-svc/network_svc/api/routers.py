@@ -24,8 +24,13 @@ log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v2.0/routers", tags=["routers"])
 
 
-async def push_routers(request: Request, changed: dict[str, tuple[str, int]]) -> None:
+async def push_routers(
+    request: Request, changed: dict[str, tuple[str, int]], networks: set[str]
+) -> None:
+    """The changed routers to their hosts, then the networks whose ports the change added
+    or removed to every host serving them (dnsmasq's hosts)."""
     await push.routers_changed(request.app.state.runtime, changed)
+    await push.networks_changed(request.app.state.runtime, networks)
 
 
 @router.get("")
@@ -39,9 +44,10 @@ async def list_routers(request: Request) -> dict[str, Any]:
 async def create_router(request: Request, body: Any = Body(None)) -> dict[str, Any]:
     async with transaction(request) as call:
         changed = routers.changed(call.session)
+        networks = routers.networks_changed(call.session)
         row = await routers.create(call.session, call.ctx, call.settings, envelope(body, "router"))
         out = {"router": routers.view(row)}
-    await push_routers(request, changed)
+    await push_routers(request, changed, networks)
     return out
 
 
@@ -56,9 +62,10 @@ async def show_router(request: Request, router_id: str) -> dict[str, Any]:
 async def update_router(request: Request, router_id: str, body: Any = Body(None)) -> dict[str, Any]:
     async with transaction(request) as call:
         changed = routers.changed(call.session)
+        networks = routers.networks_changed(call.session)
         row = await routers.update(call.session, call.ctx, router_id, envelope(body, "router"))
         out = {"router": routers.view(row)}
-    await push_routers(request, changed)
+    await push_routers(request, changed, networks)
     return out
 
 
@@ -66,8 +73,9 @@ async def update_router(request: Request, router_id: str, body: Any = Body(None)
 async def delete_router(request: Request, router_id: str) -> Response:
     async with transaction(request) as call:
         changed = routers.changed(call.session)
+        networks = routers.networks_changed(call.session)
         await routers.remove(call.session, call.ctx, router_id)
-    await push_routers(request, changed)
+    await push_routers(request, changed, networks)
     return Response(status_code=204)
 
 
@@ -83,8 +91,9 @@ async def add_router_interface(
 ) -> dict[str, Any]:
     async with transaction(request) as call:
         changed = routers.changed(call.session)
+        networks = routers.networks_changed(call.session)
         out = await routers.add_interface(call.session, call.ctx, router_id, _action_body(body))
-    await push_routers(request, changed)
+    await push_routers(request, changed, networks)
     return out
 
 
@@ -94,6 +103,7 @@ async def remove_router_interface(
 ) -> dict[str, Any]:
     async with transaction(request) as call:
         changed = routers.changed(call.session)
+        networks = routers.networks_changed(call.session)
         out = await routers.remove_interface(call.session, call.ctx, router_id, _action_body(body))
-    await push_routers(request, changed)
+    await push_routers(request, changed, networks)
     return out

@@ -61,6 +61,13 @@ def changed(session: AsyncSession) -> dict[str, tuple[str, int]]:
     return session.info.setdefault(CHANGED_KEY, {})
 
 
+def networks_changed(session: AsyncSession) -> set[str]:
+    """Networks whose ports this transaction added or removed (router legs and gateways,
+    floating IP ports): each host serving one gets its state again once it committed,
+    so dnsmasq leases exactly the network's addresses."""
+    return session.info.setdefault(subnets.NETWORKS_CHANGED_KEY, set())
+
+
 def mark(session: AsyncSession, router: Router) -> None:
     router.generation += 1
     changed(session)[router.id] = (router.host, router.generation)
@@ -150,8 +157,10 @@ async def new_port(
 async def announce_port(
     session: AsyncSession, ctx: RequestContext, port: Port, action: str
 ) -> None:
-    """Port events and a new network generation (its DHCP hosts change)."""
+    """Port events and a new network generation (its DHCP hosts change), noted for the
+    caller to push (``networks_changed``)."""
     await ports.bump_generation(session, "networks", port.network_id)
+    networks_changed(session).add(port.network_id)
     if action != events.DELETE:
         await session.flush()
         await session.refresh(port, ["fixed_ips", "security_groups"])
