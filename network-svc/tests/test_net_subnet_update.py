@@ -8,6 +8,7 @@ from typing import Any
 from netapi_helpers import Api, fault_type, network_api
 from test_net_routers import db_fixture
 
+from common_rpc.audit import request_audit
 from network_svc.agent import desired
 from network_svc.domain.common import transaction
 
@@ -22,6 +23,15 @@ def _error(resp: Any) -> tuple[int, str, str]:
 async def _net_state(api: Api, network_id: str) -> dict[str, Any]:
     async with transaction(api.app.state.runtime.sessions, write=False) as session:
         return await desired.network_state(session, network_id)
+
+
+async def _audited_clean(api: Api, networks: int) -> None:
+    """The network audit (what `stackling audit` asks for) finds the database consistent
+    after the updates: each address in its subnet and held once, a DHCP address for every
+    DHCP subnet. No agent runs here: the hosts' side is test_agent_subnet_update's."""
+    report = await request_audit(api.app.state.runtime.rpc, api.topic, timeout=30)
+    assert report.findings == [], report
+    assert report.checked["networks"] == networks, report.checked
 
 
 async def test_update_gateway_dns_routes_dhcp_as_tempest_does(tmp_path) -> None:
@@ -68,6 +78,7 @@ async def test_update_gateway_dns_routes_dhcp_as_tempest_does(tmp_path) -> None:
         generation = (await _net_state(api, net["id"]))["generation"]
         await api.put("pA", f"/v2.0/subnets/{sub['id']}", {"subnet": {"description": "d"}})
         assert (await _net_state(api, net["id"]))["generation"] == generation
+        await _audited_clean(api, networks=1)
 
 
 async def test_update_refusals_are_neutrons(tmp_path) -> None:
@@ -141,6 +152,7 @@ async def test_update_refusals_are_neutrons(tmp_path) -> None:
         assert _error(missing) == (404, "SubnetNotFound", "Subnet nope could not be found.")
         theirs = await api.put("pB", path, {"subnet": {"name": "x"}})
         assert theirs.status_code == 404 and fault_type(theirs) == "SubnetNotFound"
+        await _audited_clean(api, networks=1)
 
 
 async def test_gateway_held_by_a_router_cannot_move(tmp_path, db) -> None:
@@ -170,6 +182,7 @@ async def test_gateway_held_by_a_router_cannot_move(tmp_path, db) -> None:
         resp = await api.put("pA", path, {"subnet": moved})
         assert resp.status_code == 200, resp.text
         assert resp.json()["subnet"]["gateway_ip"] == "10.20.0.254"
+        await _audited_clean(api, networks=1)
 
 
 async def test_router_gateway_next_hop_follows_the_external_gateway(tmp_path) -> None:
@@ -193,6 +206,7 @@ async def test_router_gateway_next_hop_follows_the_external_gateway(tmp_path) ->
             moved = await desired.router_state(session, router["id"])
         assert moved is not None and moved["gateway"]["next_hop"] == "10.83.0.254"
         assert moved["generation"] > state["generation"]
+        await _audited_clean(api, networks=1)
 
 
 async def test_pools_shrink_around_held_addresses_and_dhcp_goes_and_comes(tmp_path) -> None:
@@ -222,3 +236,4 @@ async def test_pools_shrink_around_held_addresses_and_dhcp_goes_and_comes(tmp_pa
         assert dhcp["fixed_ips"][0]["ip_address"].startswith("10.20.0.2")
         state = await _net_state(api, net["id"])
         assert state["subnets"][0]["dhcp_server_ip"] == dhcp["fixed_ips"][0]["ip_address"]
+        await _audited_clean(api, networks=1)
