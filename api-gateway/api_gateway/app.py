@@ -10,7 +10,9 @@ table allowed it) and ``/v1/events`` (Server-Sent Events of the caller's project
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, Protocol
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -23,15 +25,14 @@ from common_rpc.chassis.ping import ping_router
 from common_rpc.chassis.runtime import ServiceRuntime
 from common_rpc.chassis.startup import check_writable_dir, env_names, load_identity_key
 
-from .bootstrap import Bootstrap
-from .edge import add_lifespan
-from .events_sse import EventStream, events_router
-from .identity import TokenService, identity_router
+from .api.events import events_router
+from .api.proxy import Proxy, install_proxy
+from .domain.bootstrap import MIGRATIONS, Bootstrap
+from .domain.events import EventStream
+from .domain.tokens import TokenService
+from .identity import identity_router
 from .identity.schemas import keystone_validation_message
-from .proxy import Proxy, install_proxy
 from .settings import GatewaySettings
-
-MIGRATIONS = Path(__file__).parent / "db" / "migrations"
 
 
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
@@ -86,3 +87,29 @@ def main() -> None:
         f"fix {env_names(settings, 'clouds_yaml_path')}",
     )
     run_app(app, settings)
+
+
+class Lifecycle(Protocol):
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+def add_lifespan(app: FastAPI, *parts: Lifecycle) -> None:
+    """Start ``parts`` after the app's lifespan started (broker up), stop them before it stops."""
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(app_: Any) -> AsyncIterator[Any]:
+        async with inner(app_) as state:
+            started: list[Lifecycle] = []
+            try:
+                for part in parts:
+                    await part.start()
+                    started.append(part)
+                yield state
+            finally:
+                for part in reversed(started):
+                    await part.stop()
+
+    app.router.lifespan_context = lifespan

@@ -28,7 +28,7 @@ from identity_fixtures import (
     gateway_settings,
 )
 
-from api_gateway.bootstrap import bootstrap, prepare
+from api_gateway.domain.bootstrap import bootstrap, prepare
 from common_rpc.testing import free_port, running_app
 
 

@@ -24,10 +24,11 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI
 
-from api_gateway.auth import AuthContext, effective_roles
-from api_gateway.edge import add_lifespan
-from api_gateway.events_sse import PUBLIC_PATHS, EventStream, events_router
-from api_gateway.proxy import Proxy, install_proxy
+from api_gateway.api.events import PUBLIC_PATHS, events_router
+from api_gateway.api.proxy import Proxy, install_proxy
+from api_gateway.app import add_lifespan
+from api_gateway.domain.auth import AuthContext, effective_roles
+from api_gateway.domain.events import EventStream
 from api_gateway.settings import GatewaySettings
 from common_rpc.chassis.app import make_app
 from common_rpc.chassis.faults import keystone_fault

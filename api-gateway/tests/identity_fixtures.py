@@ -17,7 +17,7 @@ import httpx
 from fastapi import FastAPI
 
 from api_gateway.app import create_app
-from api_gateway.identity import TokenService
+from api_gateway.domain.tokens import TokenService
 from api_gateway.settings import GatewaySettings
 from common_rpc.chassis.identity import generate_keypair
 

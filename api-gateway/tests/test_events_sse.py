@@ -14,7 +14,8 @@ import orjson
 import pytest
 from gateway_fixtures import FakeTokenValidator, build_gateway, serve
 
-from api_gateway.events_sse import EventStream, event_types_document
+from api_gateway.api.events import event_types_document
+from api_gateway.domain.events import EventStream
 from api_gateway.settings import GatewaySettings
 from common_rpc import Broker, Event, EventPublisher, MessagingConfig, make_event
 from common_rpc.broker import TRANSIENT_ERRORS

@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 from identity_fixtures import ADMIN_PASSWORD, build_app, gateway_settings, password_auth
 
-from api_gateway.bootstrap import bootstrap
+from api_gateway.domain.bootstrap import bootstrap
 from api_gateway.settings import GatewaySettings
 from common_rpc.testing import running_app
 

@@ -11,9 +11,9 @@ import yaml
 from identity_fixtures import gateway_settings
 from sqlalchemy import func, select
 
-from api_gateway.bootstrap import MIGRATIONS, Bootstrap, bootstrap, prepare
 from api_gateway.db.models import Project, Role, RoleAssignment, User
-from api_gateway.identity.passwords import Passwords
+from api_gateway.domain.bootstrap import MIGRATIONS, Bootstrap, bootstrap, prepare
+from api_gateway.domain.passwords import Passwords
 from common_rpc.chassis.db import make_engine, make_sessionmaker
 from common_rpc.chassis.migrations import upgrade
 

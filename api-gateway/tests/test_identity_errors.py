@@ -24,7 +24,7 @@ from identity_fixtures import (
     password_auth,
 )
 
-from api_gateway.bootstrap import bootstrap
+from api_gateway.domain.bootstrap import bootstrap
 from common_rpc.testing import running_app
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")

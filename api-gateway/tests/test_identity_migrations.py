@@ -7,8 +7,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import select
 
-from api_gateway.bootstrap import MIGRATIONS
 from api_gateway.db.models import Base, Role
+from api_gateway.domain.bootstrap import MIGRATIONS
 from common_rpc.chassis.db import make_engine, make_sessionmaker
 from common_rpc.chassis.migrations import upgrade
 from common_rpc.tables import chassis_metadata

@@ -8,7 +8,7 @@ import time
 
 from argon2 import PasswordHasher
 
-from api_gateway.identity.passwords import Passwords
+from api_gateway.domain.passwords import Passwords
 
 
 async def test_hash_is_argon2id_at_owasp_minimum() -> None:

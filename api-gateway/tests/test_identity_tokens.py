@@ -12,10 +12,10 @@ from identity_fixtures import gateway_settings
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from api_gateway.auth import TokenValidator
-from api_gateway.bootstrap import MIGRATIONS, bootstrap
 from api_gateway.db.models import Project, RoleAssignment, Token, User
-from api_gateway.identity.tokens import TokenService
+from api_gateway.domain.auth import TokenValidator
+from api_gateway.domain.bootstrap import MIGRATIONS, bootstrap
+from api_gateway.domain.tokens import TokenService
 from common_rpc.chassis.db import make_engine, make_sessionmaker
 from common_rpc.chassis.migrations import upgrade
 from common_rpc.errors import Unauthorized

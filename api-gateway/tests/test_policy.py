@@ -11,8 +11,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from api_gateway.auth import ROLES, AuthContext, effective_roles
-from api_gateway.policy import (
+from api_gateway.domain.auth import ROLES, AuthContext, effective_roles
+from api_gateway.domain.policy import (
     ADMIN,
     MEMBER,
     POLICY,
@@ -72,7 +72,7 @@ def test_management_apis_are_admin_only_at_every_depth() -> None:
 def test_an_operation_without_a_rule_is_denied_and_logged(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger="api_gateway.policy"):
+    with caplog.at_level(logging.WARNING, logger="api_gateway.domain.policy"):
         decision = authorize("compute", "GET", "/v2.1/os-secret-things", _auth(ADMIN))
     assert (decision.allowed, decision.status, decision.rule) == (False, 403, None)
     assert "no rule" in caplog.text and "os-secret-things" in caplog.text

@@ -23,7 +23,7 @@ from gateway_fixtures import FakeTokenValidator, LiveServer, build_gateway, serv
 from pydantic_settings import SettingsConfigDict
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from api_gateway.proxy import ProxyMiddleware
+from api_gateway.api.proxy import ProxyMiddleware
 from api_gateway.settings import GatewaySettings
 from common_rpc import NotFound, current_context
 from common_rpc.chassis.app import make_app

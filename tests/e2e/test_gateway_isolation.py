@@ -29,7 +29,7 @@ import httpx
 import pytest
 from stack import Callers, IdentityAdmin, Stack, running_stack
 
-from api_gateway.auth import ROLES
+from api_gateway.domain.auth import ROLES
 from common_rpc import RequestContext
 from common_rpc.chassis.identity import IDENTITY_HEADER, IdentitySigner, generate_keypair
 

@@ -1,7 +1,7 @@
 """Every route for every kind of caller, with real tokens, through the running gateway.
 
 Routes come from each running service's own ``/openapi.json`` and from the rules of
-``api_gateway.policy.POLICY``, the expected answers from the rules, so a route a service
+``api_gateway.domain.policy.POLICY``, the expected answers from the rules, so a route a service
 adds is walked (and must have a rule) without changing this file. Callers hold tokens
 the gateway issued: its admin, a member and a reader of project A, and a member of
 project B, who names project A in ``{project_id}`` (the others name their own project).
@@ -25,8 +25,8 @@ import httpx
 import pytest
 from stack import Caller, Callers, Stack
 
-from api_gateway.auth import ROLES, effective_roles
-from api_gateway.policy import (
+from api_gateway.domain.auth import ROLES, effective_roles
+from api_gateway.domain.policy import (
     ANY_METHOD,
     POLICY,
     PUBLIC,

@@ -7,7 +7,7 @@ Only the ``default`` domain exists; roles are admin, member and reader (each imp
 the next). Management calls are admin-only; see ``access``.
 """
 
+from ..domain.tokens import TokenInfo, TokenService
 from .router import identity_router
-from .tokens import TokenInfo, TokenService
 
 __all__ = ["TokenInfo", "TokenService", "identity_router"]

@@ -18,7 +18,7 @@ from fastapi import Depends, Header
 
 from common_rpc.errors import Forbidden, Unauthorized
 
-from ..auth import AuthContext, TokenValidator
+from ..domain.auth import AuthContext, TokenValidator
 
 AUTH_REQUIRED = "The request you have made requires authentication."
 

@@ -21,8 +21,8 @@ from sqlalchemy.exc import IntegrityError
 
 from common_rpc.errors import Conflict, NotFound
 
-from ..auth import AuthContext, effective_roles
 from ..db.models import Project, Role, RoleAssignment, User
+from ..domain.auth import AuthContext, effective_roles
 from .deps import IdentityDeps
 from .lookup import get_or_404, query_flag
 from .views import DOMAIN_REF, collection, role_view

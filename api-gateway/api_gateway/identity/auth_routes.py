@@ -18,13 +18,13 @@ from fastapi.responses import JSONResponse
 
 from common_rpc.errors import Forbidden, NotFound
 
-from ..auth import AuthContext
+from ..domain.auth import AuthContext
+from ..domain.catalog import build_catalog
+from ..domain.tokens import TokenInfo
 from .access import authorize
 from .authn import authenticate
-from .catalog import build_catalog
 from .deps import IdentityDeps
 from .schemas import AuthRequest
-from .tokens import TokenInfo
 from .users import assigned_projects
 from .views import collection, project_view, token_body
 

@@ -20,10 +20,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from common_rpc.errors import Invalid, Unauthorized
 
 from ..db.models import Project, User
+from ..domain.tokens import AUTH_REQUIRED, TokenInfo, project_roles
 from .deps import IdentityDeps
 from .lookup import expecting, is_default_domain
 from .schemas import AuthRequest, DomainRef, PasswordMethod, ProjectRef, Scope
-from .tokens import AUTH_REQUIRED, TokenInfo, project_roles
 
 log = logging.getLogger(__name__)
 

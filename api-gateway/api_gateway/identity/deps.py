@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from ..domain.passwords import Passwords
+from ..domain.tokens import TokenService
 from ..settings import GatewaySettings
 from .access import Access
-from .passwords import Passwords
-from .tokens import TokenService
 from .views import Links
 
 

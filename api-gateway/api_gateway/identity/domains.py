@@ -16,8 +16,8 @@ from fastapi import APIRouter, Depends, Request
 
 from common_rpc.errors import Forbidden, NotFound
 
-from ..auth import AuthContext
 from ..db.models import DEFAULT_DOMAIN_ID, DEFAULT_DOMAIN_NAME
+from ..domain.auth import AuthContext
 from .deps import IdentityDeps
 from .lookup import query_flag
 from .views import collection, domain_view

@@ -20,8 +20,8 @@ from sqlalchemy.exc import IntegrityError
 
 from common_rpc.errors import Conflict, Invalid, NotFound
 
-from ..auth import AuthContext
 from ..db.models import Project, new_id
+from ..domain.auth import AuthContext
 from .access import authorize
 from .deps import IdentityDeps
 from .lookup import get_or_404, not_none, query_flag, require_default_domain

@@ -13,8 +13,8 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy import select
 
-from ..auth import AuthContext
 from ..db.models import Role
+from ..domain.auth import AuthContext
 from .deps import IdentityDeps
 from .lookup import get_or_404
 from .views import collection, role_view

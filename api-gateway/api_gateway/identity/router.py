@@ -12,15 +12,15 @@ from __future__ import annotations
 from fastapi import APIRouter
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from ..domain.passwords import Passwords
+from ..domain.tokens import TokenService
 from ..settings import GatewaySettings
 from .assignments import assignments_router
 from .auth_routes import auth_router
 from .deps import IdentityDeps
 from .domains import domains_router
-from .passwords import Passwords
 from .projects import projects_router
 from .roles import roles_router
-from .tokens import TokenService
 from .users import users_router
 from .versions import versions_router
 

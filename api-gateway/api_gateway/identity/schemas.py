@@ -23,7 +23,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
-from .passwords import MAX_PASSWORD_LENGTH
+from ..domain.passwords import MAX_PASSWORD_LENGTH
 
 Name = Annotated[str, Field(min_length=1, max_length=255)]
 ProjectName = Annotated[str, Field(min_length=1, max_length=64)]

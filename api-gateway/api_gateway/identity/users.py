@@ -19,8 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from common_rpc.errors import Conflict, Invalid, NotFound
 
-from ..auth import AuthContext
 from ..db.models import Project, RoleAssignment, User, new_id
+from ..domain.auth import AuthContext
 from .access import authorize
 from .deps import IdentityDeps
 from .lookup import get_or_404, not_none, query_flag, require_default_domain

@@ -16,7 +16,7 @@ from typing import Any
 from fastapi import Request
 
 from ..db.models import DEFAULT_DOMAIN_ID, DEFAULT_DOMAIN_NAME, Project, Role, User
-from .tokens import TokenInfo
+from ..domain.tokens import TokenInfo
 
 DOMAIN_REF = {"id": DEFAULT_DOMAIN_ID, "name": DEFAULT_DOMAIN_NAME}
 

@@ -1,26 +1,23 @@
-"""Live events for tenants as Server-Sent Events, fed by the event bus.
+"""Live events for tenants, fed by the event bus: one consumer per process, fanned out.
 
-    stream = EventStream(runtime.broker)                  # one per gateway process
-    app.include_router(events_router(stream, validator))
-    add_lifespan(app, stream)                             # edge.add_lifespan: consume while up
+    stream = EventStream(runtime.broker)        # one per gateway process (wiring.Deps)
+    add_lifespan(app, stream)                   # app.add_lifespan: consume while up
+    body = stream.frames(project_id, ("compute.server.*.end",))   # SSE frames for one client
 
-    GET /v1/events?type=compute.server.*.end&type=volume.#      X-Auth-Token: ...
-    : connected
+``api/events.py`` serves it as ``GET /v1/events`` (Server-Sent Events):
 
     id: 6f1c0b9e-...
     event: compute.server.create.end
     data: {"id":"6f1c0b9e-...","event_type":"compute.server.create.end","project_id":...}
 
-    GET /v1/events/types  -> {"event_types": [{"event_type", "version", "description", "schema"}]}
-
 Every gateway replica must see every event, so this is no consumer group: each process
 binds its own exclusive, auto-deleted queue to ``#`` and fans events out in memory. A
-client gets its token's project's events (an admin may ask for ``all_projects=true``),
-filtered by ``type`` patterns (AMQP topic syntax, default ``#``). Each client has a bounded
-queue; one that cannot keep up gets ``event: error`` and is closed rather than slowing the
-others. A comment line every ``heartbeat_s`` keeps proxies from closing an idle stream.
-Delivery is live only (nothing is replayed after a reconnect); ``id`` lets a client drop
-the duplicates that at-least-once publishing may cause.
+client gets its token's project's events (an admin may ask for all projects), filtered by
+``type`` patterns (AMQP topic syntax). Each client has a bounded queue; one that cannot
+keep up gets ``event: error`` and is closed rather than slowing the others. A comment line
+every ``heartbeat_s`` keeps proxies from closing an idle stream. Delivery is live only
+(nothing is replayed after a reconnect); ``id`` lets a client drop the duplicates that
+at-least-once publishing may cause.
 """
 
 from __future__ import annotations
@@ -32,29 +29,18 @@ import socket
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from functools import cache
-from typing import Annotated, Any
 
 import orjson
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, AbstractRobustChannel
-from fastapi import APIRouter, Query, Request
 from pydantic import ValidationError
-from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from common_rpc import Broker, Event, MemoryDeduper
 from common_rpc.broker import cancel_consumer, close_channel
-from common_rpc.contracts import all_contracts, matches
+from common_rpc.contracts import matches
 from common_rpc.events import declare_exchange
-
-from .auth import AuthContext, TokenValidator
-from .edge import FAULTS, UNAUTHENTICATED, fault_response, read_token
 
 log = logging.getLogger(__name__)
 
-# For the gateway's IdentityMiddleware: these routes check the tenant's token themselves.
-PUBLIC_PATHS = ("/v1/events", "/v1/events/*")
-MAX_PATTERNS = 16
-_PATTERN = re.compile(r"^(?:[A-Za-z0-9_-]+|\*|#)(?:\.(?:[A-Za-z0-9_-]+|\*|#))*$")
 # SSE field values end at a newline: an id or type with one could forge frames.
 _FIELD = re.compile(r"^[\x21-\x7e]{1,255}$")
 _WAKE = b""  # an empty frame: wakes a waiting client to look at ``closed``
@@ -215,64 +201,3 @@ class EventStream:
                     yield frame
         finally:
             self.unsubscribe(sub)
-
-
-@cache
-def event_types_document() -> dict[str, Any]:
-    """Every event contract with the JSON Schema of its payload (built once)."""
-    return {
-        "event_types": [
-            {
-                "event_type": contract.event_type,
-                "version": contract.version,
-                "description": contract.description,
-                "schema": contract.model.model_json_schema(),
-            }
-            for contract in all_contracts()
-        ]
-    }
-
-
-def events_router(stream: EventStream, validator: TokenValidator) -> APIRouter:
-    """``GET /v1/events`` (SSE) and ``GET /v1/events/types``, both needing a valid token."""
-    router = APIRouter(prefix="/v1/events", tags=["events"])
-    fault = FAULTS["gateway"]
-
-    async def caller(request: Request) -> AuthContext | None:
-        token = read_token(request.scope["headers"])
-        return await validator.validate(token) if token else None
-
-    @router.get("", response_model=None)
-    async def events(
-        request: Request,
-        all_projects: bool = False,
-        types: Annotated[list[str] | None, Query(alias="type")] = None,
-    ) -> Response:
-        auth = await caller(request)
-        if auth is None:
-            return fault_response(fault, 401, UNAUTHENTICATED)
-        if auth.project_id is None:
-            return fault_response(fault, 403, "Events need a project-scoped token.")
-        if all_projects and not auth.is_admin:
-            return fault_response(fault, 403, "Only an admin may see all projects' events.")
-        patterns = tuple(dict.fromkeys(types or ["#"]))
-        bad = [p for p in patterns if len(p) > 255 or not _PATTERN.match(p)]
-        if bad or len(patterns) > MAX_PATTERNS:
-            message = f"type must be up to {MAX_PATTERNS} patterns like compute.server.*.end"
-            return fault_response(fault, 400, message)
-        if stream.full:
-            return fault_response(fault, 503, "Too many event streams; retry later.")
-        return StreamingResponse(
-            stream.frames(auth.project_id, patterns, all_projects),
-            media_type="text/event-stream",
-            # No caching, and no buffering by a proxy in front: events must flow as they come.
-            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-        )
-
-    @router.get("/types", response_model=None)
-    async def event_types(request: Request) -> Response:
-        if await caller(request) is None:
-            return fault_response(fault, 401, UNAUTHENTICATED)
-        return JSONResponse(event_types_document())
-
-    return router

@@ -2,7 +2,7 @@
 
     proxy = Proxy(settings, validator, IdentitySigner.from_file(settings.identity_private_key_file))
     install_proxy(app, proxy)       # outermost ASGI layer for /compute /network /volume /image
-    add_lifespan(app, proxy)        # edge.add_lifespan: the HTTP client pool opens and closes
+    add_lifespan(app, proxy)        # app.add_lifespan: the HTTP client pool opens and closes
 
 Gateway path to replica URL (the query string is passed on exactly as sent):
 
@@ -12,14 +12,15 @@ Gateway path to replica URL (the query string is passed on exactly as sent):
     /image/v2/images         -> <compute replica>/image/v2/images   (compute-svc serves images)
     /compute, /compute/      -> <compute replica>/                  (version document)
 
-A service with no replicas in the settings answers 404. Version documents (``policy.PUBLIC``)
-need no token; every other request needs a valid ``X-Auth-Token`` (401) that policy allows
-(403, or 404 for another project's path). The request goes on with its method, path, query,
-headers (less hop-by-hop ones, the token and anything identity-like) and its body streamed,
-plus ``X-Stackling-Identity`` (signed once per token and reused for four minutes) and
-``X-Request-Id``. The answer comes back streamed; a ``Location`` pointing at the replica is
-rewritten to the gateway's public URL. ``X-Forwarded-Host``/``-Proto``/``-Prefix`` tell a
-service how to build links clients can follow.
+A service with no replicas in the settings answers 404. Version documents
+(``domain.policy.PUBLIC``) need no token; every other request needs a valid
+``X-Auth-Token`` (401) that policy allows (403, or 404 for another project's path). The
+request goes on with its method, path, query, headers (less hop-by-hop ones, the token and
+anything identity-like) and its body streamed, plus ``X-Stackling-Identity`` (signed once
+per token and reused for four minutes) and ``X-Request-Id``. The answer comes back
+streamed; a ``Location`` pointing at the replica is rewritten to the gateway's public URL.
+``X-Forwarded-Host``/``-Proto``/``-Prefix`` tell a service how to build links clients can
+follow.
 
 Replicas are taken in turn. One that refuses a connection is skipped for ``down_s`` and the
 request goes to the next: always when nothing was sent, otherwise only for an idempotent
@@ -48,10 +49,10 @@ from common_rpc.chassis.middleware import send_fault
 from common_rpc.context import REQUEST_ID_HEADER, RequestContext, reset_context, set_context
 from common_rpc.metrics import HTTP_REQUESTS, cached_labels
 
-from .auth import AuthContext, TokenValidator
+from ..domain.auth import AuthContext, TokenValidator
+from ..domain.policy import authorize, is_public
+from ..settings import GatewaySettings
 from .edge import FAULTS, UNAUTHENTICATED, read_token, request_id
-from .policy import authorize, is_public
-from .settings import GatewaySettings
 
 log = logging.getLogger(__name__)
 

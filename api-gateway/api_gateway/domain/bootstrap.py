@@ -3,7 +3,7 @@
     result = await bootstrap(runtime.sessions, settings)
     result["admin"]   # {"username": "admin", "password": "...", "project_name": "admin",
                       #  "user_id": "...", "project_id": "...", "generated": False}
-    add_lifespan(app, Bootstrap(runtime.sessions, settings))   # in the app, after migrations
+    add_lifespan(app, Bootstrap(runtime.sessions, settings))   # app.py: after migrations
     asyncio.run(prepare(settings))   # or before serving: migrate, bootstrap, print new passwords
 
 Safe at every start and from replicas starting together. A password left empty in the
@@ -35,14 +35,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from common_rpc.chassis.db import make_engine, make_sessionmaker
 from common_rpc.chassis.migrations import upgrade
 
+from ..db.models import DEFAULT_DOMAIN_NAME, Project, Role, RoleAssignment, User, new_id
+from ..settings import GatewaySettings
 from .auth import ROLES
-from .db.models import DEFAULT_DOMAIN_NAME, Project, Role, RoleAssignment, User, new_id
-from .identity.passwords import Passwords
-from .settings import GatewaySettings
+from .passwords import Passwords
 
 log = logging.getLogger(__name__)
 
-MIGRATIONS = Path(__file__).parent / "db" / "migrations"
+MIGRATIONS = Path(__file__).parents[1] / "db" / "migrations"
 CREDENTIALS_FILE = "credentials.json"
 # Two replicas may race to create the same rows: the loser retries and finds them.
 ATTEMPTS = 3
@@ -244,7 +244,7 @@ def announce(result: dict[str, Any]) -> None:
 
 
 class Bootstrap:
-    """A lifespan part (``edge.add_lifespan``): runs once the app has migrated its database."""
+    """A lifespan part (``app.add_lifespan``): runs once the app has migrated its database."""
 
     def __init__(
         self, sessions: async_sessionmaker[AsyncSession], settings: GatewaySettings

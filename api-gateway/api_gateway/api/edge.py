@@ -1,10 +1,9 @@
-"""What the gateway's tenant-facing endpoints share: the token, request ids, faults, lifespans.
+"""What the gateway's tenant-facing endpoints share: the token, request ids, faults.
 
     token = read_token(scope["headers"])             # X-Auth-Token, or None
     rid = request_id(scope["headers"])               # the client's req-<uuid>, or a new one
     await send_fault(send, FAULTS["network"], 401, UNAUTHENTICATED)
     return fault_response(FAULTS["gateway"], 403, "...")   # from a FastAPI route
-    add_lifespan(app, proxy, events)                 # started after the app's own lifespan
 
 Each API answers errors in its own OpenStack shape: nova's for compute and volume,
 neutron's for network, glance's flat one for image, keystone's for the gateway itself.
@@ -13,12 +12,10 @@ neutron's for network, glance's flat one for image, keystone's for the gateway i
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Iterable
-from contextlib import asynccontextmanager
+from collections.abc import Iterable
 from http import HTTPStatus
-from typing import Any, Protocol
+from typing import Any
 
-from fastapi import FastAPI
 from starlette.responses import Response
 
 from common_rpc.chassis.faults import (
@@ -82,29 +79,3 @@ def fault_response(
         media_type="application/json",
         headers=headers,
     )
-
-
-class Lifecycle(Protocol):
-    async def start(self) -> None: ...
-
-    async def stop(self) -> None: ...
-
-
-def add_lifespan(app: FastAPI, *parts: Lifecycle) -> None:
-    """Start ``parts`` after the app's lifespan started (broker up), stop them before it stops."""
-    inner = app.router.lifespan_context
-
-    @asynccontextmanager
-    async def lifespan(app_: Any) -> AsyncIterator[Any]:
-        async with inner(app_) as state:
-            started: list[Lifecycle] = []
-            try:
-                for part in parts:
-                    await part.start()
-                    started.append(part)
-                yield state
-            finally:
-                for part in reversed(started):
-                    await part.stop()
-
-    app.router.lifespan_context = lifespan

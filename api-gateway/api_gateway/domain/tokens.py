@@ -30,9 +30,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from common_rpc.errors import Unauthorized
 
-from ..auth import AuthContext, effective_roles
 from ..db.models import Project, Role, RoleAssignment, Token, User
 from ..settings import GatewaySettings
+from .auth import AuthContext, effective_roles
 from .token_cache import TokenCache
 
 log = logging.getLogger(__name__)
@@ -211,7 +211,7 @@ class TokenService:
         return _rowcount(result)
 
     async def start(self) -> None:
-        """Purge long-expired tokens every ``purge_interval_s`` (an ``edge.add_lifespan`` part)."""
+        """Purge long-expired tokens every ``purge_interval_s`` (an ``app.add_lifespan`` part)."""
         if self._purger is None:
             self._purger = asyncio.create_task(self._purge_forever(), name="token-purge")
 

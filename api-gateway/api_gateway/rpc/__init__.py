@@ -1,1 +1,0 @@
-"""RPC methods the gateway service offers on its topic."""
