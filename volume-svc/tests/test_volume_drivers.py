@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from volume_svc.agent.host import VolumeHost
+from volume_svc.contracts import DesiredExport, HostState
 from volume_svc.drivers import load_target
 from volume_svc.drivers.fake import FakeTarget
 from volume_svc.drivers.filebackend import GIB, FileBackend
@@ -100,12 +101,13 @@ async def test_a_stale_reconcile_neither_revives_nor_removes_newer_exports(tmp_p
     await host.create_volume("v1", 1)
     await host.create_volume("v2", 1)
     await host.export_volume("v1", "iqn.2010-10.x:c1", "s" * 16)
-    stale = {"exports": [{"volume_id": "v1", "initiator": "iqn.2010-10.x:c1", "chap_secret": "s"}]}
+    wanted = DesiredExport(volume_id="v1", initiator="iqn.2010-10.x:c1", chap_secret="s")
+    stale = HostState(host="h", volumes=["v1", "v2"], exports=[wanted])
     since = time.monotonic()
     await host.unexport_volume("v1")  # a detach after the state was read
     await host.export_volume("v2", "iqn.2010-10.x:c2", "s" * 16)  # an attach, likewise
     assert await host.converge(stale, since) == {"exports": 0, "removed": 0}
     assert set(host.target.list_exports()) == {"v2"}
-    fresh = {"exports": []}
+    fresh = HostState(host="h", volumes=["v1", "v2"])
     assert await host.converge(fresh, time.monotonic()) == {"exports": 0, "removed": 1}
     assert host.target.list_exports() == {}

@@ -20,7 +20,7 @@ from common_rpc.agents import AgentRegistry
 from common_rpc.chassis.runtime import ServiceRuntime
 from common_rpc.rpc import RpcClient
 
-from .rpc.agent_api import AgentApi
+from .clients import AgentApi
 from .settings import VolumeSettings
 
 log = logging.getLogger(__name__)

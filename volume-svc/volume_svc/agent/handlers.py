@@ -1,64 +1,80 @@
-"""RPC methods on ``volume.<host>``, served by that host's volume-agent.
+"""The commands on ``volume.<host>`` (``contracts.AGENT``), served by that host's volume-agent.
 
-The API calls them through ``volume_svc.rpc.agent_api.AgentApi``; ``deps`` is the
-host's ``VolumeHost``. Driver failures cross as ``InternalError`` with a generic message
+The API calls them through ``volume_svc.clients.AgentApi``; ``deps`` is the host's
+``VolumeHost``. Driver failures cross as ``InternalError`` with a generic message
 (details stay in the agent's log) and the API moves the row to its error status.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 from common_rpc import RpcRouter
+from common_rpc.contracts.volume import VolumeRef
+from common_rpc.methods import Empty
 
+from ..contracts import (
+    CREATE_SNAPSHOT,
+    CREATE_VOLUME,
+    DELETE_SNAPSHOT,
+    DELETE_VOLUME,
+    EXPORT_VOLUME,
+    EXTEND_VOLUME,
+    INVENTORY,
+    UNEXPORT_VOLUME,
+    CreateSnapshot,
+    CreateVolume,
+    Exported,
+    ExportVolume,
+    ExtendVolume,
+    Inventory,
+    SnapshotDeleted,
+    SnapshotFile,
+    SnapshotRef,
+    Unexported,
+    VolumeDeleted,
+    VolumeFile,
+)
 from .host import VolumeHost
 
 rpc = RpcRouter()
 
 
-@rpc.handler()
-async def create_volume(
-    deps: VolumeHost,
-    volume_id: str,
-    size_gb: int,
-    snapshot_id: str | None = None,
-    source_volume_id: str | None = None,
-) -> dict[str, Any]:
-    return await deps.create_volume(volume_id, size_gb, snapshot_id, source_volume_id)
+@rpc.implement(CREATE_VOLUME)
+async def create_volume(host: VolumeHost, request: CreateVolume) -> VolumeFile:
+    return await host.create_volume(
+        request.volume_id, request.size_gb, request.snapshot_id, request.source_volume_id
+    )
 
 
-@rpc.handler()
-async def delete_volume(deps: VolumeHost, volume_id: str) -> dict[str, Any]:
-    return await deps.delete_volume(volume_id)
+@rpc.implement(DELETE_VOLUME)
+async def delete_volume(host: VolumeHost, request: VolumeRef) -> VolumeDeleted:
+    return await host.delete_volume(request.volume_id)
 
 
-@rpc.handler()
-async def extend_volume(deps: VolumeHost, volume_id: str, size_gb: int) -> dict[str, Any]:
-    return await deps.extend_volume(volume_id, size_gb)
+@rpc.implement(EXTEND_VOLUME)
+async def extend_volume(host: VolumeHost, request: ExtendVolume) -> VolumeFile:
+    return await host.extend_volume(request.volume_id, request.size_gb)
 
 
-@rpc.handler()
-async def create_snapshot(deps: VolumeHost, snapshot_id: str, volume_id: str) -> dict[str, Any]:
-    return await deps.create_snapshot(snapshot_id, volume_id)
+@rpc.implement(CREATE_SNAPSHOT)
+async def create_snapshot(host: VolumeHost, request: CreateSnapshot) -> SnapshotFile:
+    return await host.create_snapshot(request.snapshot_id, request.volume_id)
 
 
-@rpc.handler()
-async def delete_snapshot(deps: VolumeHost, snapshot_id: str) -> dict[str, Any]:
-    return await deps.delete_snapshot(snapshot_id)
+@rpc.implement(DELETE_SNAPSHOT)
+async def delete_snapshot(host: VolumeHost, request: SnapshotRef) -> SnapshotDeleted:
+    return await host.delete_snapshot(request.snapshot_id)
 
 
-@rpc.handler()
-async def export_volume(
-    deps: VolumeHost, volume_id: str, initiator: str, chap_secret: str
-) -> dict[str, Any]:
-    return await deps.export_volume(volume_id, initiator, chap_secret)
+@rpc.implement(EXPORT_VOLUME)
+async def export_volume(host: VolumeHost, request: ExportVolume) -> Exported:
+    return await host.export_volume(request.volume_id, request.initiator, request.chap_secret)
 
 
-@rpc.handler()
-async def unexport_volume(deps: VolumeHost, volume_id: str) -> dict[str, Any]:
-    return await deps.unexport_volume(volume_id)
+@rpc.implement(UNEXPORT_VOLUME)
+async def unexport_volume(host: VolumeHost, request: VolumeRef) -> Unexported:
+    return await host.unexport_volume(request.volume_id)
 
 
-@rpc.handler()
-async def inventory(deps: VolumeHost) -> dict[str, Any]:
-    return await deps.inventory()
+@rpc.implement(INVENTORY)
+async def inventory(host: VolumeHost, request: Empty) -> Inventory:
+    return await host.inventory()

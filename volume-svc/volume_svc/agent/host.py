@@ -16,7 +16,17 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from volume_svc.drivers.base import Backend, DriverError, ExportSpec, TargetHelper
+from ..contracts import (
+    Exported,
+    HostState,
+    Inventory,
+    SnapshotDeleted,
+    SnapshotFile,
+    Unexported,
+    VolumeDeleted,
+    VolumeFile,
+)
+from ..drivers.base import Backend, DriverError, ExportSpec, TargetHelper
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -44,7 +54,7 @@ class VolumeHost:
         size_gb: int,
         snapshot_id: str | None = None,
         source_volume_id: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> VolumeFile:
         if snapshot_id is not None:
             source = self.backend.snapshot_path(snapshot_id)
             path = await self._run(self.backend.clone, volume_id, source, size_gb)
@@ -53,63 +63,63 @@ class VolumeHost:
             path = await self._run(self.backend.clone, volume_id, source, size_gb)
         else:
             path = await self._run(self.backend.create, volume_id, size_gb)
-        return {"volume_id": volume_id, "path": str(path), "size_gb": size_gb}
+        return VolumeFile(volume_id=volume_id, path=str(path), size_gb=size_gb)
 
-    async def delete_volume(self, volume_id: str) -> dict[str, Any]:
+    async def delete_volume(self, volume_id: str) -> VolumeDeleted:
         """The export first (checked gone), then the file: no target outlives its data."""
         async with self._lock:
             await self._run(self.target.unexport, volume_id)
             self._touched_at[volume_id] = time.monotonic()
         await self._run(self.backend.delete, volume_id)
-        return {"volume_id": volume_id, "deleted": True}
+        return VolumeDeleted(volume_id=volume_id, deleted=True)
 
-    async def extend_volume(self, volume_id: str, size_gb: int) -> dict[str, Any]:
+    async def extend_volume(self, volume_id: str, size_gb: int) -> VolumeFile:
         path = await self._run(self.backend.extend, volume_id, size_gb)
-        return {"volume_id": volume_id, "path": str(path), "size_gb": size_gb}
+        return VolumeFile(volume_id=volume_id, path=str(path), size_gb=size_gb)
 
-    async def create_snapshot(self, snapshot_id: str, volume_id: str) -> dict[str, Any]:
+    async def create_snapshot(self, snapshot_id: str, volume_id: str) -> SnapshotFile:
         path = await self._run(self.backend.snapshot, snapshot_id, volume_id)
-        return {"snapshot_id": snapshot_id, "path": str(path)}
+        return SnapshotFile(snapshot_id=snapshot_id, path=str(path))
 
-    async def delete_snapshot(self, snapshot_id: str) -> dict[str, Any]:
+    async def delete_snapshot(self, snapshot_id: str) -> SnapshotDeleted:
         await self._run(self.backend.delete_snapshot, snapshot_id)
-        return {"snapshot_id": snapshot_id, "deleted": True}
+        return SnapshotDeleted(snapshot_id=snapshot_id, deleted=True)
 
-    async def export_volume(self, volume_id: str, initiator: str, chap_secret: str) -> dict:
+    async def export_volume(self, volume_id: str, initiator: str, chap_secret: str) -> Exported:
         async with self._lock:
             return await self._export(volume_id, initiator, chap_secret)
 
-    async def _export(self, volume_id: str, initiator: str, chap_secret: str) -> dict:
+    async def _export(self, volume_id: str, initiator: str, chap_secret: str) -> Exported:
         path = self.backend.volume_path(volume_id)
         if not path.exists():
             raise DriverError(f"volume {volume_id} has no file on this host")
         spec = ExportSpec(volume_id, path, initiator, self.chap_user(volume_id), chap_secret)
         export = await self._run(self.target.export, spec)
         self._touched_at[volume_id] = time.monotonic()
-        return {
-            "volume_id": volume_id,
-            "target_iqn": export.target_iqn,
-            "target_portal": export.portal,
-            "target_lun": export.lun,
-            "auth_username": export.chap_user,
-        }
+        return Exported(
+            volume_id=volume_id,
+            target_iqn=export.target_iqn,
+            target_portal=export.portal,
+            target_lun=export.lun,
+            auth_username=export.chap_user,
+        )
 
-    async def unexport_volume(self, volume_id: str) -> dict[str, Any]:
+    async def unexport_volume(self, volume_id: str) -> Unexported:
         async with self._lock:
             await self._run(self.target.unexport, volume_id)
             self._touched_at[volume_id] = time.monotonic()
-        return {"volume_id": volume_id, "unexported": True}
+        return Unexported(volume_id=volume_id, unexported=True)
 
-    async def inventory(self) -> dict[str, Any]:
+    async def inventory(self) -> Inventory:
         exports = await self._run(self.target.list_exports)
-        return {
-            "volumes": sorted(await self._run(self.backend.list_volumes)),
-            "snapshots": sorted(await self._run(self.backend.list_snapshots)),
-            "exports": {vid: list(e.initiators) for vid, e in sorted(exports.items())},
-            "target_helper": self.target.name,
-        }
+        return Inventory(
+            volumes=sorted(await self._run(self.backend.list_volumes)),
+            snapshots=sorted(await self._run(self.backend.list_snapshots)),
+            exports={vid: list(e.initiators) for vid, e in sorted(exports.items())},
+            target_helper=self.target.name,
+        )
 
-    async def converge(self, state: dict[str, Any], since: float) -> dict[str, int]:
+    async def converge(self, state: HostState, since: float) -> dict[str, int]:
         """Make the targets match ``state`` (``host_state``, read at ``since``).
 
         Expected exports are (re)made, identical ones are left alone; our targets the DB
@@ -117,14 +127,14 @@ class VolumeHost:
         read is left as that newer command made it. Files are never removed here: an
         unexplained file is the audit's to report.
         """
-        wanted = {e["volume_id"]: e for e in state["exports"]}
+        wanted = {e.volume_id: e for e in state.exports}
         made = removed = 0
         async with self._lock:
             for vid, item in sorted(wanted.items()):
                 if self._touched_at.get(vid, 0.0) >= since:
                     continue
                 try:
-                    await self._export(vid, item["initiator"], item["chap_secret"])
+                    await self._export(vid, item.initiator, item.chap_secret)
                     made += 1
                 except DriverError as exc:
                     log.error("re-exporting volume %s failed: %s", vid, exc)

@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from common_rpc.agents import AgentHeartbeat
+from common_rpc.chassis.agent import agent_topic as topic_of
 from common_rpc.chassis.agent_process import run_agent
 from common_rpc.chassis.ping import ping_router
 from common_rpc.chassis.runtime import ServiceRuntime
 from volume_svc.drivers import load_target
 from volume_svc.drivers.filebackend import FileBackend
 
-from ..rpc.agent_api import topic
 from .handlers import rpc as agent_rpc
 from .host import VolumeHost
 from .reconcile import Reconciler
@@ -56,7 +56,7 @@ def build(settings: AgentSettings) -> VolumeAgent:
     )
     host = VolumeHost(backend, target, name_prefix=settings.agent_name_prefix)
     runtime = ServiceRuntime(settings, database=False, name=f"volume-agent@{settings.host}")
-    agent_topic = topic(settings.host)
+    agent_topic = topic_of("volume", settings.host)
     runtime.serve(agent_topic, host, ping_router(agent_topic, settings.host), agent_rpc)
     reconciler = Reconciler(
         runtime.rpc,

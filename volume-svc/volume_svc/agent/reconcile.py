@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
 
+from common_rpc.chassis.agent import HostStateRequest
 from common_rpc.chassis.periodic import Periodic
 from common_rpc.context import RequestContext, use_context
 from common_rpc.rpc import RpcClient
 
+from ..contracts import HOST_STATE
 from .host import VolumeHost
 
 log = logging.getLogger(__name__)
@@ -45,11 +46,11 @@ class Reconciler:
         self.rounds = 0
         self._job = Periodic(f"reconcile-{host}", self.run_once, interval=interval)
 
-    async def run_once(self) -> dict[str, Any]:
+    async def run_once(self) -> dict[str, int]:
         since = time.monotonic()
         with use_context(SERVICE):
-            state = await self.client.call(
-                self.api_topic, "host_state", host=self.host, timeout=self.timeout
+            state = await self.client.invoke(
+                self.api_topic, HOST_STATE, HostStateRequest(host=self.host), timeout=self.timeout
             )
         result = await self.host_agent.converge(state, since)
         self.rounds += 1

@@ -16,16 +16,23 @@ from __future__ import annotations
 import contextlib
 import re
 from datetime import timedelta
-from typing import Any
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from common_rpc.chassis.sweeper import transition
 from common_rpc.context import RequestContext
+from common_rpc.contracts.volume import (
+    ConnectionInfo,
+    ConnectionTerminated,
+    Connector,
+    IscsiConnectionData,
+    VolumeInfo,
+)
 from common_rpc.errors import RpcError
 
 from .. import events
+from ..contracts import DesiredExport, HostState
 from ..db.models import Attachment, Volume, VolumeExport, utcnow
 from ..wiring import Deps
 from . import states, volumes
@@ -36,25 +43,30 @@ ATTACH_DEADLINE = timedelta(minutes=10)
 _IQN = re.compile(r"^(iqn\.\d{4}-\d{2}\.[a-z0-9.-]+(:\S+)?|eui\.[0-9A-Fa-f]{16})$")
 
 
-def _initiator(connector: dict[str, Any]) -> str:
-    value = connector.get("initiator")
-    if not isinstance(value, str) or len(value) > 223 or not _IQN.match(value):
+def _initiator(connector: Connector) -> str:
+    value = connector.initiator
+    if len(value) > 223 or not _IQN.match(value):
         raise invalid("The connector needs a valid iSCSI 'initiator' name (iqn.YYYY-MM.…).")
     return value
 
 
-async def reserve(deps: Deps, ctx: RequestContext, volume_id: str) -> dict[str, Any]:
+async def get_volume(deps: Deps, ctx: RequestContext, volume_id: str) -> VolumeInfo:
+    async with transaction(deps.sessions) as session:
+        return volumes.info(await volumes.get(session, ctx, volume_id), ctx)
+
+
+async def reserve(deps: Deps, ctx: RequestContext, volume_id: str) -> VolumeInfo:
     async with transaction(deps.sessions) as session:
         vol = await volumes.get(session, ctx, volume_id)
         await states.move(
             session, vol, "reserve", to="reserved", owner=vol.host, deadline=ATTACH_DEADLINE
         )
-        return volumes.view(vol, ctx)
+        return volumes.info(vol, ctx)
 
 
 async def initialize_connection(
-    deps: Deps, ctx: RequestContext, volume_id: str, connector: dict[str, Any]
-) -> dict[str, Any]:
+    deps: Deps, ctx: RequestContext, volume_id: str, connector: Connector
+) -> ConnectionInfo:
     """Export the volume to the connector's initiator only; answer libvirt's iSCSI info."""
     initiator = _initiator(connector)
     async with transaction(deps.sessions) as session:
@@ -65,7 +77,7 @@ async def initialize_connection(
                 session, vol, "initialize_connection", to="attaching", owner=vol.host,
                 deadline=ATTACH_DEADLINE,
             )  # fmt: skip
-        safe = {k: str(v) for k, v in connector.items() if k in ("initiator", "host", "ip")}
+        safe = connector.model_dump(include={"initiator", "host", "ip"}, exclude_none=True)
         export = await session.get(VolumeExport, volume_id)
         if export is None:
             session.add(VolumeExport(volume_id=volume_id, initiator=initiator, connector=safe))
@@ -82,19 +94,19 @@ async def initialize_connection(
         with contextlib.suppress(RpcError):
             await _forget_export(deps, volume_id, host)
         raise
-    return {
-        "driver_volume_type": "iscsi",
-        "data": {
-            "target_iqn": info["target_iqn"],
-            "target_portal": info["target_portal"],
-            "target_lun": info["target_lun"],
-            "target_discovered": False,
-            "volume_id": volume_id,
-            "auth_method": "CHAP",
-            "auth_username": info["auth_username"],
-            "auth_password": secret,
-        },
-    }
+    return ConnectionInfo(
+        driver_volume_type="iscsi",
+        data=IscsiConnectionData(
+            target_iqn=info.target_iqn,
+            target_portal=info.target_portal,
+            target_lun=info.target_lun,
+            target_discovered=False,
+            volume_id=volume_id,
+            auth_method="CHAP",
+            auth_username=info.auth_username,
+            auth_password=secret,
+        ),
+    )
 
 
 async def _forget_export(deps: Deps, volume_id: str, host: str) -> None:
@@ -120,12 +132,12 @@ async def attach(
     server_id: str,
     mountpoint: str,
     host: str,
-) -> dict[str, Any]:
+) -> VolumeInfo:
     async with transaction(deps.sessions) as session:
         vol = await volumes.get(session, ctx, volume_id)
         att = vol.attachment
         if vol.status == "in-use" and att is not None and att.server_id == server_id:
-            return volumes.view(vol, ctx)  # attached already, by this very request
+            return volumes.info(vol, ctx)  # attached already, by this very request
         await states.move(session, vol, "attach", to="in-use")
         session.add(
             Attachment(
@@ -136,17 +148,23 @@ async def attach(
         await session.flush()
         await session.refresh(vol)
         await volumes.emit(session, ctx, vol, events.ATTACH)
-        return volumes.view(vol, ctx)
+        return volumes.info(vol, ctx)
 
 
-async def begin_detaching(deps: Deps, ctx: RequestContext, volume_id: str) -> dict[str, Any]:
+async def begin_detaching(deps: Deps, ctx: RequestContext, volume_id: str) -> VolumeInfo:
     async with transaction(deps.sessions) as session:
         vol = await volumes.get(session, ctx, volume_id)
         await states.move(
             session, vol, "begin_detaching", to="detaching", owner=vol.host,
             deadline=ATTACH_DEADLINE,
         )  # fmt: skip
-        return volumes.view(vol, ctx)
+        return volumes.info(vol, ctx)
+
+
+async def roll_back_detaching(deps: Deps, ctx: RequestContext, volume_id: str) -> VolumeInfo:
+    """``roll_detaching`` over RPC: the volume as it is afterwards."""
+    async with transaction(deps.sessions) as session:
+        return volumes.info(await roll_detaching(session, ctx, volume_id), ctx)
 
 
 async def roll_detaching(session: AsyncSession, ctx: RequestContext, volume_id: str) -> Volume:
@@ -164,22 +182,22 @@ async def roll_detaching(session: AsyncSession, ctx: RequestContext, volume_id: 
 
 
 async def terminate_connection(
-    deps: Deps, ctx: RequestContext, volume_id: str, connector: dict[str, Any]
-) -> dict[str, Any]:
+    deps: Deps, ctx: RequestContext, volume_id: str, connector: Connector
+) -> ConnectionTerminated:
     """Remove the export; the agent raises if the target is still there afterwards."""
     _initiator(connector)
     async with transaction(deps.sessions) as session:
         vol = await volumes.get(session, ctx, volume_id)
         host = vol.host
     await _forget_export(deps, volume_id, host)
-    return {"volume_id": volume_id, "terminated": True}
+    return ConnectionTerminated(volume_id=volume_id, terminated=True)
 
 
-async def detach(deps: Deps, ctx: RequestContext, volume_id: str, server_id: str) -> dict[str, Any]:
+async def detach(deps: Deps, ctx: RequestContext, volume_id: str, server_id: str) -> VolumeInfo:
     async with transaction(deps.sessions) as session:
         vol = await volumes.get(session, ctx, volume_id)
         if vol.status == "available" and vol.attachment is None:
-            return volumes.view(vol, ctx)  # detached already
+            return volumes.info(vol, ctx)  # detached already
         states.check(vol, "detach")
         att = vol.attachment
         if att is not None and att.server_id != server_id:
@@ -194,14 +212,14 @@ async def detach(deps: Deps, ctx: RequestContext, volume_id: str, server_id: str
         await session.execute(delete(Attachment).where(Attachment.volume_id == volume_id))
         await session.refresh(vol)
         await volumes.emit(session, ctx, vol, events.DETACH)
-        return volumes.view(vol, ctx)
+        return volumes.info(vol, ctx)
 
 
-async def unreserve(deps: Deps, ctx: RequestContext, volume_id: str) -> dict[str, Any]:
+async def unreserve(deps: Deps, ctx: RequestContext, volume_id: str) -> VolumeInfo:
     async with transaction(deps.sessions) as session:
         vol = await volumes.get(session, ctx, volume_id)
         if vol.status == "available":
-            return volumes.view(vol, ctx)
+            return volumes.info(vol, ctx)
         states.check(vol, "unreserve")
         host, exported = vol.host, vol.export is not None
     if exported:
@@ -209,10 +227,10 @@ async def unreserve(deps: Deps, ctx: RequestContext, volume_id: str) -> dict[str
     async with transaction(deps.sessions) as session:
         vol = await volumes.get(session, ctx, volume_id)
         await states.move(session, vol, "unreserve", to="available")
-        return volumes.view(vol, ctx)
+        return volumes.info(vol, ctx)
 
 
-async def host_state(deps: Deps, host: str) -> dict[str, Any]:
+async def host_state(deps: Deps, host: str) -> HostState:
     """What the agent of ``host`` must export (with CHAP secrets): service identity only."""
     async with transaction(deps.sessions) as session:
         rows = await session.execute(
@@ -222,10 +240,10 @@ async def host_state(deps: Deps, host: str) -> dict[str, Any]:
             .order_by(Volume.id)
         )
         exports = [
-            {"volume_id": vid, "chap_secret": secret, "initiator": initiator}
+            DesiredExport(volume_id=vid, chap_secret=secret, initiator=initiator)
             for vid, secret, initiator in rows
         ]
         volume_ids = list(
             await session.scalars(select(Volume.id).where(Volume.host == host).order_by(Volume.id))
         )
-    return {"host": host, "volumes": volume_ids, "exports": exports}
+    return HostState(host=host, volumes=volume_ids, exports=exports)

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from common_rpc.audit import AuditReport
 from common_rpc.errors import RpcError
 
+from ..contracts import Inventory
 from ..db.models import Snapshot, Volume, VolumeExport
 from ..wiring import Deps
 from .common import transaction
@@ -54,14 +55,14 @@ async def run(deps: Deps) -> AuditReport:
 def _compare(
     report: AuditReport,
     host: str,
-    inv: dict,
+    inv: Inventory,
     vols: list[Volume],
     snaps: list[Snapshot],
     exports: dict[str, VolumeExport],
 ) -> None:
     here = {v.id: v for v in vols if v.host == host}
-    files, snap_files = set(inv["volumes"]), set(inv["snapshots"])
-    targets: dict[str, list[str]] = inv["exports"]
+    files, snap_files = set(inv.volumes), set(inv.snapshots)
+    targets = inv.exports
     for vid in sorted(files - set(here)):
         report.add("orphan", "volume_file", vid, host=host, detail="file without a volume row")
     known_snaps = {s.id for s in snaps if s.host == host}

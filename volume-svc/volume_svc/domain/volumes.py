@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from common_rpc.context import RequestContext
 from common_rpc.contracts.payloads import VolumePayload
+from common_rpc.contracts.volume import VolumeInfo
 from common_rpc.errors import NotFound, QuotaExceeded
 from common_rpc.outbox import add_event
 
@@ -103,6 +104,11 @@ def view(vol: Volume, ctx: RequestContext, base: str = "", *, detail: bool = Tru
         out["os-vol-mig-status-attr:migstat"] = None
         out["os-vol-mig-status-attr:name_id"] = None
     return out
+
+
+def info(vol: Volume, ctx: RequestContext) -> VolumeInfo:
+    """The volume as the ``volume`` topic answers it: Cinder's detailed view, typed."""
+    return VolumeInfo.model_validate(view(vol, ctx))
 
 
 def summary(vol: Volume, base: str = "") -> dict[str, Any]:
