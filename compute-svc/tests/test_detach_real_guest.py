@@ -33,20 +33,23 @@ from typing import Any
 import libvirt
 import pytest
 from api_helpers import Api, private_vhost
+from sqlalchemy import select
 from test_volume_path_iscsi import Tgtd
 from virt_fixtures import URI, instances_dir, leftovers, prepare_guest, sweep, unique_prefix
 
+from common_rpc.audit import AuditReport, request_audit
 from common_rpc.testing import running_app, signing_keys, wait_for
 from compute_svc.agent.main import ComputeAgent
 from compute_svc.agent.main import build as build_compute_agent
 from compute_svc.agent.settings import AgentSettings as ComputeAgentSettings
 from compute_svc.app import create_app as create_compute_app
-from compute_svc.db.models import VolumeAttachment
+from compute_svc.db.models import InstanceActionEvent, VolumeAttachment
 from compute_svc.drivers.libvirt import domain_xml as dx
 from compute_svc.settings import ComputeSettings
 from volume_svc.agent.main import build as build_volume_agent
 from volume_svc.agent.settings import AgentSettings as VolumeAgentSettings
 from volume_svc.app import create_app as create_volume_app
+from volume_svc.db.models import Volume
 from volume_svc.settings import VolumeSettings
 
 # Enough requests to outlast the guest's boot (a few seconds under TCG), each with
@@ -261,6 +264,7 @@ async def test_detach_while_the_guest_boots_and_one_it_refuses(
     assert action["message"] == (
         f"Device detach failed for {row.device}: the guest still holds it after 2 unplug requests."
     )
+    await _nothing_detaching(cloud, sid, vid)  # rolled back: no run left to sweep
 
     # Resumed, the guest lets the disk go; a new detach ends it everywhere.
     _domain(cloud, sid).resume()
@@ -268,6 +272,12 @@ async def test_detach_while_the_guest_boots_and_one_it_refuses(
     assert resp.status_code == 202, resp.text
     await _gone(cloud, sid, vid, timeout=deadline)
     marks["detached after resume"] = time.monotonic() - started
+    # What `stackling audit` sees: the guest on its host with its claim, no detach stuck
+    # past its deadline; the volume's file and no target, nothing detaching.
+    await _nothing_detaching(cloud, sid, vid)
+    compute, volume = await _audits(cloud)
+    assert (compute.checked["servers"], compute.checked["domains"]) == (1, 1), compute
+    assert (volume.checked["volumes"], volume.checked["targets"]) == (1, 0), volume
 
     assert (await api.delete("p1", f"/v2.1/servers/{sid}")).status_code == 204
 
@@ -276,6 +286,15 @@ async def test_detach_while_the_guest_boots_and_one_it_refuses(
 
     await wait_for(deleted, timeout=60)
     assert (await cloud.volume.delete("p1", f"/v3/p1/volumes/{vid}")).status_code == 202
+
+    async def volume_deleted() -> bool:
+        return (await cloud.volume.get("p1", f"/v3/p1/volumes/{vid}")).status_code == 404
+
+    await wait_for(volume_deleted, timeout=30)
+    compute, volume = await _audits(cloud)
+    assert (compute.checked["servers"], compute.checked["domains"]) == (0, 0), compute
+    assert (volume.checked["volumes"], volume.checked["files"]) == (0, 0), volume
+    assert cloud.tgtd.targets() == {}
     print(
         f"unplug requests the booting guest did not answer: {unanswered}; timings (s): "
         + ", ".join(f"{k} {v:.1f}" for k, v in marks.items())
@@ -286,3 +305,30 @@ async def _action(cloud: Cloud, sid: str, request_id: str) -> dict[str, Any]:
     resp = await cloud.compute.get("p1", f"/v2.1/servers/{sid}/os-instance-actions/{request_id}")
     assert resp.status_code == 200, resp.text
     return dict(resp.json()["instanceAction"])
+
+
+async def _nothing_detaching(cloud: Cloud, sid: str, vid: str) -> None:
+    """Every detach ended (its event finished, no deadline left on the volume): the audit
+    reports a detach only once past its deadline, minutes away, so this looks now."""
+    async with cloud.compute.app.state.runtime.sessions() as session:
+        events = await session.scalars(
+            select(InstanceActionEvent).where(InstanceActionEvent.server_id == sid)
+        )
+        running = [(e.event, e.status) for e in events
+                   if e.status != "finished" or e.task_deadline is not None]  # fmt: skip
+    assert running == [], running
+    async with cloud.volume.app.state.runtime.sessions() as session:
+        row = await session.get(Volume, vid)
+    assert row is not None and row.status != "detaching" and row.task_deadline is None, row
+
+
+async def _audits(cloud: Cloud) -> tuple[AuditReport, AuditReport]:
+    """The compute and volume audits, as `stackling audit` asks for them: both clean."""
+    rpc = cloud.compute.app.state.runtime.rpc
+    reports = (
+        await request_audit(rpc, "compute", timeout=30),
+        await request_audit(rpc, "volume", timeout=30),
+    )
+    for report in reports:
+        assert report.findings == [], report
+    return reports

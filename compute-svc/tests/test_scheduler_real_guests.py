@@ -24,6 +24,7 @@ import pytest
 from api_helpers import ADMIN, Api, compute_api, private_vhost
 from virt_fixtures import URI, instances_dir, leftovers, prepare_guest, sweep, unique_prefix
 
+from common_rpc.audit import request_audit
 from common_rpc.testing import wait_for
 from compute_svc.agent.main import ComputeAgent
 from compute_svc.agent.main import build as build_agent
@@ -162,6 +163,7 @@ async def test_ten_real_boots_with_room_for_six_run_six_guests(host: Host) -> No
     hyper = (await api.get("admin", "/v2.1/os-hypervisors/detail", *ADMIN)).json()
     [row] = hyper["hypervisors"]
     assert (row["vcpus"], row["vcpus_used"], row["running_vms"]) == (CORES, ROOM, ROOM), row
+    await _audited_clean(host, servers=BOOTS, domains=ROOM)
     await _delete_all(host, ids)
 
 
@@ -174,6 +176,17 @@ async def _delete_all(host: Host, ids: list[str]) -> None:
         return not listed and not await asyncio.to_thread(host.running)
 
     await wait_for(all_gone, timeout=60)
+    # Nothing left: no claim, no usage on the host, no guest (the ERROR ones' too).
+    await _audited_clean(host, servers=0, domains=0)
+
+
+async def _audited_clean(host: Host, *, servers: int, domains: int) -> None:
+    """The compute audit (what `stackling audit` asks for) has nothing to report: each
+    placed server has its claim and its guest, the host's usage is the sum of its claims,
+    no guest without a server. It looked at this test's servers and host."""
+    report = await request_audit(host.api.app.state.runtime.rpc, "compute", timeout=30)
+    assert report.findings == [], report
+    assert (report.checked["servers"], report.checked.get("domains")) == (servers, domains)
 
 
 async def test_more_tiny_servers_than_the_host_has_cores_all_run(tmp_path: Path) -> None:
@@ -213,4 +226,5 @@ async def test_more_tiny_servers_than_the_host_has_cores_all_run(tmp_path: Path)
             "hypervisors"
         ]
         assert (row["vcpus"], row["vcpus_used"]) == (cores, cores + 2), row
+        await _audited_clean(host, servers=len(ids), domains=len(ids))
         await _delete_all(host, ids)
