@@ -1,5 +1,8 @@
 """Settings of volume-agent, from ``VOLUME_*`` variables like the API's.
 
+The reconcile and heartbeat intervals and the API's topic are every agent's
+(``common_rpc.chassis.agent.AgentSettings``); what is here is this agent's own.
+
 >>> AgentSettings(agent_target_helper="tgt").agent_target_helper
 'tgt'
 """
@@ -9,12 +12,17 @@ from __future__ import annotations
 from pathlib import Path
 
 from pydantic import field_validator
+from pydantic_settings import SettingsConfigDict
 
+from common_rpc.chassis import agent
 from common_rpc.chassis.addresses import canonical_host_port
 from volume_svc.settings import VolumeSettings
 
 
-class AgentSettings(VolumeSettings):
+class AgentSettings(VolumeSettings, agent.AgentSettings):
+    # Both bases carry a config: the volume prefix is the one this process reads.
+    model_config = SettingsConfigDict(env_prefix="VOLUME_", extra="ignore")
+
     # Where the volume files live; default: <data_dir>/volumes
     agent_storage_dir: Path | None = None
     # "auto" (LIO where configfs has a target directory, else tgt), "tgt", "lio", "fake".
@@ -27,12 +35,6 @@ class AgentSettings(VolumeSettings):
     agent_portal: str = "127.0.0.1:3260"
     # tgtd's management port (tgtadm -C); 0 is the default daemon.
     agent_tgt_control_port: int = 0
-    # Seconds between reconciles against the API's database.
-    agent_reconcile_interval: float = 60.0
-    # The volume API's RPC topic and the deadline of each call to it.
-    agent_api_topic: str = "volume"
-    agent_api_timeout: float = 10.0
-    agent_heartbeat_interval: float = 10.0
 
     @field_validator("agent_portal")
     @classmethod
