@@ -16,8 +16,8 @@ from common_rpc import Event, RequestContext
 from common_rpc.broker import close_channel
 from common_rpc.events import dead_letter_queue, group_queue
 from common_rpc.testing import wait_for
-from network_svc.agent import desired
 from network_svc.db.models import FloatingIp
+from network_svc.domain import desired
 from network_svc.domain.common import transaction
 
 

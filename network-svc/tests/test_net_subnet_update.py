@@ -9,7 +9,7 @@ from netapi_helpers import Api, fault_type, network_api
 from test_net_routers import db_fixture
 
 from common_rpc.audit import request_audit
-from network_svc.agent import desired
+from network_svc.domain import desired
 from network_svc.domain.common import transaction
 
 __all__ = ["db_fixture"]  # the fixture is used by name

@@ -13,10 +13,7 @@ import pytest
 PACKAGES = [
     "common_rpc",
     "compute_svc",
-    pytest.param(
-        "network_svc",
-        marks=pytest.mark.xfail(strict=True, reason="domain/ modules still import in a circle"),
-    ),
+    "network_svc",
     "volume_svc",
     "api_gateway",
 ]

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Body, Request, Response
 
-from ..domain import floatingips, routers
+from ..domain import changes, floatingips
 from .deps import envelope, transaction
 from .listing import render_list, select_fields
 from .routers import push_routers
@@ -30,8 +30,8 @@ async def _shown(session: Any, row: Any, ctx: Any) -> dict[str, Any]:
 @router.post("", status_code=201)
 async def create_floatingip(request: Request, body: Any = Body(None)) -> dict[str, Any]:
     async with transaction(request) as call:
-        changed = routers.changed(call.session)
-        networks = routers.networks_changed(call.session)
+        changed = changes.routers(call.session)
+        networks = changes.networks(call.session)
         row = await floatingips.create(
             call.session, call.ctx, call.settings, envelope(body, "floatingip")
         )
@@ -53,8 +53,8 @@ async def update_floatingip(
     request: Request, fip_id: str, body: Any = Body(None)
 ) -> dict[str, Any]:
     async with transaction(request) as call:
-        changed = routers.changed(call.session)
-        networks = routers.networks_changed(call.session)
+        changed = changes.routers(call.session)
+        networks = changes.networks(call.session)
         row = await floatingips.update(call.session, call.ctx, fip_id, envelope(body, "floatingip"))
         out = {"floatingip": await _shown(call.session, row, call.ctx)}
     await push_routers(request, changed, networks)
@@ -64,8 +64,8 @@ async def update_floatingip(
 @router.delete("/{fip_id}", status_code=204)
 async def delete_floatingip(request: Request, fip_id: str) -> Response:
     async with transaction(request) as call:
-        changed = routers.changed(call.session)
-        networks = routers.networks_changed(call.session)
+        changed = changes.routers(call.session)
+        networks = changes.networks(call.session)
         await floatingips.remove(call.session, call.ctx, fip_id)
     await push_routers(request, changed, networks)
     return Response(status_code=204)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..db.models import Port
-from ..domain import ports, routers
+from ..domain import changes, ports
 from ..rpc import push
 from .deps import Call
 from .resources import crud_router
@@ -18,14 +18,14 @@ async def _create(call: Call, body: dict[str, Any]) -> Port:
 async def _updated(runtime: Any, _port: Port, info: dict[str, Any]) -> None:
     """New groups, addresses or port security: its host re-wires it, and the hosts
     matching on its groups refill their member sets."""
-    if ports.REWIRED_KEY in info:
-        port_id, groups = info[ports.REWIRED_KEY]
+    if changes.REWIRED_KEY in info:
+        port_id, groups = info[changes.REWIRED_KEY]
         await push.ports_rewired(runtime, [port_id])
         await push.members_changed(runtime, groups)
 
 
 async def _removed(runtime: Any, port: Port, info: dict[str, Any]) -> None:
-    await push.port_removed(runtime, port, info.get(routers.CHANGED_KEY))
+    await push.port_removed(runtime, port, info.get(changes.ROUTERS_KEY))
 
 
 router = crud_router(

@@ -13,7 +13,7 @@ from typing import Any
 
 from fastapi import APIRouter, Body, Request, Response
 
-from ..domain import routers
+from ..domain import changes, routers
 from ..domain.errors import invalid
 from ..rpc import push
 from .deps import envelope, transaction
@@ -43,8 +43,8 @@ async def list_routers(request: Request) -> dict[str, Any]:
 @router.post("", status_code=201)
 async def create_router(request: Request, body: Any = Body(None)) -> dict[str, Any]:
     async with transaction(request) as call:
-        changed = routers.changed(call.session)
-        networks = routers.networks_changed(call.session)
+        changed = changes.routers(call.session)
+        networks = changes.networks(call.session)
         row = await routers.create(call.session, call.ctx, call.settings, envelope(body, "router"))
         out = {"router": routers.view(row)}
     await push_routers(request, changed, networks)
@@ -61,8 +61,8 @@ async def show_router(request: Request, router_id: str) -> dict[str, Any]:
 @router.put("/{router_id}")
 async def update_router(request: Request, router_id: str, body: Any = Body(None)) -> dict[str, Any]:
     async with transaction(request) as call:
-        changed = routers.changed(call.session)
-        networks = routers.networks_changed(call.session)
+        changed = changes.routers(call.session)
+        networks = changes.networks(call.session)
         row = await routers.update(call.session, call.ctx, router_id, envelope(body, "router"))
         out = {"router": routers.view(row)}
     await push_routers(request, changed, networks)
@@ -72,8 +72,8 @@ async def update_router(request: Request, router_id: str, body: Any = Body(None)
 @router.delete("/{router_id}", status_code=204)
 async def delete_router(request: Request, router_id: str) -> Response:
     async with transaction(request) as call:
-        changed = routers.changed(call.session)
-        networks = routers.networks_changed(call.session)
+        changed = changes.routers(call.session)
+        networks = changes.networks(call.session)
         await routers.remove(call.session, call.ctx, router_id)
     await push_routers(request, changed, networks)
     return Response(status_code=204)
@@ -90,8 +90,8 @@ async def add_router_interface(
     request: Request, router_id: str, body: Any = Body(None)
 ) -> dict[str, Any]:
     async with transaction(request) as call:
-        changed = routers.changed(call.session)
-        networks = routers.networks_changed(call.session)
+        changed = changes.routers(call.session)
+        networks = changes.networks(call.session)
         out = await routers.add_interface(call.session, call.ctx, router_id, _action_body(body))
     await push_routers(request, changed, networks)
     return out
@@ -102,8 +102,8 @@ async def remove_router_interface(
     request: Request, router_id: str, body: Any = Body(None)
 ) -> dict[str, Any]:
     async with transaction(request) as call:
-        changed = routers.changed(call.session)
-        networks = routers.networks_changed(call.session)
+        changed = changes.routers(call.session)
+        networks = changes.networks(call.session)
         out = await routers.remove_interface(call.session, call.ctx, router_id, _action_body(body))
     await push_routers(request, changed, networks)
     return out

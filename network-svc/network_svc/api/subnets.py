@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..db.models import Subnet
-from ..domain import routers, subnets
+from ..domain import changes, subnets
 from ..rpc import push
 from .deps import Call
 from .resources import crud_router
@@ -17,8 +17,8 @@ async def _create(call: Call, body: dict[str, Any]) -> Subnet:
 
 async def _changed(runtime: Any, _subnet: Any, info: dict[str, Any]) -> None:
     """Committed: routers with a new next hop, then every host serving the network."""
-    await push.routers_changed(runtime, info.get(routers.CHANGED_KEY) or {})
-    await push.networks_changed(runtime, info.get(subnets.NETWORKS_CHANGED_KEY) or set())
+    await push.routers_changed(runtime, info.get(changes.ROUTERS_KEY) or {})
+    await push.networks_changed(runtime, info.get(changes.NETWORKS_KEY) or set())
 
 
 router = crud_router(

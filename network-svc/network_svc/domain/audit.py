@@ -23,12 +23,12 @@ from common_rpc.audit import AuditReport
 from common_rpc.errors import RpcError
 from common_rpc.rpc import RpcClient
 
-from ..agent import desired, routers, wire
+from ..agent import routers, wire
 from ..db.models import IpAllocation, Network, Port, Subnet
 from ..drivers.base import member_sets
 from ..drivers.names import Names
 from ..rpc.agent_api import AgentApi
-from . import dhcp
+from . import desired, dhcp
 
 AGENT_BINARY = "network-agent"
 

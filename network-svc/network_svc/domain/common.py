@@ -6,8 +6,6 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import column, table
-
 # One transaction per request, shared by every service (its SQLite rules live there).
 from common_rpc.chassis.db import transaction as transaction
 from common_rpc.chassis.db import try_insert as try_insert
@@ -98,10 +96,3 @@ def flag(body: dict[str, Any], key: str, default: bool) -> bool:
     if isinstance(value, (str, int)) and str(value).strip().lower() in _BOOLEANS:
         return _BOOLEANS[str(value).strip().lower()]
     raise invalid_input(f"'{value}' cannot be converted to boolean")
-
-
-# The generation columns (migration network_0003) are read and bumped with plain SQL: the
-# desired state of a host changes whenever they move, never through the ORM attributes.
-GENERATIONS = {
-    name: table(name, column("id"), column("generation")) for name in ("networks", "ports")
-}

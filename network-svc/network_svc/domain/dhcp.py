@@ -13,12 +13,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from common_rpc.context import RequestContext
 
-from .. import events
 from ..db.models import IpAllocation, Network, Port, Subnet
-from . import ipam, ports, quotas
+from . import ipam, quotas
+from .changes import bump_generation
 from .common import new_id
+from .events import CREATE, UPDATE, port_event
+from .port_rows import DHCP_OWNER, insert_with_mac, reload, remove_row
 
-DEVICE_OWNER = ports.DHCP_OWNER
+DEVICE_OWNER = DHCP_OWNER
 
 
 def serves(subnet: Subnet) -> bool:
@@ -54,11 +56,11 @@ async def ensure_address(session: AsyncSession, ctx: RequestContext, subnet: Sub
             # Lives in the agent's namespace, not behind a tenant's firewall chain.
             port_security_enabled=False,
         )
-        await ports.insert_with_mac(session, port)
+        await insert_with_mac(session, port)
         await quotas.record(session, port.project_id, "port")  # counted, never refused
         await ipam.allocate(session, subnet, port.id, first_free=True)
-        await ports.bump_generation(session, "networks", network.id)
-        await ports.emit(session, ctx, await ports.reload(session, port), events.CREATE)
+        await bump_generation(session, "networks", network.id)
+        await port_event(session, ctx, await reload(session, port), CREATE)
         return
     held = await session.scalar(
         select(IpAllocation.ip_address).where(
@@ -67,8 +69,8 @@ async def ensure_address(session: AsyncSession, ctx: RequestContext, subnet: Sub
     )
     if held is None:
         await ipam.allocate(session, subnet, port.id, first_free=True)
-        await ports.bump_generation(session, "networks", subnet.network_id)
-        await ports.emit(session, ctx, await ports.reload(session, port), events.UPDATE)
+        await bump_generation(session, "networks", subnet.network_id)
+        await port_event(session, ctx, await reload(session, port), UPDATE)
 
 
 async def release_address(session: AsyncSession, ctx: RequestContext, subnet: Subnet) -> None:
@@ -81,18 +83,18 @@ async def release_address(session: AsyncSession, ctx: RequestContext, subnet: Su
             IpAllocation.port_id == port.id, IpAllocation.subnet_id == subnet.id
         )
     )
-    await ports.bump_generation(session, "networks", subnet.network_id)
+    await bump_generation(session, "networks", subnet.network_id)
     left = await session.scalar(
         select(IpAllocation.ip_address).where(IpAllocation.port_id == port.id)
     )
     if left is None:
-        await ports.remove_row(session, ctx, port)
+        await remove_row(session, ctx, port)
     else:
-        await ports.emit(session, ctx, await ports.reload(session, port), events.UPDATE)
+        await port_event(session, ctx, await reload(session, port), UPDATE)
 
 
 async def remove_port(session: AsyncSession, ctx: RequestContext, network_id: str) -> None:
     """The network is going: its DHCP port goes first."""
     port = await port_of(session, network_id)
     if port is not None:
-        await ports.remove_row(session, ctx, port)
+        await remove_row(session, ctx, port)

@@ -24,10 +24,9 @@ from common_rpc.contracts.payloads import FloatingIpPayload
 from common_rpc.errors import Conflict, Invalid, NotFound
 from common_rpc.outbox import add_event
 
-from .. import events
 from ..db.models import FloatingIp, IpAllocation, Port, Router, RouterPort, utcnow
 from ..settings import NetworkSettings
-from . import ipam, networks, ports, quotas, routers, subnet_attrs
+from . import changes, events, ipam, networks, port_rows, quotas, routers, subnet_attrs
 from .common import admin_only, iso, new_id, owner_of, text
 from .errors import (
     bad_attribute,
@@ -184,7 +183,7 @@ async def _mark_router(session: AsyncSession, router_id: str | None) -> None:
         return
     router = await session.get(Router, router_id)
     if router is not None:
-        routers.mark(session, router)
+        changes.mark_router(session, router)
 
 
 async def _associate(
@@ -194,7 +193,7 @@ async def _associate(
     old_router = fip.router_id
     target: tuple[str | None, str | None, str | None] = (None, None, None)
     if port_id is not None:
-        port = await ports.get(session, ctx, str(port_id))
+        port = await port_rows.get(session, ctx, str(port_id))
         if port.project_id != fip.project_id and not ctx.is_admin:
             raise not_found("Port", port.id)
         if port.device_owner.startswith("network:"):
@@ -203,7 +202,7 @@ async def _associate(
         address = _fixed_ip(port, fixed)
         router = await _router_for(session, fip, address.subnet_id, port.id)
         target = (port.id, address.ip_address, router.id)
-        routers.mark(session, router)
+        changes.mark_router(session, router)
     await session.flush()
     # read now: a refused savepoint expires the row's attributes
     shown = (fip.floating_ip_address, fip_id_of(fip), fip.floating_network_id)
@@ -243,7 +242,7 @@ async def create(
         floating_network_id=network.id,
     )
     port = await routers.new_port(
-        session, ctx, network, project_id="", device_id=fip.id, device_owner=routers.FLOATINGIP
+        session, ctx, network, project_id="", device_id=fip.id, device_owner=port_rows.FLOATINGIP
     )
     held = await _allocate(session, network, port, body)
     fip.floating_subnet_id, fip.floating_ip_address = held.subnet_id, held.ip_address

@@ -15,10 +15,9 @@ from common_rpc.context import RequestContext
 from common_rpc.contracts.payloads import NetworkPayload
 from common_rpc.outbox import add_event
 
-from .. import events
 from ..db.models import Network, Port, Subnet
 from ..settings import NetworkSettings
-from . import dhcp, quotas, subnets
+from . import dhcp, events, quotas
 from .common import admin_only, flag, new_id, owner_of, owns, standard_view, text, touch, try_insert
 from .errors import conflict, invalid, invalid_input, not_found, policy_denied
 
@@ -238,7 +237,7 @@ async def remove(session: AsyncSession, ctx: RequestContext, network_id: str) ->
         # A port created meanwhile holds the network: its foreign key refuses the delete.
         raise in_use from None
     for subnet in net.subnets:
-        await subnets.emit(session, ctx, subnet, events.DELETE)
+        await events.subnet_event(session, ctx, subnet, events.DELETE)
     await _emit(session, ctx, net, events.DELETE)
     return net
 

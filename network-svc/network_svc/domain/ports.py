@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import random
-import re
 from typing import Any
 
 import sqlalchemy as sa
@@ -13,26 +11,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from common_rpc.context import RequestContext
-from common_rpc.contracts.payloads import PortPayload
 from common_rpc.errors import Conflict
-from common_rpc.outbox import add_event
 
-from .. import events
 from ..db.models import IpAllocation, Network, Port, PortSecurityGroup, Subnet
 from ..settings import NetworkSettings
-from . import ipam, networks, quotas, security_groups, subnet_attrs
-from .common import (
-    GENERATIONS,
-    admin_only,
-    flag,
-    new_id,
-    owner_of,
-    owns,
-    standard_view,
-    text,
-    touch,
-    try_insert,
-)
+from . import events, floatingips, ipam, networks, port_rows, quotas, security_groups, subnet_attrs
+from .changes import GENERATIONS, REWIRED_KEY, bump_generation
+from .common import admin_only, flag, new_id, owner_of, owns, standard_view, text, touch
 from .errors import (
     bad_attribute,
     conflict,
@@ -42,27 +27,10 @@ from .errors import (
     policy_denied,
     required,
 )
-
-MAC = re.compile(r"^([0-9a-f]{2}:){5}[0-9a-f]{2}$")
-MAC_ATTEMPTS = 16
-# dnsmasq's port (see ``dhcp``): made and removed with its subnets, never by hand.
-DHCP_OWNER = "network:dhcp"
-# A router's legs and a floating IP's address holder: they go with their router or FIP.
-L3_OWNERS = frozenset({"network:router_interface", "network:router_gateway", "network:floatingip"})
+from .port_rows import DHCP_OWNER, L3_OWNERS, MAC, UUID, get, insert_with_mac, reload, visible
 
 # What in a port update changes its firewall or the member sets of its groups.
 SECURITY_KEYS = {"security_groups", "fixed_ips", "port_security_enabled", "mac_address"}
-# session.info key: (port id, groups before and after) of a port whose host must re-wire.
-REWIRED_KEY = "port_rewired"
-
-
-def random_mac() -> str:
-    return "fa:16:3e:" + ":".join(f"{random.randint(0, 255):02x}" for _ in range(3))
-
-
-def bridge_name(network_id: str) -> str:
-    """The Linux bridge of a network: ``brq`` + the first 11 hex digits of its id."""
-    return "brq" + re.sub(r"[^0-9a-f]", "", network_id.lower())[:11]
 
 
 def view(port: Port, ctx: RequestContext) -> dict[str, Any]:
@@ -90,41 +58,8 @@ def view(port: Port, ctx: RequestContext) -> dict[str, Any]:
     return out
 
 
-def visible(ctx: RequestContext) -> Any:
-    query = select(Port).order_by(Port.created_at, Port.id)
-    return query if ctx.is_admin else query.where(Port.project_id == ctx.project_id)
-
-
-async def get(session: AsyncSession, ctx: RequestContext, port_id: str) -> Port:
-    port = (await session.scalars(visible(ctx).where(Port.id == port_id))).first()
-    if port is None:
-        raise not_found("Port", port_id)
-    return port
-
-
 async def list_all(session: AsyncSession, ctx: RequestContext) -> list[Port]:
     return list(await session.scalars(visible(ctx)))
-
-
-async def reload(session: AsyncSession, port: Port) -> Port:
-    await session.flush()
-    await session.refresh(port, ["fixed_ips", "security_groups"])
-    return port
-
-
-async def insert_with_mac(session: AsyncSession, port: Port, mac: str | None = None) -> None:
-    """Insert with a MAC no other port of the network has; the (network, mac) key decides."""
-    for _ in range(MAC_ATTEMPTS if mac is None else 1):
-        port.mac_address = mac or random_mac()
-        if await try_insert(session, port):
-            return
-    if mac is not None:
-        raise conflict(
-            "MacAddressInUse",
-            f"Unable to complete operation for network "
-            f"{port.network_id}. The mac address {mac} is in use.",
-        )
-    raise conflict("MacAddressGenerationFailure", "Unable to generate a unique MAC address.")
 
 
 async def _assign_ips(
@@ -147,9 +82,6 @@ async def _assign_ips(
         subnet = _subnet_for(entry, subnets, network.id)
         held.append(await ipam.allocate(session, subnet, port.id, entry.get("ip_address")))
     return held
-
-
-UUID = re.compile(r"^[0-9a-fA-F]{8}-?([0-9a-fA-F]{4}-?){3}[0-9a-fA-F]{12}$")
 
 
 def fixed_ip_entries(requested: Any) -> list[dict[str, Any]]:
@@ -275,7 +207,7 @@ async def create(
     # A new port's relations are exactly what was just written: no reload needed.
     set_committed_value(port, "fixed_ips", sorted(held, key=lambda a: a.ip_address))
     set_committed_value(port, "security_groups", links)
-    await emit(session, ctx, port, events.CREATE)
+    await events.port_event(session, ctx, port, events.CREATE)
     return port
 
 
@@ -338,7 +270,7 @@ async def update(
         await bump_generation(session, "ports", port.id)
         groups = groups_before | {link.security_group_id for link in port.security_groups}
         session.info[REWIRED_KEY] = (port.id, sorted(groups))
-    await emit(session, ctx, port, events.UPDATE)
+    await events.port_event(session, ctx, port, events.UPDATE)
     return port
 
 
@@ -352,26 +284,12 @@ async def remove(session: AsyncSession, ctx: RequestContext, port_id: str) -> Po
             f"Port {port_id} cannot be deleted directly via the port API: "
             f"has device owner {port.device_owner}.",
         )
-    await remove_row(session, ctx, port)
-    return port
-
-
-async def remove_row(session: AsyncSession, ctx: RequestContext, port: Port) -> None:
-    """Delete ``port`` with its addresses and group links (callers checked it may go)."""
-    port_id = port.id
-    await bump_generation(session, "networks", port.network_id)  # its DHCP hosts change
-    # Addresses go back to the pool in the same transaction as the port.
-    await session.execute(delete(IpAllocation).where(IpAllocation.port_id == port_id))
-    await session.execute(delete(PortSecurityGroup).where(PortSecurityGroup.port_id == port_id))
-    await session.delete(port)
-    await quotas.release(session, port.project_id, "port")
-    await session.flush()
+    await port_rows.delete_row(session, port)
     # A floating IP on the port lost its key (SET NULL): drop its mapping in this same
     # transaction; its router is marked changed for the caller to push after the commit.
-    from . import floatingips  # imported here: floatingips builds on this module
-
     await floatingips.release_orphans(session)
-    await emit(session, ctx, port, events.DELETE)
+    await events.port_event(session, ctx, port, events.DELETE)
+    return port
 
 
 async def bind(session: AsyncSession, ctx: RequestContext, port_id: str, host: str) -> Port:
@@ -388,7 +306,7 @@ async def bind(session: AsyncSession, ctx: RequestContext, port_id: str, host: s
     await bump_generation(session, "ports", port.id)
     touch(port)
     await reload(session, port)
-    await emit(session, ctx, port, events.UPDATE)
+    await events.port_event(session, ctx, port, events.UPDATE)
     return port
 
 
@@ -403,7 +321,7 @@ async def unbind(session: AsyncSession, ctx: RequestContext, port_id: str) -> tu
         await bump_generation(session, "ports", port.id)
         touch(port)
         await reload(session, port)
-        await emit(session, ctx, port, events.UPDATE)
+        await events.port_event(session, ctx, port, events.UPDATE)
     return port, old_host
 
 
@@ -429,44 +347,5 @@ async def mark_active(
     if moved.rowcount == 1:  # type: ignore[attr-defined]
         touch(port)
         await reload(session, port)
-        await emit(session, ctx, port, events.UPDATE)
+        await events.port_event(session, ctx, port, events.UPDATE)
     return port
-
-
-async def bump_generation(session: AsyncSession, kind: str, row_id: str) -> int:
-    """Increment and return the generation of one network or port row."""
-    rows = GENERATIONS[kind]
-    await session.execute(
-        sa.update(rows).where(rows.c.id == row_id).values(generation=rows.c.generation + 1)
-    )
-    return await generation_of(session, kind, row_id)
-
-
-async def generation_of(session: AsyncSession, kind: str, row_id: str) -> int:
-    rows = GENERATIONS[kind]
-    found = await session.scalar(select(rows.c.generation).where(rows.c.id == row_id))
-    return int(found or 0)
-
-
-def payload(port: Port) -> PortPayload:
-    return PortPayload(
-        id=port.id,
-        project_id=port.project_id,
-        network_id=port.network_id,
-        status=port.status,
-        device_id=port.device_id or None,
-        device_owner=port.device_owner or None,
-        host=port.host_id or None,
-        mac_address=port.mac_address,
-        fixed_ips=[{"subnet_id": a.subnet_id, "ip_address": a.ip_address} for a in port.fixed_ips],
-    )
-
-
-async def emit(session: AsyncSession, ctx: RequestContext, port: Port, action: str) -> None:
-    await add_event(
-        session,
-        events.PORT.format(action=action),
-        payload(port),
-        project_id=port.project_id,
-        ctx=ctx,
-    )

@@ -3,8 +3,8 @@
 An interface is a ``network:router_interface`` port with the subnet's ``gateway_ip``
 and a ``router_ports`` row (one per router and subnet); the gateway is a
 ``network:router_gateway`` port on an external network. Each change bumps the router's
-generation and is recorded in ``changed(session)`` so the caller can send the router's
-desired state to its agent once the transaction committed.
+generation and is recorded in ``changes.routers(session)`` so the caller can send the
+router's desired state to its agent once the transaction committed.
 
     router = await create(session, ctx, settings, {"name": "r1"})
     info = await add_interface(session, ctx, router.id, {"subnet_id": sid})
@@ -23,7 +23,6 @@ from common_rpc.contracts.payloads import RouterPayload
 from common_rpc.errors import Conflict, NotFound
 from common_rpc.outbox import add_event
 
-from .. import events
 from ..db.models import (
     FloatingIp,
     IpAllocation,
@@ -35,7 +34,7 @@ from ..db.models import (
     Subnet,
 )
 from ..settings import NetworkSettings
-from . import ipam, networks, ports, quotas, subnet_attrs, subnets
+from . import changes, events, ipam, networks, port_rows, quotas, subnet_attrs, subnets
 from .common import admin_only, flag, new_id, owner_of, standard_view, text, touch, try_insert
 from .errors import (
     bad_attribute,
@@ -46,31 +45,9 @@ from .errors import (
     not_found,
     policy_denied,
 )
+from .port_rows import GATEWAY, INTERFACE, MAC_ATTEMPTS, UUID, random_mac
 
 ROUTER = "network.router.{action}.end"
-INTERFACE = "network:router_interface"
-GATEWAY = "network:router_gateway"
-FLOATINGIP = "network:floatingip"
-
-
-CHANGED_KEY = "routers_changed"
-
-
-def changed(session: AsyncSession) -> dict[str, tuple[str, int]]:
-    """Routers this transaction changed: id -> (host, generation)."""
-    return session.info.setdefault(CHANGED_KEY, {})
-
-
-def networks_changed(session: AsyncSession) -> set[str]:
-    """Networks whose ports this transaction added or removed (router legs and gateways,
-    floating IP ports): each host serving one gets its state again once it committed,
-    so dnsmasq leases exactly the network's addresses."""
-    return session.info.setdefault(subnets.NETWORKS_CHANGED_KEY, set())
-
-
-def mark(session: AsyncSession, router: Router) -> None:
-    router.generation += 1
-    changed(session)[router.id] = (router.host, router.generation)
 
 
 def gateway_info(router: Router) -> dict[str, Any] | None:
@@ -146,8 +123,8 @@ async def new_port(
         device_id=device_id,
         device_owner=device_owner,
     )
-    for _ in range(ports.MAC_ATTEMPTS):
-        port.mac_address = ports.random_mac()
+    for _ in range(MAC_ATTEMPTS):
+        port.mac_address = random_mac()
         if await try_insert(session, port):
             await quotas.record(session, project_id, "port")
             return port
@@ -159,18 +136,11 @@ async def announce_port(
 ) -> None:
     """Port events and a new network generation (its DHCP hosts change), noted for the
     caller to push (``networks_changed``)."""
-    await ports.bump_generation(session, "networks", port.network_id)
-    networks_changed(session).add(port.network_id)
+    await changes.network_changed(session, port.network_id)
     if action != events.DELETE:
         await session.flush()
         await session.refresh(port, ["fixed_ips", "security_groups"])
-    await add_event(
-        session,
-        events.PORT.format(action=action),
-        ports.payload(port),
-        project_id=port.project_id or None,
-        ctx=ctx,
-    )
+    await events.port_event(session, ctx, port, action)
 
 
 async def drop_port(session: AsyncSession, ctx: RequestContext, port: Port) -> None:
@@ -318,7 +288,7 @@ async def create(
     await session.refresh(router, ["gw_port"])
     if body.get("external_gateway_info") is not None:
         await _set_gateway(session, ctx, router, body["external_gateway_info"], "create_router")
-    mark(session, router)
+    changes.mark_router(session, router)
     await session.flush()
     await emit(session, ctx, router, events.CREATE)
     return router
@@ -341,7 +311,7 @@ async def update(
     if "external_gateway_info" in body:
         await _set_gateway(session, ctx, router, body["external_gateway_info"], "update_router")
     touch(router)
-    mark(session, router)
+    changes.mark_router(session, router)
     await session.flush()
     await emit(session, ctx, router, events.UPDATE)
     return router
@@ -354,7 +324,7 @@ async def remove(session: AsyncSession, ctx: RequestContext, router_id: str) -> 
         ports_left = ", ".join(row.port_id for row in attached)
         raise conflict("RouterInUse", f"Router {router_id} has ports still attached: {ports_left}")
     await _clear_gateway(session, ctx, router)
-    mark(session, router)
+    changes.mark_router(session, router)
     await session.delete(router)
     await quotas.release(session, router.project_id, "router")
     await session.flush()
@@ -400,7 +370,7 @@ async def add_interface(
     router = await get(session, ctx, router_id, lock=True)
     _check_interface_body(body, removal=False)
     if body.get("port_id"):
-        port = await ports.get(session, ctx, str(body["port_id"]))
+        port = await port_rows.get(session, ctx, str(body["port_id"]))
         if port.device_owner or port.device_id:
             raise conflict(
                 "PortInUse",
@@ -452,7 +422,7 @@ async def add_interface(
         await _attach(session, router, port, subnet)
         await announce_port(session, ctx, port, events.CREATE)
     touch(router)
-    mark(session, router)
+    changes.mark_router(session, router)
     await session.flush()
     await emit(session, ctx, router, events.UPDATE)
     return _interface_info(router, port, subnet.id)
@@ -492,7 +462,7 @@ async def remove_interface(
     info = _interface_info(router, port, subnet.id)
     await drop_port(session, ctx, port)
     touch(router)
-    mark(session, router)
+    changes.mark_router(session, router)
     await session.flush()
     await emit(session, ctx, router, events.UPDATE)
     return info
@@ -504,7 +474,7 @@ def _check_interface_body(body: Any, *, removal: bool) -> None:
     if not given:
         raise bad_request("router", "Either subnet_id or port_id must be specified")
     for key in given:
-        if not isinstance(body[key], str) or not ports.UUID.match(body[key]):
+        if not isinstance(body[key], str) or not UUID.match(body[key]):
             raise bad_request("router", f"'{body[key]}' is not a valid UUID")
     if len(given) == 2 and not removal:
         raise bad_request("router", "Cannot specify both subnet-id and port-id")
@@ -515,12 +485,6 @@ def not_found_interface(router_id: str, what: str) -> NotFound:
         f"Router {router_id} does not have an interface with id {what}",
         details={"type": "RouterInterfaceNotFound"},
     )
-
-
-async def check_subnet_unused(session: AsyncSession, subnet_id: str) -> None:
-    """Subnet delete: 409 while a router has an interface on it."""
-    if await session.scalar(select(exists().where(RouterPort.subnet_id == subnet_id))):
-        raise subnets.in_use(subnet_id)  # the interface's port holds an address of it
 
 
 async def emit(session: AsyncSession, ctx: RequestContext, router: Router, action: str) -> None:

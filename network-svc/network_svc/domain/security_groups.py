@@ -15,12 +15,13 @@ from common_rpc.contracts.payloads import SecurityGroupPayload, SecurityGroupRul
 from common_rpc.errors import Conflict
 from common_rpc.outbox import add_event
 
-from .. import events, protocols
+from .. import protocols
 from ..db.models import PortSecurityGroup, SecurityGroup, SecurityGroupRule
 from ..protocols import IP_PROTOCOL_MAP
 from ..settings import NetworkSettings
-from . import quotas
-from .common import GENERATIONS, iso, new_id, owner_of, standard_view, text, touch, try_insert
+from . import events, quotas
+from .changes import GENERATIONS
+from .common import iso, new_id, owner_of, standard_view, text, touch, try_insert
 from .errors import bad_attribute, conflict, invalid, not_found, required
 
 RULE_KEYS = (

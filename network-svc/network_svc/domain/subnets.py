@@ -2,9 +2,9 @@
 of the gateway, pools, DNS servers, host routes and DHCP that the hosts then follow.
 
 A change the data plane sees (gateway, DNS servers, host routes, DHCP on or off) moves
-its network's generation and is noted in ``session.info`` (``NETWORKS_CHANGED_KEY``;
-routers whose gateway's next hop moved in ``routers.changed``) so the caller pushes
-the network's state to its hosts once the transaction committed.
+its network's generation and is noted (``changes.networks``; routers whose gateway's
+next hop moved in ``changes.routers``) so the caller pushes the network's state to its
+hosts once the transaction committed.
 
     subnet = await update(session, ctx, subnet_id, {"gateway_ip": "10.0.0.254"})
 """
@@ -19,14 +19,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from common_rpc.context import RequestContext
-from common_rpc.contracts.payloads import SubnetPayload
 from common_rpc.errors import Conflict
-from common_rpc.outbox import add_event
 
-from .. import events
-from ..db.models import IpAllocation, Network, Port, Router, Subnet
+from ..db.models import IpAllocation, Network, Port, Router, RouterPort, Subnet
 from ..settings import NetworkSettings
-from . import dhcp, ipam, networks, ports, quotas, routers, subnet_attrs
+from . import changes, dhcp, events, ipam, networks, quotas, subnet_attrs
 from .common import flag, new_id, owns, standard_view, text, touch
 from .errors import (
     bad_request,
@@ -37,9 +34,9 @@ from .errors import (
     read_only,
     required,
 )
+from .events import subnet_event
+from .port_rows import GATEWAY, INTERFACE
 
-# session.info key: the networks whose DHCP options a transaction changed.
-NETWORKS_CHANGED_KEY = "networks_changed"
 # What a subnet update may not change (Neutron's allow_put False).
 READ_ONLY = (
     "id",
@@ -153,9 +150,9 @@ async def create(
     session.add(subnet)
     await session.flush()
     await quotas.reserve(session, settings, subnet.project_id, "subnet")
-    await emit(session, ctx, subnet, events.CREATE)
+    await subnet_event(session, ctx, subnet, events.CREATE)
     await dhcp.ensure_address(session, ctx, subnet)
-    await _network_changed(session, subnet.network_id)
+    await changes.network_changed(session, subnet.network_id)
     return subnet
 
 
@@ -205,7 +202,7 @@ async def update(
             .join(IpAllocation, IpAllocation.port_id == Router.gw_port_id)
             .where(IpAllocation.subnet_id == subnet.id)
         ):
-            routers.mark(session, router)
+            changes.mark_router(session, router)
     subnet.name, subnet.description, subnet.gateway_ip = name, description, gateway
     if spans is not None:
         subnet.allocation_pools = subnet_attrs.pool_dicts(spans, net)
@@ -221,8 +218,8 @@ async def update(
     touch(subnet)
     await session.flush()
     if any(key in body for key in DATA_PLANE):
-        await _network_changed(session, subnet.network_id)
-    await emit(session, ctx, subnet, events.UPDATE)
+        await changes.network_changed(session, subnet.network_id)
+    await subnet_event(session, ctx, subnet, events.UPDATE)
     return subnet
 
 
@@ -236,7 +233,7 @@ async def _check_gateway_unused(session: AsyncSession, subnet: Subnet) -> None:
         .where(
             IpAllocation.subnet_id == subnet.id,
             IpAllocation.ip_address == subnet.gateway_ip,
-            Port.device_owner.in_((routers.INTERFACE, routers.GATEWAY)),
+            Port.device_owner.in_((INTERFACE, GATEWAY)),
         )
     )
     if holder is not None:
@@ -245,12 +242,6 @@ async def _check_gateway_unused(session: AsyncSession, subnet: Subnet) -> None:
             f"Current gateway ip {subnet.gateway_ip} already in use by port {holder}. "
             "Unable to update.",
         )
-
-
-async def _network_changed(session: AsyncSession, network_id: str) -> None:
-    """The network's hosts must rewrite dnsmasq's options: a new generation, noted."""
-    await ports.bump_generation(session, "networks", network_id)
-    session.info.setdefault(NETWORKS_CHANGED_KEY, set()).add(network_id)
 
 
 def in_use(subnet_id: str) -> Conflict:
@@ -265,7 +256,8 @@ async def remove(session: AsyncSession, ctx: RequestContext, subnet_id: str) -> 
     subnet = await get(session, ctx, subnet_id)
     if not owns(ctx, subnet.project_id):
         raise policy_denied("delete_subnet")
-    await routers.check_subnet_unused(session, subnet_id)
+    if await session.scalar(select(exists().where(RouterPort.subnet_id == subnet_id))):
+        raise in_use(subnet_id)  # a router's interface port holds an address of it
     # Its network's row first, then the subnet's quota before the DHCP port's: the order
     # subnets.create takes them in (a refusal below rolls the release back).
     network = select(Network.id).where(Network.id == subnet.network_id).with_for_update()
@@ -280,21 +272,5 @@ async def remove(session: AsyncSession, ctx: RequestContext, subnet_id: str) -> 
     except IntegrityError:
         # An address allocated meanwhile holds the subnet: its foreign key refuses the delete.
         raise in_use(subnet_id) from None
-    await _network_changed(session, subnet.network_id)
-    await emit(session, ctx, subnet, events.DELETE)
-
-
-async def emit(session: AsyncSession, ctx: RequestContext, subnet: Subnet, action: str) -> None:
-    payload = SubnetPayload(
-        id=subnet.id,
-        project_id=subnet.project_id,
-        network_id=subnet.network_id,
-        name=subnet.name,
-        cidr=subnet.cidr,
-        ip_version=subnet.ip_version,
-        gateway_ip=subnet.gateway_ip,
-        enable_dhcp=subnet.enable_dhcp,
-    )
-    await add_event(
-        session, events.SUBNET.format(action=action), payload, project_id=subnet.project_id, ctx=ctx
-    )
+    await changes.network_changed(session, subnet.network_id)
+    await subnet_event(session, ctx, subnet, events.DELETE)

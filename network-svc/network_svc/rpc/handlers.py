@@ -25,10 +25,9 @@ from common_rpc.audit import require_admin
 from common_rpc.context import RequestContext, current_context
 from common_rpc.errors import Conflict, Forbidden, Invalid, NotFound, RpcError
 
-from ..agent import desired
 from ..db.models import Network, Port, SecurityGroup
 from ..domain import audit as network_audit
-from ..domain import networks, ports, routers, security_groups
+from ..domain import changes, desired, networks, port_rows, ports, security_groups
 from ..domain.common import transaction
 from ..domain.errors import invalid
 from . import push
@@ -155,7 +154,7 @@ async def update_port_security_groups(
                 # Neutron's API answers 400; this call's contract (compute's
                 # SecurityGroupCannotBeApplied) has always been a Conflict.
                 raise Conflict(exc.message, details=exc.details) from None
-        rewired = session.info.get(ports.REWIRED_KEY)
+        rewired = session.info.get(changes.REWIRED_KEY)
         out = await _reply(session, port, ctx)
     out["added"] = [g for g in wanted if g not in before]
     out["removed"] = [g for g in before if g not in wanted]
@@ -221,7 +220,7 @@ async def delete_port(deps: Any, port_id: str) -> dict[str, Any]:
         except NotFound:
             # A retried delete finds the port gone: that is success, not an error.
             return {"id": port_id, "deleted": False}
-        changed = dict(routers.changed(session))
+        changed = dict(changes.routers(session))
     await push.port_removed(deps, gone, changed)
     return {"id": port_id, "deleted": True}
 
@@ -237,7 +236,7 @@ async def delete_ports(deps: Any, device_id: str) -> dict[str, Any]:
         mine = ports.visible(ctx).where(Port.device_id == device_id)
         ids = [port.id for port in await session.scalars(mine)]
         gone = [await ports.remove(session, ctx, port_id) for port_id in ids]
-        changed = dict(routers.changed(session))
+        changed = dict(changes.routers(session))
     for port in gone:
         await push.port_removed(deps, port, changed)
         changed = {}
@@ -262,7 +261,7 @@ async def update_port_binding(deps: Any, port_id: str, host: str) -> dict[str, A
         groups = [link.security_group_id for link in port.security_groups]
         out = await _reply(session, port, ctx)
     out["binding:host_id"] = host
-    out["bridge"] = ports.bridge_name(port.network_id)
+    out["bridge"] = port_rows.bridge_name(port.network_id)
     out["mtu"] = state["network"]["mtu"]
     try:
         agent = AgentApi(deps.rpc, host, timeout=deps.settings.agent_rpc_timeout_s)

@@ -21,9 +21,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from common_rpc.agents import AgentRegistry
 from common_rpc.errors import RpcError
 
-from ..agent import desired
 from ..db.models import Network, Port, PortSecurityGroup, Router
-from ..domain import routers
+from ..domain import desired
+from ..domain.port_rows import GATEWAY, INTERFACE
 from .agent_api import AgentApi
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ async def _network_hosts(session: AsyncSession, network_id: str) -> set[str]:
         .join(Port, Port.device_id == Router.id)
         .where(
             Port.network_id == network_id,
-            Port.device_owner.in_((routers.INTERFACE, routers.GATEWAY)),
+            Port.device_owner.in_((INTERFACE, GATEWAY)),
             Router.host != "",
         )
     )

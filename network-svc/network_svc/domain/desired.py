@@ -27,7 +27,8 @@ from ..db.models import (
     SecurityGroupRule,
     Subnet,
 )
-from ..domain.ports import DHCP_OWNER, generation_of
+from .changes import generation_of
+from .port_rows import DHCP_OWNER
 
 
 async def network_state(session: AsyncSession, network_id: str) -> dict[str, Any]:
