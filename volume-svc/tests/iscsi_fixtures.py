@@ -72,6 +72,13 @@ class Tgtd:
             capture_output=True, text=True, timeout=10, check=True,
         ).stdout  # fmt: skip
 
+    def account_names(self) -> str:
+        return subprocess.run(
+            ["tgtadm", "-C", str(self.control_port), "--lld", "iscsi", "--mode", "account",
+             "--op", "show"],
+            capture_output=True, text=True, timeout=10, check=True,
+        ).stdout  # fmt: skip
+
     def cleanup(self) -> None:
         self.kill()
         for name in (f"socket.{self.control_port}", f"socket.{self.control_port}.lock"):

@@ -6,13 +6,18 @@ file backend; names carry the test's prefix and are removed afterwards.
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 from typing import Any
 
+import pytest
 from iscsi_fixtures import Tgtd, needs_tgt, pattern_ok, qemu_io, tgtd_fixture  # noqa: F401
 from volapi_helpers import Api, volume_api
 
+from common_rpc.chassis import commands
 from volume_svc.agent.main import build
+from volume_svc.drivers.base import DriverError
+from volume_svc.drivers.tgt import TgtTarget
 
 MIB = 1 << 20
 pytestmark = needs_tgt
@@ -135,3 +140,25 @@ async def test_tgtd_restart_and_agent_reconcile_bring_exports_back(
         assert (await api.delete("p1", f"/volumes/{vol['id']}")).status_code == 202
         await api.wait_status("p1", "volumes", vol["id"], "deleted")
         assert api.names.iqn_prefix not in tgtd.targets()
+
+
+def test_a_failed_tgtadm_hides_the_chap_secret(tgtd: Tgtd) -> None:
+    """A tgtadm failure is the service's DriverError (and the chassis' CommandError), and
+    its text shows ``--password ***``, never the secret, even where tgt echoes it."""
+    tgt = TgtTarget(
+        iqn_prefix="iqn.2010-10.org.stackling.hide", portal=tgtd.portal,
+        control_port=tgtd.control_port,
+    )  # fmt: skip
+    user, secret = f"hide-{uuid.uuid4().hex[:8]}", f"S3cret-{uuid.uuid4().hex}"
+    new = ("--mode", "account", "--op", "new", "--user", user, "--password", secret)
+    tgt._adm(*new)
+    try:
+        with pytest.raises(DriverError) as failed:
+            tgt._adm(*new)  # the account exists already
+        assert isinstance(failed.value, commands.CommandError)
+        text = str(failed.value)
+        assert failed.value.code != 0 and secret not in text and secret not in failed.value.stderr
+        assert f"--user {user} --password ***" in text
+    finally:
+        tgt._drop_account(user)
+    assert user not in tgtd.account_names()

@@ -15,9 +15,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from common_rpc.chassis import commands
+
 
 class DriverError(RuntimeError):
     """A host operation failed; the message names the operation and the object."""
+
+
+class CommandError(commands.CommandError, DriverError):
+    """A host command failed (``commands.run(..., error=CommandError)``): a DriverError to
+    the agent, its text with every secret (a CHAP password after ``--password``) hidden."""
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,9 @@ import re
 import threading
 from dataclasses import dataclass, field
 
-from .base import DriverError, Export, ExportSpec
-from .priv import CommandError, run
+from common_rpc.chassis import commands
+
+from .base import CommandError, DriverError, Export, ExportSpec
 
 LUN = 1
 _TARGET = re.compile(r"^Target (\d+): (\S+)$")
@@ -71,7 +72,9 @@ class TgtTarget:
         base = ["tgtadm"]
         if self.control_port:
             base += ["-C", str(self.control_port)]
-        return run([*base, "--lld", "iscsi", *args], timeout=timeout)
+        # The CHAP secret after --password never reaches an error or a log line.
+        argv = [*base, "--lld", "iscsi", *args]
+        return commands.run(argv, timeout=timeout, secret_flags={"--password"}, error=CommandError)
 
     def target_iqn(self, volume_id: str) -> str:
         return f"{self.iqn_prefix}:volume-{volume_id}"
