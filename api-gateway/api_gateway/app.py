@@ -2,6 +2,7 @@
 
     stackling-gateway                                  # uvicorn, settings from GATEWAY_*
     app = create_app(GatewaySettings(data_dir=tmp))    # what the tests serve
+    app.state.deps                                     # wiring.Deps: tokens, passwords, ...
 
 Routes: ``/identity`` (Identity v3), ``/compute``, ``/network``, ``/volume``, ``/image``
 (forwarded to a healthy replica of the owning service after the token and the policy
@@ -14,33 +15,29 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from starlette.responses import Response
+from fastapi import FastAPI
 
 from common_rpc.chassis.app import make_app, run_app
-from common_rpc.chassis.faults import fault_bytes, keystone_fault
-from common_rpc.chassis.identity import IdentitySigner
+from common_rpc.chassis.faults import keystone_fault
 from common_rpc.chassis.ping import ping_router
 from common_rpc.chassis.runtime import ServiceRuntime
-from common_rpc.chassis.startup import check_writable_dir, env_names, load_identity_key
+from common_rpc.chassis.startup import check_writable_dir, env_names
 
+from .api import schemas
 from .api.events import events_router
+from .api.identity import identity_router
 from .api.proxy import Proxy, install_proxy
 from .domain.bootstrap import MIGRATIONS, Bootstrap
-from .domain.events import EventStream
-from .domain.tokens import TokenService
-from .identity import identity_router
-from .identity.schemas import keystone_validation_message
 from .settings import GatewaySettings
+from .wiring import Deps
 
 
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
-    """The composition root: one runtime, the token service, and the edge around them."""
+    """The composition root: one runtime and its Deps, the identity API and the edge."""
     settings = settings or GatewaySettings()
     runtime = ServiceRuntime(settings, migrations=MIGRATIONS)
-    runtime.serve("gateway", runtime, ping_router("gateway", settings.host))
-    tokens = TokenService.from_settings(runtime.sessions, settings)
+    deps = Deps.build(runtime)
+    runtime.serve("gateway", deps, ping_router("gateway", settings.host))
     # The gateway checks X-Auth-Token itself; no route expects the services' signed header.
     app = make_app(
         settings,
@@ -50,28 +47,15 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         fault_formatter=keystone_fault,
         public_paths=("/*",),
     )
-    # Bodies that do not fit answer Keystone's words, not the chassis' generic ones.
-    app.add_exception_handler(RequestValidationError, keystone_validation_fault)
-    app.include_router(identity_router(settings, runtime.sessions, tokens), prefix="/identity")
-    signer = load_identity_key(
-        IdentitySigner, settings.identity_private_key_file, settings, "identity_private_key_path"
-    )
-    proxy = Proxy(settings, tokens, signer)
-    events = EventStream(runtime.broker)
+    schemas.install(app)  # bodies that do not fit: Keystone's words
+    app.include_router(identity_router(deps), prefix="/identity")
+    proxy = Proxy(settings, deps.tokens, deps.signer)
     install_proxy(app, proxy)
-    app.include_router(events_router(events, tokens))
+    app.include_router(events_router(deps.events, deps.tokens))
     # Bootstrap runs after the migrations and before the first request is served.
-    add_lifespan(app, Bootstrap(runtime.sessions, settings), tokens, proxy, events)
-    app.state.tokens = tokens
+    add_lifespan(app, Bootstrap(runtime.sessions, settings), deps.tokens, proxy, deps.events)
+    app.state.deps = deps
     return app
-
-
-async def keystone_validation_fault(_request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, RequestValidationError)
-    message = keystone_validation_message(list(exc.errors()))
-    return Response(
-        fault_bytes(keystone_fault, 400, message), status_code=400, media_type="application/json"
-    )
 
 
 def main() -> None:

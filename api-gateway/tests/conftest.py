@@ -62,7 +62,7 @@ async def gateway(db_url: str, tmp_path: Path) -> AsyncIterator[Gateway]:
     app = build_app(settings)
     async with running_app(app, base_url=PUBLIC_URL) as http:
         accounts = await bootstrap(app.state.runtime.sessions, settings)
-        yield Gateway(http, settings, app.state.tokens, accounts)
+        yield Gateway(http, settings, app.state.deps.tokens, accounts)
 
 
 @pytest.fixture(scope="module")

@@ -148,7 +148,7 @@ async def world(
     app = build_app(settings)
     async with running_app(app, base_url=PUBLIC_URL) as http:
         accounts = await bootstrap(app.state.runtime.sessions, settings)
-        gateway = Gateway(http, settings, app.state.tokens, accounts)
+        gateway = Gateway(http, settings, app.state.deps.tokens, accounts)
         admin = await gateway.admin_token()
         roles = await http.get("/identity/v3/roles", headers={"X-Auth-Token": admin})
         names = {

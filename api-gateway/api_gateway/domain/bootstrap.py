@@ -1,6 +1,6 @@
 """First start of identity: the roles, an admin and a demo account, and a clouds.yaml.
 
-    result = await bootstrap(runtime.sessions, settings)
+    result = await bootstrap(runtime.sessions, settings)     # a BootstrapResult (TypedDict)
     result["admin"]   # {"username": "admin", "password": "...", "project_name": "admin",
                       #  "user_id": "...", "project_id": "...", "generated": False}
     add_lifespan(app, Bootstrap(runtime.sessions, settings))   # app.py: after migrations
@@ -25,7 +25,7 @@ import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import yaml
 from sqlalchemy import select
@@ -48,6 +48,24 @@ CREDENTIALS_FILE = "credentials.json"
 ATTEMPTS = 3
 
 
+class AccountResult(TypedDict):
+    """One account as this start left it; ``password`` is None when unknown here."""
+
+    username: str
+    password: str | None
+    project_name: str
+    user_id: str
+    project_id: str
+    generated: bool  # by this start: printed once, then read from credentials.json
+
+
+class BootstrapResult(TypedDict):
+    admin: AccountResult
+    demo: AccountResult
+    clouds_yaml: str
+    credentials_file: str
+
+
 @dataclass(frozen=True)
 class Account:
     key: str  # "admin" or "demo"
@@ -67,7 +85,7 @@ def accounts(settings: GatewaySettings) -> list[Account]:
 
 async def bootstrap(
     sessions: async_sessionmaker[AsyncSession], settings: GatewaySettings
-) -> dict[str, Any]:
+) -> BootstrapResult:
     """Create what is missing; returns each account's names, ids and password."""
     passwords = Passwords()
     wanted = accounts(settings)
@@ -83,12 +101,12 @@ async def bootstrap(
     plain = await asyncio.to_thread(
         settle_passwords, settings.data_dir / CREDENTIALS_FILE, wanted, existing
     )
-    result: dict[str, Any] = {}
+    done: dict[str, AccountResult] = {}
     for attempt in range(ATTEMPTS):
         try:
             for account in wanted:
                 password, generated = plain[account.key]
-                result[account.key] = await _ensure_account(
+                done[account.key] = await _ensure_account(
                     sessions, passwords, account, password, generated
                 )
             break
@@ -96,10 +114,13 @@ async def bootstrap(
             if attempt == ATTEMPTS - 1:
                 raise
             log.info("bootstrap raced another process; looking again")
-    await asyncio.to_thread(write_clouds_yaml, settings, result)
-    result["clouds_yaml"] = str(settings.clouds_yaml_file)
-    result["credentials_file"] = str(settings.data_dir / CREDENTIALS_FILE)
-    return result
+    await asyncio.to_thread(write_clouds_yaml, settings, done)
+    return BootstrapResult(
+        admin=done["admin"],
+        demo=done["demo"],
+        clouds_yaml=str(settings.clouds_yaml_file),
+        credentials_file=str(settings.data_dir / CREDENTIALS_FILE),
+    )
 
 
 async def _ensure_account(
@@ -108,7 +129,7 @@ async def _ensure_account(
     account: Account,
     password: str | None,
     generated: bool,
-) -> dict[str, Any]:
+) -> AccountResult:
     async with sessions.begin() as session:
         await _ensure_roles(session)
         role_id = await session.scalar(select(Role.id).where(Role.name == account.role))
@@ -138,14 +159,14 @@ async def _ensure_account(
         grant = await session.get(RoleAssignment, (user.id, project.id, role_id))
         if grant is None:
             session.add(RoleAssignment(user_id=user.id, project_id=project.id, role_id=role_id))
-    return {
-        "username": account.username,
-        "password": password,
-        "project_name": account.project_name,
-        "user_id": user.id,
-        "project_id": project.id,
-        "generated": generated,
-    }
+    return AccountResult(
+        username=account.username,
+        password=password,
+        project_name=account.project_name,
+        user_id=user.id,
+        project_id=project.id,
+        generated=generated,
+    )
 
 
 async def _ensure_roles(session: AsyncSession) -> None:
@@ -204,15 +225,16 @@ def write_private(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def write_clouds_yaml(settings: GatewaySettings, result: dict[str, Any]) -> None:
+def write_clouds_yaml(settings: GatewaySettings, accounts: dict[str, AccountResult]) -> None:
     """Add or refresh ``stackling-admin`` and ``stackling-demo``; other clouds stay."""
     path = settings.clouds_yaml_file
     path.parent.mkdir(parents=True, exist_ok=True)
+    # Someone's clouds.yaml, whatever else it holds: only our two clouds are touched.
     document: dict[str, Any] = {}
     if path.exists():
         document = yaml.safe_load(path.read_text()) or {}
     clouds = document.setdefault("clouds", {})
-    for key, account in result.items():
+    for key, account in accounts.items():
         auth = {
             "auth_url": settings.public_url.rstrip("/") + "/identity/v3",
             "username": account["username"],
@@ -231,10 +253,9 @@ def write_clouds_yaml(settings: GatewaySettings, result: dict[str, Any]) -> None
     write_private(path, yaml.safe_dump(document, sort_keys=False))
 
 
-def announce(result: dict[str, Any]) -> None:
+def announce(result: BootstrapResult) -> None:
     """Print the passwords this run generated (once: later runs read them from the file)."""
-    for key in ("admin", "demo"):
-        account = result[key]
+    for account in (result["admin"], result["demo"]):
         if account["generated"]:
             print(
                 f"stackling-gateway: generated password for {account['username']}: "
@@ -251,7 +272,7 @@ class Bootstrap:
     ) -> None:
         self.sessions = sessions
         self.settings = settings
-        self.result: dict[str, Any] | None = None
+        self.result: BootstrapResult | None = None
 
     async def start(self) -> None:
         self.result = await bootstrap(self.sessions, self.settings)
@@ -261,7 +282,7 @@ class Bootstrap:
         pass
 
 
-async def prepare(settings: GatewaySettings) -> dict[str, Any]:
+async def prepare(settings: GatewaySettings) -> BootstrapResult:
     """Migrate the database and bootstrap it, on an engine of its own (before serving)."""
     await upgrade(settings.database_url, MIGRATIONS)
     engine = make_engine(settings.database_url)

@@ -297,7 +297,7 @@ POLICY: dict[str, list[Entry]] = {
     "image": IMAGE,
 }
 
-# compute-svc serves the image API under /image (its own catalog entry, see proxy.py).
+# compute-svc serves the image API under /image (its own catalog entry, see api/proxy.py).
 MOUNTED_IN: dict[str, dict[str, str]] = {"compute": {"/image": "image"}}
 
 

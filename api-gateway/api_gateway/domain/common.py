@@ -1,15 +1,16 @@
-"""Small helpers the identity routes share: rows by id or 404, the one domain, query flags.
+"""Small helpers of identity's logic: rows by id or 404, the one domain, Keystone's 400s.
 
     project = await get_or_404(session, Project, project_id, "project")
     require_default_domain(body.domain_id)      # None or "default", else 404
-    query_flag("true")                          # True; "0" and "false" are False
+    raise expecting("domain", "project")        # "Expecting to find domain in project. ..."
 
 Messages follow Keystone's ("Could not find project: ID."), which clients show as is.
 """
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from collections.abc import Mapping
+from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -54,14 +55,7 @@ def require_default_domain(domain_id: str | None) -> str:
     return DEFAULT_DOMAIN_ID
 
 
-def query_flag(value: str | None) -> bool | None:
-    """A boolean query parameter; present without a value means true, as in Keystone."""
-    if value is None:
-        return None
-    return value.strip().lower() not in ("0", "false", "no", "off")
-
-
-def not_none(fields: dict[str, Any], *names: str) -> None:
+def not_none(fields: Mapping[str, object], *names: str) -> None:
     """Reject an explicit null for attributes that cannot be unset."""
     for name in names:
         if name in fields and fields[name] is None:

@@ -1,6 +1,6 @@
 """``POST /v3/auth/tokens``: check who asks (password or token method), then the scope.
 
-    secret, info = await authenticate(deps, AuthRequest.model_validate(body))
+    secret, info = await authenticate(deps, Auth.model_validate(body["auth"]))
 
 Scope: a project by id or by name and domain; none given means the user's default
 project when they hold a role there (Keystone's rule), else an unscoped token; the
@@ -20,10 +20,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from common_rpc.errors import Invalid, Unauthorized
 
 from ..db.models import Project, User
-from ..domain.tokens import AUTH_REQUIRED, TokenInfo, project_roles
-from .deps import IdentityDeps
-from .lookup import expecting, is_default_domain
-from .schemas import AuthRequest, DomainRef, PasswordMethod, ProjectRef, Scope
+from ..wiring import Deps
+from .common import expecting, is_default_domain
+from .schemas import Auth, DomainRef, PasswordMethod, ProjectRef, Scope
+from .tokens import AUTH_REQUIRED, TokenInfo, project_roles
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +42,9 @@ def _refuse(reason: str) -> Unauthorized:
     return Unauthorized(AUTH_REQUIRED)
 
 
-async def authenticate(deps: IdentityDeps, request: AuthRequest) -> tuple[str, TokenInfo]:
-    identity = request.auth.identity
+async def authenticate(deps: Deps, request: Auth) -> tuple[str, TokenInfo]:
+    """A new token's secret and what it stands for, or Keystone's 401 (400 for bad input)."""
+    identity = request.identity
     for method in identity.methods:
         if not identity.has_payload(method):
             raise expecting(method, "identity")
@@ -57,7 +58,7 @@ async def authenticate(deps: IdentityDeps, request: AuthRequest) -> tuple[str, T
         subject = _Subject(user_id=parent.user_id, methods=methods, parent=parent)
     else:
         raise Unauthorized("Attempted to authenticate with an unsupported method.")
-    project_id = await _scope(deps, subject, request.auth.scope)
+    project_id = await _scope(deps, subject, request.scope)
     parent = subject.parent
     return await deps.tokens.issue(
         subject.user_id,
@@ -68,7 +69,7 @@ async def authenticate(deps: IdentityDeps, request: AuthRequest) -> tuple[str, T
     )
 
 
-async def _password_subject(deps: IdentityDeps, method: PasswordMethod) -> _Subject:
+async def _password_subject(deps: Deps, method: PasswordMethod) -> _Subject:
     ref = method.user
     if ref.id is None and ref.name is None:
         raise Invalid("Invalid input for field identity/password/user: id or name must be present.")
@@ -103,7 +104,7 @@ async def _find_user(
     return await session.scalar(select(User).where(User.name == name))
 
 
-async def _scope(deps: IdentityDeps, subject: _Subject, scope: Scope | str | None) -> str | None:
+async def _scope(deps: Deps, subject: _Subject, scope: Scope | str | None) -> str | None:
     """The project the token is for, or None for an unscoped token."""
     if scope == "unscoped":
         return None
@@ -137,7 +138,7 @@ async def _find_project(session: AsyncSession, ref: ProjectRef) -> Project | Non
     return await session.scalar(select(Project).where(Project.name == ref.name))
 
 
-async def _default_project(deps: IdentityDeps, subject: _Subject) -> str | None:
+async def _default_project(deps: Deps, subject: _Subject) -> str | None:
     """Keystone scopes a token without scope to the user's usable default project."""
     project_id = subject.default_project_id
     if project_id is None:

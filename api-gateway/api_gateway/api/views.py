@@ -1,4 +1,4 @@
-"""Keystone's JSON shapes for projects, users, roles, the domain and tokens.
+"""Keystone's JSON shapes for projects, users, roles, grants, the domain, tokens and the catalog.
 
     links = Links(settings.public_url)
     project_view(project, links)   # {"id", "name", ..., "links": {"self": ".../v3/projects/ID"}}
@@ -16,6 +16,8 @@ from typing import Any
 from fastapi import Request
 
 from ..db.models import DEFAULT_DOMAIN_ID, DEFAULT_DOMAIN_NAME, Project, Role, User
+from ..domain.assignments import Assignment
+from ..domain.catalog import CatalogService
 from ..domain.tokens import TokenInfo
 
 DOMAIN_REF = {"id": DEFAULT_DOMAIN_ID, "name": DEFAULT_DOMAIN_NAME}
@@ -105,7 +107,44 @@ def domain_view(links: Links) -> dict[str, Any]:
     }
 
 
-def token_body(info: TokenInfo, catalog: list[dict[str, Any]] | None) -> dict[str, Any]:
+def assignment_view(item: Assignment, links: Links, *, names: bool) -> dict[str, Any]:
+    """One of ``GET /v3/role_assignments``; ``names`` adds the names (``include_names``)."""
+    role: dict[str, Any] = {"id": item.role_id}
+    user: dict[str, Any] = {"id": item.user_id}
+    project: dict[str, Any] = {"id": item.project_id}
+    if names:
+        role["name"] = item.role_name
+        user.update(name=item.user_name, domain=DOMAIN_REF)
+        project.update(name=item.project_name, domain=DOMAIN_REF)
+    path = f"projects/{item.project_id}/users/{item.user_id}/roles/{item.role_id}"
+    view_links = {"assignment": links.of(path)}
+    if item.prior_role_id is not None:
+        view_links["prior_role"] = links.of("roles", item.prior_role_id)
+    return {"role": role, "user": user, "scope": {"project": project}, "links": view_links}
+
+
+def catalog_view(catalog: list[CatalogService]) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": service.id,
+            "type": service.type,
+            "name": service.name,
+            "endpoints": [
+                {
+                    "id": endpoint.id,
+                    "interface": endpoint.interface,
+                    "region": endpoint.region,
+                    "region_id": endpoint.region,
+                    "url": endpoint.url,
+                }
+                for endpoint in service.endpoints
+            ],
+        }
+        for service in catalog
+    ]
+
+
+def token_body(info: TokenInfo, catalog: list[CatalogService] | None) -> dict[str, Any]:
     """``{"token": {...}}``; project, roles and catalog only for a project-scoped token."""
     audit_ids = [info.audit_id] + ([info.audit_chain_id] if info.audit_chain_id else [])
     token: dict[str, Any] = {
@@ -125,5 +164,5 @@ def token_body(info: TokenInfo, catalog: list[dict[str, Any]] | None) -> dict[st
         token["is_domain"] = False
         token["roles"] = [{"id": role.id, "name": role.name} for role in info.roles]
         if catalog is not None:
-            token["catalog"] = catalog
+            token["catalog"] = catalog_view(catalog)
     return {"token": token}

@@ -19,21 +19,22 @@ from fastapi.responses import JSONResponse
 from common_rpc.errors import Forbidden, NotFound
 
 from ..domain.auth import AuthContext
+from ..domain.authn import authenticate
 from ..domain.catalog import build_catalog
+from ..domain.projects import usable_projects
 from ..domain.tokens import TokenInfo
-from .access import authorize
-from .authn import authenticate
-from .deps import IdentityDeps
+from ..wiring import Deps
+from .common import Access, authorize
 from .schemas import AuthRequest
-from .users import assigned_projects
-from .views import collection, project_view, token_body
+from .views import Links, catalog_view, collection, project_view, token_body
 
 SUBJECT_HEADER = "X-Subject-Token"
 
 
-def auth_router(deps: IdentityDeps) -> APIRouter:
+def auth_router(deps: Deps) -> APIRouter:
     router = APIRouter()
-    caller = deps.access.caller
+    caller = Access(deps.tokens).caller
+    links = Links(deps.settings.public_url)
 
     def respond(info: TokenInfo, secret: str, status: int, nocatalog: str | None) -> Response:
         catalog = None
@@ -55,7 +56,7 @@ def auth_router(deps: IdentityDeps) -> APIRouter:
 
     @router.post("/v3/auth/tokens", status_code=201)
     async def issue_token(body: AuthRequest, nocatalog: str | None = None) -> Response:
-        secret, info = await authenticate(deps, body)
+        secret, info = await authenticate(deps, body.auth)
         return respond(info, secret, 201, nocatalog)
 
     @router.get("/v3/auth/tokens")
@@ -86,16 +87,14 @@ def auth_router(deps: IdentityDeps) -> APIRouter:
 
     @router.get("/v3/auth/projects")
     async def my_projects(request: Request, auth: AuthContext = Depends(caller)) -> dict[str, Any]:
-        async with deps.sessions() as session:
-            projects = await assigned_projects(session, auth.user_id, enabled_only=True)
-        views = [project_view(p, deps.links) for p in projects]
-        return collection("projects", views, deps.links.collection(request))
+        views = [project_view(p, links) for p in await usable_projects(deps, auth.user_id)]
+        return collection("projects", views, links.collection(request))
 
     @router.get("/v3/auth/catalog")
     async def my_catalog(request: Request, auth: AuthContext = Depends(caller)) -> dict[str, Any]:
         if auth.project_id is None:
             raise Forbidden("A project-scoped token is required to produce a service catalog.")
-        catalog = build_catalog(deps.settings, auth.project_id)
-        return {"catalog": catalog, "links": deps.links.collection(request)}
+        catalog = catalog_view(build_catalog(deps.settings, auth.project_id))
+        return {"catalog": catalog, "links": links.collection(request)}
 
     return router

@@ -1,10 +1,11 @@
-"""Who may call the identity API: a valid ``X-Auth-Token``, and admin for management.
+"""What the identity routers share: who may call (token, admin) and query flags.
 
-    access = Access(tokens)
+    access = Access(deps.tokens)
     @router.get("/v3/projects")
     async def list_projects(auth: AuthContext = Depends(access.admin("identity:list_projects"))):
         ...
     authorize("identity:get_user", auth, owner=auth.user_id == user_id)   # self-service
+    query_flag("true")          # True; "0" and "false" are False; absent is None
 
 No token, or one that is unknown, expired or revoked: 401. A valid token without the
 admin role (on its project) for an admin-only call: 403. Both in Keystone's error shape.
@@ -51,3 +52,10 @@ class Access:
             return auth
 
         return require_admin
+
+
+def query_flag(value: str | None) -> bool | None:
+    """A boolean query parameter; present without a value means true, as in Keystone."""
+    if value is None:
+        return None
+    return value.strip().lower() not in ("0", "false", "no", "off")

@@ -1,0 +1,124 @@
+"""What the identity calls take: a token request's ``auth`` and the project and user specs.
+
+    auth = Auth.model_validate({"identity": {"methods": ["password"], "password":
+        {"user": {"name": "demo", "domain": {"name": "Default"}, "password": "pw"}}},
+        "scope": {"project": {"name": "demo", "domain": {"name": "Default"}}}})
+    ProjectCreate.model_validate({"name": "p2", "enabled": True})
+
+Limits and types are Keystone's request schemas'. Unknown keys are ignored (clients send
+extras such as ``tags`` or ``options``). On updates, ``model_fields_set`` tells which
+attributes the client gave. ``api/schemas.py`` wraps them in the request bodies and
+answers one that does not fit in Keystone's words.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
+
+from .passwords import MAX_PASSWORD_LENGTH
+
+Name = Annotated[str, Field(min_length=1, max_length=255)]
+ProjectName = Annotated[str, Field(min_length=1, max_length=64)]
+Password = Annotated[str, Field(max_length=MAX_PASSWORD_LENGTH)]
+Id = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+# --- POST /v3/auth/tokens --------------------------------------------------------------
+
+
+class DomainRef(Body):
+    id: Id | None = None
+    name: Name | None = None
+
+
+class UserRef(Body):
+    id: Id | None = None
+    name: Name | None = None
+    domain: DomainRef | None = None
+    password: Password | None = None
+
+
+class PasswordMethod(Body):
+    user: UserRef
+
+
+class TokenMethod(Body):
+    id: Annotated[str, Field(min_length=1, max_length=512)]
+
+
+class Identity(Body):
+    # Other methods' payloads are kept: Keystone asks for each named method's payload
+    # before it says a method is not supported.
+    model_config = ConfigDict(extra="allow")
+
+    methods: Annotated[list[str], Field(min_length=1)]
+    password: PasswordMethod | None = None
+    token: TokenMethod | None = None
+
+    def has_payload(self, method: str) -> bool:
+        return getattr(self, method, None) is not None or method in (self.model_extra or {})
+
+
+class ProjectRef(Body):
+    id: Id | None = None
+    name: ProjectName | None = None
+    domain: DomainRef | None = None
+
+
+class Scope(Body):
+    project: ProjectRef | None = None
+    domain: DomainRef | None = None
+    # Refused whatever it holds (no system scope here), so its content is left free-form.
+    system: dict[str, Any] | None = None
+
+
+class Auth(Body):
+    identity: Identity
+    # "unscoped" asks for an unscoped token even when the user has a default project.
+    scope: Scope | Literal["unscoped"] | None = None
+
+
+# --- projects -----------------------------------------------------------------------------
+
+
+class ProjectCreate(Body):
+    name: ProjectName
+    description: str | None = None
+    enabled: StrictBool = True
+    domain_id: Id | None = None
+    is_domain: StrictBool = False
+    parent_id: Id | None = None
+
+
+class ProjectUpdate(Body):
+    name: ProjectName | None = None
+    description: str | None = None
+    enabled: StrictBool | None = None
+
+
+# --- users ----------------------------------------------------------------------------------
+
+
+class UserCreate(Body):
+    name: Name
+    password: Password | None = None
+    enabled: StrictBool = True
+    domain_id: Id | None = None
+    default_project_id: Id | None = None
+    email: Annotated[str, Field(max_length=255)] | None = None
+    description: str | None = None
+
+
+class UserUpdate(Body):
+    name: Name | None = None
+    password: Password | None = None
+    enabled: StrictBool | None = None
+    default_project_id: Id | None = None
+    email: Annotated[str, Field(max_length=255)] | None = None
+    description: str | None = None

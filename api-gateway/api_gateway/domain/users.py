@@ -1,0 +1,117 @@
+"""Users of the one domain: create, find, change (password too) and delete.
+
+    user = await create_user(deps, UserCreate(name="u2", password="pw"))   # 409 for a taken name
+    await user_projects(deps, user.id)                                      # where it has a role
+    await update_user(deps, user.id, UserUpdate(password="new"))   # its tokens are revoked
+    await delete_user(deps, user.id)     # its role assignments and tokens go with it
+
+A password is stored only as an argon2id hash (``Passwords``) and never shown.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from common_rpc.errors import Conflict, Invalid, NotFound
+
+from ..db.models import Project, User, new_id
+from ..wiring import Deps
+from .common import get_or_404, not_none, require_default_domain
+from .projects import assigned_projects
+from .schemas import UserCreate, UserUpdate
+
+
+def duplicate_user(name: str) -> Conflict:
+    return Conflict(
+        "Conflict occurred attempting to store user - "
+        f"Duplicate entry found with name {name} at domain ID default."
+    )
+
+
+async def check_project(session: AsyncSession, project_id: str | None) -> None:
+    if project_id is not None and await session.get(Project, project_id) is None:
+        raise Invalid(f"Could not find project for default_project_id: {project_id}.")
+
+
+async def create_user(deps: Deps, spec: UserCreate) -> User:
+    user = User(
+        id=new_id(),
+        name=spec.name,
+        domain_id=require_default_domain(spec.domain_id),
+        enabled=spec.enabled,
+        default_project_id=spec.default_project_id,
+        email=spec.email,
+        description=spec.description,
+        password_hash=await deps.passwords.hash(spec.password) if spec.password else None,
+    )
+    try:
+        async with deps.sessions.begin() as session:
+            await check_project(session, spec.default_project_id)
+            session.add(user)
+    except IntegrityError:
+        raise duplicate_user(spec.name) from None
+    return user
+
+
+async def list_users(
+    deps: Deps,
+    *,
+    name: str | None = None,
+    enabled: bool | None = None,
+    domain_id: str | None = None,
+) -> list[User]:
+    query = select(User).order_by(User.name)
+    if name is not None:
+        query = query.where(User.name == name)
+    if enabled is not None:
+        query = query.where(User.enabled == enabled)
+    if domain_id is not None:
+        query = query.where(User.domain_id == domain_id)
+    async with deps.sessions() as session:
+        return list((await session.scalars(query)).all())
+
+
+async def get_user(deps: Deps, user_id: str) -> User:
+    async with deps.sessions() as session:
+        return await get_or_404(session, User, user_id, "user")
+
+
+async def user_projects(deps: Deps, user_id: str) -> list[Project]:
+    """The projects an existing user holds a role on (disabled ones too)."""
+    async with deps.sessions() as session:
+        await get_or_404(session, User, user_id, "user")
+        return await assigned_projects(session, user_id)
+
+
+async def update_user(deps: Deps, user_id: str, spec: UserUpdate) -> User:
+    """Apply the attributes the client gave (``model_fields_set``)."""
+    changes = spec.model_dump(include=spec.model_fields_set)
+    not_none(changes, "name", "enabled")
+    if "password" in changes:
+        password = changes.pop("password")
+        changes["password_hash"] = await deps.passwords.hash(password) if password else None
+    try:
+        async with deps.sessions.begin() as session:
+            user = await get_or_404(session, User, user_id, "user")
+            await check_project(session, changes.get("default_project_id"))
+            for key, value in changes.items():
+                setattr(user, key, value)
+    except IntegrityError:
+        raise duplicate_user(str(changes.get("name"))) from None
+    if "password_hash" in changes:
+        # As Keystone: a new password revokes the tokens got with the old one.
+        await deps.tokens.revoke_user(user_id)
+    elif changes.get("enabled") is False:
+        deps.tokens.forget(user_id)
+    return user
+
+
+async def delete_user(deps: Deps, user_id: str) -> None:
+    async with deps.sessions.begin() as session:
+        # Assignments and tokens go by ON DELETE CASCADE.
+        result = await session.execute(delete(User).where(User.id == user_id))
+    if not result.rowcount:
+        raise NotFound(f"Could not find user: {user_id}.")
+    deps.tokens.forget(user_id)
