@@ -1,4 +1,5 @@
-"""The file backend on a real directory, the tgt output parser and the helper choice."""
+"""The file backend on a real directory, the tgt output parser, and drivers as plugins:
+the built-in ones found by their entry points and chosen in the agent's settings."""
 
 from __future__ import annotations
 
@@ -8,9 +9,14 @@ from pathlib import Path
 
 import pytest
 
+from common_rpc.chassis.plugins import PluginError, load_driver
+from common_rpc.chassis.settings import SettingsError
 from volume_svc.agent.host import VolumeHost
+from volume_svc.agent.main import build
+from volume_svc.agent.settings import AgentSettings
 from volume_svc.contracts import DesiredExport, HostState
-from volume_svc.drivers import load_target
+from volume_svc.drivers import load_backend, load_target
+from volume_svc.drivers.base import DriverConfig
 from volume_svc.drivers.fake import FakeTarget
 from volume_svc.drivers.filebackend import GIB, FileBackend
 from volume_svc.drivers.tgt import TgtTarget, parse_show
@@ -81,16 +87,48 @@ def test_tgt_show_parser_and_ownership() -> None:
 
 
 def test_auto_picks_lio_only_where_configfs_has_a_target_dir(tmp_path: Path) -> None:
-    tgt = load_target("auto", iqn_prefix="iqn.x", portal="p", lio_dir=tmp_path / "absent")
-    assert tgt.name == "tgt"
+    config = DriverConfig(tmp_path, iqn_prefix="iqn.x", portal="p", lio_dir=tmp_path / "absent")
+    assert load_target("auto", config).name == "tgt"
     try:
-        lio = load_target("auto", iqn_prefix="iqn.x", portal="p", lio_dir=tmp_path)
+        lio = load_target("auto", DriverConfig(tmp_path, "iqn.x", "p", lio_dir=tmp_path))
     except ModuleNotFoundError as exc:  # rtslib-fb is not installed on this host
         assert "rtslib" in str(exc)
     else:
         assert lio.name == "lio"
-    with pytest.raises(ValueError):
-        load_target("nope", iqn_prefix="iqn.x", portal="p")
+    with pytest.raises(PluginError, match="installed: auto, fake, lio, tgt"):
+        load_target("nope", config)
+
+
+def test_the_built_in_drivers_are_entry_points() -> None:
+    """Registered in volume-svc's pyproject exactly as a third party's driver would be."""
+    assert load_driver("volume", "backend", "file") is FileBackend
+    assert load_driver("volume", "target", "tgt") is TgtTarget
+    assert load_driver("volume", "target", "fake") is FakeTarget
+    assert load_driver("volume", "target", "lio").__name__ == "LioTarget"
+    assert load_driver("volume", "target", "auto").__name__ == "AutoTarget"
+
+
+def test_settings_choose_the_drivers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """VOLUME_DRIVERS names them; VOLUME_AGENT_TARGET_HELPER still names the target; an
+    unknown kind or name stops the agent before it starts."""
+    monkeypatch.setenv("VOLUME_AGENT_TARGET_HELPER", "fake")
+    settings = AgentSettings(data_dir=tmp_path, host="st-drivers", agent_name_prefix="d-")
+    assert (settings.driver("backend"), settings.driver("target")) == ("file", "fake")
+    agent = build(settings)
+    assert isinstance(agent.host.target, FakeTarget)
+    assert isinstance(agent.host.backend, FileBackend)
+    assert agent.host.backend.storage_dir == tmp_path / "volumes"
+
+    monkeypatch.setenv("VOLUME_DRIVERS", '{"target": "tgt", "backend": "file"}')
+    settings = AgentSettings(data_dir=tmp_path, host="st-drivers", agent_tgt_control_port=7)
+    target = build(settings).host.target
+    assert isinstance(target, TgtTarget) and target.control_port == 7
+    assert load_backend("file", settings.driver_config()).list_volumes() == frozenset()
+
+    with pytest.raises(SettingsError, match="unknown kind"):
+        AgentSettings(data_dir=tmp_path, drivers={"disk": "file"})
+    with pytest.raises(PluginError, match="target driver 'nope' is not installed"):
+        build(AgentSettings(data_dir=tmp_path, drivers={"target": "nope"}))
 
 
 async def test_a_stale_reconcile_neither_revives_nor_removes_newer_exports(tmp_path: Path) -> None:

@@ -3,7 +3,7 @@
 Driver calls block (file copies, tgtadm), so they run in a thread; a lock keeps an export
 and a reconcile from interleaving on the same targets.
 
-    host = VolumeHost(FileBackend(dir), load_target("tgt", ...), name_prefix="")
+    host = VolumeHost(FileBackend(dir), load_target("tgt", config), name_prefix="")
     await host.create_volume("v1", 1)
     await host.export_volume("v1", "iqn.1993-08.org.debian:01:c1", "s3cr3t")
 """

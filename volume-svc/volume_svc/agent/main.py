@@ -19,8 +19,7 @@ from common_rpc.chassis.agent import AgentShell
 from common_rpc.chassis.agent_process import run_agent
 
 from ..contracts import HOST_STATE
-from ..drivers import load_target
-from ..drivers.filebackend import FileBackend
+from ..drivers import load_backend, load_target
 from .handlers import rpc as commands
 from .host import VolumeHost
 from .settings import AgentSettings
@@ -32,21 +31,18 @@ VolumeAgent = AgentShell
 
 
 def build(settings: AgentSettings) -> AgentShell:
-    storage = settings.storage_dir()
-    backend = FileBackend(storage, prefix=settings.agent_name_prefix)
-    target = load_target(
-        settings.agent_target_helper,
-        iqn_prefix=settings.agent_iqn_prefix,
-        portal=settings.agent_portal,
-        tgt_control_port=settings.agent_tgt_control_port,
-    )
+    """The shell around the drivers the settings name (PluginError if one is missing)."""
+    config = settings.driver_config()
+    backend = load_backend(settings.driver("backend"), config)
+    target = load_target(settings.driver("target"), config)
     host = VolumeHost(backend, target, name_prefix=settings.agent_name_prefix)
+    storage = config.storage_dir
 
     def capabilities() -> dict[str, Any]:
         # Free-form by design: the heartbeat's capabilities, shown to admins as is.
         usage = shutil.disk_usage(storage)
         return {
-            "backend": "file",
+            "backend": settings.driver("backend"),
             "target_helper": target.name,
             "portal": settings.agent_portal,
             "total_gb": usage.total >> 30,

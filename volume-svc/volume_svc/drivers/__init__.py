@@ -1,41 +1,31 @@
-"""The volume data plane: a file backend and an iSCSI target helper, chosen by name.
+"""The volume data plane: a backend that holds the bytes and an iSCSI target helper, each
+loaded by name from the entry points of group ``stackling.volume.drivers``.
 
-backend = FileBackend(Path("/var/lib/stackling/volumes"), prefix="")
-target = load_target("auto", iqn_prefix="iqn.2010-10.org.stackling", portal="10.0.0.5:3260")
-# "auto": LIO where /sys/kernel/config/target exists, tgt otherwise
+config = DriverConfig(storage_dir=Path("/var/lib/stackling/volumes"),
+                      iqn_prefix="iqn.2010-10.org.stackling", portal="10.0.0.5:3260")
+backend = load_backend("file", config)
+target = load_target("auto", config)   # LIO where /sys/kernel/config/target exists, else tgt
+
+Built in: ``backend.file``, ``target.tgt``, ``target.lio``, ``target.fake`` (in memory, for
+tests) and ``target.auto``; another package adds one by declaring the same kind of entry
+point. A name nobody installed raises ``PluginError`` (a start-up error) listing those that are.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+from common_rpc.chassis.plugins import load_driver
 
-from .base import TargetHelper
+from .base import Backend, BackendDriver, DriverConfig, TargetDriver, TargetHelper
 
-LIO_DIR = Path("/sys/kernel/config/target")
+SERVICE = "volume"
+KINDS = ("backend", "target")
 
 
-def load_target(
-    name: str,
-    *,
-    iqn_prefix: str,
-    portal: str,
-    tgt_control_port: int = 0,
-    lio_dir: Path = LIO_DIR,
-) -> TargetHelper:
-    """The target helper named ``name`` (``auto``, ``tgt``, ``lio`` or ``fake``)."""
-    if name == "auto":
-        name = "lio" if lio_dir.is_dir() else "tgt"
-    if name == "tgt":
-        from .tgt import TgtTarget
+def load_backend(name: str, config: DriverConfig) -> Backend:
+    driver: BackendDriver = load_driver(SERVICE, "backend", name)
+    return driver.from_config(config)
 
-        return TgtTarget(iqn_prefix=iqn_prefix, portal=portal, control_port=tgt_control_port)
-    if name == "lio":
-        # imported lazily: rtslib-fb is only needed where the kernel target runs
-        from .lio import LioTarget
 
-        return LioTarget(iqn_prefix=iqn_prefix, portal=portal)
-    if name == "fake":
-        from .fake import FakeTarget
-
-        return FakeTarget(iqn_prefix=iqn_prefix, portal=portal)
-    raise ValueError(f"unknown target helper {name!r} (known: auto, tgt, lio, fake)")
+def load_target(name: str, config: DriverConfig) -> TargetHelper:
+    driver: TargetDriver = load_driver(SERVICE, "target", name)
+    return driver.from_config(config)

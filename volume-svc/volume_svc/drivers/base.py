@@ -7,6 +7,11 @@ Every call is idempotent, so the agent may repeat it after a crash or a lost rep
                                       chap_user="u", chap_secret="s"))
     export.target_iqn, export.portal, export.lun
     target.unexport("v1"); assert "v1" not in target.list_exports()
+
+Drivers are plugins: an entry point of group ``stackling.volume.drivers`` named
+``backend.<name>`` or ``target.<name>`` names a ``BackendDriver`` or ``TargetDriver`` (a
+class with ``from_config``), the built-in ones in volume-svc's pyproject as a third
+party's would be, and the agent's settings choose them (``VOLUME_DRIVERS``).
 """
 
 from __future__ import annotations
@@ -46,6 +51,22 @@ class Export:
     chap_user: str = ""
 
 
+@dataclass(frozen=True)
+class DriverConfig:
+    """What the agent's settings tell every driver; each takes what it needs."""
+
+    storage_dir: Path
+    iqn_prefix: str
+    # The portal compute hosts reach the targets at (``host:port``).
+    portal: str
+    # Prefix of file and CHAP account names ("" in production).
+    name_prefix: str = ""
+    # tgtd's management port (tgtadm -C); 0 is the default daemon.
+    tgt_control_port: int = 0
+    # LIO's configfs directory: where it exists, ``auto`` picks LIO.
+    lio_dir: Path = Path("/sys/kernel/config/target")
+
+
 class Backend(Protocol):
     def create(self, volume_id: str, size_gb: int) -> Path: ...
     def clone(self, volume_id: str, source: Path, size_gb: int) -> Path: ...
@@ -64,8 +85,21 @@ class TargetHelper(Protocol):
 
     name: str
     iqn_prefix: str
+    portal: str
 
     def target_iqn(self, volume_id: str) -> str: ...
     def export(self, spec: ExportSpec) -> Export: ...
     def unexport(self, volume_id: str) -> None: ...
     def list_exports(self) -> dict[str, Export]: ...
+
+
+class BackendDriver(Protocol):
+    """What a ``backend.<name>`` entry point names."""
+
+    def from_config(self, config: DriverConfig) -> Backend: ...
+
+
+class TargetDriver(Protocol):
+    """What a ``target.<name>`` entry point names."""
+
+    def from_config(self, config: DriverConfig) -> TargetHelper: ...

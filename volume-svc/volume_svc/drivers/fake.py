@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import Export, ExportSpec
+from .base import DriverConfig, Export, ExportSpec
 
 
 class FakeTarget:
@@ -12,6 +12,10 @@ class FakeTarget:
         self.iqn_prefix = iqn_prefix
         self.portal = portal
         self.exports: dict[str, Export] = {}
+
+    @classmethod
+    def from_config(cls, config: DriverConfig) -> FakeTarget:
+        return cls(iqn_prefix=config.iqn_prefix, portal=config.portal)
 
     def target_iqn(self, volume_id: str) -> str:
         return f"{self.iqn_prefix}:volume-{volume_id}"

@@ -16,7 +16,7 @@ import errno
 import os
 from pathlib import Path
 
-from .base import DriverError
+from .base import DriverConfig, DriverError
 
 GIB = 1 << 30
 _CHUNK = 64 << 20
@@ -62,6 +62,10 @@ class FileBackend:
         self.storage_dir = storage_dir
         self.prefix = prefix
         storage_dir.mkdir(parents=True, exist_ok=True)
+
+    @classmethod
+    def from_config(cls, config: DriverConfig) -> FileBackend:
+        return cls(config.storage_dir, prefix=config.name_prefix)
 
     def volume_path(self, volume_id: str) -> Path:
         return self.storage_dir / f"{self.prefix}volume-{volume_id}.img"

@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from .base import DriverError, Export, ExportSpec
+from .base import DriverConfig, DriverError, Export, ExportSpec
 
 LUN = 0
 
@@ -28,6 +28,10 @@ class LioTarget:
         self.iqn_prefix = iqn_prefix
         self.portal = portal
         self._lock = threading.Lock()
+
+    @classmethod
+    def from_config(cls, config: DriverConfig) -> LioTarget:
+        return cls(iqn_prefix=config.iqn_prefix, portal=config.portal)
 
     def target_iqn(self, volume_id: str) -> str:
         return f"{self.iqn_prefix}:volume-{volume_id}"

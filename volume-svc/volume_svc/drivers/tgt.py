@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from common_rpc.chassis import commands
 
-from .base import CommandError, DriverError, Export, ExportSpec
+from .base import CommandError, DriverConfig, DriverError, Export, ExportSpec
 
 LUN = 1
 _TARGET = re.compile(r"^Target (\d+): (\S+)$")
@@ -67,6 +67,12 @@ class TgtTarget:
         self.portal = portal
         self.control_port = control_port
         self._lock = threading.Lock()
+
+    @classmethod
+    def from_config(cls, config: DriverConfig) -> TgtTarget:
+        return cls(
+            iqn_prefix=config.iqn_prefix, portal=config.portal, control_port=config.tgt_control_port
+        )
 
     def _adm(self, *args: str, timeout: float = 15.0) -> str:
         base = ["tgtadm"]
