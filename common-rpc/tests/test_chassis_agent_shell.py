@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import pytest
+from pydantic_settings import SettingsConfigDict
 
 from common_rpc import Broker, RpcRouter, RpcServer, current_context
 from common_rpc.agents import REPORT_STATE, Heartbeat
@@ -14,6 +15,7 @@ from common_rpc.chassis.agent import (
     HostStateRequest,
     agent_topic,
 )
+from common_rpc.chassis.settings import ServiceSettings
 from common_rpc.methods import Empty, Message, Method
 from common_rpc.testing import wait_for
 
@@ -32,6 +34,7 @@ COUNT = Method("count", Empty, CountReply)
 
 class WidgetSettings(AgentSettings):
     service_name: ClassVar[str] = "widget"
+    model_config = SettingsConfigDict(env_prefix="WIDGET_", extra="ignore")
 
 
 class WidgetHost:
@@ -161,3 +164,19 @@ def test_a_reconciler_asks_only_host_state() -> None:
             host_state=wrong,
             converge=WidgetHost().converge,
         )
+
+
+def test_settings_that_would_read_the_shared_prefix_for_everything_are_refused() -> None:
+    class ServiceWide(ServiceSettings):  # a service's own settings, as ComputeSettings
+        service_name: ClassVar[str] = "widget"
+        model_config = SettingsConfigDict(env_prefix="WIDGET_", extra="ignore")
+
+    with pytest.raises(TypeError, match="STACKLING_"):
+
+        class Mixed(ServiceWide, AgentSettings):  # the chassis config, merged last, wins
+            pass
+
+    class Fine(AgentSettings, ServiceWide):
+        pass
+
+    assert Fine.model_config["env_prefix"] == "WIDGET_"

@@ -100,6 +100,18 @@ class ServiceSettings(BaseSettings):
     extensions: list[str] = Field(default_factory=list)
     drivers: dict[str, str] = Field(default_factory=dict)
 
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        """A service's settings read ``<SVC>_*``: a class that would read ``STACKLING_*``
+        for everything (a second base's config won the merge, as with a mixin such as the
+        chassis ``AgentSettings`` listed last) is refused when it is defined."""
+        super().__pydantic_init_subclass__(**kwargs)
+        if cls.service_name != "service" and cls.model_config.get("env_prefix") == SHARED_PREFIX:
+            raise TypeError(
+                f"{cls.__name__} ({cls.service_name}) reads {SHARED_PREFIX}* for every setting:"
+                " give it model_config = SettingsConfigDict(env_prefix=...)"
+            )
+
     def __init__(self, **values: Any) -> None:
         try:
             super().__init__(**values)
