@@ -10,6 +10,7 @@ serves the extension and the agent exports volumes through the package's target 
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import uuid
@@ -35,11 +36,12 @@ def plugin_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The package built and installed, as ``pip install`` would, into a directory."""
     site = tmp_path_factory.mktemp("plugin-site")
     build = tmp_path_factory.mktemp("plugin-build")
+    source = shutil.copytree(PLUGIN_SOURCE, build / "source")  # the build writes beside it
     subprocess.run(
         [
             sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
             "--no-build-isolation", "--disable-pip-version-check",
-            "--target", str(site), str(PLUGIN_SOURCE),
+            "--target", str(site), str(source),
         ],
         check=True,
         timeout=300,
