@@ -18,7 +18,6 @@ from common_rpc.chassis.faults import nova_fault
 from common_rpc.chassis.ping import ping_router
 from common_rpc.chassis.runtime import ServiceRuntime
 
-from . import port_events
 from .api import (
     admin,
     compute_images,
@@ -34,7 +33,7 @@ from .api import (
     servers,
     versions,
 )
-from .domain import floating_ips, sweeps, takeover
+from .domain import floating_ips, port_events, sweeps, takeover
 from .rpc.handlers import rpc
 from .settings import ComputeSettings
 from .wiring import Deps

@@ -13,8 +13,8 @@ from common_rpc.agents import AgentRegistry
 from common_rpc.chassis.runtime import ServiceRuntime
 
 from .clients import AgentClient, NetworkClient, VolumeClient
-from .image_store import ImageStore
-from .port_events import PortEvents
+from .domain.image_store import ImageStore
+from .domain.port_events import PortEvents
 from .settings import ComputeSettings
 
 log = logging.getLogger(__name__)

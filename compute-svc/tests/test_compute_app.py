@@ -9,7 +9,7 @@ from common_rpc import Event, RpcClient, RpcTimeout, make_event
 from common_rpc.contracts.payloads import PortPayload
 from common_rpc.testing import running_app, signing_keys
 from compute_svc.app import create_app
-from compute_svc.port_events import PortEvents
+from compute_svc.domain.port_events import PortEvents
 from compute_svc.settings import ComputeSettings
 
 

@@ -22,10 +22,10 @@ from sqlalchemy import select
 
 from common_rpc.chassis.db import make_engine, make_sessionmaker, transaction
 from common_rpc.chassis.migrations import upgrade
-from compute_svc import scheduler
 from compute_svc.app import MIGRATIONS
 from compute_svc.db.models import Claim, HostUsage
-from compute_svc.scheduler import Capacity, Need, Ratios
+from compute_svc.domain import scheduler
+from compute_svc.domain.scheduler import Capacity, Need, Ratios
 from compute_svc.settings import ComputeSettings
 
 PG_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"

@@ -16,8 +16,8 @@ from common_rpc.agents import AgentView
 from common_rpc.context import current_context
 from common_rpc.errors import NotFound
 
-from .. import scheduler
 from ..db.models import Server
+from ..domain import scheduler
 from ..domain.common import iso
 from ..domain.errors import forbidden
 from .common import transaction

@@ -11,7 +11,7 @@ from fastapi.responses import FileResponse
 from ..domain import images
 from ..domain.common import transaction as db_transaction
 from ..domain.errors import invalid, not_found
-from ..image_store import ImageStore
+from ..domain.image_store import ImageStore
 from .common import transaction
 
 router = APIRouter(prefix="/image/v2", tags=["images"])

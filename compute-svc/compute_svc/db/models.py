@@ -3,7 +3,7 @@
 The chassis tables (outbox, processed events, operation log, idempotency keys, agents)
 are added by the chassis migration branch, not declared here. Invariants live in the
 schema: one keypair name per user, one claim per server, one server per given port, and
-a host's usage row that only a compare-and-swap update moves (see ``compute_svc.scheduler``).
+a host's usage row that only a compare-and-swap update moves (see ``compute_svc.domain.scheduler``).
 """
 
 from __future__ import annotations

@@ -17,9 +17,9 @@ from sqlalchemy import select
 from common_rpc.audit import AuditReport
 from common_rpc.errors import RpcError
 
-from .. import scheduler
 from ..db.models import Claim, HostUsage, InstanceActionEvent, Server
 from ..wiring import Deps
+from . import scheduler
 from .common import transaction
 from .detaching import RELEASING, UNPLUGGING
 

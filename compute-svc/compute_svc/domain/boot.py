@@ -15,10 +15,9 @@ from typing import Any
 from common_rpc.context import use_context
 from common_rpc.errors import NotFound, RpcError, RpcTimeout
 
-from .. import scheduler
 from ..db.models import Claim, Server, utcnow
 from ..wiring import Deps
-from . import actions, security_groups, servers
+from . import actions, scheduler, security_groups, servers
 from .common import transaction
 from .desired import server_state
 from .tasks import (

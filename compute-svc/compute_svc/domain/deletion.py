@@ -14,10 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from common_rpc.context import use_context
 
-from .. import scheduler
 from ..db.models import Server, ServerPort, VolumeAttachment
 from ..wiring import Deps
-from . import actions, quotas, servers
+from . import actions, quotas, scheduler, servers
 from .boot import release, release_strays
 from .common import transaction
 from .tasks import load, server_context

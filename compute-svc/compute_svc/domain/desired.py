@@ -18,8 +18,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..db.models import Image, Server, VolumeAttachment
-from ..image_store import ImageStore
 from .errors import invalid
+from .image_store import ImageStore
 
 
 def hostname(name: str) -> str:

@@ -17,9 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from common_rpc.context import RequestContext
 
 from ..db.models import Image, utcnow
-from ..image_store import Stored
 from .common import flag, integer, iso, new_id, text
 from .errors import conflict, forbidden, invalid, not_found
+from .image_store import Stored
 
 DISK_FORMATS = ("qcow2", "raw", "aki", "ari", "ami")
 CONTAINER_FORMATS = ("bare", "ami", "aki", "ari", "ovf")

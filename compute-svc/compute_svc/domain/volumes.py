@@ -31,10 +31,9 @@ from common_rpc.errors import (
     ServiceUnavailable,
 )
 
-from .. import scheduler
 from ..db.models import Server, VolumeAttachment
 from ..wiring import Deps
-from . import actions, detaching, servers
+from . import actions, detaching, scheduler, servers
 from .common import transaction
 
 log = logging.getLogger(__name__)

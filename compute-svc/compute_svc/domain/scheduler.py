@@ -27,11 +27,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from common_rpc.agents import AgentRegistry, AgentView
 
-from .db.models import Claim, HostUsage
-from .domain.common import try_insert
+from ..db.models import Claim, HostUsage
+from .common import try_insert
 
 if TYPE_CHECKING:
-    from .settings import ComputeSettings
+    from ..settings import ComputeSettings
 
 BINARY = "compute-agent"
 NO_VALID_HOST = "No valid host was found. There are not enough hosts available."
