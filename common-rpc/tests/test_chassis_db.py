@@ -208,3 +208,25 @@ def test_command_line_path_and_new_revisions(tmp_path: Path, widget_migrations: 
         "chassis_0001_initial.py",
         "chassis_0002_agents.py",
     ]
+
+
+async def test_first_connections_to_a_new_sqlite_file_race_without_locked_errors(
+    tmp_path,
+) -> None:
+    """Several processes' first connections switch a fresh file to WAL at once."""
+    for round_ in range(30):
+        url = f"sqlite+aiosqlite:///{tmp_path}/race{round_}.db"
+        engines = [make_engine(url) for _ in range(4)]
+        try:
+
+            async def first_write(engine) -> None:
+                async with engine.begin() as conn:
+                    await conn.execute(text("CREATE TABLE IF NOT EXISTS t (x INTEGER)"))
+
+            await asyncio.gather(*(first_write(e) for e in engines))
+            async with engines[0].connect() as conn:
+                mode = (await conn.execute(text("PRAGMA journal_mode"))).scalar()
+            assert mode == "wal"
+        finally:
+            for engine in engines:
+                await engine.dispose()

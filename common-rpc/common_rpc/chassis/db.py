@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import time
 import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -57,13 +58,31 @@ def sqlite_path(url: str | URL) -> Path | None:
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     try:
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        _journal_mode_wal(cursor)
+        cursor.execute("PRAGMA foreign_keys=ON")
         # Safe with WAL: a power loss may drop the last commits, never corrupt the file.
         cursor.execute("PRAGMA synchronous=NORMAL")
     finally:
         cursor.close()
+
+
+def _journal_mode_wal(cursor: Any) -> None:
+    """Switch the file to WAL (once per file; later connections find it so).
+
+    The switch needs the file to itself, and while several first connections race for it
+    SQLite may answer "database is locked" at once, without waiting out the busy timeout:
+    such a connection tries again for as long as that timeout.
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except Exception as exc:  # the driver's OperationalError, whichever adapter
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+        time.sleep(0.02)  # in connect, before the connection is handed out
 
 
 def make_engine(
