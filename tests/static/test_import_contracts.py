@@ -57,6 +57,7 @@ def test_the_repository_keeps_its_contracts() -> None:
         ("common_rpc/_across.py", "import volume_svc\n", "common_rpc imports no service"),
         ("volume_svc/agent/_across.py", "from volume_svc.db import models\n", "agent/ imports"),
         ("network_svc/api/_across.py", "import network_svc.drivers\n", "api/ does not import"),
+        ("api_gateway/domain/_across.py", "import api_gateway.api\n", "domain/ does not import"),
     ],
 )
 def test_an_import_across_a_boundary_fails(
