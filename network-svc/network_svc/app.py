@@ -29,6 +29,7 @@ from .api.security_groups import rules as security_group_rules_router
 from .api.subnets import router as subnets_router
 from .rpc.handlers import rpc as network_rpc
 from .settings import NetworkSettings
+from .wiring import Deps
 
 MIGRATIONS = Path(__file__).parent / "db" / "migrations"
 
@@ -37,14 +38,14 @@ def create_app(settings: NetworkSettings | None = None) -> FastAPI:
     """The composition root: one runtime, its RPC topic and the HTTP routes."""
     settings = settings or NetworkSettings()
     runtime = ServiceRuntime(settings, migrations=MIGRATIONS)
+    deps = Deps.build(runtime)
     runtime.serve(
         settings.rpc_topic,
-        runtime,
+        deps,
         ping_router("network", settings.host),
         network_rpc,
         agents_router(runtime.sessions),
     )
-    # A deleted port's floating IP mapping goes, and its router's NAT with it.
     app = make_app(
         settings,
         runtime,
@@ -67,6 +68,7 @@ def create_app(settings: NetworkSettings | None = None) -> FastAPI:
         ],
         builtin_extensions=BUILTIN,
     )
+    app.state.deps = deps
     faults.install(app)
     return app
 

@@ -14,7 +14,8 @@ from common_rpc import RequestContext, RpcClient, use_context
 from common_rpc.errors import Forbidden
 from network_svc.agent.main import NetworkAgent, build
 from network_svc.agent.settings import AgentSettings
-from network_svc.rpc.agent_api import AgentApi
+from network_svc.clients import AgentApi
+from network_svc.contracts import NetworkState, PortInfo, PortState, Rule
 from network_svc.rpc.handlers import rpc as network_rpc
 
 
@@ -37,21 +38,27 @@ async def agent_fixture(tmp_path) -> AsyncIterator[NetworkAgent]:
         await agent.stop()
 
 
-def _network(mtu: int, generation: int) -> dict:
-    return {
-        "network_id": NET,
-        "segmentation_type": "local",
-        "segmentation_id": None,
-        "mtu": mtu,
-        "subnets": [{"subnet_id": "s1", "cidr": "10.9.0.0/24", "gateway_ip": "10.9.0.1"}],
-        "dhcp_hosts": [{"mac": MAC, "ip": "10.9.0.10", "hostname": "host-10-9-0-10"}],
-        "generation": generation,
-    }
+def _network(mtu: int, generation: int) -> NetworkState:
+    return NetworkState.model_validate(
+        {
+            "network_id": NET,
+            "segmentation_type": "local",
+            "segmentation_id": None,
+            "mtu": mtu,
+            "subnets": [{"subnet_id": "s1", "cidr": "10.9.0.0/24", "gateway_ip": "10.9.0.1"}],
+            "dhcp_hosts": [{"mac": MAC, "ip": "10.9.0.10", "hostname": "host-10-9-0-10"}],
+            "generation": generation,
+        }
+    )
 
 
 NET, PORT, MAC = str(uuid.uuid4()), str(uuid.uuid4()), "fa:16:3e:00:00:0a"
-PORT_SPEC = {"port_id": PORT, "network_id": NET, "mac": MAC, "fixed_ips": ["10.9.0.10"]}
-RULE = {"direction": "ingress", "protocol": "icmp"}
+PORT_SPEC = PortInfo(port_id=PORT, network_id=NET, mac=MAC, fixed_ips=["10.9.0.10"])
+RULE = Rule(direction="ingress", protocol="icmp")
+
+
+def _port(generation: int, rules: list[Rule], port: PortInfo = PORT_SPEC) -> PortState:
+    return PortState(network=_network(1450, 2), port=port, rules=rules, generation=generation)
 
 
 async def test_a_late_or_repeated_command_changes_nothing(agent: NetworkAgent) -> None:
@@ -59,42 +66,44 @@ async def test_a_late_or_repeated_command_changes_nothing(agent: NetworkAgent) -
     l2, fw = agent.host.drivers.l2, agent.host.drivers.firewall
 
     first = await api.sync_network(_network(1450, 2), 2)
-    assert first["applied"] and first["observed_generation"] == 2 and first["mtu"] == 1450
+    assert first.applied and first.observed_generation == 2 and first.mtu == 1450
     late = await api.sync_network(_network(9000, 1), 1)
-    assert not late["applied"] and late["observed_generation"] == 2
+    assert not late.applied and late.observed_generation == 2
     assert l2.networks[NET].mtu == 1450  # type: ignore[attr-defined]
 
-    wired = await api.wire_port(_network(1450, 2), PORT_SPEC, [RULE], 3)
-    assert wired["applied"] and wired["observed_generation"] == 3
-    assert wired["bridge"] == agent.host.names.bridge(NET)
-    assert wired["mac"] == MAC and wired["mtu"] == 1450
-    assert wired["device"] == agent.host.names.port_device(PORT)
+    wired = await api.wire_port(_port(3, [RULE]))
+    assert wired.applied and wired.observed_generation == 3
+    assert wired.bridge == agent.host.names.bridge(NET)
+    assert wired.mac == MAC and wired.mtu == 1450
+    assert wired.device == agent.host.names.port_device(PORT)
     for generation in (3, 2):  # a duplicate, then a late one with other rules
-        again = await api.wire_port(_network(1450, 2), PORT_SPEC | {"mac": "x"}, [], generation)
-        assert not again["applied"] and again["observed_generation"] == 3
+        other = PORT_SPEC.model_copy(update={"mac": "x"})
+        again = await api.wire_port(_port(generation, [], other))
+        assert not again.applied and again.observed_generation == 3
     spec, rules = fw.ports[PORT]  # type: ignore[attr-defined]
     assert spec.mac == MAC and len(rules) == 1
 
-    newer = await api.wire_port(_network(1450, 2), PORT_SPEC, [], 4)
-    assert newer["applied"] and fw.ports[PORT][1] == ()  # type: ignore[attr-defined]
-    assert await api.unwire_port(PORT) == {"port_id": PORT, "unwired": True}
+    newer = await api.wire_port(_port(4, []))
+    assert newer.applied and fw.ports[PORT][1] == ()  # type: ignore[attr-defined]
+    unwired = await api.unwire_port(PORT)
+    assert unwired.port_id == PORT and unwired.unwired
     assert PORT not in fw.ports  # type: ignore[attr-defined]
 
     # A reconcile that read the host's state before the port went re-applies generation 4
     # with force: the unwire's tombstone makes it old, so nothing comes back.
-    stale = await agent.host.wire_port(_network(1450, 2), PORT_SPEC, [], 4, force=True)
-    assert not stale["applied"] and stale["observed_generation"] == 4
+    stale = await agent.host.wire_port(_port(4, []), force=True)
+    assert not stale.applied and stale.observed_generation == 4
     assert PORT not in fw.ports  # type: ignore[attr-defined]
     await api.unwire_port(PORT)  # a repeated unwire moves nothing on
-    rebound = await api.wire_port(_network(1450, 2), PORT_SPEC, [RULE], 5)  # a new bind
-    assert rebound["applied"] and PORT in fw.ports  # type: ignore[attr-defined]
+    rebound = await api.wire_port(_port(5, [RULE]))  # a new bind
+    assert rebound.applied and PORT in fw.ports  # type: ignore[attr-defined]
 
 
 async def test_binding_to_a_silent_host_stays_down_with_a_typed_error(tmp_path) -> None:
     async with network_api(tmp_path, default_network_type="local") as api:
         runtime = api.app.state.runtime
         api_topic = f"nettest-{secrets.token_hex(4)}"  # this test's API replica only
-        server = runtime.serve(api_topic, runtime, network_rpc)
+        server = runtime.serve(api_topic, api.app.state.deps, network_rpc)
         await server.start()
         try:
             net = await api.network("pA")

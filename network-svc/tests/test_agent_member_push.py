@@ -66,7 +66,7 @@ async def test_a_bound_port_enters_the_set_on_other_hosts_and_leaves_it(tmp_path
     api_topic = f"nettest-{secrets.token_hex(4)}"
     async with network_api(tmp_path, default_network_type="local") as api:
         runtime = api.app.state.runtime
-        server = runtime.serve(api_topic, runtime, network_rpc)
+        server = runtime.serve(api_topic, api.app.state.deps, network_rpc)
         await server.start()
         try:
             async with _agents(tmp_path, api_topic, 2) as (one, two):

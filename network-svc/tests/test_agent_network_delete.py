@@ -21,7 +21,9 @@ async def test_deleted_network_leaves_the_host_within_seconds(tmp_path, host_lab
     api_topic = f"nettest-{prefix}-{secrets.token_hex(3)}"
     async with network_api(tmp_path, default_network_type="local") as api:
         runtime = api.app.state.runtime
-        api_server = runtime.serve(api_topic, runtime, network_rpc, agents_router(runtime.sessions))
+        api_server = runtime.serve(
+            api_topic, api.app.state.deps, network_rpc, agents_router(runtime.sessions)
+        )
         await api_server.start()
         agent = _agent(prefix, state_dir, api_topic)
         await agent.start()

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from network_svc.agent.host import HostAgent
+from network_svc.contracts import HostState, RouterState
 from network_svc.drivers import load
 from network_svc.drivers.fake import FakeRouter
 from network_svc.drivers.names import Names
@@ -14,8 +15,8 @@ NET = {"network_id": "n1", "segmentation_type": "local", "mtu": 1400, "generatio
 EXT = {"network_id": "ext", "segmentation_type": "local", "mtu": 1500, "generation": 1}
 
 
-def _router(router_id: str, generation: int, fips: list[dict[str, str]]) -> dict[str, Any]:
-    return {
+def _router(router_id: str, generation: int, fips: list[dict[str, str]]) -> RouterState:
+    data: dict[str, Any] = {
         "router_id": router_id,
         "generation": generation,
         "admin_state_up": True,
@@ -39,6 +40,7 @@ def _router(router_id: str, generation: int, fips: list[dict[str, str]]) -> dict
         "floating_ips": fips,
         "networks": [NET, EXT],
     }
+    return RouterState.model_validate(data)
 
 
 async def test_sync_router_generations_and_absence() -> None:
@@ -46,29 +48,26 @@ async def test_sync_router_generations_and_absence() -> None:
     assert isinstance(host.router, FakeRouter)
     fip = [{"floating_ip": "203.0.113.7", "fixed_ip": "10.0.0.5"}]
     first = await host.sync_router(_router("r1", 3, fip), 3)
-    assert first["applied"] and first["namespace"] == "t1qrouter-r1"
+    assert first.applied and first.namespace == "t1qrouter-r1"
     spec = host.router.routers["r1"]
     assert spec.next_hop == "203.0.113.1" and spec.interfaces[0].mtu == 1400
     assert [(f.floating_ip, f.fixed_ip) for f in spec.floating_ips] == [("203.0.113.7", "10.0.0.5")]
     assert set(host.drivers.l2.networks) == {"n1", "ext"}  # its bridges come first
     late = await host.sync_router(_router("r1", 2, []), 2)
-    assert not late["applied"] and late["observed_generation"] == 3
+    assert not late.applied and late.observed_generation == 3
     assert host.router.routers["r1"].floating_ips  # the older command changed nothing
-    gone = await host.sync_router({"router_id": "r1", "absent": True}, 4)
-    assert gone["applied"] and "r1" not in host.router.routers
+    gone = await host.sync_router(RouterState(router_id="r1", absent=True), 4)
+    assert gone.applied and "r1" not in host.router.routers
     again = await host.sync_router(_router("r1", 3, fip), 3)
-    assert not again["applied"] and "r1" not in host.router.routers
+    assert not again.applied and "r1" not in host.router.routers
 
 
 async def test_converge_removes_routers_the_db_no_longer_has() -> None:
     host = HostAgent(load("fake"), Names("t2"))
     await host.sync_router(_router("stale", 1, []), 1)
-    state = {
-        "host": "h",
-        "networks": [NET, EXT],
-        "ports": [],
-        "routers": [_router("kept", 5, [])],
-    }
-    result = await host.converge(state)
+    state = HostState.model_validate(
+        {"host": "h", "networks": [NET, EXT], "ports": [], "routers": [_router("kept", 5, [])]}
+    )
+    result = await host.converge(state, 0.0)
     assert result["routers"] == 1 and result["removed"] >= 1
     assert set(host.router.routers) == {"kept"}

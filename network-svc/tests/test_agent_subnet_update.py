@@ -61,7 +61,9 @@ async def test_subnet_update_reaches_dhcp_clients_and_router(tmp_path, host_lab)
     async with network_api(tmp_path, default_network_type="local", l3_host=host) as api:
         runtime = api.app.state.runtime
         client = RpcClient(runtime.broker)
-        api_server = runtime.serve(api_topic, runtime, network_rpc, agents_router(runtime.sessions))
+        api_server = runtime.serve(
+            api_topic, api.app.state.deps, network_rpc, agents_router(runtime.sessions)
+        )
         await api_server.start()
         agent = _agent(prefix, state_dir, api_topic)
         await agent.start()

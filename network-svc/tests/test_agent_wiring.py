@@ -32,9 +32,10 @@ from common_rpc.audit import request_audit
 from common_rpc.testing import wait_for
 from network_svc.agent.main import NetworkAgent, build
 from network_svc.agent.settings import AgentSettings
+from network_svc.clients import AgentApi
+from network_svc.contracts import NetworkState, PortInfo, PortState
 from network_svc.drivers.linux import netlink, priv
 from network_svc.drivers.linux.sweep import leftovers, sweep
-from network_svc.rpc.agent_api import AgentApi
 from network_svc.rpc.handlers import rpc as network_rpc
 
 T = TypeVar("T")
@@ -142,7 +143,9 @@ async def test_bind_dhcp_ping_then_reconcile_after_restart(tmp_path, host_lab) -
     timings: dict[str, float] = {}
     async with network_api(tmp_path, default_network_type="local") as api:
         runtime = api.app.state.runtime
-        api_server = runtime.serve(api_topic, runtime, network_rpc, agents_router(runtime.sessions))
+        api_server = runtime.serve(
+            api_topic, api.app.state.deps, network_rpc, agents_router(runtime.sessions)
+        )
         await api_server.start()
         agent = _agent(prefix, state_dir, api_topic)
         await agent.start()
@@ -235,12 +238,13 @@ async def test_bind_dhcp_ping_then_reconcile_after_restart(tmp_path, host_lab) -
             with use_context(MEMBER):
                 port_api = AgentApi(client, agent.settings.host, timeout=10)
                 current = bound[0]["observed_generation"]
-                network = {"network_id": net_id, "mtu": 1500, "generation": 0}
+                network = NetworkState(network_id=net_id, mtu=1500, generation=0)
+                port = PortInfo(port_id=ports[0]["id"], network_id=net_id,
+                                mac="fa:16:3e:ff:ff:ff", port_security=False)  # fmt: skip
                 for generation in (current, current - 1):
-                    port = {"port_id": ports[0]["id"], "network_id": net_id,
-                            "mac": "fa:16:3e:ff:ff:ff", "port_security": False}  # fmt: skip
-                    reply = await port_api.wire_port(network, port, [], generation)
-                    assert not reply["applied"] and reply["observed_generation"] == current
+                    state = PortState(network=network, port=port, generation=generation)
+                    reply = await port_api.wire_port(state)
+                    assert not reply.applied and reply.observed_generation == current
             assert await thread(_chain, names.chain("o", ports[0]["id"])) == egress
             # The DHCP server holds its port's address, the first of the pool: still reachable.
             dhcp_ports = await api.get("pA", "/v2.0/ports?device_owner=network:dhcp")

@@ -12,6 +12,7 @@ from sqlalchemy import delete
 from common_rpc import RequestContext, RpcClient, use_context
 from common_rpc.audit import AuditReport, request_audit
 from common_rpc.errors import Forbidden
+from network_svc.contracts import HostState, Inventory
 from network_svc.db.models import IpAllocation
 from network_svc.domain.audit import _compare_host
 from network_svc.drivers.names import Names
@@ -22,7 +23,7 @@ async def test_audit_reports_stuck_ports_dead_hosts_and_missing_dhcp(tmp_path) -
     async with network_api(tmp_path, port_bind_deadline_s=0) as api:
         runtime = api.app.state.runtime
         topic = f"netaudit-{secrets.token_hex(4)}"
-        server = runtime.serve(topic, runtime, network_rpc)
+        server = runtime.serve(topic, api.app.state.deps, network_rpc)
         await server.start()
         client = RpcClient(runtime.broker)
         try:
@@ -65,25 +66,36 @@ def test_member_sets_missing_and_orphan_are_findings() -> None:
     rule = {"direction": "ingress", "ethertype": "IPv4", "remote_group_id": "g1"}
     v6 = rule | {"ethertype": "IPv6"}  # IPv6 is dropped whole: no set
     port = {"port_id": "p1", "network_id": "n1", "mac": "fa:16:3e:00:00:01"}
-    state = {
-        "networks": [],
-        "ports": [
-            {"port": port | {"port_security": True}, "rules": [rule, v6]},
-            {
-                "port": port | {"port_id": "p2", "port_security": False},
-                "rules": [rule | {"remote_group_id": "g2"}],
-            },
-        ],
-    }
+    network = {"network_id": "n1"}
+    state = HostState.model_validate(
+        {
+            "host": "h1",
+            "ports": [
+                {
+                    "network": network,
+                    "port": port | {"port_security": True},
+                    "rules": [rule, v6],
+                    "generation": 1,
+                },
+                {
+                    "network": network,
+                    "port": port | {"port_id": "p2", "port_security": False},
+                    "rules": [rule | {"remote_group_id": "g2"}],
+                    "generation": 1,
+                },
+            ],
+        }
+    )
     chains = [names.chain(k, p) for p in ("p1", "p2") for k in ("a", "i", "o", "s")]
-    found = {"prefix": "zq", "links": [], "dhcp": {}, "chains": chains}
+    found = Inventory(prefix="zq", chains=chains)
     stray = names.ipset("g9", "IPv4")
     report = AuditReport(service="network")
-    _compare_host(report, "h1", state, found | {"sets": [stray]})
+    _compare_host(report, "h1", state, found.model_copy(update={"sets": [stray]}))
     assert {(f.kind, f.resource, f.id) for f in report.findings} == {
         ("missing", "member_set", names.ipset("g1", "IPv4")),
         ("orphan", "member_set", stray),
     }
     report = AuditReport(service="network")
-    _compare_host(report, "h1", state, found | {"sets": [names.ipset("g1", "IPv4")]})
+    sets = [names.ipset("g1", "IPv4")]
+    _compare_host(report, "h1", state, found.model_copy(update={"sets": sets}))
     assert report.clean and report.checked["member_sets"] == 1

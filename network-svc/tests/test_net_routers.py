@@ -259,7 +259,7 @@ async def test_deleting_a_port_unmaps_its_floating_ip(tmp_path, db) -> None:
         async with transaction(sessions) as session:
             state = await desired.router_state(session, router["id"])
         assert state is not None
-        assert state["floating_ips"] == [
+        assert state.model_dump(mode="json")["floating_ips"] == [
             {
                 "floating_ip": fip["floating_ip_address"],
                 "fixed_ip": vm["fixed_ips"][0]["ip_address"],
@@ -274,7 +274,7 @@ async def test_deleting_a_port_unmaps_its_floating_ip(tmp_path, db) -> None:
             changed_state = await desired.router_state(session, router["id"])
             row = await session.get(FloatingIp, fip["id"])
             assert row is not None and row.router_id is None and row.fixed_ip_address is None
-        assert changed_state is not None and changed_state["floating_ips"] == []
+        assert changed_state is not None and changed_state.floating_ips == []
 
 
 async def test_bad_input_is_4xx_never_500(tmp_path) -> None:

@@ -21,8 +21,9 @@ def _error(resp: Any) -> tuple[int, str, str]:
 
 
 async def _net_state(api: Api, network_id: str) -> dict[str, Any]:
+    """The network's state as its hosts get it (the wire JSON)."""
     async with transaction(api.app.state.runtime.sessions, write=False) as session:
-        return await desired.network_state(session, network_id)
+        return (await desired.network_state(session, network_id)).model_dump(mode="json")
 
 
 async def _audited_clean(api: Api, networks: int) -> None:
@@ -198,14 +199,14 @@ async def test_router_gateway_next_hop_follows_the_external_gateway(tmp_path) ->
         sessions = api.app.state.runtime.sessions
         async with transaction(sessions, write=False) as session:
             state = await desired.router_state(session, router["id"])
-        assert state is not None and state["gateway"]["next_hop"] == "10.83.0.1"
+        assert state is not None and state.gateway and state.gateway.next_hop == "10.83.0.1"
         change = {"subnet": {"gateway_ip": "10.83.0.254"}}
         resp = await api.put("admin", f"/v2.0/subnets/{ext_sub['id']}", change, "admin")
         assert resp.status_code == 200, resp.text
         async with transaction(sessions, write=False) as session:
             moved = await desired.router_state(session, router["id"])
-        assert moved is not None and moved["gateway"]["next_hop"] == "10.83.0.254"
-        assert moved["generation"] > state["generation"]
+        assert moved is not None and moved.gateway and moved.gateway.next_hop == "10.83.0.254"
+        assert moved.generation > state.generation
         await _audited_clean(api, networks=1)
 
 

@@ -7,7 +7,7 @@ too (``force=True``), which repairs drift. Driver calls block, so they run in a 
 one at a time.
 
     host = HostAgent(load("fake"), Names())
-    await host.wire_port(net, port, rules, generation=4)   # {"observed_generation": 4, ...}
+    await host.wire_port(port_state)        # PortWired(observed_generation=4, ...)
 """
 
 from __future__ import annotations
@@ -18,12 +18,24 @@ import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from network_svc.contracts import (
+    HostState,
+    MembersSynced,
+    NetworkDeleted,
+    NetworkState,
+    NetworkSynced,
+    PortState,
+    PortUnwired,
+    PortWired,
+    RouterState,
+    RouterSynced,
+)
 from network_svc.drivers import Drivers
 from network_svc.drivers.base import DhcpHost, NetworkSpec, RouterDriver, SetKey, member_sets
 from network_svc.drivers.linux import netlink
 from network_svc.drivers.names import Names
 
-from . import routers, wire
+from . import wire
 
 T = TypeVar("T")
 DELETED = sys.maxsize  # the generation of an object deleted in the DB: nothing is newer
@@ -61,14 +73,14 @@ class HostAgent:
         return generation > have or (force and generation == have)
 
     async def sync_network(
-        self, network: dict[str, Any], generation: int, *, force: bool = False
-    ) -> dict[str, Any]:
+        self, network: NetworkState, generation: int, *, force: bool = False
+    ) -> NetworkSynced:
         async with self._lock:
             return await self._sync_network(network, generation, force)
 
     async def _sync_network(
-        self, network: dict[str, Any], generation: int, force: bool
-    ) -> dict[str, Any]:
+        self, network: NetworkState, generation: int, force: bool
+    ) -> NetworkSynced:
         spec, hosts = wire.network_spec(network)
         key = f"network:{spec.network_id}"
         applied = self._newer(key, generation, force)
@@ -77,42 +89,35 @@ class HostAgent:
             await self._run(self.drivers.dhcp.ensure, spec, hosts)
             self.networks[spec.network_id] = (spec, hosts)
             self.generations[key] = generation
-        return {
-            "network_id": spec.network_id,
-            "observed_generation": int(self.generations.get(key, 0)),
-            "applied": applied,
-            "bridge": self.names.bridge(spec.network_id),
-            "mtu": spec.mtu,
-        }
+        return NetworkSynced(
+            network_id=spec.network_id,
+            observed_generation=int(self.generations.get(key, 0)),
+            applied=applied,
+            bridge=self.names.bridge(spec.network_id),
+            mtu=spec.mtu,
+        )
 
-    async def wire_port(
-        self,
-        network: dict[str, Any],
-        port: dict[str, Any],
-        rules: list[dict[str, Any]],
-        generation: int,
-        remote_groups: dict[str, list[str]] | None = None,
-        *,
-        force: bool = False,
-    ) -> dict[str, Any]:
+    async def wire_port(self, state: PortState, *, force: bool = False) -> PortWired:
         """Network first, then member sets and rules, then the device joins the bridge.
 
         The device (the hypervisor's tap) may not exist yet: the rules match it by name
         once it appears, and the hypervisor adds it to the returned bridge.
-        ``remote_groups``: the member addresses of each group the rules name.
+        ``state.remote_groups``: the member addresses of each group the rules name.
         """
+        generation = state.generation
         async with self._lock:
-            net = await self._sync_network(network, int(network.get("generation", 0)), force)
-            device = self.names.port_device(port["port_id"])
-            spec = wire.port_spec(port, device)
+            net = await self._sync_network(state.network, state.network.generation, force)
+            device = self.names.port_device(state.port.port_id)
+            spec = wire.port_spec(state.port, device)
             key = f"port:{spec.port_id}"
             applied = self._newer(key, generation, force)
             if applied:
-                sg_rules = wire.rules_of(rules)
+                sg_rules = wire.rules_of(state.rules)
                 keys = member_sets(sg_rules, spec.port_security)
                 firewall = self.drivers.firewall
                 # sets before the rules that name them; unused ones only after those rules
-                await self._run(firewall.ensure_sets, wire.set_members(keys, remote_groups))
+                members = wire.set_members(keys, state.remote_groups)
+                await self._run(firewall.ensure_sets, members)
                 await self._run(firewall.ensure_port, spec, sg_rules)
                 old, self.port_sets[spec.port_id] = self.port_sets.get(spec.port_id), keys
                 if old and old - keys:
@@ -120,17 +125,17 @@ class HostAgent:
                 if await self._run(self._device_exists, device):
                     await self._run(self.drivers.l2.plug_port, spec)
                 self.generations[key] = generation
-            return {
-                "port_id": spec.port_id,
-                "observed_generation": int(self.generations.get(key, 0)),
-                "applied": applied,
-                "bridge": net["bridge"],
-                "mtu": net["mtu"],
-                "mac": spec.mac,
-                "device": device,
-            }
+            return PortWired(
+                port_id=spec.port_id,
+                observed_generation=int(self.generations.get(key, 0)),
+                applied=applied,
+                bridge=net.bridge,
+                mtu=net.mtu,
+                mac=spec.mac,
+                device=device,
+            )
 
-    async def unwire_port(self, port_id: str) -> dict[str, Any]:
+    async def unwire_port(self, port_id: str) -> PortUnwired:
         """Remove the port's rules and take its device off the bridge (idempotent).
 
         It leaves a tombstone half a step above the generation last wired: a late wire of
@@ -142,9 +147,9 @@ class HostAgent:
         async with self._lock:
             await self._remove_port(port_id)
             self.generations[key] = int(self.generations.get(key, -1)) + UNWIRED
-        return {"port_id": port_id, "unwired": True}
+        return PortUnwired(port_id=port_id, unwired=True)
 
-    async def delete_network(self, network_id: str) -> dict[str, Any]:
+    async def delete_network(self, network_id: str) -> NetworkDeleted:
         """The network is gone from the DB: its DHCP server, then bridge and uplink (idempotent).
 
         Its ports went before it (the API refuses to delete a network with ports).
@@ -156,7 +161,7 @@ class HostAgent:
             # A tombstone: a sync of the network sent before its delete but handled after it
             # (casts run side by side) is older than this and changes nothing.
             self.generations[f"network:{network_id}"] = DELETED
-        return {"network_id": network_id, "deleted": True}
+        return NetworkDeleted(network_id=network_id, deleted=True)
 
     async def _remove_port(self, port_id: str) -> None:
         await self._run(self.drivers.firewall.remove_port, port_id)
@@ -169,7 +174,7 @@ class HostAgent:
         keep = frozenset().union(*self.port_sets.values())
         return await self._run(self.drivers.firewall.remove_sets, keep)
 
-    async def sync_members(self, remote_groups: dict[str, list[str]]) -> dict[str, Any]:
+    async def sync_members(self, remote_groups: dict[str, list[str]]) -> MembersSynced:
         """New member addresses of groups: only the sets this host already needs change."""
         async with self._lock:
             have = frozenset().union(*self.port_sets.values())
@@ -177,33 +182,29 @@ class HostAgent:
             await self._run(
                 self.drivers.firewall.ensure_sets, wire.set_members(keys, remote_groups)
             )
-        return {"sets": len(keys)}
+        return MembersSynced(sets=len(keys))
 
-    async def converge(self, state: dict[str, Any]) -> dict[str, int]:
-        """Make the host match ``state`` (from ``host_state``): ensure it, drop the rest."""
-        for network in state["networks"]:
-            await self.sync_network(network, int(network.get("generation", 0)), force=True)
-        for item in state["ports"]:
-            await self.wire_port(
-                item["network"],
-                item["port"],
-                item["rules"],
-                item["generation"],
-                item.get("remote_groups"),
-                force=True,
-            )
-        for router in state.get("routers") or ():
-            await self.sync_router(router, int(router.get("generation", 0)), force=True)
-        networks = {n["network_id"] for n in state["networks"]}
-        ports = {item["port"]["port_id"] for item in state["ports"]}
+    async def converge(self, state: HostState, _since: float = 0.0) -> dict[str, int]:
+        """Make the host match ``state`` (from ``host_state``): ensure it, drop the rest.
+
+        What it did, for the reconcile's log line (free-form: counts by kind).
+        """
+        for network in state.networks:
+            await self.sync_network(network, network.generation, force=True)
+        for item in state.ports:
+            await self.wire_port(item, force=True)
+        for router in state.routers or ():
+            await self.sync_router(router, router.generation, force=True)
+        networks = {n.network_id for n in state.networks}
+        ports = {item.port.port_id for item in state.ports}
         async with self._lock:
             removed = await self._remove_orphans(networks, ports)
-            if "routers" in state:
-                wanted = {r["router_id"] for r in state["routers"] if routers.wanted(r)}
+            if state.routers is not None:
+                wanted = {r.router_id for r in state.routers if r.wanted}
                 removed += await self._remove_stale_routers(wanted)
         result = {"networks": len(networks), "ports": len(ports), "removed": removed}
-        if "routers" in state:
-            result["routers"] = len(state["routers"])
+        if state.routers is not None:
+            result["routers"] = len(state.routers)
         return result
 
     async def _remove_orphans(self, networks: set[str], ports: set[str]) -> int:
@@ -242,27 +243,27 @@ class HostAgent:
         return removed
 
     async def sync_router(
-        self, router: dict[str, Any], generation: int, *, force: bool = False
-    ) -> dict[str, Any]:
+        self, router: RouterState, generation: int, *, force: bool = False
+    ) -> RouterSynced:
         """The router's networks first (its legs join their bridges), then its namespace."""
         async with self._lock:
-            router_id = router["router_id"]
+            router_id = router.router_id
             key = f"router:{router_id}"
             applied = self._newer(key, generation, force)
             if applied:
-                if routers.wanted(router):
-                    for network in router.get("networks") or ():
-                        await self._sync_network(network, int(network.get("generation", 0)), force)
-                    await self._run(self.router.ensure, routers.router_spec(router))
+                if router.wanted:
+                    for network in router.networks:
+                        await self._sync_network(network, network.generation, force)
+                    await self._run(self.router.ensure, wire.router_spec(router))
                 else:
                     await self._run(self.router.delete, router_id)
                 self.generations[key] = generation
-            return {
-                "router_id": router_id,
-                "observed_generation": int(self.generations.get(key, 0)),
-                "applied": applied,
-                "namespace": self.names.router_namespace(router_id),
-            }
+            return RouterSynced(
+                router_id=router_id,
+                observed_generation=int(self.generations.get(key, 0)),
+                applied=applied,
+                namespace=self.names.router_namespace(router_id),
+            )
 
     async def _remove_stale_routers(self, wanted: set[str]) -> int:
         head = self.names.router_namespace("")

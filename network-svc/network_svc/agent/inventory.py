@@ -8,12 +8,13 @@ derive the names it expects from ids with the same ``Names``.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+
+from network_svc.contracts import DhcpServed, Inventory
 
 from .host import HostAgent
 
 
-async def inventory(host: HostAgent) -> dict[str, Any]:
+async def inventory(host: HostAgent) -> Inventory:
     drivers, names = host.drivers, host.names
     links = await asyncio.to_thread(drivers.l2.list_owned)
     namespaces = await asyncio.to_thread(drivers.dhcp.list_owned)
@@ -21,16 +22,16 @@ async def inventory(host: HostAgent) -> dict[str, Any]:
     sets = await asyncio.to_thread(drivers.firewall.list_sets)
     routers = await asyncio.to_thread(host.router.list_owned)
     head = names.dhcp_namespace("")
-    dhcp: dict[str, dict[str, Any]] = {}
+    dhcp: dict[str, DhcpServed] = {}
     for namespace in sorted(namespaces):
         network_id = namespace[len(head) :]
         running, pairs = await asyncio.to_thread(drivers.dhcp.served, network_id)
-        dhcp[network_id] = {"running": running, "hosts": sorted([mac, ip] for mac, ip in pairs)}
-    return {
-        "prefix": names.prefix,
-        "links": sorted(links),
-        "dhcp": dhcp,
-        "chains": sorted(chains),
-        "sets": sorted(sets),
-        "routers": sorted(routers),
-    }
+        dhcp[network_id] = DhcpServed(running=running, hosts=sorted(pairs))
+    return Inventory(
+        prefix=names.prefix,
+        links=sorted(links),
+        dhcp=dhcp,
+        chains=sorted(chains),
+        sets=sorted(sets),
+        routers=sorted(routers),
+    )

@@ -11,13 +11,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from common_rpc.agents import AgentHeartbeat
+from common_rpc.chassis.agent import agent_topic
 from common_rpc.chassis.agent_process import run_agent
 from common_rpc.chassis.ping import ping_router
 from common_rpc.chassis.runtime import ServiceRuntime
 from network_svc.drivers import load
 from network_svc.drivers.names import Names
 
-from ..rpc.agent_api import topic
 from .handlers import rpc as agent_rpc
 from .host import HostAgent
 from .reconcile import Reconciler
@@ -60,9 +60,8 @@ def build(settings: AgentSettings) -> NetworkAgent:
     fake = settings.agent_driver == "fake"
     host = HostAgent(drivers, names, device_exists=(lambda _name: False) if fake else None)
     runtime = ServiceRuntime(settings, database=False, name=f"network-agent@{settings.host}")
-    runtime.serve(
-        topic(settings.host), host, ping_router(topic(settings.host), settings.host), agent_rpc
-    )
+    topic = agent_topic("network", settings.host)
+    runtime.serve(topic, host, ping_router(topic, settings.host), agent_rpc)
     reconciler = Reconciler(
         runtime.rpc,
         host,
@@ -76,7 +75,7 @@ def build(settings: AgentSettings) -> NetworkAgent:
         service=settings.agent_api_topic,
         binary="network-agent",
         host=settings.host,
-        topic=topic(settings.host),
+        topic=topic,
         capabilities=lambda: _configurations(settings, host),
         interval_s=settings.agent_heartbeat_s,
     )

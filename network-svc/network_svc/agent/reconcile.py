@@ -15,10 +15,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from common_rpc.chassis.agent import HostStateRequest
 from common_rpc.chassis.periodic import Periodic
 from common_rpc.context import RequestContext, use_context
 from common_rpc.rpc import RpcClient
 
+from ..contracts import HOST_STATE
 from .host import HostAgent
 
 log = logging.getLogger(__name__)
@@ -47,8 +49,8 @@ class Reconciler:
 
     async def run_once(self) -> dict[str, Any]:
         with use_context(SERVICE):
-            state = await self.client.call(
-                self.api_topic, "host_state", host=self.host, timeout=self.timeout
+            state = await self.client.invoke(
+                self.api_topic, HOST_STATE, HostStateRequest(host=self.host), timeout=self.timeout
             )
         result = await self.host_agent.converge(state)
         self.rounds += 1

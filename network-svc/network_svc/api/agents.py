@@ -23,8 +23,7 @@ BINARY = "network-agent"
 
 
 def _registry(request: Request) -> AgentRegistry:
-    settings = request.app.state.settings
-    return AgentRegistry(request.app.state.runtime.sessions, down_after_s=settings.agent_down_s)
+    return request.app.state.deps.agents
 
 
 def _admin(action: str) -> None:

@@ -15,6 +15,7 @@ from common_rpc.context import RequestContext, current_context
 from ..domain import common
 from ..domain.errors import invalid
 from ..settings import NetworkSettings
+from ..wiring import Deps
 
 
 @dataclass(frozen=True)
@@ -28,8 +29,8 @@ class Call:
 async def transaction(request: Request, *, write: bool = True) -> AsyncIterator[Call]:
     """Commit when the route returns; roll back on any error (it becomes the fault).
     ``write=False``: the route only reads (no write lock on SQLite)."""
-    runtime = request.app.state.runtime
-    async with common.transaction(runtime.sessions, write=write) as session:
+    deps: Deps = request.app.state.deps
+    async with common.transaction(deps.sessions, write=write) as session:
         yield Call(session, current_context(), request.app.state.settings)
 
 

@@ -6,7 +6,8 @@ from typing import Any
 
 from ..db.models import Network
 from ..domain import networks
-from ..rpc.push import network_removed
+from ..domain.push import network_removed
+from ..wiring import Deps
 from .deps import Call
 from .resources import crud_router
 
@@ -15,8 +16,8 @@ async def _create(call: Call, body: dict[str, Any]) -> Network:
     return await networks.create(call.session, call.ctx, call.settings, body)
 
 
-async def _removed(runtime: Any, network: Network, _info: dict[str, Any]) -> None:
-    await network_removed(runtime, network)
+async def _removed(deps: Deps, network: Network, _info: dict[str, Any]) -> None:
+    await network_removed(deps, network)
 
 
 router = crud_router("networks", "network", networks, create=_create, after_remove=_removed)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from ..db.models import Port
-from ..domain import changes, ports
-from ..rpc import push
+from ..domain import changes, ports, push
+from ..wiring import Deps
 from .deps import Call
 from .resources import crud_router
 
@@ -15,17 +15,17 @@ async def _create(call: Call, body: dict[str, Any]) -> Port:
     return await ports.create(call.session, call.ctx, call.settings, body)
 
 
-async def _updated(runtime: Any, _port: Port, info: dict[str, Any]) -> None:
+async def _updated(deps: Deps, _port: Port, info: dict[str, Any]) -> None:
     """New groups, addresses or port security: its host re-wires it, and the hosts
     matching on its groups refill their member sets."""
     if changes.REWIRED_KEY in info:
         port_id, groups = info[changes.REWIRED_KEY]
-        await push.ports_rewired(runtime, [port_id])
-        await push.members_changed(runtime, groups)
+        await push.ports_rewired(deps, [port_id])
+        await push.members_changed(deps, groups)
 
 
-async def _removed(runtime: Any, port: Port, info: dict[str, Any]) -> None:
-    await push.port_removed(runtime, port, info.get(changes.ROUTERS_KEY))
+async def _removed(deps: Deps, port: Port, info: dict[str, Any]) -> None:
+    await push.port_removed(deps, port, info.get(changes.ROUTERS_KEY))
 
 
 router = crud_router(

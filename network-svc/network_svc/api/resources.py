@@ -12,13 +12,14 @@ from typing import Any
 from fastapi import APIRouter, Body, Request, Response
 
 from ..domain.errors import invalid
+from ..wiring import Deps
 from .deps import Call, envelope, transaction
 from .listing import render_list, select_fields
 
 Create = Callable[[Call, dict[str, Any]], Awaitable[Any]]
-# (runtime, the created, updated or removed row, the transaction's session.info), once
+# (deps, the created, updated or removed row, the transaction's session.info), once
 # committed: where a change is pushed to the hosts.
-AfterCommit = Callable[[Any, Any, dict[str, Any]], Awaitable[None]]
+AfterCommit = Callable[[Deps, Any, dict[str, Any]], Awaitable[None]]
 
 
 def crud_router(
@@ -73,7 +74,7 @@ def crud_router(
             info = dict(call.session.info)
         if after_create is not None:
             for row in rows:
-                await after_create(request.app.state.runtime, row, info)
+                await after_create(request.app.state.deps, row, info)
         return out
 
     @router.get("/{resource_id}")
@@ -95,7 +96,7 @@ def crud_router(
                 out = {singular: render(row, call.ctx)}
                 info = dict(call.session.info)
             if after_update is not None:
-                await after_update(request.app.state.runtime, row, info)
+                await after_update(request.app.state.deps, row, info)
             return out
 
     @router.delete("/{resource_id}", status_code=204)
@@ -104,7 +105,7 @@ def crud_router(
             gone = await getattr(domain, remove)(call.session, call.ctx, resource_id)
             info = dict(call.session.info)
         if after_remove is not None:
-            await after_remove(request.app.state.runtime, gone, info)  # committed: tell hosts
+            await after_remove(request.app.state.deps, gone, info)  # committed: tell hosts
         return Response(status_code=204)
 
     return router

@@ -13,9 +13,8 @@ from typing import Any
 
 from fastapi import APIRouter, Body, Request, Response
 
-from ..domain import changes, routers
+from ..domain import changes, push, routers
 from ..domain.errors import invalid
-from ..rpc import push
 from .deps import envelope, transaction
 from .listing import render_list, select_fields
 
@@ -29,8 +28,8 @@ async def push_routers(
 ) -> None:
     """The changed routers to their hosts, then the networks whose ports the change added
     or removed to every host serving them (dnsmasq's hosts)."""
-    await push.routers_changed(request.app.state.runtime, changed)
-    await push.networks_changed(request.app.state.runtime, networks)
+    await push.routers_changed(request.app.state.deps, changed)
+    await push.networks_changed(request.app.state.deps, networks)
 
 
 @router.get("")

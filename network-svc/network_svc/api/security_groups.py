@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from ..db.models import SecurityGroupRule
-from ..domain import security_groups
-from ..rpc import push
+from ..domain import push, security_groups
+from ..wiring import Deps
 from .resources import crud_router
 
 
@@ -14,9 +14,9 @@ def _rule_view(rule: SecurityGroupRule, _ctx: Any) -> dict[str, Any]:
     return security_groups.rule_view(rule)
 
 
-async def _rules_changed(runtime: Any, _row: Any, info: dict[str, Any]) -> None:
+async def _rules_changed(deps: Deps, _row: Any, info: dict[str, Any]) -> None:
     """A rule came or went: the group's bound ports are re-wired on their hosts now."""
-    await push.rules_changed(runtime, info.get(security_groups.RULES_CHANGED_KEY, set()))
+    await push.rules_changed(deps, info.get(security_groups.RULES_CHANGED_KEY, set()))
 
 
 groups = crud_router(

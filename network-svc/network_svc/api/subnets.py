@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from ..db.models import Subnet
-from ..domain import changes, subnets
-from ..rpc import push
+from ..domain import changes, push, subnets
+from ..wiring import Deps
 from .deps import Call
 from .resources import crud_router
 
@@ -15,10 +15,10 @@ async def _create(call: Call, body: dict[str, Any]) -> Subnet:
     return await subnets.create(call.session, call.ctx, call.settings, body)
 
 
-async def _changed(runtime: Any, _subnet: Any, info: dict[str, Any]) -> None:
+async def _changed(deps: Deps, _subnet: Any, info: dict[str, Any]) -> None:
     """Committed: routers with a new next hop, then every host serving the network."""
-    await push.routers_changed(runtime, info.get(changes.ROUTERS_KEY) or {})
-    await push.networks_changed(runtime, info.get(changes.NETWORKS_KEY) or set())
+    await push.routers_changed(deps, info.get(changes.ROUTERS_KEY) or {})
+    await push.networks_changed(deps, info.get(changes.NETWORKS_KEY) or set())
 
 
 router = crud_router(

@@ -13,38 +13,28 @@ from __future__ import annotations
 
 import ipaddress
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from common_rpc.agents import AgentRegistry
 from common_rpc.audit import AuditReport
 from common_rpc.errors import RpcError
-from common_rpc.rpc import RpcClient
 
-from ..agent import routers, wire
+from ..contracts import HostState, Inventory
 from ..db.models import IpAllocation, Network, Port, Subnet
 from ..drivers.base import member_sets
 from ..drivers.names import Names
-from ..rpc.agent_api import AgentApi
+from ..wiring import Deps
 from . import desired, dhcp
 
 AGENT_BINARY = "network-agent"
 
 
-async def audit(
-    sessions: async_sessionmaker[AsyncSession],
-    rpc: RpcClient,
-    registry: AgentRegistry,
-    *,
-    bind_deadline_s: float,
-    agent_timeout_s: float = 10.0,
-) -> AuditReport:
+async def audit(deps: Deps, *, agent_timeout_s: float = 10.0) -> AuditReport:
     report = AuditReport(service="network")
-    async with sessions() as session:
-        await _check_db(session, report, bind_deadline_s)
-        alive = set(await registry.alive_hosts(AGENT_BINARY))
+    async with deps.sessions() as session:
+        await _check_db(session, report, deps.settings.port_bind_deadline_s)
+        alive = set(await deps.agents.alive_hosts(AGENT_BINARY))
         bound = set(await session.scalars(select(Port.host_id).where(Port.host_id != "")))
         hosts = sorted(alive | bound)
         states = {host: await desired.host_state(session, host) for host in hosts}
@@ -57,11 +47,11 @@ async def audit(
                 "host",
                 host,
                 host=host,
-                detail=f"{len(state['ports'])} port(s) bound here, and its agent is down",
+                detail=f"{len(state.ports)} port(s) bound here, and its agent is down",
             )
             continue
         try:
-            found = await AgentApi(rpc, host, timeout=agent_timeout_s).inventory()
+            found = await deps.agent(host, timeout=agent_timeout_s).inventory()
         except RpcError as exc:
             report.add("unreachable", "host", host, host=host, detail=str(exc))
             continue
@@ -122,12 +112,10 @@ async def _check_db(session: AsyncSession, report: AuditReport, bind_deadline_s:
         )
 
 
-def _compare_host(
-    report: AuditReport, host: str, state: dict[str, Any], found: dict[str, Any]
-) -> None:
-    names = Names(found["prefix"])
-    links = set(found["links"])
-    networks = {n["network_id"]: n for n in state["networks"]}
+def _compare_host(report: AuditReport, host: str, state: HostState, found: Inventory) -> None:
+    names = Names(found.prefix)
+    links = set(found.links)
+    networks = {n.network_id: n for n in state.networks}
     bridges = {names.bridge(n): n for n in networks}
     report.count("bridges", len(bridges))
     for bridge, network_id in sorted(bridges.items()):
@@ -138,43 +126,41 @@ def _compare_host(
         if link.startswith(bridge_head) and link not in bridges:
             report.add("orphan", "bridge", link, host=host, detail="no network bound here")
 
-    served = found["dhcp"]
-    wanted = {n: s for n, s in networks.items() if any(x["enable_dhcp"] for x in s["subnets"])}
+    served = found.dhcp
+    wanted = {n: s for n, s in networks.items() if any(x.enable_dhcp for x in s.subnets)}
     report.count("dhcp_servers", len(wanted))
     for network_id, net_state in sorted(wanted.items()):
         have = served.get(network_id)
         if have is None:
             report.add("missing", "dhcp_namespace", network_id, host=host)
             continue
-        if not have["running"]:
+        if not have.running:
             report.add("missing", "dnsmasq", network_id, host=host, detail="not running")
-        expected = sorted([h["mac"].lower(), h["ip"]] for h in net_state["dhcp_hosts"])
-        if [list(pair) for pair in have["hosts"]] != expected:
+        expected = sorted((h.mac.lower(), h.ip) for h in net_state.dhcp_hosts)
+        if sorted(have.hosts) != expected:
             report.add(
                 "mismatch",
                 "dhcp_hosts",
                 network_id,
                 host=host,
-                detail=f"serves {len(have['hosts'])} host(s), the DB has {len(expected)}",
+                detail=f"serves {len(have.hosts)} host(s), the DB has {len(expected)}",
             )
     for network_id in sorted(set(served) - set(wanted)):
         report.add("orphan", "dhcp_namespace", network_id, host=host, detail="no such network here")
 
-    namespaces = set(found.get("routers", ()))
-    expected = {
-        names.router_namespace(r["router_id"]): r["router_id"]
-        for r in state.get("routers", ())
-        if routers.wanted(r)
+    namespaces = set(found.routers)
+    expected_routers = {
+        names.router_namespace(r.router_id): r.router_id for r in state.routers or () if r.wanted
     }
-    report.count("routers", len(expected))
-    for namespace, router_id in sorted(expected.items()):
+    report.count("routers", len(expected_routers))
+    for namespace, router_id in sorted(expected_routers.items()):
         if namespace not in namespaces:
             report.add("missing", "router_namespace", router_id, host=host)
-    for namespace in sorted(namespaces - set(expected)):
+    for namespace in sorted(namespaces - set(expected_routers)):
         report.add("orphan", "router_namespace", namespace, host=host, detail="no router here")
 
-    chains = set(found["chains"])
-    ports = [item["port"]["port_id"] for item in state["ports"]]
+    chains = set(found.chains)
+    ports = [item.port.port_id for item in state.ports]
     report.count("port_firewalls", len(ports))
     for port_id in ports:
         if names.chain("i", port_id) not in chains:
@@ -183,18 +169,17 @@ def _compare_host(
     dispatch = names.chain("fwd")
     for chain in sorted(chains - known - {dispatch}):
         report.add("orphan", "port_firewall", chain, host=host, detail="no port bound here")
-    if "sets" in found:  # agents before API 1.3 do not list them
-        _compare_sets(report, host, names, state, set(found["sets"]))
+    if found.sets is not None:  # agents before API 1.3 do not list them
+        _compare_sets(report, host, names, state, set(found.sets))
 
 
 def _compare_sets(
-    report: AuditReport, host: str, names: Names, state: dict[str, Any], found: set[str]
+    report: AuditReport, host: str, names: Names, state: HostState, found: set[str]
 ) -> None:
     """Member sets: one per (group, ethertype) that a bound port's rules match on."""
     expected: dict[str, str] = {}
-    for item in state["ports"]:
-        rules = wire.rules_of(item["rules"])
-        for group_id, ethertype in member_sets(rules, bool(item["port"]["port_security"])):
+    for item in state.ports:
+        for group_id, ethertype in member_sets(item.rules, item.port.port_security):
             expected[names.ipset(group_id, ethertype)] = group_id
     report.count("member_sets", len(expected))
     for name, group_id in sorted(expected.items()):

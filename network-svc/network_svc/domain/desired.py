@@ -1,7 +1,7 @@
-"""The desired state of ports and networks, built from the network DB (API side).
+"""The desired state of hosts, built from the network DB: what the agents are sent.
 
-    state = await port_state(session, port)   # {"network", "port", "rules", "remote_groups",
-    await AgentApi(rpc, port.host_id).wire_port(**state)           # "generation"}
+    state = await port_state(session, port)    # PortState: network, port, rules, generation
+    await deps.agent(port.host_id).wire_port(state)
 
 DHCP hosts are every port of the network with a fixed IP. A rule naming a remote group
 stays one rule (with ``remote_group_id``); ``remote_groups`` maps each such group to its
@@ -11,11 +11,24 @@ ports' addresses, which the agent keeps in one member set per group and ethertyp
 from __future__ import annotations
 
 import ipaddress
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ..contracts import (
+    DhcpHost,
+    FloatingIpMapping,
+    HostRoute,
+    HostState,
+    NetworkState,
+    PortInfo,
+    PortState,
+    RouterGateway,
+    RouterInterface,
+    RouterState,
+    Rule,
+    SubnetState,
+)
 from ..db.models import (
     FloatingIp,
     IpAllocation,
@@ -31,7 +44,7 @@ from .changes import generation_of
 from .port_rows import DHCP_OWNER
 
 
-async def network_state(session: AsyncSession, network_id: str) -> dict[str, Any]:
+async def network_state(session: AsyncSession, network_id: str) -> NetworkState:
     net = (await session.scalars(select(Network).where(Network.id == network_id))).one()
     rows = (
         await session.execute(
@@ -45,40 +58,40 @@ async def network_state(session: AsyncSession, network_id: str) -> dict[str, Any
     ).all()
     # dnsmasq listens on its port's address of each subnet and leases to every other port.
     server = {subnet: ip for _mac, ip, subnet, owner in rows if owner == DHCP_OWNER}
-    return {
-        "network_id": net.id,
-        "segmentation_type": net.network_type,
-        "segmentation_id": net.segmentation_id,
-        "mtu": net.mtu,
-        "subnets": [
-            {
-                "subnet_id": s.id,
-                "cidr": s.cidr,
-                "gateway_ip": s.gateway_ip,
-                "enable_dhcp": s.enable_dhcp,
-                "dns_nameservers": list(s.dns_nameservers or ()),
-                "host_routes": [dict(r) for r in s.host_routes or ()],
-                "dhcp_server_ip": server.get(s.id),
-            }
+    return NetworkState(
+        network_id=net.id,
+        segmentation_type=net.network_type,
+        segmentation_id=net.segmentation_id,
+        mtu=net.mtu,
+        subnets=[
+            SubnetState(
+                subnet_id=s.id,
+                cidr=s.cidr,
+                gateway_ip=s.gateway_ip,
+                enable_dhcp=s.enable_dhcp,
+                dns_nameservers=list(s.dns_nameservers or ()),
+                host_routes=[HostRoute.model_validate(r) for r in s.host_routes or ()],
+                dhcp_server_ip=server.get(s.id),
+            )
             for s in net.subnets
         ],
-        "dhcp_hosts": [
-            {"mac": mac, "ip": ip, "hostname": "host-" + ip.replace(".", "-").replace(":", "-")}
+        dhcp_hosts=[
+            DhcpHost(mac=mac, ip=ip, hostname="host-" + ip.replace(".", "-").replace(":", "-"))
             for mac, ip, _subnet, owner in rows
             if owner != DHCP_OWNER
         ],
-        "generation": await generation_of(session, "networks", net.id),
-    }
+        generation=await generation_of(session, "networks", net.id),
+    )
 
 
-async def _rules(session: AsyncSession, port: Port) -> list[dict[str, Any]]:
+async def _rules(session: AsyncSession, port: Port) -> list[Rule]:
     groups = [link.security_group_id for link in port.security_groups]
     if not groups:
         return []
     return await rules_of_groups(session, groups)
 
 
-async def rules_of_groups(session: AsyncSession, groups: list[str]) -> list[dict[str, Any]]:
+async def rules_of_groups(session: AsyncSession, groups: list[str]) -> list[Rule]:
     """The rules of these groups, in creation order (a port's whole rule set)."""
     rules = list(
         await session.scalars(
@@ -88,15 +101,15 @@ async def rules_of_groups(session: AsyncSession, groups: list[str]) -> list[dict
         )
     )
     return [
-        {
-            "direction": rule.direction,
-            "ethertype": rule.ethertype,
-            "protocol": rule.protocol,
-            "port_range_min": rule.port_range_min,
-            "port_range_max": rule.port_range_max,
-            "remote_ip_prefix": rule.remote_ip_prefix,
-            "remote_group_id": rule.remote_group_id,
-        }
+        Rule(
+            direction=rule.direction,
+            ethertype=rule.ethertype,
+            protocol=rule.protocol,
+            port_range_min=rule.port_range_min,
+            port_range_max=rule.port_range_max,
+            remote_ip_prefix=rule.remote_ip_prefix,
+            remote_group_id=rule.remote_group_id,
+        )
         for rule in rules
     ]
 
@@ -135,43 +148,43 @@ async def member_set_hosts(session: AsyncSession, group_ids: list[str]) -> dict[
     return {host: sorted(groups) for host, groups in sorted(out.items())}
 
 
-def _port(port: Port) -> dict[str, Any]:
-    return {
-        "port_id": port.id,
-        "network_id": port.network_id,
-        "mac": port.mac_address,
-        "fixed_ips": [a.ip_address for a in port.fixed_ips],
-        "port_security": port.port_security_enabled,
-    }
+def _port(port: Port) -> PortInfo:
+    return PortInfo(
+        port_id=port.id,
+        network_id=port.network_id,
+        mac=port.mac_address,
+        fixed_ips=[a.ip_address for a in port.fixed_ips],
+        port_security=port.port_security_enabled,
+    )
 
 
-async def port_state(session: AsyncSession, port: Port) -> dict[str, Any]:
-    """The arguments of ``wire_port`` for one port."""
+async def port_state(session: AsyncSession, port: Port) -> PortState:
+    """What ``wire_port`` takes for one port."""
     rules = await _rules(session, port)
-    remote = sorted({r["remote_group_id"] for r in rules if r["remote_group_id"]})
-    return {
-        "network": await network_state(session, port.network_id),
-        "port": _port(port),
-        "rules": rules,
-        "remote_groups": await members(session, remote),
-        "generation": await generation_of(session, "ports", port.id),
-    }
+    remote = sorted({r.remote_group_id for r in rules if r.remote_group_id})
+    return PortState(
+        network=await network_state(session, port.network_id),
+        port=_port(port),
+        rules=rules,
+        remote_groups=await members(session, remote),
+        generation=await generation_of(session, "ports", port.id),
+    )
 
 
-async def host_state(session: AsyncSession, host: str) -> dict[str, Any]:
+async def host_state(session: AsyncSession, host: str) -> HostState:
     """Every network and port bound to ``host``: what its agent must have, nothing more."""
     ports = list(await session.scalars(select(Port).where(Port.host_id == host).order_by(Port.id)))
     items = [await port_state(session, port) for port in ports]
-    networks = {item["network"]["network_id"]: item["network"] for item in items}
+    networks = {item.network.network_id: item.network for item in items}
     routers = await host_routers(session, host)
     for router in routers:
-        for network in router["networks"]:
-            networks.setdefault(network["network_id"], network)
-    return {"host": host, "networks": list(networks.values()), "ports": items, "routers": routers}
+        for network in router.networks:
+            networks.setdefault(network.network_id, network)
+    return HostState(host=host, networks=list(networks.values()), ports=items, routers=routers)
 
 
-async def router_state(session: AsyncSession, router_id: str) -> dict[str, Any] | None:
-    """The arguments of ``sync_router``: legs, gateway, floating IPs and their networks.
+async def router_state(session: AsyncSession, router_id: str) -> RouterState | None:
+    """What ``sync_router`` takes: legs, gateway, floating IPs and their networks.
 
     None when the router no longer exists (the agent then removes its namespace).
     """
@@ -204,13 +217,13 @@ async def router_state(session: AsyncSession, router_id: str) -> dict[str, Any] 
         .order_by(Port.id)
     )
     interfaces = [
-        {
-            "port_id": port_id,
-            "network_id": network_id,
-            "subnet_id": subnet_id,
-            "mac": mac,
-            "cidrs": [_on(address, cidr)],
-        }
+        RouterInterface(
+            port_id=port_id,
+            network_id=network_id,
+            subnet_id=subnet_id,
+            mac=mac,
+            cidrs=[_on(address, cidr)],
+        )
         for port_id, network_id, mac, subnet_id, cidr, address in legs
     ]
     gateway = await _gateway(session, router)
@@ -220,25 +233,25 @@ async def router_state(session: AsyncSession, router_id: str) -> dict[str, Any] 
         .order_by(FloatingIp.floating_ip_address)
     )
     network_ids = sorted(
-        {leg["network_id"] for leg in interfaces} | ({gateway["network_id"]} if gateway else set())
+        {leg.network_id for leg in interfaces} | ({gateway.network_id} if gateway else set())
     )
-    return {
-        "router_id": router.id,
-        "generation": router.generation,
-        "admin_state_up": router.admin_state_up,
-        "enable_snat": router.enable_snat,
-        "gateway": gateway,
-        "interfaces": interfaces,
-        "floating_ips": [{"floating_ip": f, "fixed_ip": x} for f, x in fips if x],
-        "networks": [await network_state(session, n) for n in network_ids],
-    }
+    return RouterState(
+        router_id=router.id,
+        generation=router.generation,
+        admin_state_up=router.admin_state_up,
+        enable_snat=router.enable_snat,
+        gateway=gateway,
+        interfaces=interfaces,
+        floating_ips=[FloatingIpMapping(floating_ip=f, fixed_ip=x) for f, x in fips if x],
+        networks=[await network_state(session, n) for n in network_ids],
+    )
 
 
 def _on(address: str, cidr: str) -> str:
     return f"{address}/{ipaddress.ip_network(cidr).prefixlen}"
 
 
-async def _gateway(session: AsyncSession, router: Router) -> dict[str, Any] | None:
+async def _gateway(session: AsyncSession, router: Router) -> RouterGateway | None:
     if router.gw_port_id is None:
         return None
     port = await session.get(Port, router.gw_port_id)
@@ -251,16 +264,16 @@ async def _gateway(session: AsyncSession, router: Router) -> dict[str, Any] | No
         .order_by(IpAllocation.ip_address)
     )
     addresses = [(ip, cidr, gw) for ip, cidr, gw in rows]
-    return {
-        "port_id": port.id,
-        "network_id": port.network_id,
-        "mac": port.mac_address,
-        "cidrs": [_on(ip, cidr) for ip, cidr, _gw in addresses],
-        "next_hop": next((gw for _ip, _cidr, gw in addresses if gw), None),
-    }
+    return RouterGateway(
+        port_id=port.id,
+        network_id=port.network_id,
+        mac=port.mac_address,
+        cidrs=[_on(ip, cidr) for ip, cidr, _gw in addresses],
+        next_hop=next((gw for _ip, _cidr, gw in addresses if gw), None),
+    )
 
 
-async def host_routers(session: AsyncSession, host: str) -> list[dict[str, Any]]:
+async def host_routers(session: AsyncSession, host: str) -> list[RouterState]:
     """The desired state of every router ``host`` runs."""
     ids = await session.scalars(select(Router.id).where(Router.host == host).order_by(Router.id))
     states = [await router_state(session, router_id) for router_id in list(ids)]

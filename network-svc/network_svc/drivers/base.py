@@ -73,9 +73,16 @@ class SecurityGroupRule:
 SetKey = tuple[str, str]  # (security group id, ethertype): one member set on the host
 
 
-def member_sets(
-    rules: Iterable[SecurityGroupRule], port_security: bool = True
-) -> frozenset[SetKey]:
+class MatchesSet(Protocol):
+    """What ``member_sets`` reads of a rule: a driver's, or one as the API sends it."""
+
+    @property
+    def remote_group_id(self) -> str | None: ...
+    @property
+    def ethertype(self) -> str: ...
+
+
+def member_sets(rules: Iterable[MatchesSet], port_security: bool = True) -> frozenset[SetKey]:
     """The member sets a port's rules match on.
 
     IPv4 only: the data plane applies rules to IPv4 and drops a secured port's IPv6 whole,

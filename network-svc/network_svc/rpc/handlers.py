@@ -20,25 +20,26 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from common_rpc import RpcRouter
-from common_rpc.agents import AgentRegistry
-from common_rpc.audit import require_admin
+from common_rpc.audit import AuditReport, require_admin
+from common_rpc.chassis.agent import HostStateRequest
 from common_rpc.context import RequestContext, current_context
 from common_rpc.errors import Conflict, Forbidden, Invalid, NotFound, RpcError
+from common_rpc.methods import Empty
 
+from ..contracts import AUDIT, HOST_STATE, HostState
 from ..db.models import Network, Port, SecurityGroup
 from ..domain import audit as network_audit
-from ..domain import changes, desired, networks, port_rows, ports, security_groups
+from ..domain import changes, desired, networks, port_rows, ports, push, security_groups
 from ..domain.common import transaction
 from ..domain.errors import invalid
-from . import push
-from .agent_api import AgentApi
+from ..wiring import Deps
 
 rpc = RpcRouter()
 
 
 @rpc.handler()
 async def create_port(
-    deps: Any,
+    deps: Deps,
     network_id: str,
     name: str = "",
     device_id: str = "",
@@ -66,7 +67,7 @@ async def create_port(
 
 
 @rpc.handler()
-async def get_network(deps: Any, network_id: str) -> dict[str, Any]:
+async def get_network(deps: Deps, network_id: str) -> dict[str, Any]:
     """The network as the caller sees it (its own, shared or external), or NotFound."""
     ctx = current_context()
     async with transaction(deps.sessions, write=False) as session:
@@ -81,7 +82,7 @@ async def get_network(deps: Any, network_id: str) -> dict[str, Any]:
 
 
 @rpc.handler()
-async def get_port(deps: Any, port_id: str) -> dict[str, Any]:
+async def get_port(deps: Deps, port_id: str) -> dict[str, Any]:
     ctx = current_context()
     async with transaction(deps.sessions) as session:
         return await _reply(session, await ports.get(session, ctx, port_id), ctx)
@@ -95,7 +96,7 @@ async def _reply(session: AsyncSession, port: Port, ctx: RequestContext) -> dict
 
 @rpc.handler()
 async def update_port(
-    deps: Any,
+    deps: Deps,
     port_id: str,
     device_id: str | None = None,
     device_owner: str | None = None,
@@ -130,7 +131,7 @@ def _strings(value: Any, key: str) -> list[str]:
 
 @rpc.handler()
 async def update_port_security_groups(
-    deps: Any, port_id: str, add: list[str] | None = None, remove: list[str] | None = None
+    deps: Deps, port_id: str, add: list[str] | None = None, remove: list[str] | None = None
 ) -> dict[str, Any]:
     """Add and remove groups (ids) of one port in one transaction, so two servers' actions
     never lose each other's change; idempotent. The reply is the port with the ids this
@@ -167,7 +168,7 @@ async def update_port_security_groups(
 
 @rpc.handler()
 async def find_security_groups(
-    deps: Any, names_or_ids: list[str], missing_ok: bool = False
+    deps: Deps, names_or_ids: list[str], missing_ok: bool = False
 ) -> dict[str, Any]:
     """The caller's project's groups for each entry, found as Neutron's client finds one
     (an id, else a name only one group has), in the order asked, each once.
@@ -211,7 +212,7 @@ async def find_security_groups(
 
 
 @rpc.handler()
-async def delete_port(deps: Any, port_id: str) -> dict[str, Any]:
+async def delete_port(deps: Deps, port_id: str) -> dict[str, Any]:
     """Idempotent: a port that is already gone answers ``deleted: False``."""
     ctx = current_context()
     async with transaction(deps.sessions) as session:
@@ -226,7 +227,7 @@ async def delete_port(deps: Any, port_id: str) -> dict[str, Any]:
 
 
 @rpc.handler()
-async def delete_ports(deps: Any, device_id: str) -> dict[str, Any]:
+async def delete_ports(deps: Deps, device_id: str) -> dict[str, Any]:
     """Every port of the caller's project on ``device_id`` (a server's cleanup, also of
     ports a timed-out create made); idempotent."""
     if not device_id:
@@ -244,7 +245,7 @@ async def delete_ports(deps: Any, device_id: str) -> dict[str, Any]:
 
 
 @rpc.handler()
-async def update_port_binding(deps: Any, port_id: str, host: str) -> dict[str, Any]:
+async def update_port_binding(deps: Deps, port_id: str, host: str) -> dict[str, Any]:
     """Record ``binding:host_id``, have the host's agent wire the port, then mark it ACTIVE.
 
     The binding commits first, with a new generation; the agent gets the port's whole
@@ -262,40 +263,34 @@ async def update_port_binding(deps: Any, port_id: str, host: str) -> dict[str, A
         out = await _reply(session, port, ctx)
     out["binding:host_id"] = host
     out["bridge"] = port_rows.bridge_name(port.network_id)
-    out["mtu"] = state["network"]["mtu"]
+    out["mtu"] = state.network.mtu
     try:
-        agent = AgentApi(deps.rpc, host, timeout=deps.settings.agent_rpc_timeout_s)
-        wired = await agent.wire_port(**state)
+        wired = await deps.agent(host).wire_port(state)
     except RpcError as exc:
         out["binding:error"] = exc.to_wire()
         return out
     async with transaction(deps.sessions) as session:
-        port = await ports.mark_active(session, ctx, port_id, state["generation"])
+        port = await ports.mark_active(session, ctx, port_id, state.generation)
         out |= ports.view(port, ctx)
     # wired: the hosts whose rules match on its groups let its addresses in now
     await push.members_changed(deps, groups)
-    out["bridge"] = wired["bridge"]
-    out["device"] = wired["device"]
-    out["observed_generation"] = wired["observed_generation"]
+    out["bridge"] = wired.bridge
+    out["device"] = wired.device
+    out["observed_generation"] = wired.observed_generation
     return out
 
 
-@rpc.handler()
-async def host_state(deps: Any, host: str) -> dict[str, Any]:
-    """Everything bound to ``host`` (network-agent's reconcile); service identity only."""
+@rpc.implement(HOST_STATE)
+async def host_state(deps: Deps, request: HostStateRequest) -> HostState:
+    """Everything bound to the host (network-agent's reconcile); service identity only."""
     if not current_context().is_admin:
         raise Forbidden("host_state is for the network service's own agents")
     async with transaction(deps.sessions) as session:
-        return await desired.host_state(session, host)
+        return await desired.host_state(session, request.host)
 
 
-@rpc.handler()
-async def audit(deps: Any) -> dict[str, Any]:
+@rpc.implement(AUDIT)
+async def audit(deps: Deps, request: Empty) -> AuditReport:
     """``stackling audit network``: the DB against itself and every agent's host."""
     require_admin()
-    settings = deps.settings
-    registry = AgentRegistry(deps.sessions, down_after_s=settings.agent_down_s)
-    report = await network_audit.audit(
-        deps.sessions, deps.rpc, registry, bind_deadline_s=settings.port_bind_deadline_s
-    )
-    return report.to_wire()
+    return await network_audit.audit(deps)
