@@ -10,17 +10,14 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from sqlalchemy import func, select
 
 from common_rpc.agents import AgentView
 from common_rpc.context import current_context
 from common_rpc.errors import NotFound
 
-from ..db.models import Server
-from ..domain import scheduler
 from ..domain.common import iso
 from ..domain.errors import forbidden
-from .common import transaction
+from ..domain.hypervisors import compute_agents, hosts
 
 router = APIRouter(prefix="/v2.1", tags=["admin"])
 
@@ -32,7 +29,7 @@ def _admin() -> None:
 
 async def _agents(request: Request) -> list[AgentView]:
     _admin()
-    return await request.app.state.deps.agents.list(binary=scheduler.BINARY)
+    return await compute_agents(request.app.state.deps)
 
 
 def _summary(agent: AgentView) -> dict[str, Any]:
@@ -45,18 +42,9 @@ def _summary(agent: AgentView) -> dict[str, Any]:
 
 
 async def _details(request: Request, agents: list[AgentView]) -> list[dict[str, Any]]:
-    async with transaction(request) as call:
-        usage = await scheduler.usage(call.session)
-        running = dict(
-            (
-                await call.session.execute(select(Server.host, func.count()).group_by(Server.host))
-            ).all()
-        )
     out = []
-    for agent in agents:
-        cap = scheduler.capacity(agent) or scheduler.Capacity(agent.host, 0, 0, 0)
-        used = usage.get(agent.host)
-        v, r, d = (used.vcpus, used.ram_mb, used.disk_gb) if used else (0, 0, 0)
+    for host in await hosts(request.app.state.deps, agents):
+        agent, cap, used = host.agent, host.capacity, host.used
         out.append(
             _summary(agent)
             | {
@@ -64,16 +52,16 @@ async def _details(request: Request, agents: list[AgentView]) -> list[dict[str, 
                 "hypervisor_version": 1,
                 "host_ip": agent.capabilities.get("host_ip", "127.0.0.1"),
                 "vcpus": cap.vcpus,
-                "vcpus_used": v,
+                "vcpus_used": used.vcpus,
                 "memory_mb": cap.ram_mb,
-                "memory_mb_used": r,
+                "memory_mb_used": used.ram_mb,
                 "local_gb": cap.disk_gb,
-                "local_gb_used": d,
-                "free_ram_mb": cap.ram_mb - r,
-                "free_disk_gb": cap.disk_gb - d,
-                "disk_available_least": cap.disk_gb - d,
+                "local_gb_used": used.disk_gb,
+                "free_ram_mb": cap.ram_mb - used.ram_mb,
+                "free_disk_gb": cap.disk_gb - used.disk_gb,
+                "disk_available_least": cap.disk_gb - used.disk_gb,
                 "current_workload": 0,
-                "running_vms": int(running.get(agent.host, 0)),
+                "running_vms": host.running,
                 "cpu_info": "{}",
                 "service": {"host": agent.host, "id": agent.id, "disabled_reason": None},
             }

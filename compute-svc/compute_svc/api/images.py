@@ -8,8 +8,9 @@ from typing import Any
 from fastapi import APIRouter, Body, Request, Response
 from fastapi.responses import FileResponse
 
+from common_rpc.context import current_context
+
 from ..domain import images
-from ..domain.common import transaction as db_transaction
 from ..domain.errors import invalid, not_found
 from ..domain.image_store import ImageStore
 from .common import transaction
@@ -94,33 +95,23 @@ async def update_image(request: Request, image_id: str) -> dict[str, Any]:
 
 @router.delete("/images/{image_id}", status_code=204)
 async def delete_image(request: Request, image_id: str) -> Response:
-    async with transaction(request) as call:
-        await images.remove(call.session, call.ctx, image_id)
-    _store(request).delete(image_id)
+    deps = request.app.state.deps
+    await images.delete(deps.runtime.sessions, _store(request), current_context(), image_id)
     return Response(status_code=204)
 
 
 @router.put("/images/{image_id}/file", status_code=204)
 async def upload_image(request: Request, image_id: str) -> Response:
-    """Stream the body into the store; the image is active only once all of it is there."""
-    store = _store(request)
-    sessions = request.app.state.deps.runtime.sessions
-    async with transaction(request) as call:
-        await images.begin_upload(call.session, call.ctx, image_id)
-    try:
-        cap = request.app.state.settings.image_size_cap
-        stored = await store.write(image_id, request.stream(), cap=cap)
-        async with transaction(request) as call:
-            done = await images.finish_upload(call.session, image_id, stored)
-    except BaseException:
-        store.delete(image_id)
-        async with db_transaction(sessions) as session:
-            await images.abort_upload(session, image_id)
-        raise
-    if not done:
-        # Deleted while uploading: its data must not outlive it.
-        store.delete(image_id)
-        raise not_found("Image", image_id)
+    """Stream the body into the store (``domain.images.upload``)."""
+    deps = request.app.state.deps
+    await images.upload(
+        deps.runtime.sessions,
+        _store(request),
+        current_context(),
+        image_id,
+        request.stream(),
+        cap=deps.settings.image_size_cap,
+    )
     return Response(status_code=204)
 
 

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from common_rpc.context import use_context
+from common_rpc.context import RequestContext, use_context
 from common_rpc.errors import NotFound, RpcError, RpcTimeout
 
 from ..db.models import Claim, Server, utcnow
 from ..wiring import Deps
-from . import actions, scheduler, security_groups, servers
+from . import actions, networks, quotas, scheduler, security_groups, servers
 from .common import transaction
 from .desired import server_state
 from .tasks import (
@@ -34,6 +35,42 @@ from .tasks import (
 )
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Created:
+    server: Server
+    admin_pass: str
+    # The groups as the request named them (Nova echoes them; the ports are not made yet).
+    security_groups: list[str]
+
+
+async def create(deps: Deps, ctx: RequestContext, spec: dict[str, Any]) -> Created:
+    """``POST /servers``: checked (Nova's schema first: nothing is looked up for a bad
+    body; then the networks, ports and groups, as the caller), the row and its action
+    recorded, the boot started; it runs after the caller has its answer."""
+    servers.check_create(spec)
+    wanted = security_groups.requested(spec.get("security_groups"))
+    await networks.check_requested(deps, spec)
+    groups = None
+    if wanted is not None:
+        # Found now, as the caller: an unknown group is a 400 and nothing is made.
+        project_id = ctx.project_id or ""
+        found = await security_groups.find(deps, wanted, project_id=project_id, status=400)
+        groups = security_groups.brief(found)
+    async with transaction(deps.runtime.sessions) as session:
+        server, admin_pass = await servers.create(
+            session,
+            ctx,
+            spec,
+            owner=deps.instance,
+            build_timeout_s=deps.settings.build_timeout_s,
+            quota_defaults=quotas.defaults(deps.settings),
+            security_groups=groups,
+        )
+        await actions.record(session, server, actions.CREATE)
+    start_boot(deps, server)
+    return Created(server, admin_pass, wanted or ["default"])
 
 
 def start_boot(deps: Deps, server: Server) -> None:

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import delete as sql_delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from common_rpc.context import use_context
+from common_rpc.context import RequestContext, use_context
 
 from ..db.models import Server, ServerPort, VolumeAttachment
 from ..wiring import Deps
@@ -21,6 +21,16 @@ from .boot import release, release_strays
 from .common import transaction
 from .tasks import load, server_context
 from .volumes import detach_all
+
+
+async def delete_server(deps: Deps, ctx: RequestContext, server_id: str) -> None:
+    """``DELETE /servers/<id>``: DELETING in the request's transaction, the release after
+    (a delete already under way is left to run)."""
+    async with transaction(deps.runtime.sessions) as session:
+        server = await servers.get(session, ctx, server_id)
+        started = await request_delete(session, deps, server)
+    if started:
+        start_delete(deps, server)
 
 
 async def request_delete(session: AsyncSession, deps: Deps, server: Server) -> bool:

@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from common_rpc.context import RequestContext
 
 from ..db.models import Image, utcnow
-from .common import flag, integer, iso, new_id, text
+from .common import flag, integer, iso, new_id, text, transaction
 from .errors import conflict, forbidden, invalid, not_found
-from .image_store import Stored
+from .image_store import ImageStore, Stored
 
 DISK_FORMATS = ("qcow2", "raw", "aki", "ari", "ami")
 CONTAINER_FORMATS = ("bare", "ami", "aki", "ari", "ovf")
@@ -211,6 +212,46 @@ async def patch(session: AsyncSession, ctx: RequestContext, image_id: str, chang
     image.updated_at = utcnow()
     await session.flush()
     return image
+
+
+async def upload(
+    sessions: async_sessionmaker[AsyncSession],
+    store: ImageStore,
+    ctx: RequestContext,
+    image_id: str,
+    chunks: AsyncIterator[bytes],
+    *,
+    cap: int,
+) -> None:
+    """``PUT /file``: the data streamed into the store; the image is active only once all
+    of it is there. A failed upload keeps no data and makes the image ``queued`` again;
+    an image deleted while its data came in keeps none either (404)."""
+    async with transaction(sessions) as session:
+        await begin_upload(session, ctx, image_id)
+    try:
+        stored = await store.write(image_id, chunks, cap=cap)
+        async with transaction(sessions) as session:
+            done = await finish_upload(session, image_id, stored)
+    except BaseException:
+        store.delete(image_id)
+        async with transaction(sessions) as session:
+            await abort_upload(session, image_id)
+        raise
+    if not done:
+        store.delete(image_id)
+        raise not_found("Image", image_id)
+
+
+async def delete(
+    sessions: async_sessionmaker[AsyncSession],
+    store: ImageStore,
+    ctx: RequestContext,
+    image_id: str,
+) -> None:
+    """The record, then its data."""
+    async with transaction(sessions) as session:
+        await remove(session, ctx, image_id)
+    store.delete(image_id)
 
 
 async def begin_upload(session: AsyncSession, ctx: RequestContext, image_id: str) -> Image:

@@ -26,6 +26,7 @@ from sqlalchemy import delete as sql_delete
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from common_rpc.context import RequestContext, use_context
 from common_rpc.contracts.payloads import ServerInterfacePayload
 from common_rpc.errors import (
     InternalError,
@@ -44,6 +45,7 @@ from .boot import BootFailed, bind_port, give_back, nic_of
 from .common import transaction, try_insert
 from .desired import nic_wire
 from .errors import conflict, invalid, not_found
+from .networks import check_interface
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +137,21 @@ def attached(server: Server, port_id: str | None = None) -> Nics:
     ]
 
 
+async def shown(
+    deps: Deps, ctx: RequestContext, server_id: str, port_id: str | None = None
+) -> list[dict[str, Any]]:
+    """The server's attached ports (or the one named), as the server's project sees them
+    at the network service now; 404 when the caller cannot see the server."""
+    async with transaction(deps.runtime.sessions, write=False) as session:
+        server = await servers.get(session, ctx, server_id)
+        nics = attached(server, port_id)
+    with use_context(tasks.server_context(server)):
+        found = await views(deps, nics)
+    if port_id is not None and not found:
+        raise NotFound(f"Port {port_id} is not attached to server {server_id}.")
+    return found
+
+
 async def views(deps: Deps, nics: Nics) -> list[dict[str, Any]]:
     """Each attached port as the network service has it now; a port gone there is left out."""
     out = []
@@ -147,6 +164,27 @@ async def views(deps: Deps, nics: Nics) -> list[dict[str, Any]]:
 
 
 # ---------------------------------------------------------------- attach
+
+
+async def attach_to(
+    deps: Deps, ctx: RequestContext, server_id: str, wanted: dict[str, Any]
+) -> dict[str, Any]:
+    """``POST os-interface``. Nova's order: the server (404), its state (409), then the
+    network (404, 403), all before anything is held or recorded; then the given port held,
+    the action recorded and the attach run as the server's project."""
+    async with transaction(deps.runtime.sessions, write=False) as session:
+        found = await servers.get(session, ctx, server_id)
+        check_state(found, "attach_interface")
+    await check_interface(deps, wanted)
+    async with transaction(deps.runtime.sessions) as session:
+        server = await servers.get(session, ctx, server_id)
+        check_state(server, "attach_interface")
+        if "port_id" in wanted:
+            await hold_port(session, server, wanted["port_id"])
+        await actions.record(session, server, ATTACH_INTERFACE)
+        session.expunge(server)
+    with use_context(tasks.server_context(server)):
+        return await attach(deps, server, wanted)
 
 
 async def attach(deps: Deps, server: Server, wanted: dict[str, Any]) -> dict[str, Any]:
@@ -260,6 +298,17 @@ async def _release(deps: Deps, nic: dict[str, Any]) -> None:
 
 
 # ---------------------------------------------------------------- detach (202, then a task)
+
+
+async def detach(deps: Deps, ctx: RequestContext, server_id: str, port_id: str) -> None:
+    """``DELETE os-interface/<port>``: the NIC marked detaching before the caller's
+    answer, the host's unplug after it."""
+    async with transaction(deps.runtime.sessions) as session:
+        server = await servers.get(session, ctx, server_id)
+        check_state(server, "detach_interface")
+        job, nic = await request_detach(session, deps, server, port_id)
+        session.expunge(server)
+    start_detach(deps, server, nic, job)
 
 
 async def request_detach(

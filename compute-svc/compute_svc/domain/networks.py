@@ -19,7 +19,8 @@ from common_rpc.context import RequestContext, current_context
 from common_rpc.errors import Forbidden, NotFound, RpcError, RpcTimeout
 
 from ..wiring import Deps
-from .errors import invalid, not_found
+from .errors import conflict, invalid, not_found
+from .servers import requested_networks
 
 Network = dict[str, Any]
 
@@ -77,3 +78,23 @@ async def check_interface(deps: Deps, wanted: dict[str, Any]) -> None:
     except RpcError:
         return
     check_attach(ctx, [await network_of_port(deps, port)])
+
+
+async def check_requested(deps: Deps, spec: dict[str, Any]) -> None:
+    """A create's ``networks``: given networks must be ones the caller may use, given
+    ports the caller's and free, and none of their networks external unless the caller is
+    an admin (400 / 409 / 403 now, as Nova answers, not an ERROR later). The network
+    service away: the boot is taken, and fails with a fault."""
+    found = []
+    for wanted in requested_networks(spec.get("networks")):
+        if "port_id" not in wanted:
+            found.append(await find_network(deps, wanted["network_id"]))
+            continue
+        try:
+            port = await deps.network.get_port(wanted["port_id"])
+        except NotFound:
+            raise invalid(f"Port id {wanted['port_id']} could not be found.") from None
+        if port.get("device_id"):
+            raise conflict(f"Port {wanted['port_id']} is still in use.")
+        found.append(await network_of_port(deps, port))
+    check_attach(current_context(), found)

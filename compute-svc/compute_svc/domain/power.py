@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from common_rpc.context import use_context
+from common_rpc.context import RequestContext, use_context
 from common_rpc.errors import RpcError
 
 from ..db.models import Server
 from ..wiring import Deps
 from . import actions, servers
 from .common import transaction
+from .errors import bad_field, conflict, invalid
 from .tasks import load, server_context
 
 log = logging.getLogger(__name__)
@@ -25,6 +28,56 @@ POWER = {
     "stop": ("ACTIVE", "powering-off", "SHUTOFF", "stopped", 4),
     "start": ("SHUTOFF", "powering-on", "ACTIVE", "active", 1),
 }
+
+
+REBOOT_TYPES = ("HARD", "Hard", "hard", "SOFT", "Soft", "soft")
+
+
+async def request(deps: Deps, ctx: RequestContext, server_id: str, action: str, args: Any) -> None:
+    """``os-start``, ``os-stop`` or ``reboot`` (``args``: its body): the server moved in
+    the request's transaction (404, then 400 for the body, 409 when it cannot move now);
+    the host is told after the caller has its answer."""
+    async with transaction(deps.runtime.sessions) as session:
+        server = await servers.get(session, ctx, server_id)
+        start: Callable[[], None]
+        if action in ("os-start", "os-stop"):
+            verb = action.removeprefix("os-")
+            if not await begin_power(session, server, verb):
+                raise servers.conflict_state(server, action)
+            start = partial(start_power, deps, server, verb)
+        elif action == "reboot":
+            hard = reboot_type(args) == "HARD"
+            if not await begin_reboot(session, deps, server, hard):
+                raise servers.conflict_state(server, action)
+            start = partial(start_reboot, deps, server, hard)
+        else:
+            raise invalid(f"There is no such action: {action}")
+    start()
+
+
+def reboot_type(args: Any) -> str:
+    """``{"type": "SOFT"|"HARD"}`` (any of Nova's spellings), refused in its words."""
+    if not isinstance(args, dict):
+        raise bad_field("reboot", args, f"{args!r} is not of type 'object'")
+    if "type" not in args:
+        raise bad_field("reboot", args, "'type' is a required property")
+    kind = args["type"]
+    if kind not in REBOOT_TYPES:
+        raise bad_field("type", kind, f"{kind!r} is not one of {list(REBOOT_TYPES)!r}")
+    return str(kind).upper()
+
+
+async def console_output(
+    deps: Deps, ctx: RequestContext, server_id: str, length: int | None
+) -> str:
+    """``os-getConsoleOutput``: the guest's serial log from its host (its last ``length``
+    lines); 409 unless the server runs or is stopped on a host."""
+    async with transaction(deps.runtime.sessions) as session:
+        server = await servers.get(session, ctx, server_id)
+    if not server.host or server.status not in ("ACTIVE", "SHUTOFF", "REBOOT", "HARD_REBOOT"):
+        raise conflict(f"Cannot get console output of instance {server_id} in {server.status}.")
+    reply = await deps.agent(server.host).console_output(server_id, length)
+    return reply.get("output", "") if isinstance(reply, dict) else str(reply)
 
 
 async def begin_power(session: AsyncSession, server: Server, action: str) -> bool:

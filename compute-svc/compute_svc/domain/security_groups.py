@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from common_rpc.context import use_context
+from common_rpc.context import RequestContext, use_context
 from common_rpc.errors import Conflict, NotFound
 
 from ..db.models import Server, utcnow
@@ -113,6 +113,32 @@ def _port_ids(server: Server) -> list[str]:
         # Nova's answer when no port has the server as its device.
         raise NotFound(f"instance_id {server.id} could not be found as device id on any ports")
     return ids
+
+
+async def server_action(
+    deps: Deps, ctx: RequestContext, server_id: str, action: str, args: Any
+) -> None:
+    """``addSecurityGroup`` / ``removeSecurityGroup``: the group goes on (or off) every
+    port of the server, through the network service. 404, then 400 for the body, then 409
+    while the server's ports are being made or released (the change could miss one)."""
+    async with transaction(deps.runtime.sessions, write=False) as session:
+        server = await servers.get(session, ctx, server_id)
+        session.expunge(server)
+    name = action_name(args)
+    if server.status in ("BUILD", "DELETING"):
+        raise servers.conflict_state(server, action)
+    if action == "addSecurityGroup":
+        await add(deps, server, name)
+    else:
+        await remove(deps, server, name)
+
+
+async def of_server(deps: Deps, ctx: RequestContext, server_id: str) -> list[dict[str, Any]]:
+    """``GET os-security-groups`` of a server: its groups with their rules, in Nova's shape."""
+    async with transaction(deps.runtime.sessions, write=False) as session:
+        server = await servers.get(session, ctx, server_id)
+        session.expunge(server)
+    return await details(deps, server)
 
 
 async def add(deps: Deps, server: Server, name: str) -> None:

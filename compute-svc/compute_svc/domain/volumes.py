@@ -1,6 +1,7 @@
 """Volume attachments: Cinder's protocol over RPC, undone in reverse on failure.
 
-attach: reserve, initialize_connection, agent attach_volume, attach
+attach: the attachment row (its device chosen, the server's state checked), then
+        reserve, initialize_connection, agent attach_volume, attach
 detach: begin_detaching (before the 202), then in the background the agent's
         detach_volume (the guest asked again while it holds the disk), then
         terminate_connection, detach; a guest that kept the disk: roll_detaching, the
@@ -22,6 +23,7 @@ from sqlalchemy import delete as sql_delete
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from common_rpc.context import RequestContext, use_context
 from common_rpc.errors import (
     Conflict,
     Invalid,
@@ -34,7 +36,9 @@ from common_rpc.errors import (
 from ..db.models import Server, VolumeAttachment
 from ..wiring import Deps
 from . import actions, detaching, scheduler, servers
-from .common import transaction
+from .common import transaction, try_insert
+from .errors import conflict, invalid, not_found
+from .tasks import server_context
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +73,43 @@ async def _attached_connector(deps: Deps, server: Server, volume_id: str) -> dic
     return await host_connector(deps, server.host)
 
 
+# ---------------------------------------------------------------- the attachments shown
+
+
+async def attachments_of(
+    session: AsyncSession, ctx: RequestContext, server_id: str
+) -> list[VolumeAttachment]:
+    """The server's attachments (404 when the caller cannot see the server)."""
+    await servers.get(session, ctx, server_id)
+    rows = await session.scalars(
+        select(VolumeAttachment).where(VolumeAttachment.server_id == server_id)
+    )
+    return list(rows)
+
+
+async def attachment(
+    session: AsyncSession, ctx: RequestContext, server_id: str, volume_id: str
+) -> VolumeAttachment:
+    await servers.get(session, ctx, server_id)
+    row = await session.get(VolumeAttachment, (server_id, volume_id))
+    if row is None:
+        raise not_found("Volume attachment", volume_id)
+    return row
+
+
 # ---------------------------------------------------------------- detach (202, then a task)
+
+
+async def detach(deps: Deps, ctx: RequestContext, server_id: str, volume_id: str) -> None:
+    """``DELETE os-volume_attachments/<volume>``: the volume ``detaching`` (Cinder's
+    ``begin_detaching``) before the caller's answer, the host's unplug after it."""
+    async with transaction(deps.runtime.sessions) as session:
+        server = await servers.get(session, ctx, server_id)
+        job = await request_detach(session, deps, server, volume_id)
+        session.expunge(server)
+    with use_context(server_context(server)):
+        await begin_detaching(deps, server, volume_id, job)
+    start_detach(deps, server, volume_id, job)
 
 
 async def request_detach(
@@ -249,6 +289,64 @@ async def _let_go(deps: Deps, server: Server, volume_id: str) -> bool:
 
 
 # ---------------------------------------------------------------- attach
+
+DEVICES = tuple(f"/dev/vd{letter}" for letter in "bcdefghijklmnopqrstuvwxyz")
+
+
+def requested(spec: dict[str, Any]) -> str:
+    """The ``volumeId`` of a ``volumeAttachment``."""
+    volume_id = spec.get("volumeId")
+    if not isinstance(volume_id, str) or not volume_id:
+        raise invalid("Invalid input for field/attribute volumeId.")
+    return volume_id
+
+
+def next_device(taken: set[str]) -> str:
+    for device in DEVICES:
+        if device not in taken:
+            return device
+    raise conflict("No free device name for another volume.")
+
+
+async def request_attach(session: AsyncSession, server: Server, volume_id: str) -> str:
+    """In the request's transaction: the ``attaching`` row with the next free device (the
+    one asked of the host). 409 unless the server is ACTIVE or SHUTOFF, placed, with no
+    task under way (Nova's rule); 400 when the volume is attached or attaching already."""
+    if server.status not in ("ACTIVE", "SHUTOFF") or not server.host or server.task_state:
+        raise servers.conflict_state(server, "attach_volume")
+    taken = set(
+        await session.scalars(
+            select(VolumeAttachment.device).where(VolumeAttachment.server_id == server.id)
+        )
+    )
+    row = VolumeAttachment(
+        server_id=server.id,
+        volume_id=volume_id,
+        device=next_device(taken),
+        status="attaching",
+        connection={},
+    )
+    if not await try_insert(session, row):
+        raise invalid(f"Volume {volume_id} is already attached or attaching.")
+    return row.device
+
+
+async def attach_to(deps: Deps, ctx: RequestContext, server_id: str, volume_id: str) -> str:
+    """``POST os-volume_attachments``: the row, then the attach; the device the guest got.
+
+    A refusal (the attach undone: volume available, no export, no secret) is a 400 that
+    says why; a volume service away or silent stays a 503/504.
+    """
+    async with transaction(deps.runtime.sessions) as session:
+        server = await servers.get(session, ctx, server_id)
+        device = await request_attach(session, server, volume_id)
+        session.expunge(server)
+    try:
+        return await attach(deps, server, volume_id, device)
+    except RpcError as exc:
+        if exc.http_status in (400, 404, 409, 500):
+            raise invalid(f"Volume {volume_id} could not be attached: {exc}") from None
+        raise
 
 
 async def attach(deps: Deps, server: Server, volume_id: str, device: str) -> str:
