@@ -13,7 +13,7 @@ COMPUTE_PORT ?= 8774
 NETWORK_PORT ?= 9696
 VOLUME_PORT ?= 8776
 
-.PHONY: help setup run test lint format image bench-rpc bench-gateway bench-network bench-compute bench-volume bench-e2e clean distclean
+.PHONY: help setup run test lint format image images test-compose bench-rpc bench-gateway bench-network bench-compute bench-volume bench-e2e clean distclean
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -65,6 +65,12 @@ bench-volume: setup ## volume create/delete times and writes through iSCSI vs a 
 
 bench-e2e: setup image ## one tenant's whole scenario on the whole cloud (real guests), step by step
 	$(PY) -m bench.e2e_bench
+
+images: setup ## every image of docker-compose.yml, built here (STACKLING_BASE_IMAGES=library: official bases)
+	@bash deploy/build-images.sh
+
+test-compose: setup images ## docker-compose up for real: the whole cloud, each service alone, restarts (tests/compose)
+	@bash deploy/test-compose.sh $(PYTEST_ARGS)
 
 image: ## build the stackling-tiny guest (kernel + initramfs, and disk.qcow2) for tests and demo
 	@bash deploy/guest-image.sh
