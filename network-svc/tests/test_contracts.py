@@ -14,6 +14,7 @@ from common_rpc.contracts import network as net
 from common_rpc.methods import Empty, Message, Method
 from network_svc import contracts
 from network_svc.agent.handlers import rpc as agent_rpc
+from network_svc.rpc.handlers import rpc as api_rpc
 
 NETWORK_STATE = contracts.NetworkState(
     network_id="n1",
@@ -202,6 +203,10 @@ SAMPLES: dict[str, tuple[Message, Message]] = {
         ),
     ),
 }
+
+
+def test_the_api_serves_its_contract() -> None:
+    assert api_rpc.check(contracts.API) == []
 
 
 def test_the_agent_serves_its_contract() -> None:

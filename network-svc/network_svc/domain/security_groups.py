@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from common_rpc.context import RequestContext
 from common_rpc.contracts.payloads import SecurityGroupPayload, SecurityGroupRulePayload
-from common_rpc.errors import Conflict
+from common_rpc.errors import Conflict, NotFound
 from common_rpc.outbox import add_event
 
 from .. import protocols
@@ -82,6 +82,48 @@ async def list_all(session: AsyncSession, ctx: RequestContext) -> list[SecurityG
     if ctx.project_id:
         await ensure_default(session, ctx, ctx.project_id)
     return list(await session.scalars(visible(ctx)))
+
+
+async def find(
+    session: AsyncSession, ctx: RequestContext, wanted: list[str], *, missing_ok: bool = False
+) -> list[SecurityGroup]:
+    """The caller's project's groups for each entry, found as Neutron's client finds one
+    (an id, else a name only one group has), in the order asked, each once.
+
+    ``default`` is made if the project has none yet (as its first port would; the caller
+    opens a writing transaction for it). An entry that matches nothing is NotFound
+    (skipped with ``missing_ok``), a name that several groups share is Conflict; both
+    carry the entry as ``details["name"]``.
+    """
+    project_id = ctx.project_id
+    if not project_id:
+        raise invalid("A project-scoped token is required.")
+    mine = select(SecurityGroup).where(SecurityGroup.project_id == project_id)
+    if "default" in wanted:
+        await ensure_default(session, ctx, project_id)
+    by_id = {g.id: g for g in await session.scalars(mine.where(SecurityGroup.id.in_(wanted)))}
+    rest = [entry for entry in wanted if entry not in by_id]
+    named: dict[str, list[SecurityGroup]] = {}
+    for group in await session.scalars(mine.where(SecurityGroup.name.in_(rest))):
+        named.setdefault(group.name, []).append(group)
+    found: dict[str, SecurityGroup] = {}
+    for entry in wanted:
+        matches = [by_id[entry]] if entry in by_id else named.get(entry, [])
+        if len(matches) > 1:
+            raise Conflict(
+                f"Multiple security_group matches found for name '{entry}', "
+                "use an ID to be more specific.",
+                details={"type": "NoUniqueMatch", "name": entry},
+            )
+        if not matches:
+            if missing_ok:
+                continue
+            raise NotFound(
+                f"Security group {entry} not found for project {project_id}.",
+                details={"type": "SecurityGroupNotFound", "name": entry},
+            )
+        found.setdefault(matches[0].id, matches[0])
+    return list(found.values())
 
 
 def _rule(group: SecurityGroup, **attrs: Any) -> SecurityGroupRule:
