@@ -16,6 +16,7 @@ from network_svc.drivers.base import (
     SubnetSpec,
 )
 from network_svc.drivers.fake import FakeDhcp, FakeFirewall, FakeL2
+from network_svc.drivers.linux import priv
 from network_svc.drivers.linux.bridge import LinuxBridgeL2
 from network_svc.drivers.linux.dnsmasq import server_ip
 from network_svc.drivers.names import Names
@@ -78,3 +79,12 @@ def test_fakes_record_desired_state() -> None:
     d.l2.delete_network(NET)
     assert not (d.l2.list_owned() | d.dhcp.list_owned() | d.firewall.list_owned())
     assert isinstance(d.firewall, FakeFirewall)
+
+
+def test_a_failed_host_command_is_a_driver_error() -> None:
+    """The chassis' runner, with this service's error: callers catch ``DriverError``."""
+    with pytest.raises(DriverError) as failed:
+        priv.run(["ls", "/no/such/path"], timeout=10)
+    assert isinstance(failed.value, priv.CommandError) and failed.value.code == 2
+    assert "/no/such/path" in failed.value.stderr and "ls /no/such/path" in str(failed.value)
+    assert priv.run(["ls", "/no/such/path"], timeout=10, check=False) == ""
