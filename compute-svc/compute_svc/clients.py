@@ -15,6 +15,8 @@ API version history (what each side may rely on):
          compute.<host>: detach_volume, detach_interface take ``attempts``, ``wait_s``
                  and ``until`` (the unplug asked again) and answer ``attempts``
 
+    The volume service's typed client is ``common_rpc.contracts.volume.VolumeApi``.
+
     network = NetworkClient(runtime.rpc)
     port = await network.create_port(network_id=net, device_id=sid, device_owner="compute:nova")
     agent = AgentClient(runtime.rpc, "cn1")
@@ -111,40 +113,6 @@ class NetworkClient(ServiceClient):
         return await self._call(
             "update_port_security_groups", port_id=port_id, add=add or [], remove=remove or []
         )
-
-
-class VolumeClient(ServiceClient):
-    """Cinder's attach protocol: reserve, connect, attach; begin, disconnect, detach."""
-
-    topic = "volume"
-
-    async def reserve(self, volume_id: str) -> Any:
-        return await self._call("reserve", volume_id=volume_id)
-
-    async def unreserve(self, volume_id: str) -> Any:
-        return await self._call("unreserve", volume_id=volume_id)
-
-    async def initialize_connection(self, volume_id: str, connector: dict[str, Any]) -> Any:
-        return await self._call("initialize_connection", volume_id=volume_id, connector=connector)
-
-    async def terminate_connection(self, volume_id: str, connector: dict[str, Any]) -> Any:
-        return await self._call("terminate_connection", volume_id=volume_id, connector=connector)
-
-    async def attach(self, volume_id: str, server_id: str, mountpoint: str, host: str) -> Any:
-        """``mountpoint`` is the guest's device (``/dev/vdb``), Cinder's name for it."""
-        return await self._call(
-            "attach", volume_id=volume_id, server_id=server_id, mountpoint=mountpoint, host=host
-        )
-
-    async def begin_detaching(self, volume_id: str) -> Any:
-        return await self._call("begin_detaching", volume_id=volume_id)
-
-    async def detach(self, volume_id: str, server_id: str) -> Any:
-        return await self._call("detach", volume_id=volume_id, server_id=server_id)
-
-    async def roll_detaching(self, volume_id: str) -> Any:
-        """A detach that failed: ``detaching`` back to ``in-use`` (else nothing changes)."""
-        return await self._call("roll_detaching", volume_id=volume_id)
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,9 @@ from typing import Any
 
 from common_rpc.agents import AgentRegistry
 from common_rpc.chassis.runtime import ServiceRuntime
+from common_rpc.contracts.volume import VolumeApi
 
-from .clients import AgentClient, NetworkClient, VolumeClient
+from .clients import AgentClient, NetworkClient
 from .domain.image_store import ImageStore
 from .domain.port_events import PortEvents
 from .settings import ComputeSettings
@@ -76,7 +77,7 @@ class Deps:
     runtime: ServiceRuntime
     settings: ComputeSettings
     network: NetworkClient
-    volume: VolumeClient
+    volume: VolumeApi
     ports: PortEvents
     images: ImageStore
     agents: AgentRegistry
@@ -93,7 +94,7 @@ class Deps:
             runtime,
             settings,
             NetworkClient(runtime.rpc, timeout=timeout),
-            VolumeClient(runtime.rpc, timeout=timeout),
+            VolumeApi(runtime.rpc, timeout=timeout),
             PortEvents(),
             ImageStore(settings.image_store),
             AgentRegistry(runtime.sessions, down_after_s=settings.agent_down_after_s),

@@ -337,13 +337,15 @@ async def network_api(tmp_path: Path, amqp_url: str, signer: IdentitySigner) -> 
 
 
 class FakeVolumeService:
-    """A fake volume service on ``volume``: records the attach protocol's calls.
+    """A fake volume service on ``volume``: records the attach protocol's calls and
+    answers them as the typed contract (``common_rpc.contracts.volume``) says.
 
     ``fail`` names a method that answers ``Invalid`` (a volume not available, say).
     """
 
     def __init__(self, runtime: Any) -> None:
         from common_rpc import RpcRouter, RpcServer
+        from common_rpc.contracts import volume as cv
         from common_rpc.errors import Invalid
 
         self.calls: list[tuple[str, str]] = []
@@ -351,39 +353,58 @@ class FakeVolumeService:
         router = RpcRouter()
         fake = self
 
-        def make(method: str) -> Any:
-            async def handler(deps: Any, volume_id: str, **_: Any) -> dict[str, Any]:
-                fake.calls.append((method, volume_id))
-                if fake.fail == method:
-                    raise Invalid(f"volume {volume_id} refused {method}")
-                if method == "initialize_connection":
-                    return {"driver_volume_type": "iscsi", "data": {"target_lun": 1}}
-                return {"volume_id": volume_id}
+        def record(method: Any, volume_id: str, status: str) -> Any:
+            fake.calls.append((method.name, volume_id))
+            if fake.fail == method.name:
+                raise Invalid(f"volume {volume_id} refused {method.name}")
+            return cv.VolumeInfo(id=volume_id, size=1, status=status)
 
-            return handler
+        moves = {
+            cv.RESERVE: "reserved",
+            cv.UNRESERVE: "available",
+            cv.BEGIN_DETACHING: "detaching",
+            cv.ROLL_DETACHING: "in-use",
+        }
+        for method, status in moves.items():
 
-        for method in ("reserve", "unreserve", "begin_detaching", "roll_detaching"):
-            router.handler(method)(make(method))
-
-        for method in ("initialize_connection", "terminate_connection"):
-
-            def bind(method: str) -> Any:
-                async def handler(deps: Any, volume_id: str, connector: dict[str, Any]) -> Any:
-                    return await make(method)(deps, volume_id)
+            def move(method: Any = method, status: str = status) -> Any:
+                async def handler(deps: Any, request: cv.VolumeRef) -> cv.VolumeInfo:
+                    return record(method, request.volume_id, status)
 
                 return handler
 
-            router.handler(method)(bind(method))
+            router.implement(method)(move())
 
-        async def attach(
-            deps: Any, volume_id: str, server_id: str, mountpoint: str, host: str
-        ) -> dict[str, Any]:
-            return await make("attach")(deps, volume_id)
+        @router.implement(cv.INITIALIZE_CONNECTION)
+        async def initialize_connection(
+            deps: Any, request: cv.ConnectionRequest
+        ) -> cv.ConnectionInfo:
+            vid = request.volume_id
+            record(cv.INITIALIZE_CONNECTION, vid, "attaching")
+            data = cv.IscsiConnectionData(
+                target_iqn=f"iqn.2010-10.org.stackling:volume-{vid}",
+                target_portal="127.0.0.1:3260",
+                target_lun=1,
+                volume_id=vid,
+                auth_username=f"vol-{vid[:8]}",
+                auth_password="fake-secret",
+            )
+            return cv.ConnectionInfo(data=data)
 
-        async def detach(deps: Any, volume_id: str, server_id: str) -> dict[str, Any]:
-            return await make("detach")(deps, volume_id)
+        @router.implement(cv.TERMINATE_CONNECTION)
+        async def terminate_connection(
+            deps: Any, request: cv.ConnectionRequest
+        ) -> cv.ConnectionTerminated:
+            record(cv.TERMINATE_CONNECTION, request.volume_id, "detaching")
+            return cv.ConnectionTerminated(volume_id=request.volume_id)
 
-        router.handler("attach")(attach)
-        router.handler("detach")(detach)
+        @router.implement(cv.ATTACH)
+        async def attach(deps: Any, request: cv.AttachRequest) -> cv.VolumeInfo:
+            return record(cv.ATTACH, request.volume_id, "in-use")
+
+        @router.implement(cv.DETACH)
+        async def detach(deps: Any, request: cv.DetachRequest) -> cv.VolumeInfo:
+            return record(cv.DETACH, request.volume_id, "available")
+
         self.server = RpcServer(runtime.broker, "volume", None)
         self.server.include(router)

@@ -44,6 +44,7 @@ from virt_fixtures import (
 
 from common_rpc import RequestContext
 from common_rpc.context import use_context
+from common_rpc.contracts.volume import Connector
 from common_rpc.errors import InternalError
 from common_rpc.testing import free_port, running_app, signing_keys, wait_for
 from compute_svc.agent.main import ComputeAgent
@@ -346,14 +347,16 @@ async def test_volume_moves_between_guests_through_compute_and_iscsi(
     # The connector of another host: the export admits B's initiator, A's QEMU is refused.
     with use_context(P1):
         await cloud.deps.volume.reserve(vid)
-        b_connector = {"host": cloud.host("b"), "initiator": cloud.initiator("b")}
+        b_connector = Connector(host=cloud.host("b"), initiator=cloud.initiator("b"))
         info = await cloud.deps.volume.initialize_connection(vid, b_connector)
-        assert cloud.tgtd.targets() == {info["data"]["target_iqn"]: [cloud.initiator("b")]}
+        assert cloud.tgtd.targets() == {info.data.target_iqn: [cloud.initiator("b")]}
         with pytest.raises(InternalError, match="Failed to log in to target"):
-            await cloud.deps.agent(cloud.host("a")).attach_volume(s1, vid, info)
+            await cloud.deps.agent(cloud.host("a")).attach_volume(
+                s1, vid, info.model_dump(mode="json")
+            )
         assert _live_disk(cloud, "a", s1, vid) is None
         assert owned_secrets(URI, cloud.prefix) == []
-        assert (await cloud.deps.volume.unreserve(vid))["status"] == "available"
+        assert (await cloud.deps.volume.unreserve(vid)).status == "available"
     assert cloud.tgtd.targets() == {}
     marks["wrong initiator refused"] = time.monotonic() - started
 

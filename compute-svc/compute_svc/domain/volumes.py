@@ -24,6 +24,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from common_rpc.context import RequestContext, use_context
+from common_rpc.contracts.volume import ConnectionInfo, Connector
 from common_rpc.errors import (
     Conflict,
     Invalid,
@@ -46,15 +47,15 @@ log = logging.getLogger(__name__)
 CONNECTOR_KEY = "connector"
 
 
-def connector(host: str, capabilities: dict[str, Any]) -> dict[str, Any]:
+def connector(host: str, capabilities: dict[str, Any]) -> Connector:
     """Cinder's connector for ``host``; refused when its agent has not named its initiator."""
     initiator = capabilities.get("initiator")
     if not isinstance(initiator, str) or not initiator:
         raise Conflict(f"Compute host {host} has not reported its iSCSI initiator.")
-    return {"host": host, "initiator": initiator, "multipath": False}
+    return Connector(host=host, initiator=initiator, multipath=False)
 
 
-async def host_connector(deps: Deps, host: str) -> dict[str, Any]:
+async def host_connector(deps: Deps, host: str) -> Connector:
     """The connector of ``host`` as its compute-agent last reported it."""
     for agent in await deps.agents.list(binary=scheduler.BINARY):
         if agent.host == host:
@@ -62,13 +63,13 @@ async def host_connector(deps: Deps, host: str) -> dict[str, Any]:
     return connector(host, {})
 
 
-async def _attached_connector(deps: Deps, server: Server, volume_id: str) -> dict[str, Any]:
+async def _attached_connector(deps: Deps, server: Server, volume_id: str) -> Connector:
     """The connector the attachment was exported to; the host's own for older rows."""
     async with transaction(deps.runtime.sessions) as session:
         row = await session.get(VolumeAttachment, (server.id, volume_id))
         kept = (row.connection or {}).get(CONNECTOR_KEY) if row is not None else None
     if isinstance(kept, dict) and kept.get("initiator"):
-        return dict(kept)
+        return Connector.model_validate(kept)
     assert server.host is not None
     return await host_connector(deps, server.host)
 
@@ -355,7 +356,7 @@ async def attach(deps: Deps, server: Server, volume_id: str, device: str) -> str
     Returns the device the agent reports (``device`` is the one asked for).
     """
     assert server.host is not None
-    conn: dict[str, Any] = {}
+    conn: Connector | None = None
     done: list[str] = []
     async with transaction(deps.runtime.sessions) as session:
         await actions.record(session, server, actions.ATTACH_VOLUME)
@@ -364,9 +365,11 @@ async def attach(deps: Deps, server: Server, volume_id: str, device: str) -> str
         await deps.volume.reserve(volume_id)
         done.append("reserve")
         await _emit(deps, server, "attach", "start")  # the volume is the caller's to attach
-        info = await deps.volume.initialize_connection(volume_id, conn)
+        info: ConnectionInfo = await deps.volume.initialize_connection(volume_id, conn)
         done.append("connect")
-        plugged = await deps.agent(server.host).attach_volume(server.id, volume_id, info)
+        plugged = await deps.agent(server.host).attach_volume(
+            server.id, volume_id, info.model_dump(mode="json")
+        )
         done.append("agent")
         if isinstance(plugged, dict) and plugged.get("device"):
             device = str(plugged["device"])
@@ -383,8 +386,8 @@ async def attach(deps: Deps, server: Server, volume_id: str, device: str) -> str
         if row is not None:
             row.status = "attached"
             row.device = device
-            kept = dict(info) if isinstance(info, dict) else {}
-            row.connection = kept | {CONNECTOR_KEY: conn}
+            kept = {CONNECTOR_KEY: conn.model_dump(mode="json")}
+            row.connection = info.model_dump(mode="json") | kept
         await servers.emit(session, server, "attach", "end")
         await actions.finish(session, server.id, actions.ATTACH_VOLUME)
     return device
@@ -396,13 +399,13 @@ async def _emit(deps: Deps, server: Server, action: str, phase: str) -> None:
 
 
 async def _undo_attach(
-    deps: Deps, server: Server, volume_id: str, conn: dict[str, Any], done: list[str]
+    deps: Deps, server: Server, volume_id: str, conn: Connector | None, done: list[str]
 ) -> None:
     steps = []
     if "agent" in done and server.host:
         unplug = detaching.once(deps)
         steps.append(deps.agent(server.host).detach_volume(server.id, volume_id, unplug))
-    if "connect" in done:
+    if "connect" in done and conn is not None:
         steps.append(deps.volume.terminate_connection(volume_id, conn))
     if "reserve" in done:
         steps.append(deps.volume.unreserve(volume_id))

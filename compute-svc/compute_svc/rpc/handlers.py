@@ -44,11 +44,12 @@ def _agents_only() -> None:
 async def check_peers(deps: Deps) -> dict[str, Any]:
     """Whether the services compute depends on answer, and which replica did."""
     results: dict[str, Any] = {}
-    for client in (deps.network, deps.volume):
+    for topic in (deps.network.topic, deps.volume.topic):
         try:
-            results[client.topic] = {"ok": True, **await client.ping()}
+            pong = await deps.runtime.rpc.call(topic, "ping", timeout=deps.settings.rpc_timeout_s)
+            results[topic] = {"ok": True, **pong}
         except RpcError as exc:
-            results[client.topic] = {"ok": False, "error": exc.code, "message": exc.message}
+            results[topic] = {"ok": False, "error": exc.code, "message": exc.message}
     return results
 
 
