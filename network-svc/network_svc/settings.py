@@ -31,8 +31,8 @@ class NetworkSettings(ServiceSettings):
     vxlan_mtu: int = 1450
     # The network-agent host that runs router namespaces; "" means this service's host.
     l3_host: str = ""
-    # Agents report every agent_heartbeat_s; one silent for agent_down_s is listed dead.
-    agent_heartbeat_s: float = 10.0
+    # An agent silent this long is listed dead (they report every 10 s: the agents'
+    # NETWORK_AGENT_HEARTBEAT_INTERVAL).
     agent_down_s: float = 30.0
     # Deadline of a command to an agent (the first port of a network also starts its DHCP);
     # below the callers' own deadlines, so they get the binding error, not a timeout.
