@@ -43,6 +43,8 @@ SERVICE_IMAGES = (
     "gateway", "compute-api", "network-api", "volume-api",
     "compute-agent", "network-agent", "volume-agent",
 )  # fmt: skip
+# Every container's log of a project, kept after it is gone (build/ is not in git).
+LOGS_DIR = ROOT / "build" / "compose-logs"
 HEALTHY_S = 180.0
 COMPOSE_TIMEOUT_S = 600
 _ALNUM = "abcdefghijklmnopqrstuvwxyz0123456789"
@@ -254,15 +256,16 @@ def compose_project(
     env: dict[str, str] | None = None,
 ) -> Iterator[Project]:
     """A project (not started) on a fresh lab; on the way out, whatever happened: its
-    logs kept by pytest, its containers, network and volumes removed, and nothing with
-    the lab's prefix left on the host."""
+    logs kept in build/compose-logs/<project>.log, its containers, network and volumes
+    removed, and nothing with the lab's prefix left on the host."""
     need_host()
     missing = images_missing()
     if missing:
         pytest.fail(f"images not built: {missing} (run `make images`)")
     lab = ComposeLab.create()
     project = Project(lab, shape, env)
-    logs = tmp_path_factory.mktemp(f"compose-{lab.prefix}")
+    logs = LOGS_DIR
+    logs.mkdir(parents=True, exist_ok=True)
     docker_left: dict[str, list[str]] = {}
     try:
         try:
