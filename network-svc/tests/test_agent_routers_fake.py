@@ -8,6 +8,7 @@ from typing import Any
 from network_svc.agent.host import HostAgent
 from network_svc.contracts import HostState, RouterState
 from network_svc.drivers import load
+from network_svc.drivers.base import DriverConfig
 from network_svc.drivers.fake import FakeRouter
 from network_svc.drivers.names import Names
 
@@ -44,7 +45,7 @@ def _router(router_id: str, generation: int, fips: list[dict[str, str]]) -> Rout
 
 
 async def test_sync_router_generations_and_absence() -> None:
-    host = HostAgent(load("fake"), Names("t1"))
+    host = HostAgent(load("fake", DriverConfig(Names("t1"))), Names("t1"))
     assert isinstance(host.router, FakeRouter)
     fip = [{"floating_ip": "203.0.113.7", "fixed_ip": "10.0.0.5"}]
     first = await host.sync_router(_router("r1", 3, fip), 3)
@@ -63,7 +64,7 @@ async def test_sync_router_generations_and_absence() -> None:
 
 
 async def test_converge_removes_routers_the_db_no_longer_has() -> None:
-    host = HostAgent(load("fake"), Names("t2"))
+    host = HostAgent(load("fake", DriverConfig(Names("t2"))), Names("t2"))
     await host.sync_router(_router("stale", 1, []), 1)
     state = HostState.model_validate(
         {"host": "h", "networks": [NET, EXT], "ports": [], "routers": [_router("kept", 5, [])]}

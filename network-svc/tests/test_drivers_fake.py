@@ -6,19 +6,24 @@ from pathlib import Path
 
 import pytest
 
+from common_rpc.chassis.plugins import PluginError, load_driver
+from network_svc.agent.settings import AgentSettings
 from network_svc.drivers import load
 from network_svc.drivers.base import (
     DhcpHost,
+    DriverConfig,
     DriverError,
     NetworkSpec,
     PortSpec,
     SecurityGroupRule,
     SubnetSpec,
 )
-from network_svc.drivers.fake import FakeDhcp, FakeFirewall, FakeL2
+from network_svc.drivers.fake import FakeDhcp, FakeFirewall, FakeL2, FakeRouter
 from network_svc.drivers.linux import priv
 from network_svc.drivers.linux.bridge import LinuxBridgeL2
-from network_svc.drivers.linux.dnsmasq import server_ip
+from network_svc.drivers.linux.dnsmasq import DnsmasqDhcp, server_ip
+from network_svc.drivers.linux.iptables import IptablesFirewall
+from network_svc.drivers.linux.router import LinuxRouter
 from network_svc.drivers.names import Names
 
 NET = "6f1c2d3e-4a5b-4c6d-8e9f-0a1b2c3d4e5f"
@@ -54,14 +59,46 @@ def test_dhcp_server_address_is_the_first_free_from_dot_two() -> None:
 def test_load_chooses_drivers_by_name(tmp_path: Path) -> None:
     fake = load("fake")
     assert isinstance(fake.l2, FakeL2) and isinstance(fake.dhcp, FakeDhcp)
-    linux = load("linux", state_dir=tmp_path, local_ip="127.0.0.1")
-    assert isinstance(linux.l2, LinuxBridgeL2)
-    with pytest.raises(ValueError):
+    assert isinstance(fake.firewall, FakeFirewall) and isinstance(fake.router, FakeRouter)
+    linux = load("linux", DriverConfig(state_dir=tmp_path, local_ip="127.0.0.1"))
+    assert isinstance(linux.l2, LinuxBridgeL2) and linux.l2.local_ip == "127.0.0.1"
+    assert isinstance(linux.dhcp, DnsmasqDhcp) and linux.dhcp.state_dir == tmp_path
+    assert isinstance(linux.firewall, IptablesFirewall) and isinstance(linux.router, LinuxRouter)
+    # One kind by another name: the rest as named.
+    mixed = load({"l2": "fake", "dhcp": "fake", "firewall": "linux", "router": "fake"})
+    assert isinstance(mixed.firewall, IptablesFirewall) and isinstance(mixed.l2, FakeL2)
+    with pytest.raises(PluginError, match="installed: fake, linux"):
         load("ovs")
+    with pytest.raises(ValueError, match="router"):
+        load({"l2": "fake", "dhcp": "fake", "firewall": "fake"})
+
+
+def test_the_built_in_drivers_are_entry_points() -> None:
+    """Registered in pyproject.toml exactly as a third party's would be."""
+    assert load_driver("network", "l2", "linux") is LinuxBridgeL2
+    assert load_driver("network", "dhcp", "linux") is DnsmasqDhcp
+    assert load_driver("network", "firewall", "fake") is FakeFirewall
+    assert load_driver("network", "router", "linux") is LinuxRouter
+
+
+def test_settings_name_a_driver_per_kind(monkeypatch: pytest.MonkeyPatch) -> None:
+    """NETWORK_DRIVERS per kind; NETWORK_AGENT_DRIVER for every kind it leaves out."""
+    monkeypatch.setenv("NETWORK_AGENT_DRIVER", "fake")
+    monkeypatch.setenv("NETWORK_DRIVERS", '{"firewall": "linux"}')
+    settings = AgentSettings()
+    assert [settings.driver(k) for k in ("l2", "dhcp", "firewall", "router")] == [
+        "fake",
+        "fake",
+        "linux",
+        "fake",
+    ]
+    monkeypatch.setenv("NETWORK_DRIVERS", '{"l3": "linux"}')
+    with pytest.raises(ValueError, match="unknown kind"):
+        AgentSettings()
 
 
 def test_fakes_record_desired_state() -> None:
-    d = load("fake", names=Names("t"))
+    d = load("fake", DriverConfig(names=Names("t")))
     net = NetworkSpec(NET, "vxlan", 1001, 1450, (SubnetSpec("s", "10.0.0.0/24", "10.0.0.1"),))
     port = PortSpec(PORT, NET, "fa:16:3e:00:00:01", ("10.0.0.5",))
     with pytest.raises(DriverError):

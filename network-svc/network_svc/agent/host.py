@@ -6,7 +6,7 @@ generation the host already has; the periodic reconcile re-applies equal generat
 too (``force=True``), which repairs drift. Driver calls block, so they run in a thread,
 one at a time.
 
-    host = HostAgent(load("fake"), Names())
+    host = HostAgent(load("fake"), Names())       # the drivers' names
     await host.wire_port(port_state)        # PortWired(observed_generation=4, ...)
 """
 
@@ -31,8 +31,7 @@ from network_svc.contracts import (
     RouterSynced,
 )
 from network_svc.drivers import Drivers
-from network_svc.drivers.base import DhcpHost, NetworkSpec, RouterDriver, SetKey, member_sets
-from network_svc.drivers.linux import netlink
+from network_svc.drivers.base import DhcpHost, NetworkSpec, SetKey, member_sets
 from network_svc.drivers.names import Names
 
 from . import wire
@@ -53,16 +52,15 @@ class HostAgent:
         names: Names,
         *,
         device_exists: Callable[[str], bool] | None = None,
-        router_driver: RouterDriver | None = None,
     ) -> None:
         self.drivers = drivers
         self.names = names
-        self.router = router_driver or default_router_driver(drivers, names)
+        self.router = drivers.router
         self.generations: dict[str, float] = {}
         self.networks: dict[str, tuple[NetworkSpec, tuple[DhcpHost, ...]]] = {}
         # The member sets each wired port's rules match on: a set goes once no port needs it.
         self.port_sets: dict[str, frozenset[SetKey]] = {}
-        self._device_exists = device_exists or (lambda name: netlink.index(name) is not None)
+        self._device_exists = device_exists or drivers.l2.device_exists
         self._lock = asyncio.Lock()
 
     async def _run(self, func: Callable[..., T], *args: Any) -> T:
@@ -274,14 +272,3 @@ class HostAgent:
                 await self._run(self.router.delete, router_id)
                 removed += 1
         return removed
-
-
-def default_router_driver(drivers: Drivers, names: Names) -> RouterDriver:
-    """The router driver matching the loaded L2 driver: fake with fake, Linux otherwise."""
-    from network_svc.drivers.fake import FakeL2, FakeRouter
-
-    if isinstance(drivers.l2, FakeL2):
-        return FakeRouter(names)
-    from network_svc.drivers.linux.router import LinuxRouter
-
-    return LinuxRouter(names)

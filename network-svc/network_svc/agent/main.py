@@ -15,8 +15,7 @@ from typing import Any
 
 from common_rpc.chassis.agent import AgentShell
 from common_rpc.chassis.agent_process import run_agent
-from network_svc.drivers import load
-from network_svc.drivers.names import Names
+from network_svc.drivers import KINDS, load
 
 from ..contracts import HOST_STATE
 from .handlers import rpc as commands
@@ -30,26 +29,19 @@ NetworkAgent = AgentShell
 
 
 def build(settings: AgentSettings) -> AgentShell:
-    """The shell around the drivers the settings name."""
-    names = Names(settings.agent_name_prefix)
+    """The shell around the drivers the settings name (PluginError if one is missing)."""
+    config = settings.driver_config()
     state_dir = settings.state_dir()
     state_dir.mkdir(parents=True, exist_ok=True)
     state_dir.chmod(0o755)  # dnsmasq reads its files after dropping root
-    drivers = load(
-        settings.agent_driver,
-        names=names,
-        state_dir=state_dir,
-        local_ip=settings.agent_local_ip,
-        physical_interface=settings.agent_physical_interface,
-    )
-    # The fake drivers touch no kernel: no device of theirs ever exists.
-    fake = settings.agent_driver == "fake"
-    host = HostAgent(drivers, names, device_exists=(lambda _name: False) if fake else None)
+    drivers = load({kind: settings.driver(kind) for kind in KINDS}, config)
+    host = HostAgent(drivers, config.names)
 
     def capabilities() -> dict[str, Any]:
         # Free-form by design: Neutron's ``configurations`` of an agent, shown to admins.
         return {
             "driver": settings.agent_driver,
+            "drivers": {kind: settings.driver(kind) for kind in KINDS},
             "tunnel_types": ["vxlan"],
             "tunneling_ip": settings.agent_local_ip,
             "interface_mappings": {settings.physical_network: settings.agent_physical_interface},

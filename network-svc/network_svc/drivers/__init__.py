@@ -1,19 +1,36 @@
-"""Data-plane drivers, chosen by name from settings.
+"""The host data plane: an L2 driver, DHCP, a firewall and routers, each loaded by name
+from the entry points of group ``stackling.network.drivers`` (``"<kind>.<name>"``).
 
 Example::
 
-    drivers = load("fake")                     # in-memory, for API tests
-    drivers = load("linux", state_dir=Path("/var/lib/stackling/network"), local_ip="10.0.0.5")
+    drivers = load("fake")                                  # every kind's in-memory fake
+    config = DriverConfig(state_dir=Path("/var/lib/stackling/network-agent"), local_ip="10.0.0.5")
+    drivers = load({"l2": "linux", "dhcp": "linux", "firewall": "linux", "router": "linux"}, config)
     bridge = drivers.l2.ensure_network(spec)
+
+Built in, for each kind: ``linux`` (Linux bridges and VXLAN, dnsmasq, iptables and ipset,
+router namespaces) and ``fake`` (in memory, for tests). Another package adds one by
+declaring the same kind of entry point, naming a class with ``from_config(config)``;
+a name nobody installed raises ``PluginError`` (a start-up error) listing those that are.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
-from network_svc.drivers.base import DhcpDriver, Firewall, L2Driver
-from network_svc.drivers.names import Names
+from common_rpc.chassis.plugins import load_driver
+from network_svc.drivers.base import (
+    DhcpDriver,
+    Driver,
+    DriverConfig,
+    Firewall,
+    L2Driver,
+    RouterDriver,
+)
+
+SERVICE = "network"
+KINDS = ("l2", "dhcp", "firewall", "router")
 
 
 @dataclass(frozen=True)
@@ -21,29 +38,18 @@ class Drivers:
     l2: L2Driver
     dhcp: DhcpDriver
     firewall: Firewall
+    router: RouterDriver
 
 
-def load(
-    name: str,
-    *,
-    names: Names | None = None,
-    state_dir: Path | None = None,
-    local_ip: str | None = None,
-    physical_interface: str | None = None,
-) -> Drivers:
-    names = names or Names()
-    if name == "fake":
-        from network_svc.drivers.fake import FakeDhcp, FakeFirewall, FakeL2
-
-        return Drivers(FakeL2(names), FakeDhcp(names), FakeFirewall(names))
-    if name == "linux":
-        # imported lazily: pyroute2 is only needed where the real data plane runs
-        from network_svc.drivers.linux.bridge import LinuxBridgeL2
-        from network_svc.drivers.linux.dnsmasq import DnsmasqDhcp
-        from network_svc.drivers.linux.iptables import IptablesFirewall
-
-        if state_dir is None:
-            raise ValueError("the linux drivers need a state_dir")
-        l2 = LinuxBridgeL2(names, local_ip=local_ip, physical_interface=physical_interface)
-        return Drivers(l2, DnsmasqDhcp(names, state_dir=state_dir), IptablesFirewall(names))
-    raise ValueError(f"unknown network driver {name!r} (known: fake, linux)")
+def load(choice: str | Mapping[str, str], config: DriverConfig | None = None) -> Drivers:
+    """The drivers ``choice`` names: one name for every kind, or one per kind."""
+    config = config or DriverConfig()
+    names = {kind: choice for kind in KINDS} if isinstance(choice, str) else dict(choice)
+    missing = [kind for kind in KINDS if not names.get(kind)]
+    if missing:
+        raise ValueError(f"no {', '.join(missing)} driver named (network has {', '.join(KINDS)})")
+    made = {}
+    for kind in KINDS:
+        driver: Driver = load_driver(SERVICE, kind, names[kind])
+        made[kind] = driver.from_config(config)
+    return Drivers(**made)

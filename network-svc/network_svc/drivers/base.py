@@ -14,7 +14,10 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from pathlib import Path
+from typing import Literal, Protocol, Self
+
+from network_svc.drivers.names import Names
 
 SegmentationType = Literal["local", "flat", "vxlan", "vlan"]
 Direction = Literal["ingress", "egress"]
@@ -101,12 +104,35 @@ class DriverError(RuntimeError):
     """A host operation failed; the message names the operation and the object."""
 
 
+@dataclass(frozen=True)
+class DriverConfig:
+    """What a driver may need of its host's settings; each takes what it uses."""
+
+    names: Names = field(default_factory=Names)
+    # dnsmasq's files (DHCP).
+    state_dir: Path | None = None
+    # VXLAN source address, and the interface of flat and VLAN networks (L2).
+    local_ip: str | None = None
+    physical_interface: str | None = None
+
+
+class Driver(Protocol):
+    """What an entry point of ``stackling.network.drivers`` names: a class (or any
+    object) that makes its driver from the host's ``DriverConfig``."""
+
+    @classmethod
+    def from_config(cls, config: DriverConfig) -> Self: ...
+
+
 class L2Driver(Protocol):
     def ensure_network(self, spec: NetworkSpec) -> str: ...
     def delete_network(self, network_id: str) -> None: ...
     def plug_port(self, spec: PortSpec) -> None: ...
     def unplug_port(self, port_id: str) -> None: ...
     def list_owned(self) -> frozenset[str]: ...
+    def device_exists(self, name: str) -> bool:
+        """Whether the hypervisor made the port's device yet (it joins the bridge then)."""
+        ...
 
 
 class DhcpDriver(Protocol):

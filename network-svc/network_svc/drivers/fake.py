@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from network_svc.drivers.base import (
     DhcpHost,
+    DriverConfig,
     DriverError,
     NetworkSpec,
     PortSpec,
@@ -31,6 +32,10 @@ class FakeL2:
     networks: dict[str, NetworkSpec] = field(default_factory=dict)
     ports: dict[str, PortSpec] = field(default_factory=dict)
     calls: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_config(cls, config: DriverConfig) -> FakeL2:
+        return cls(config.names)
 
     def ensure_network(self, spec: NetworkSpec) -> str:
         self.calls.append(f"ensure_network:{spec.network_id}")
@@ -54,11 +59,19 @@ class FakeL2:
     def list_owned(self) -> frozenset[str]:
         return frozenset(self.names.bridge(n) for n in self.networks)
 
+    def device_exists(self, name: str) -> bool:
+        """The fakes touch no kernel: no device of theirs ever exists."""
+        return False
+
 
 @dataclass
 class FakeDhcp:
     names: Names = field(default_factory=Names)
     networks: dict[str, tuple[NetworkSpec, tuple[DhcpHost, ...]]] = field(default_factory=dict)
+
+    @classmethod
+    def from_config(cls, config: DriverConfig) -> FakeDhcp:
+        return cls(config.names)
 
     def ensure(self, spec: NetworkSpec, hosts: Sequence[DhcpHost]) -> None:
         if not any(s.enable_dhcp for s in spec.subnets):
@@ -83,6 +96,10 @@ class FakeFirewall:
     names: Names = field(default_factory=Names)
     ports: dict[str, tuple[PortSpec, tuple[SecurityGroupRule, ...]]] = field(default_factory=dict)
     sets: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @classmethod
+    def from_config(cls, config: DriverConfig) -> FakeFirewall:
+        return cls(config.names)
 
     def ensure_port(self, spec: PortSpec, rules: Sequence[SecurityGroupRule]) -> None:
         for group_id, ethertype in member_sets(rules, spec.port_security):
@@ -120,6 +137,10 @@ class FakeFirewall:
 class FakeRouter:
     names: Names = field(default_factory=Names)
     routers: dict[str, RouterSpec] = field(default_factory=dict)
+
+    @classmethod
+    def from_config(cls, config: DriverConfig) -> FakeRouter:
+        return cls(config.names)
 
     def ensure(self, spec: RouterSpec) -> str:
         self.routers[spec.router_id] = spec

@@ -9,7 +9,7 @@ Example::
 
 from __future__ import annotations
 
-from network_svc.drivers.base import DriverError, NetworkSpec, PortSpec
+from network_svc.drivers.base import DriverConfig, DriverError, NetworkSpec, PortSpec
 from network_svc.drivers.linux import netlink
 from network_svc.drivers.names import Names
 
@@ -27,6 +27,17 @@ class LinuxBridgeL2:
         self.names = names or Names()
         self.local_ip = local_ip
         self.physical_interface = physical_interface
+
+    @classmethod
+    def from_config(cls, config: DriverConfig) -> LinuxBridgeL2:
+        return cls(
+            config.names,
+            local_ip=config.local_ip,
+            physical_interface=config.physical_interface,
+        )
+
+    def device_exists(self, name: str) -> bool:
+        return netlink.index(name) is not None
 
     def ensure_network(self, spec: NetworkSpec) -> str:
         bridge = self.names.bridge(spec.network_id)

@@ -21,7 +21,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from network_svc.drivers.base import DhcpHost, DriverError, NetworkSpec, SubnetSpec
+from network_svc.drivers.base import DhcpHost, DriverConfig, DriverError, NetworkSpec, SubnetSpec
 from network_svc.drivers.linux import netlink, priv
 from network_svc.drivers.names import Names
 
@@ -87,6 +87,12 @@ class DnsmasqDhcp:
         self.state_dir = Path(state_dir)
         # network id -> (what its plumbing was made for, the namespace device, when)
         self._plumbed: dict[str, tuple[tuple[object, ...], str, float]] = {}
+
+    @classmethod
+    def from_config(cls, config: DriverConfig) -> DnsmasqDhcp:
+        if config.state_dir is None:
+            raise ValueError("the dnsmasq DHCP driver needs a state_dir")
+        return cls(config.names, state_dir=config.state_dir)
 
     def _dir(self, network_id: str) -> Path:
         return self.state_dir / network_id

@@ -27,7 +27,7 @@ import ipaddress
 import re
 from collections.abc import Collection, Mapping, Sequence
 
-from network_svc.drivers.base import DriverError, PortSpec, SecurityGroupRule, SetKey
+from network_svc.drivers.base import DriverConfig, DriverError, PortSpec, SecurityGroupRule, SetKey
 from network_svc.drivers.linux import priv
 from network_svc.drivers.linux.arp import ensure_arp, owned_arp, remove_arp
 from network_svc.drivers.linux.ipset import IpSets
@@ -90,6 +90,10 @@ class IptablesFirewall:
     def __init__(self, names: Names | None = None) -> None:
         self.names = names or Names()
         self.sets = IpSets(self.names)
+
+    @classmethod
+    def from_config(cls, config: DriverConfig) -> IptablesFirewall:
+        return cls(config.names)
 
     def _args(self, rule: SecurityGroupRule) -> list[str]:
         group = rule.remote_group_id

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from network_svc.drivers.base import DriverError, RouterLeg, RouterSpec
+from network_svc.drivers.base import DriverConfig, DriverError, RouterLeg, RouterSpec
 from network_svc.drivers.linux import netlink, priv
 from network_svc.drivers.names import Names
 
@@ -89,6 +89,10 @@ def nat_rules(spec: RouterSpec, gateway_dev: str, names: Names | None = None) ->
 class LinuxRouter:
     def __init__(self, names: Names | None = None) -> None:
         self.names = names or Names()
+
+    @classmethod
+    def from_config(cls, config: DriverConfig) -> LinuxRouter:
+        return cls(config.names)
 
     def _leg_prefixes(self) -> tuple[str, str]:
         return self.names.prefix + "qr", self.names.prefix + "qg"
