@@ -82,6 +82,8 @@ class ServiceSettings(BaseSettings):
     """Base settings of a service process; subclasses set ``service_name`` and a prefix."""
 
     service_name: ClassVar[str] = "service"
+    # A tool with no settings of its own (``stackling audit``) reads only STACKLING_*.
+    shared_settings_only: ClassVar[bool] = False
     model_config = SettingsConfigDict(env_prefix=SHARED_PREFIX, extra="ignore")
 
     host: str = Field(default_factory=socket.gethostname)
@@ -106,7 +108,8 @@ class ServiceSettings(BaseSettings):
         for everything (a second base's config won the merge, as with a mixin such as the
         chassis ``AgentSettings`` listed last) is refused when it is defined."""
         super().__pydantic_init_subclass__(**kwargs)
-        if cls.service_name != "service" and cls.model_config.get("env_prefix") == SHARED_PREFIX:
+        shared = cls.model_config.get("env_prefix") == SHARED_PREFIX
+        if shared and cls.service_name != "service" and not cls.shared_settings_only:
             raise TypeError(
                 f"{cls.__name__} ({cls.service_name}) reads {SHARED_PREFIX}* for every setting:"
                 " give it model_config = SettingsConfigDict(env_prefix=...)"

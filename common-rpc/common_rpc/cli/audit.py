@@ -32,6 +32,7 @@ class AuditSettings(ServiceSettings):
     """Only the broker settings matter here; they come from ``STACKLING_*``."""
 
     service_name = "audit"
+    shared_settings_only = True
 
 
 async def collect(
