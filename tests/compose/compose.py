@@ -19,18 +19,22 @@ files) is the lab's temporary root, mounted at the same path in the containers, 
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import secrets
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
-from cloud import need_host, settle
+from cloud import boot, delete_servers, need_host, settle, status, wait_until
 from stack import HostLab
 
 from common_rpc.chassis.identity import generate_keypair
@@ -82,9 +86,14 @@ class Project:
     """One compose project of docker-compose.yml with the lab's settings."""
 
     def __init__(
-        self, lab: ComposeLab, shape: str | None = None, env: dict[str, str] | None = None
+        self,
+        lab: ComposeLab,
+        shape: str | None = None,
+        env: dict[str, str] | None = None,
+        profiles: tuple[str, ...] = (),
     ) -> None:
         self.lab = lab
+        self.profiles = profiles
         self.name = f"stk{lab.prefix}"
         self.shape = shape
         self.data_dir = lab.root
@@ -135,6 +144,8 @@ class Project:
         argv = ["docker-compose", "-f", str(COMPOSE_FILE), "-p", self.name]
         if self.shape:
             argv += ["--env-file", str(SHAPES / f"{self.shape}.env")]
+        for profile in self.profiles:
+            argv += ["--profile", profile]
         done = subprocess.run(
             [*argv, *args],
             cwd=ROOT,
@@ -187,6 +198,10 @@ class Project:
             if time.monotonic() > deadline:
                 raise AssertionError(f"not healthy after {timeout:.0f}s: {waiting}\n{self.logs()}")
             time.sleep(1)
+
+    def kill(self, service: str) -> None:
+        """SIGKILL, as a crash would."""
+        self.compose("kill", service)
 
     def stop(self, service: str) -> None:
         self.compose("stop", "-t", "10", service)
@@ -254,6 +269,7 @@ def compose_project(
     tmp_path_factory: pytest.TempPathFactory,
     shape: str | None = None,
     env: dict[str, str] | None = None,
+    profiles: tuple[str, ...] = (),
 ) -> Iterator[Project]:
     """A project (not started) on a fresh lab; on the way out, whatever happened: its
     logs kept in build/compose-logs/<project>.log, its containers, network and volumes
@@ -263,7 +279,7 @@ def compose_project(
     if missing:
         pytest.fail(f"images not built: {missing} (run `make images`)")
     lab = ComposeLab.create()
-    project = Project(lab, shape, env)
+    project = Project(lab, shape, env, profiles)
     logs = LOGS_DIR
     logs.mkdir(parents=True, exist_ok=True)
     docker_left: dict[str, list[str]] = {}
@@ -278,3 +294,49 @@ def compose_project(
         lab.sweep()
     assert docker_left == {k: [] for k in docker_left}, f"left by Docker: {docker_left}"
     assert host_left == {k: [] for k in host_left}, f"left on the host: {host_left}"
+
+
+def boot_rate(cloud: Any, image: str, flavor: str, net_id: str, count: int) -> float:
+    """Boots per minute: ``count`` servers posted at once, until every one is ACTIVE
+    (the control plane's work: claims, ports, the agents' wiring and domain start);
+    then deleted."""
+    servers: list[str] = []
+    began = time.monotonic()
+    try:
+        for index in range(count):
+            servers.append(boot(cloud, f"rate-{index}", image, flavor, networks=[{"uuid": net_id}]))
+        for sid in servers:
+            wait_until(f"{sid} ACTIVE", lambda sid=sid: status(cloud, sid, "ACTIVE"), 180, 0.5)
+        return count * 60.0 / (time.monotonic() - began)
+    finally:
+        delete_servers(cloud, servers)
+
+
+def rpc_p50(url: str, queue_type: str, seconds: float = 6.0) -> float:
+    """Median round trip (ms) of a common-rpc call, one in flight, through the broker at
+    ``url``, on a queue of ``queue_type``: ``bench.aio_server`` and ``bench.client``."""
+    topic = f"compose-bench-{secrets.token_hex(4)}"
+    common = ["--url", url, "--topic", topic, "--queue-type", queue_type]
+    python = [sys.executable, "-m"]
+    server = subprocess.Popen(
+        [*python, "bench.aio_server", "common", *common],
+        cwd=ROOT, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert server.stdout is not None and server.stdout.readline().strip() == "ready"
+        client = subprocess.run(
+            [*python, "bench.client", "common", *common],
+            cwd=ROOT,
+            input=f"warmup 1 2\nmeasure 1 {seconds}\nreport\n",
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
+    finally:
+        server.terminate()
+        server.wait(30)
+    report = json.loads(client.stdout.strip().splitlines()[-1])
+    found = re.findall(r'"p50_ms": ([0-9.]+)', json.dumps(report))
+    assert found, report
+    return float(found[0])

@@ -14,11 +14,14 @@ images`` built here:
 - stopping and starting any one container (each API, each agent, RabbitMQ, PostgreSQL)
   while boots are under way ends every server ACTIVE or in ERROR with a fault; every
   server's create and delete events reach a subscriber once; nothing of the project is
-  left and ``stackling audit`` of every service is clean.
+  left and ``stackling audit`` of every service is clean;
+- the figures the ha profile's cost is measured against (boots per minute, the RPC round
+  trip's median), written to ``build/compose-logs/cost-single.json``.
 """
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -42,7 +45,15 @@ from cloud import (
     tiny_image_of,
     wait_until,
 )
-from compose import CLOUD_ENV, SERVICE_IMAGES, Project, compose_project
+from compose import (
+    CLOUD_ENV,
+    LOGS_DIR,
+    SERVICE_IMAGES,
+    Project,
+    boot_rate,
+    compose_project,
+    rpc_p50,
+)
 
 EVERY_SERVICE = {"rabbitmq", "postgres", *SERVICE_IMAGES}
 # Each container stopped and started again while two boots build.
@@ -53,6 +64,7 @@ RESTARTED = (
 )  # fmt: skip
 BOOTS_PER_RESTART = 2
 DOWN_S = 3.0
+RATE_BOOTS = 6  # as in test_ha
 COMPILERS = ("gcc", "cc", "c++", "make", "ld")
 
 
@@ -158,3 +170,23 @@ def test_any_one_container_restarted_during_boots_loses_nothing(
     assert_project_empty(cloud)
     assert_host_clean(project.lab)
     assert cloud.findings() == {svc: [] for svc in AUDITED}
+
+
+@pytest.mark.timeout(600)
+def test_the_single_node_figures_the_ha_profile_is_compared_with(
+    project: Project, cloud: Cloud, tiny_image: str, flavor: str
+) -> None:
+    undo: list[Callable[[], Any]] = []
+    try:
+        net_id = test_faults.add_network(cloud, "10.85.0.0/24", undo)
+        figures = {
+            "boots_per_minute": round(boot_rate(cloud, tiny_image, flavor, net_id, RATE_BOOTS), 1),
+            "rpc_p50_ms_classic": rpc_p50(project.amqp_url, "classic"),
+            "rpc_p50_ms_quorum": rpc_p50(project.amqp_url, "quorum"),
+        }
+    finally:
+        run_all(undo)
+    print("single node:", figures)
+    LOGS_DIR.mkdir(parents=True, exist_ok=True)
+    (LOGS_DIR / "cost-single.json").write_text(json.dumps(figures))
+    assert figures["boots_per_minute"] > 0

@@ -217,8 +217,10 @@ def test_images_are_local_builds_unless_one_variable_names_official_ones() -> No
     raw = yaml.safe_load(COMPOSE_FILE.read_text())["services"]
     for name in INFRA_SERVICES:
         image = raw[name]["image"]
-        if name == "prepare":
-            continue  # the gateway's image, run once as root
+        if not image.startswith("${STACKLING_BASE_IMAGES"):
+            # prepare (once, as root) and the ha profile's replicas: a service's own image
+            assert image.startswith("stackling/"), (name, image)
+            continue
         repo = image.rsplit(":", 1)[0].rsplit("/", 1)[1]
         assert image.startswith("${STACKLING_BASE_IMAGES:-stackling-local}/"), (name, image)
         assert (ROOT / "deploy" / "images" / f"{repo}.Dockerfile").is_file(), name
@@ -251,3 +253,24 @@ def test_make_has_images_and_test_compose_and_make_test_leaves_compose_out() -> 
     assert re.search(r"^test-compose: .*\bimages\b", makefile, re.M)
     run_tests = (ROOT / "deploy" / "run-tests.sh").read_text()
     assert "tests/compose" not in run_tests, "make test would run the compose suite"
+
+
+def test_the_ha_profile_adds_two_rabbitmq_nodes_and_a_second_replica_of_each_api() -> None:
+    ha = {name for name, spec in SERVICES.items() if "ha" in (spec.get("profiles") or [])}
+    replicas = {f"{name}-2" for name in ("compute-api", "network-api", "volume-api")}
+    assert ha == {"rabbitmq-2", "rabbitmq-3", "rabbitmq-cluster"} | replicas
+    for replica in replicas:
+        first = SERVICES[replica.removesuffix("-2")]
+        spec = SERVICES[replica]
+        same = {k: v for k, v in spec.items() if k not in ("profiles", "depends_on")}
+        assert same == {k: v for k, v in first.items() if k not in ("build", "depends_on")}
+        assert set(_depends_on(spec)) == set(_depends_on(first)) | {"rabbitmq-cluster"}
+    nodes = ("rabbitmq", "rabbitmq-2", "rabbitmq-3")
+    cookies = {_environment(SERVICES[n])["RABBITMQ_ERLANG_COOKIE"] for n in nodes}
+    assert len(cookies) == 1, "the nodes must share one Erlang cookie"
+    for node in nodes:
+        assert SERVICES[node]["hostname"] == node, node  # rabbit@<node> names its data
+        aliases = SERVICES[node]["networks"]["default"]["aliases"]
+        assert "rabbitmq-cluster" in aliases, node
+    conf = (ROOT / "deploy" / "compose" / "rabbitmq-cluster.conf").read_text()
+    assert all(f"rabbit@{n}" in conf for n in nodes)
