@@ -13,7 +13,7 @@ COMPUTE_PORT ?= 8774
 NETWORK_PORT ?= 9696
 VOLUME_PORT ?= 8776
 
-.PHONY: help setup run test lint format image images test-compose bench-rpc bench-gateway bench-network bench-compute bench-volume bench-e2e clean distclean
+.PHONY: help setup run test conformance lint format image images test-compose bench-rpc bench-gateway bench-network bench-compute bench-volume bench-e2e clean distclean
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -34,6 +34,9 @@ run: setup ## run every process on this machine; "ready" then deploy/demo.sh (Ct
 
 test: setup ## run all test suites (TEST_TIMEOUT, PYTEST_ARGS, SUITES="tests/static ...")
 	@bash deploy/run-tests.sh $(SUITES)
+
+conformance: image ## upstream Tempest's interop list against the running cloud (make run in another terminal)
+	@STACKLING_DATA_DIR="$(DATA_DIR)" bash deploy/conformance/run.sh
 
 lint: setup ## ruff check + format check over the repo, and the import boundaries (.importlinter)
 	$(VENV)/bin/ruff check .
