@@ -1,26 +1,23 @@
-"""Facades for the services and agents compute calls over RPC; nothing else knows their topics.
+"""Typed clients of what compute calls over RPC; nothing else knows their topics.
 
-API version history (what each side may rely on):
+- the volume service: ``common_rpc.contracts.volume.VolumeApi`` (``Deps.volume``);
+- the network service: ``NetworkClient`` (network's shared topic);
+- one host's compute-agent: ``AgentClient`` (``contracts.AGENT`` on ``compute.<host>``).
+
+API version history (what each side may rely on; compute's own in ``contracts``):
     1.0  ping
     1.1  network: create_port, get_port, delete_port, update_port_binding
          volume: reserve, initialize_connection, attach, begin_detaching,
                  terminate_connection, detach, unreserve
-         compute.<host>: spawn, destroy, power(action start|stop|reboot),
-                 console_output, attach_volume, detach_volume, host_state
     1.2  network: delete_ports
     1.3  network: find_security_groups, update_port_security_groups
     1.4  network: update_port (device_id, device_owner, unbind)
-         compute.<host>: attach_interface, detach_interface; host_servers lists ``nics``
     1.5  volume: roll_detaching
-         compute.<host>: detach_volume, detach_interface take ``attempts``, ``wait_s``
-                 and ``until`` (the unplug asked again) and answer ``attempts``
-
-    The volume service's typed client is ``common_rpc.contracts.volume.VolumeApi``.
 
     network = NetworkClient(runtime.rpc)
     port = await network.create_port(network_id=net, device_id=sid, device_owner="compute:nova")
     agent = AgentClient(runtime.rpc, "cn1")
-    await agent.spawn(desired_state)        # the whole server, with its generation
+    await agent.spawn(server_state)         # contracts.ServerState: the whole server
 """
 
 from __future__ import annotations
@@ -30,6 +27,43 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from common_rpc import RpcClient, RpcTimeout
+from common_rpc.chassis.agent import agent_topic
+from common_rpc.methods import Empty, Method, Rep, Req
+
+from .contracts import (
+    ATTACH_INTERFACE,
+    ATTACH_VOLUME,
+    CONSOLE_OUTPUT,
+    DESTROY,
+    DETACH_INTERFACE,
+    DETACH_VOLUME,
+    INVENTORY,
+    POWER,
+    SPAWN,
+    AttachInterface,
+    AttachVolume,
+    ConsoleOutput,
+    ConsoleRequest,
+    Destroyed,
+    DetachInterface,
+    DetachVolume,
+    DomainState,
+    InterfaceAttached,
+    InterfaceDetached,
+    Inventory,
+    Nic,
+    Power,
+    PowerAction,
+    ServerRef,
+    ServerState,
+    Spawn,
+    Spawned,
+    VolumeAttached,
+    VolumeConnection,
+    VolumeDetached,
+)
+
+SERVICE = "compute"
 
 
 class ServiceClient:
@@ -128,80 +162,78 @@ class Unplug:
     def within(cls, attempts: int, timeout: float, budget_s: float) -> Unplug:
         return cls(attempts, timeout, time.time() + budget_s)
 
-    def args(self) -> dict[str, Any]:
-        return {"attempts": self.attempts, "wait_s": self.timeout, "until": self.until}
-
     def call_timeout(self, margin: float) -> float:
         """The reply may come at ``until`` and ``margin`` later (the last request's own
         wait, the definition restored)."""
         return max(self.until - time.time(), 0.0) + margin
 
 
-def agent_topic(host: str) -> str:
-    return f"compute.{host}"
-
-
 class AgentClient:
-    """The compute-agent of one host; every command carries desired state, never a delta."""
+    """The compute-agent of one host (``contracts.AGENT``); every command carries desired
+    state, never a delta."""
 
     def __init__(self, rpc: RpcClient, host: str, *, timeout: float = 30.0) -> None:
         self.rpc = rpc
         self.host = host
         self.timeout = timeout
 
-    async def _call(self, method: str, timeout: float | None = None, **args: Any) -> Any:
-        return await self.rpc.call(
-            agent_topic(self.host), method, timeout=timeout or self.timeout, **args
-        )
+    async def _invoke(
+        self, method: Method[Req, Rep], request: Req, timeout: float | None = None
+    ) -> Rep:
+        topic = agent_topic(SERVICE, self.host)
+        return await self.rpc.invoke(topic, method, request, timeout=timeout or self.timeout)
 
-    async def spawn(self, server: dict[str, Any], *, timeout: float | None = None) -> Any:
-        return await self._call("spawn", timeout=timeout, server=server)
+    async def spawn(self, server: ServerState, *, timeout: float | None = None) -> Spawned:
+        return await self._invoke(SPAWN, Spawn(server=server), timeout)
 
-    async def destroy(self, server_id: str) -> Any:
+    async def destroy(self, server_id: str) -> Destroyed:
         """Idempotent: no domain and no disk afterwards, whatever was there."""
-        return await self._call("destroy", server_id=server_id)
+        return await self._invoke(DESTROY, ServerRef(server_id=server_id))
 
-    async def power(self, server_id: str, action: str) -> Any:
+    async def power(self, server_id: str, action: PowerAction) -> DomainState:
         """``start``, ``stop`` or ``reboot`` (a reboot is a hard one on this hypervisor)."""
-        return await self._call("power", server_id=server_id, action=action)
+        return await self._invoke(POWER, Power(server_id=server_id, action=action))
 
-    async def console_output(self, server_id: str, length: int | None) -> Any:
-        return await self._call("console_output", server_id=server_id, length=length)
+    async def console_output(self, server_id: str, length: int | None) -> ConsoleOutput:
+        return await self._invoke(
+            CONSOLE_OUTPUT, ConsoleRequest(server_id=server_id, length=length)
+        )
 
     async def attach_volume(
-        self, server_id: str, volume_id: str, connection: dict[str, Any]
-    ) -> Any:
+        self, server_id: str, volume_id: str, connection: VolumeConnection
+    ) -> VolumeAttached:
         """Hot-plugs the volume; answers the ``device`` the guest sees it as."""
-        return await self._call(
-            "attach_volume", server_id=server_id, volume_id=volume_id, connection=connection
-        )
+        request = AttachVolume(server_id=server_id, volume_id=volume_id, connection=connection)
+        return await self._invoke(ATTACH_VOLUME, request)
 
-    async def attach_interface(self, server_id: str, nic: dict[str, Any]) -> Any:
-        """Hot-plugs the port's NIC ``{"port_id", "mac", "bridge", "mtu"}`` (idempotent)."""
-        return await self._call("attach_interface", server_id=server_id, nic=nic)
-
-    async def detach_interface(self, server_id: str, nic: dict[str, Any], unplug: Unplug) -> Any:
-        """Unplugs the NIC with the port's MAC (asked again as ``unplug`` says); fine when
-        it is already gone."""
-        return await self._call(
-            "detach_interface",
-            timeout=unplug.call_timeout(self.timeout),
-            server_id=server_id,
-            nic=nic,
-            **unplug.args(),
-        )
-
-    async def host_state(self) -> dict[str, Any]:
-        """``{"host", "domains": [{"server_id", "power_state"}], "capacity"}``."""
-        return await self._call("host_state")
-
-    async def detach_volume(self, server_id: str, volume_id: str, unplug: Unplug) -> Any:
+    async def detach_volume(self, server_id: str, volume_id: str, unplug: Unplug) -> VolumeDetached:
         """Unplugs the volume's disk (asked again as ``unplug`` says); answers how many
         requests it took as ``attempts``. A guest that keeps it: InternalError."""
-        return await self._call(
-            "detach_volume",
-            timeout=unplug.call_timeout(self.timeout),
+        request = DetachVolume(
             server_id=server_id,
             volume_id=volume_id,
-            **unplug.args(),
+            attempts=unplug.attempts,
+            wait_s=unplug.timeout,
+            until=unplug.until,
         )
+        return await self._invoke(DETACH_VOLUME, request, unplug.call_timeout(self.timeout))
+
+    async def attach_interface(self, server_id: str, nic: Nic) -> InterfaceAttached:
+        """Hot-plugs the port's NIC (idempotent: ``attached`` is False when it was there)."""
+        return await self._invoke(ATTACH_INTERFACE, AttachInterface(server_id=server_id, nic=nic))
+
+    async def detach_interface(self, server_id: str, nic: Nic, unplug: Unplug) -> InterfaceDetached:
+        """Unplugs the NIC with the port's MAC (asked again as ``unplug`` says); fine when
+        it is already gone."""
+        request = DetachInterface(
+            server_id=server_id,
+            nic=nic,
+            attempts=unplug.attempts,
+            wait_s=unplug.timeout,
+            until=unplug.until,
+        )
+        return await self._invoke(DETACH_INTERFACE, request, unplug.call_timeout(self.timeout))
+
+    async def inventory(self) -> Inventory:
+        """The host's guests and their power states, and its capacity (the audit)."""
+        return await self._invoke(INVENTORY, Empty())

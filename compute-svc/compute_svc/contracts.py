@@ -153,10 +153,36 @@ class ConfigDrive(Message):
     user_data: str | None = None
 
 
+class IscsiTarget(Message):
+    """Where a volume is exported and how the host logs in: Cinder's iSCSI connection
+    ``data`` as the host needs it (the volume service's always has CHAP; a target without
+    an account is allowed)."""
+
+    target_iqn: str
+    target_portal: str
+    target_lun: int = 0
+    auth_username: str | None = None
+    auth_password: str | None = None
+
+
+class VolumeConnection(Message):
+    driver_volume_type: str = "iscsi"
+    data: IscsiTarget
+
+    @classmethod
+    def of(cls, info: ConnectionInfo) -> VolumeConnection:
+        """The volume service's answer to ``initialize_connection``, for the host."""
+        keys = set(IscsiTarget.model_fields)
+        return cls(
+            driver_volume_type=info.driver_volume_type,
+            data=IscsiTarget.model_validate(info.data.model_dump(include=keys)),
+        )
+
+
 class AttachedVolume(Message):
     volume_id: str
     device: str | None = None
-    connection: ConnectionInfo
+    connection: VolumeConnection
 
 
 class ServerState(Message):
@@ -218,7 +244,7 @@ class ConsoleOutput(Message):
 class AttachVolume(Message):
     server_id: str
     volume_id: str
-    connection: ConnectionInfo
+    connection: VolumeConnection
 
 
 class VolumeAttached(Message):

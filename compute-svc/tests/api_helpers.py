@@ -110,7 +110,8 @@ async def compute_api(tmp_path: Path, amqp_url: str, **settings: Any) -> AsyncIt
 
 
 class FakeComputeAgent:
-    """A fake compute-agent on ``compute.<host>``: records commands, runs no guest.
+    """A fake compute-agent on ``compute.<host>``: records commands, runs no guest, and
+    answers the typed contract (``compute_svc.contracts.AGENT``) as the real one does.
 
     ``fail_names`` makes spawn fail for servers with those names; ``spawn_delay`` makes
     spawns overlap in concurrency tests; the first ``stall_spawns`` spawns never answer
@@ -119,10 +120,15 @@ class FakeComputeAgent:
     """
 
     def __init__(self, runtime: Any, host: str) -> None:
+        import asyncio
+
         from common_rpc import RpcRouter, RpcServer
         from common_rpc.errors import InternalError
+        from common_rpc.methods import Empty
+        from compute_svc import contracts as cc
 
         self.host = host
+        # What each spawn was told, in its wire form (the desired state's JSON).
         self.spawned: dict[str, dict[str, Any]] = {}
         self.destroyed: list[str] = []
         self.power: list[tuple[str, str]] = []
@@ -139,57 +145,58 @@ class FakeComputeAgent:
         router = RpcRouter()
         agent = self
 
-        @router.handler()
-        async def spawn(deps: Any, server: dict[str, Any]) -> dict[str, Any]:
-            import asyncio
-
+        @router.implement(cc.SPAWN)
+        async def spawn(deps: Any, request: cc.Spawn) -> cc.Spawned:
+            server = request.server
             agent.spawn_calls += 1
             if agent.stall_spawns > 0:
                 agent.stall_spawns -= 1
                 await asyncio.sleep(agent.stall_s)  # no reply in time: the caller decides
             await asyncio.sleep(agent.spawn_delay)
-            if server["name"] in agent.fail_names:
+            if server.name in agent.fail_names:
                 raise InternalError("qemu refused to start")
-            agent.spawned[server["server_id"]] = server
-            return {"server_id": server["server_id"], "power_state": "running"}
+            agent.spawned[server.server_id] = server.model_dump(mode="json")
+            return cc.Spawned(
+                server_id=server.server_id,
+                domain=f"fake-{server.server_id}",
+                power_state="running",
+                observed_generation=server.generation,
+            )
 
-        @router.handler()
-        async def destroy(deps: Any, server_id: str) -> dict[str, Any]:
+        @router.implement(cc.DESTROY)
+        async def destroy(deps: Any, request: cc.ServerRef) -> cc.Destroyed:
             if agent.fail_destroy:
                 raise InternalError("libvirt is not answering")
-            agent.destroyed.append(server_id)
-            agent.spawned.pop(server_id, None)
-            return {"server_id": server_id, "destroyed": True}
+            agent.destroyed.append(request.server_id)
+            agent.spawned.pop(request.server_id, None)
+            return cc.Destroyed(server_id=request.server_id)
 
-        @router.handler()
-        async def power(deps: Any, server_id: str, action: str) -> dict[str, Any]:
-            agent.power.append((action, server_id))
-            state = "shutdown" if action == "stop" else "running"
-            return {"server_id": server_id, "power_state": state}
+        @router.implement(cc.POWER)
+        async def power(deps: Any, request: cc.Power) -> cc.DomainState:
+            agent.power.append((request.action, request.server_id))
+            state = "shutdown" if request.action == "stop" else "running"
+            return cc.DomainState(
+                server_id=request.server_id,
+                domain=f"fake-{request.server_id}",
+                power_state=state,
+            )
 
-        @router.handler()
-        async def console_output(deps: Any, server_id: str, length: int | None) -> dict[str, Any]:
-            lines = [f"line {i} of {server_id}" for i in range(10)]
-            return {"output": "\n".join(lines[-length:] if length else lines)}
+        @router.implement(cc.CONSOLE_OUTPUT)
+        async def console_output(deps: Any, request: cc.ConsoleRequest) -> cc.ConsoleOutput:
+            lines = [f"line {i} of {request.server_id}" for i in range(10)]
+            length = request.length
+            return cc.ConsoleOutput(output="\n".join(lines[-length:] if length else lines))
 
-        @router.handler()
-        async def attach_volume(
-            deps: Any, server_id: str, volume_id: str, connection: dict[str, Any]
-        ) -> Any:
-            agent.power.append(("attach", volume_id))
-            return {"server_id": server_id, "volume_id": volume_id, "device": "/dev/vdb"}
+        @router.implement(cc.ATTACH_VOLUME)
+        async def attach_volume(deps: Any, request: cc.AttachVolume) -> cc.VolumeAttached:
+            agent.power.append(("attach", request.volume_id))
+            return cc.VolumeAttached(
+                server_id=request.server_id, volume_id=request.volume_id, device="/dev/vdb"
+            )
 
-        @router.handler()
-        async def detach_volume(
-            deps: Any,
-            server_id: str,
-            volume_id: str,
-            attempts: int | None = None,
-            wait_s: float | None = None,
-            until: float | None = None,
-        ) -> Any:
-            import asyncio
-
+        @router.implement(cc.DETACH_VOLUME)
+        async def detach_volume(deps: Any, request: cc.DetachVolume) -> cc.VolumeDetached:
+            volume_id, attempts, wait_s = request.volume_id, request.attempts, request.wait_s
             agent.power.append(("detach", volume_id))
             agent.unplugs.append((volume_id, attempts, wait_s))
             await asyncio.sleep(agent.detach_delay)
@@ -199,12 +206,14 @@ class FakeComputeAgent:
                     f"Device detach failed for volume {volume_id}: the guest still holds it "
                     f"after {attempts} unplug requests."
                 )
-            return {"server_id": server_id, "attempts": 1}
+            return cc.VolumeDetached(server_id=request.server_id, volume_id=volume_id)
 
-        @router.handler()
-        async def host_state(deps: Any) -> dict[str, Any]:
-            domains = [{"server_id": sid, "power_state": "running"} for sid in agent.spawned]
-            return {"host": agent.host, "domains": domains, "capacity": {}}
+        @router.implement(cc.INVENTORY)
+        async def inventory(deps: Any, request: Empty) -> cc.Inventory:
+            domains = [
+                cc.DomainPower(server_id=sid, power_state="running") for sid in agent.spawned
+            ]
+            return cc.Inventory(host=agent.host, domains=domains)
 
         self.server = RpcServer(runtime.broker, f"compute.{host}", None)
         self.server.include(router)

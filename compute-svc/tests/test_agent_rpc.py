@@ -1,9 +1,10 @@
 """compute-agent in-process on RabbitMQ with libvirt's test:///default hypervisor.
 
-The compute service's side (``host_servers``, ``power_state_changed``, ``report_state``)
-is a small recording server on a private topic: the agent's contract on
-``compute.<host>`` is driven exactly as the API calls it, and its reconcile and
-heartbeat are observed from the service's side.
+The compute service's side (``host_state``, ``power_state_changed``, ``report_state``)
+is a small recording server on a private topic, typed with the same contract: the
+agent's commands on ``compute.<host>`` are driven untyped (keyword arguments and JSON
+replies, as any sender may), and its reconcile and heartbeat are observed from the
+service's side.
 """
 
 from __future__ import annotations
@@ -19,10 +20,13 @@ import pytest
 from virt_fixtures import fake_image, instances_dir, leftovers, server, sweep, unique_prefix
 
 from common_rpc import RpcRouter
+from common_rpc.agents import REPORT_STATE, Heartbeat
+from common_rpc.chassis.agent import HostStateRequest, agent_topic
 from common_rpc.errors import Invalid, NotFound
+from common_rpc.methods import Empty
 from common_rpc.rpc import RpcServer, queue_name
 from common_rpc.testing import wait_for
-from compute_svc.agent.handlers import topic
+from compute_svc import contracts as cc
 from compute_svc.agent.main import ComputeAgent, build
 from compute_svc.agent.settings import AgentSettings
 
@@ -33,32 +37,31 @@ URI = "test:///default"
 class RecordingService:
     """The compute service as the agent sees it: a list of servers, and what it was told."""
 
-    servers: list[dict[str, Any]] = field(default_factory=list)
-    power_changes: list[tuple[str, str]] = field(default_factory=list)
+    servers: list[cc.DesiredServer] = field(default_factory=list)
+    power_changes: list[tuple[str, str | int]] = field(default_factory=list)
     reports: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _service_router() -> RpcRouter:
     router = RpcRouter()
 
-    @router.handler()
-    async def host_servers(deps: RecordingService, host: str) -> list[dict[str, Any]]:
-        return deps.servers
+    @router.implement(cc.HOST_STATE)
+    async def host_state(deps: RecordingService, request: HostStateRequest) -> cc.HostState:
+        return cc.HostState(host=request.host, servers=deps.servers)
 
-    @router.handler()
-    async def power_state_changed(deps: RecordingService, server_id: str, power_state: str) -> None:
-        deps.power_changes.append((server_id, power_state))
+    @router.implement(cc.POWER_STATE_CHANGED)
+    async def power_state_changed(
+        deps: RecordingService, request: cc.PowerStateChanged
+    ) -> cc.ServerStatus:
+        deps.power_changes.append((request.server_id, request.power_state))
+        return cc.ServerStatus(server_id=request.server_id)
 
-    @router.handler()
-    async def report_state(
-        deps: RecordingService,
-        binary: str,
-        host: str,
-        topic: str,
-        started_at: str,
-        capabilities: dict[str, Any],
-    ) -> None:
-        deps.reports.append({"binary": binary, "host": host, "topic": topic, **capabilities})
+    @router.implement(REPORT_STATE)
+    async def report_state(deps: RecordingService, beat: Heartbeat) -> Empty:
+        deps.reports.append(
+            {"binary": beat.binary, "host": beat.host, "topic": beat.topic, **beat.capabilities}
+        )
+        return Empty()
 
     return router
 
@@ -98,12 +101,13 @@ async def lab_fixture(tmp_path: Path) -> AsyncIterator[Lab]:
     try:
         await fake_api.start()
         await agent.start()
-        yield Lab(agent, service, topic(settings.host), fake_image(tmp_path / "img"))
+        topic = agent_topic("compute", settings.host)
+        yield Lab(agent, service, topic, fake_image(tmp_path / "img"))
     finally:
         await fake_api.stop()  # first: it shares the agent's broker connection
         broker = agent.runtime.broker
         channel = await broker.channel(broker.config.url)
-        for name in (api_topic, topic(settings.host)):
+        for name in (api_topic, agent_topic("compute", settings.host)):
             await channel.queue_delete(queue_name(name))
         await channel.close()
         await agent.stop()
@@ -132,12 +136,13 @@ async def test_contract_is_idempotent_and_late_spawn_changes_nothing(lab: Lab) -
         "domain": lab.agent.settings.agent_domain_prefix + sid,
         "power_state": "running",
         "observed_generation": 2,
+        "deleted": False,
     }
     assert await lab.call("spawn", server=payload) == first
     older = await lab.call("spawn", server=payload | {"generation": 1})
     assert older["observed_generation"] == 2  # an older command is recognised as old
 
-    state = await lab.call("host_state")
+    state = await lab.call("inventory")
     assert state["host"] == lab.agent.settings.host
     assert state["domains"] == [{"server_id": sid, "power_state": "running"}]
     assert set(state["capacity"]) == {"vcpus", "ram_mb", "disk_gb"}
@@ -145,6 +150,7 @@ async def test_contract_is_idempotent_and_late_spawn_changes_nothing(lab: Lab) -
     assert (await lab.call("power", server_id=sid, action="stop"))["power_state"] == "shutdown"
     assert (await lab.call("power", server_id=sid, action="start"))["power_state"] == "running"
     assert await lab.call("console_output", server_id=sid, length=10) == {"output": ""}
+    # test:///default keeps no libvirt secrets: an export without a CHAP account.
     conn = {
         "data": {"target_iqn": "iqn.2026-01.dev.stackling:v1", "target_portal": "127.0.0.1:3260"}
     }
@@ -170,7 +176,7 @@ async def test_contract_is_idempotent_and_late_spawn_changes_nothing(lab: Lab) -
     assert (await lab.call("destroy", server_id=sid))["destroyed"] is True
     late = await lab.call("spawn", server=payload | {"generation": 3})
     assert late["deleted"] is True
-    assert (await lab.call("host_state"))["domains"] == []
+    assert (await lab.call("inventory"))["domains"] == []
 
     with pytest.raises(NotFound):
         await lab.call("power", server_id=sid, action="start")
@@ -188,15 +194,15 @@ async def test_reconcile_removes_orphans_and_reports_power(lab: Lab) -> None:
     ghost = str(uuid.uuid4())  # the service places it here, but it has no domain
     building = str(uuid.uuid4())  # no desired power state yet: not reported
     lab.service.servers = [
-        {"server_id": keep["server_id"], "generation": 1, "power_state": "shutdown"},
-        {"server_id": ghost, "generation": 1, "power_state": "running"},
-        {"server_id": building, "generation": 1, "power_state": None},
+        cc.DesiredServer(server_id=keep["server_id"], generation=1, power_state="shutdown"),
+        cc.DesiredServer(server_id=ghost, generation=1, power_state="running"),
+        cc.DesiredServer(server_id=building, generation=1, power_state=None),
     ]
     lab.agent.host.touched.clear()  # as if the commands were long ago
     result = await lab.agent.reconciler.run_once()
     assert sorted(result["removed"]) == sorted([orphan["server_id"], stray_disk.name])
     assert result["pruned_images"] == []  # the kept server still uses the image
-    domains = (await lab.call("host_state"))["domains"]
+    domains = (await lab.call("inventory"))["domains"]
     assert domains == [{"server_id": keep["server_id"], "power_state": "running"}]
     assert not stray_disk.exists()
     await wait_for(lambda: _value(len(lab.service.power_changes) >= 2), timeout=10)
@@ -211,8 +217,8 @@ async def test_reconcile_spares_a_server_commanded_during_the_round(lab: Lab) ->
     lab.service.servers = []
     await lab.call("spawn", server=fresh)  # touched now: newer than the round's list
     result = await lab.agent.host.converge([], since=0.0)
-    assert result["removed"] == []
-    assert [d["server_id"] for d in (await lab.call("host_state"))["domains"]] == [
+    assert result.removed == []
+    assert [d["server_id"] for d in (await lab.call("inventory"))["domains"]] == [
         fresh["server_id"]
     ]
     await lab.call("destroy", server_id=fresh["server_id"])

@@ -107,8 +107,8 @@ async def test_boot_reconcile_and_delete_with_the_real_agent(lab: dict[str, Any]
     server = await wait_for(settled, timeout=60)
     assert server["status"] == "ACTIVE", server.get("fault")
     assert server["OS-EXT-STS:power_state"] == 1
-    state = await agent.host.host_state()
-    assert state["domains"] == [{"server_id": sid, "power_state": "running"}]
+    state = await agent.host.inventory()
+    assert [d.model_dump() for d in state.domains] == [{"server_id": sid, "power_state": "running"}]
 
     # The hypervisor list shows the agent's capacity and the claim.
     hyper = (await api.get("admin", "/v2.1/os-hypervisors/detail", *ADMIN)).json()
@@ -135,6 +135,6 @@ async def test_boot_reconcile_and_delete_with_the_real_agent(lab: dict[str, Any]
         return (await api.get("p1", f"/v2.1/servers/{sid}")).status_code == 404
 
     await wait_for(gone, timeout=30)
-    assert (await agent.host.host_state())["domains"] == []
+    assert (await agent.host.inventory()).domains == []
     ports = (await network.get("admin", "/v2.0/ports", *ADMIN)).json()["ports"]
     assert [p for p in ports if p["device_id"] == sid] == []

@@ -166,7 +166,8 @@ async def test_attach_list_detach_and_reconcile(lab: dict[str, Any]) -> None:
         # The agent's list carries every NIC; a domain that lost one gets it back.
         with use_context(AGENT):
             rpc = RpcClient(api.app.state.runtime.broker)
-            [on_host] = await rpc.call("compute", "host_servers", host=lab["host"], timeout=10)
+            state = await rpc.call("compute", "host_state", host=lab["host"], timeout=10)
+        [on_host] = state["servers"]
         nics = {n["port_id"]: n for n in on_host["nics"]}
         assert set(nics) == {boot_port, made["port_id"], given["id"]}
         agent.host.driver.detach_interface(sid, NicSpec.from_wire(nics[made["port_id"]]))

@@ -162,8 +162,8 @@ async def test_agent_power_reports(tmp_path: Path, amqp_url: str) -> None:
                 "compute", "power_state_changed", server_id=sid, power_state="shutdown", timeout=10
             )
             assert reply == {"server_id": sid, "status": "SHUTOFF"}
-            on_host = await rpc.call("compute", "host_servers", host=c.host, timeout=10)
-            assert on_host == [
+            on_host = await rpc.call("compute", "host_state", host=c.host, timeout=10)
+            assert on_host["servers"] == [
                 {"server_id": sid, "generation": 1, "power_state": "shutdown", "nics": []}
             ]
         server = (await c.api.get("p1", f"/v2.1/servers/{sid}")).json()["server"]
@@ -171,7 +171,7 @@ async def test_agent_power_reports(tmp_path: Path, amqp_url: str) -> None:
         member = RequestContext(project_id="p1", roles=frozenset({"member"}))
         with use_context(member):
             with pytest.raises(Exception) as denied:
-                await rpc.call("compute", "host_servers", host=c.host, timeout=10)
+                await rpc.call("compute", "host_state", host=c.host, timeout=10)
         assert getattr(denied.value, "code", "") == "forbidden"
 
 

@@ -108,10 +108,13 @@ async def test_boot_show_act_and_delete(tmp_path: Path, amqp_url: str) -> None:
         agent_ctx = RequestContext(user_id="compute-agent", roles=frozenset({"admin"}))
         rpc = RpcClient(c.api.app.state.runtime.broker)
         with use_context(agent_ctx):
-            on_host = await rpc.call("compute", "host_servers", host=c.host, timeout=10)
-        assert on_host == [
-            {"server_id": sid, "generation": 1, "power_state": "running", "nics": [nic]}
-        ]
+            on_host = await rpc.call("compute", "host_state", host=c.host, timeout=10)
+        assert on_host == {
+            "host": c.host,
+            "servers": [
+                {"server_id": sid, "generation": 1, "power_state": "running", "nics": [nic]}
+            ],
+        }
 
         # Update, power actions, console.
         renamed = await c.api.put("p1", f"/v2.1/servers/{sid}", {"server": {"name": "web-2"}})

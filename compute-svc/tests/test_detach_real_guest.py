@@ -240,7 +240,7 @@ async def test_detach_while_the_guest_boots_and_one_it_refuses(
     action = await _action(cloud, sid, resp.headers["x-openstack-request-id"])
     assert action["events"][0]["result"] == "Success", action
     console = await cloud.deps.agent(cloud.agent.settings.host).console_output(sid, None)
-    assert "stackling-guest: ready" in console["output"], console
+    assert "stackling-guest: ready" in console.output, console
 
     # 2. A paused guest never answers: rolled back within the deadline, with the fault.
     await _attach(cloud, sid, vid)

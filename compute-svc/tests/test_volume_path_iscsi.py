@@ -51,6 +51,7 @@ from compute_svc.agent.main import ComputeAgent
 from compute_svc.agent.main import build as build_compute_agent
 from compute_svc.agent.settings import AgentSettings as ComputeAgentSettings
 from compute_svc.app import create_app as create_compute_app
+from compute_svc.contracts import ServerState, VolumeConnection
 from compute_svc.db.models import Server, VolumeAttachment
 from compute_svc.drivers.libvirt import domain_xml as dx
 from compute_svc.settings import ComputeSettings
@@ -271,7 +272,7 @@ async def _console(cloud: Cloud, which: str, sid: str, marker: str, timeout: flo
     agent = cloud.deps.agent(cloud.host(which))
     deadline = time.monotonic() + timeout
     while True:
-        out = (await agent.console_output(sid, None))["output"]
+        out = (await agent.console_output(sid, None)).output
         if marker in out or time.monotonic() > deadline:
             return out
         await asyncio.sleep(0.5)
@@ -332,13 +333,17 @@ async def test_volume_moves_between_guests_through_compute_and_iscsi(
     s2 = await _server_row(cloud, "b", "reader")
     spawned = await asyncio.gather(
         cloud.deps.agent(cloud.host("a")).spawn(
-            server(cloud.image, server_id=s1, user_data=writer.encode(), disk_gb=0)
+            ServerState.model_validate(
+                server(cloud.image, server_id=s1, user_data=writer.encode(), disk_gb=0)
+            )
         ),
         cloud.deps.agent(cloud.host("b")).spawn(
-            server(cloud.image, server_id=s2, user_data=reader.encode(), disk_gb=0)
+            ServerState.model_validate(
+                server(cloud.image, server_id=s2, user_data=reader.encode(), disk_gb=0)
+            )
         ),
     )
-    assert [s["power_state"] for s in spawned] == ["running", "running"]
+    assert [s.power_state for s in spawned] == ["running", "running"]
     for which, sid in (("a", s1), ("b", s2)):
         out = await _console(cloud, which, sid, "stackling-guest: user-data start", 150)
         assert "user-data start" in out, out
@@ -351,9 +356,8 @@ async def test_volume_moves_between_guests_through_compute_and_iscsi(
         info = await cloud.deps.volume.initialize_connection(vid, b_connector)
         assert cloud.tgtd.targets() == {info.data.target_iqn: [cloud.initiator("b")]}
         with pytest.raises(InternalError, match="Failed to log in to target"):
-            await cloud.deps.agent(cloud.host("a")).attach_volume(
-                s1, vid, info.model_dump(mode="json")
-            )
+            connection = VolumeConnection.of(info)
+            await cloud.deps.agent(cloud.host("a")).attach_volume(s1, vid, connection)
         assert _live_disk(cloud, "a", s1, vid) is None
         assert owned_secrets(URI, cloud.prefix) == []
         assert (await cloud.deps.volume.unreserve(vid)).status == "available"

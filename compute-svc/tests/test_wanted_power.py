@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from compute_svc.db.models import Server
-from compute_svc.rpc.handlers import _wanted_power
+from compute_svc.domain.desired import wanted_power
 
 
 @pytest.mark.parametrize(
@@ -25,4 +25,4 @@ from compute_svc.rpc.handlers import _wanted_power
     ],
 )
 def test_wanted_power(status: str, task_state: str | None, wanted: str | None) -> None:
-    assert _wanted_power(Server(status=status, task_state=task_state)) == wanted
+    assert wanted_power(Server(status=status, task_state=task_state)) == wanted

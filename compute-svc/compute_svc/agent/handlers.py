@@ -1,28 +1,57 @@
-"""RPC methods on ``compute.<host>``, served by that host's compute-agent.
+"""RPC methods on ``compute.<host>``, served by that host's compute-agent: ``contracts.AGENT``.
 
 ``deps`` is the host's ``ComputeHost``. Every method is idempotent: a repeat or a late
 copy changes nothing. Host failures cross as typed errors: ``NotFound`` when the server
-has no domain here, ``Invalid`` for a malformed payload, ``InternalError`` with the
-host's message (fit for the server's fault) otherwise.
+has no domain here, ``Invalid`` for a malformed payload (the models refuse most before a
+handler runs), ``InternalError`` with the host's message (fit for the server's fault)
+otherwise.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable
-from typing import Any, Literal
+from typing import TypeVar
 
 from common_rpc import RpcRouter
 from common_rpc.errors import InternalError, Invalid, NotFound
-from compute_svc.drivers.libvirt.driver import DomainNotFound, VirtError
+from common_rpc.methods import Empty
+
+from ..contracts import (
+    ATTACH_INTERFACE,
+    ATTACH_VOLUME,
+    CONSOLE_OUTPUT,
+    DESTROY,
+    DETACH_INTERFACE,
+    DETACH_VOLUME,
+    INVENTORY,
+    POWER,
+    SPAWN,
+    AttachInterface,
+    AttachVolume,
+    ConsoleOutput,
+    ConsoleRequest,
+    Destroyed,
+    DetachInterface,
+    DetachVolume,
+    DomainState,
+    InterfaceAttached,
+    InterfaceDetached,
+    Inventory,
+    Power,
+    ServerRef,
+    Spawn,
+    Spawned,
+    VolumeAttached,
+    VolumeDetached,
+)
+from ..drivers.libvirt.driver import DomainNotFound, VirtError
+from .host import ComputeHost
 
 rpc = RpcRouter()
+T = TypeVar("T")
 
 
-def topic(host: str) -> str:
-    return f"compute.{host}"
-
-
-async def _checked(result: Awaitable[dict[str, Any]]) -> dict[str, Any]:
+async def _checked(result: Awaitable[T]) -> T:
     try:
         return await result
     except DomainNotFound as exc:
@@ -33,72 +62,63 @@ async def _checked(result: Awaitable[dict[str, Any]]) -> dict[str, Any]:
         raise Invalid(f"malformed request: {exc!r}") from exc
 
 
-@rpc.handler()
-async def spawn(deps: Any, server: dict[str, Any]) -> dict[str, Any]:
-    """Disks, config drive, volumes and a running domain for ``server``."""
-    return await _checked(deps.spawn(server))
+@rpc.implement(SPAWN)
+async def spawn(host: ComputeHost, request: Spawn) -> Spawned:
+    """Disks, config drive, volumes and a running domain for the server."""
+    return await _checked(host.spawn(request.server))
 
 
-@rpc.handler()
-async def destroy(deps: Any, server_id: str) -> dict[str, Any]:
-    return await _checked(deps.destroy(server_id))
+@rpc.implement(DESTROY)
+async def destroy(host: ComputeHost, request: ServerRef) -> Destroyed:
+    return await _checked(host.destroy(request.server_id))
 
 
-@rpc.handler()
-async def power(
-    deps: Any, server_id: str, action: Literal["start", "stop", "reboot"]
-) -> dict[str, Any]:
-    return await _checked(deps.power(server_id, action))
+@rpc.implement(POWER)
+async def power(host: ComputeHost, request: Power) -> DomainState:
+    return await _checked(host.power(request.server_id, request.action))
 
 
-@rpc.handler()
-async def console_output(deps: Any, server_id: str, length: int | None = None) -> dict[str, Any]:
-    return await _checked(deps.console_output(server_id, length))
+@rpc.implement(CONSOLE_OUTPUT)
+async def console_output(host: ComputeHost, request: ConsoleRequest) -> ConsoleOutput:
+    return await _checked(host.console_output(request.server_id, request.length))
 
 
-@rpc.handler()
-async def attach_volume(
-    deps: Any, server_id: str, volume_id: str, connection: dict[str, Any]
-) -> dict[str, Any]:
-    return await _checked(deps.attach_volume(server_id, volume_id, connection))
+@rpc.implement(ATTACH_VOLUME)
+async def attach_volume(host: ComputeHost, request: AttachVolume) -> VolumeAttached:
+    return await _checked(
+        host.attach_volume(request.server_id, request.volume_id, request.connection)
+    )
 
 
-@rpc.handler()
-async def detach_volume(
-    deps: Any,
-    server_id: str,
-    volume_id: str,
-    attempts: int | None = None,
-    wait_s: float | None = None,
-    until: float | None = None,
-) -> dict[str, Any]:
+@rpc.implement(DETACH_VOLUME)
+async def detach_volume(host: ComputeHost, request: DetachVolume) -> VolumeDetached:
     """Unplug the volume's disk, asking the guest up to ``attempts`` times, waiting
     ``wait_s`` seconds after each, none begun past ``until`` (epoch seconds); the host's
     defaults for what is not given. Failed for good: the disk stays (in the definition
     too), InternalError."""
-    return await _checked(deps.detach_volume(server_id, volume_id, attempts, wait_s, until))
+    return await _checked(
+        host.detach_volume(
+            request.server_id, request.volume_id, request.attempts, request.wait_s, request.until
+        )
+    )
 
 
-@rpc.handler()
-async def attach_interface(deps: Any, server_id: str, nic: dict[str, Any]) -> dict[str, Any]:
-    """Hot-plug the port's NIC (``{"port_id", "mac", "bridge", "mtu"}``); ``attached``
-    is False when it was there already."""
-    return await _checked(deps.attach_interface(server_id, nic))
+@rpc.implement(ATTACH_INTERFACE)
+async def attach_interface(host: ComputeHost, request: AttachInterface) -> InterfaceAttached:
+    """Hot-plug the port's NIC; ``attached`` is False when it was there already."""
+    return await _checked(host.attach_interface(request.server_id, request.nic))
 
 
-@rpc.handler()
-async def detach_interface(
-    deps: Any,
-    server_id: str,
-    nic: dict[str, Any],
-    attempts: int | None = None,
-    wait_s: float | None = None,
-    until: float | None = None,
-) -> dict[str, Any]:
+@rpc.implement(DETACH_INTERFACE)
+async def detach_interface(host: ComputeHost, request: DetachInterface) -> InterfaceDetached:
     """Unplug the port's NIC, asked again as ``detach_volume`` does."""
-    return await _checked(deps.detach_interface(server_id, nic, attempts, wait_s, until))
+    return await _checked(
+        host.detach_interface(
+            request.server_id, request.nic, request.attempts, request.wait_s, request.until
+        )
+    )
 
 
-@rpc.handler()
-async def host_state(deps: Any) -> dict[str, Any]:
-    return await _checked(deps.host_state())
+@rpc.implement(INVENTORY)
+async def inventory(host: ComputeHost, request: Empty) -> Inventory:
+    return await _checked(host.inventory())

@@ -3,12 +3,13 @@
 Commands for one server run one after another (a lock per server); different servers
 proceed in parallel, each driver call in a thread. ``spawn`` keeps the newest generation
 seen per server; a destroyed server is remembered, so a late ``spawn`` for it changes
-nothing (server ids are never reused).
+nothing (server ids are never reused). What comes in and goes out are the models of
+``contracts`` (the driver gets its own specs, ``drivers.base``).
 
     host = ComputeHost(driver, "cn1")
-    await host.spawn(server)        # {"server_id", "domain", "power_state", "observed_generation"}
-    await host.destroy(server_id)   # {"server_id", "destroyed": True}
-    await host.attach_interface(server_id, {"port_id", "mac", "bridge", "mtu"})
+    await host.spawn(server)        # Spawned(server_id, domain, power_state, observed_generation)
+    await host.destroy(server_id)   # Destroyed(server_id, destroyed=True)
+    await host.attach_interface(server_id, Nic(port_id=..., mac=..., bridge=..., mtu=1450))
     await host.detach_volume(server_id, volume_id, attempts=8, timeout=20.0)
 
 A detach asks the guest to let the device go, and asks again while it holds it (a guest
@@ -24,10 +25,27 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any, TypeVar
 
-from compute_svc.drivers.base import (
+from ..contracts import (
+    Capacity,
+    ConsoleOutput,
+    DesiredServer,
+    Destroyed,
+    DomainPower,
+    DomainState,
+    InterfaceAttached,
+    InterfaceDetached,
+    Inventory,
+    Nic,
+    ServerState,
+    Spawned,
+    VolumeAttached,
+    VolumeConnection,
+    VolumeDetached,
+)
+from ..drivers.base import (
     DomainInfo,
     HostCapacity,
     IscsiConnection,
@@ -36,7 +54,7 @@ from compute_svc.drivers.base import (
     ServerSpec,
     VolumeSpec,
 )
-from compute_svc.drivers.libvirt.driver import DetachPending, LibvirtDriver, VirtError
+from ..drivers.libvirt.driver import DetachPending, LibvirtDriver, VirtError
 
 log = logging.getLogger(__name__)
 
@@ -76,28 +94,29 @@ class ComputeHost:
     def touched_since(self, server_id: str, since: float) -> bool:
         return self.touched.get(server_id, float("-inf")) >= since
 
-    async def spawn(self, server: dict[str, Any]) -> dict[str, Any]:
-        spec = ServerSpec.from_wire(server)
+    async def spawn(self, server: ServerState) -> Spawned:
+        # The driver's spec from the checked model (base64 user data decoded there).
+        spec = ServerSpec.from_wire(server.model_dump())
         async with self._lock(spec.server_id):
             observed = max(self.generations.get(spec.server_id, -1), spec.generation)
             if spec.server_id in self.deleted:
-                return {
-                    "server_id": spec.server_id,
-                    "domain": self.driver.domain_name(spec.server_id),
-                    "power_state": "nostate",
-                    "observed_generation": observed,
-                    "deleted": True,
-                }
+                return Spawned(
+                    server_id=spec.server_id,
+                    domain=self.driver.domain_name(spec.server_id),
+                    power_state="nostate",
+                    observed_generation=observed,
+                    deleted=True,
+                )
             info = await self._run(self.driver.spawn, spec)
             self.generations[spec.server_id] = observed
-            return _domain(info) | {"observed_generation": observed}
+            return Spawned(**_domain(info).model_dump(), observed_generation=observed)
 
-    async def destroy(self, server_id: str) -> dict[str, Any]:
+    async def destroy(self, server_id: str) -> Destroyed:
         async with self._lock(server_id):
             self._forget(server_id)
             await self._run(self.driver.destroy, server_id)
         self._locks.pop(server_id, None)
-        return {"server_id": server_id, "destroyed": True}
+        return Destroyed(server_id=server_id)
 
     def _forget(self, server_id: str) -> None:
         self.deleted[server_id] = None
@@ -105,20 +124,20 @@ class ComputeHost:
             self.deleted.popitem(last=False)
         self.generations.pop(server_id, None)
 
-    async def power(self, server_id: str, action: PowerAction) -> dict[str, Any]:
+    async def power(self, server_id: str, action: PowerAction) -> DomainState:
         async with self._lock(server_id):
             return _domain(await self._run(self.driver.power, server_id, action))
 
-    async def console_output(self, server_id: str, length: int | None) -> dict[str, Any]:
-        return {"output": await self._run(self.driver.console_output, server_id, length)}
+    async def console_output(self, server_id: str, length: int | None) -> ConsoleOutput:
+        return ConsoleOutput(output=await self._run(self.driver.console_output, server_id, length))
 
     async def attach_volume(
-        self, server_id: str, volume_id: str, connection: dict[str, Any]
-    ) -> dict[str, Any]:
-        volume = VolumeSpec(volume_id, IscsiConnection.from_wire(connection))
+        self, server_id: str, volume_id: str, connection: VolumeConnection
+    ) -> VolumeAttached:
+        volume = VolumeSpec(volume_id, IscsiConnection.from_wire(connection.model_dump()))
         async with self._lock(server_id):
             device = await self._run(self.driver.attach_volume, server_id, volume)
-        return {"server_id": server_id, "volume_id": volume_id, "device": device}
+        return VolumeAttached(server_id=server_id, volume_id=volume_id, device=device)
 
     async def detach_volume(
         self,
@@ -127,7 +146,7 @@ class ComputeHost:
         attempts: int | None = None,
         timeout: float | None = None,
         until: float | None = None,
-    ) -> dict[str, Any]:
+    ) -> VolumeDetached:
         tries = await self._detach(
             server_id,
             lambda wait: self.driver.detach_volume(server_id, volume_id, wait),
@@ -135,23 +154,23 @@ class ComputeHost:
             f"volume {volume_id}",
             Retries.of(self, attempts, timeout, until),
         )
-        return {"server_id": server_id, "volume_id": volume_id, "detached": True, "attempts": tries}
+        return VolumeDetached(server_id=server_id, volume_id=volume_id, attempts=tries)
 
-    async def attach_interface(self, server_id: str, nic: dict[str, Any]) -> dict[str, Any]:
-        spec = NicSpec.from_wire(nic)
+    async def attach_interface(self, server_id: str, nic: Nic) -> InterfaceAttached:
+        spec = _nic(nic)
         async with self._lock(server_id):
             added = await self._run(self.driver.attach_interface, server_id, spec)
-        return {"server_id": server_id, "port_id": spec.port_id, "attached": added}
+        return InterfaceAttached(server_id=server_id, port_id=spec.port_id, attached=added)
 
     async def detach_interface(
         self,
         server_id: str,
-        nic: dict[str, Any],
+        nic: Nic,
         attempts: int | None = None,
         timeout: float | None = None,
         until: float | None = None,
-    ) -> dict[str, Any]:
-        spec = NicSpec.from_wire(nic)
+    ) -> InterfaceDetached:
+        spec = _nic(nic)
         tries = await self._detach(
             server_id,
             lambda wait: self.driver.detach_interface(server_id, spec, wait),
@@ -159,12 +178,7 @@ class ComputeHost:
             f"port {spec.port_id}",
             Retries.of(self, attempts, timeout, until),
         )
-        return {
-            "server_id": server_id,
-            "port_id": spec.port_id,
-            "detached": True,
-            "attempts": tries,
-        }
+        return InterfaceDetached(server_id=server_id, port_id=spec.port_id, attempts=tries)
 
     async def _detach(
         self,
@@ -201,35 +215,38 @@ class ComputeHost:
 
     def capabilities(self) -> dict[str, Any]:
         """What the heartbeat carries: the host's capacity as last measured, and the iSCSI
-        initiator its guests log in with (compute puts it in every volume connector)."""
-        out = self._capacity()
+        initiator its guests log in with (compute puts it in every volume connector).
+        Free-form by design: every agent's heartbeat has its own, shown to admins as is."""
+        cap = self._capacity()
+        out = cap.model_dump() if cap is not None else {}
         if self.driver.initiator:
             out["initiator"] = self.driver.initiator
         return out
 
-    def _capacity(self) -> dict[str, Any]:
+    def _capacity(self) -> Capacity | None:
         cap = self.capacity
         if cap is None:
-            return {}
-        return {"vcpus": cap.vcpus, "ram_mb": cap.ram_mb, "disk_gb": cap.disk_gb}
+            return None
+        return Capacity(vcpus=cap.vcpus, ram_mb=cap.ram_mb, disk_gb=cap.disk_gb)
 
-    async def host_state(self) -> dict[str, Any]:
-        domains = await self._run(self.driver.list_domains)
+    async def inventory(self) -> Inventory:
+        """Every guest of ours with its power state, and the capacity measured now."""
+        found = await self._run(self.driver.list_domains)
         await self.refresh_capacity()
-        return {
-            "host": self.host,
-            "domains": [{"server_id": d.server_id, "power_state": d.power_state} for d in domains],
-            "capacity": self._capacity(),
-        }
+        return Inventory(
+            host=self.host,
+            domains=[DomainPower(server_id=d.server_id, power_state=d.power_state) for d in found],
+            capacity=self._capacity(),
+        )
 
-    async def converge(self, servers: list[dict[str, Any]], since: float) -> dict[str, Any]:
+    async def converge(self, servers: list[DesiredServer], since: float) -> Converged:
         """Remove unknown domains and disks and unused cached images; list the power states
         that differ from the service's.
 
         ``since`` is when the service's list was asked for: a server commanded after that
         may be missing from the list and is left alone until the next round.
         """
-        known = {s["server_id"]: s for s in servers}
+        known = {s.server_id: s for s in servers}
         domains = await self._run(self.driver.list_domains)
         removed: list[str] = []
         for info in domains:
@@ -246,25 +263,19 @@ class ComputeHost:
         actual = {d.server_id: d.power_state for d in domains}
         changes: list[tuple[str, str]] = []
         for server_id, item in sorted(known.items()):
-            wanted = item.get("power_state")
+            wanted = item.power_state
             now = actual.get(server_id, "nostate")
             if wanted and now != wanted and not self.touched_since(server_id, since):
                 changes.append((server_id, now))
         restored: list[tuple[str, str]] = []
         for server_id, item in sorted(known.items()):
-            if server_id in actual and item.get("nics"):
-                restored += await self._restore_nics(server_id, item["nics"], since)
+            if server_id in actual and item.nics:
+                restored += await self._restore_nics(server_id, item.nics, since)
         pruned = await self._run(self.driver.prune_image_cache, self.image_cache_min_age)
-        return {
-            "domains": len(domains),
-            "removed": removed,
-            "pruned_images": pruned,
-            "power_changes": changes,
-            "restored_nics": restored,
-        }
+        return Converged(len(domains), removed, pruned, changes, restored)
 
     async def _restore_nics(
-        self, server_id: str, nics: list[dict[str, Any]], since: float
+        self, server_id: str, nics: list[Nic], since: float
     ) -> list[tuple[str, str]]:
         """Plug the attached NICs a domain lacks (a definition rebuilt or edited by hand).
 
@@ -276,7 +287,7 @@ class ComputeHost:
             if self.touched_since(server_id, since):
                 return out
             for nic in nics:
-                spec = NicSpec.from_wire(nic)
+                spec = _nic(nic)
                 if await self._run(self.driver.attach_interface, server_id, spec):
                     out.append((server_id, spec.port_id))
         return out
@@ -309,5 +320,26 @@ class Retries:
         return min(self.timeout, left) if left >= 1.0 else None
 
 
-def _domain(info: DomainInfo) -> dict[str, Any]:
-    return {"server_id": info.server_id, "domain": info.domain, "power_state": info.power_state}
+@dataclass(frozen=True)
+class Converged:
+    """What one reconcile round found and did on the host."""
+
+    domains: int
+    removed: list[str]
+    pruned_images: list[str]
+    # (server id, the power state its guest is in) where it differs from the service's
+    power_changes: list[tuple[str, str]]
+    # (server id, port id) of the NICs plugged back
+    restored_nics: list[tuple[str, str]]
+
+    def as_dict(self) -> dict[str, Any]:
+        # The chassis' reconcile findings: logged, and returned by ``run_once``.
+        return asdict(self)
+
+
+def _domain(info: DomainInfo) -> DomainState:
+    return DomainState(server_id=info.server_id, domain=info.domain, power_state=info.power_state)
+
+
+def _nic(nic: Nic) -> NicSpec:
+    return NicSpec.from_wire(nic.model_dump())

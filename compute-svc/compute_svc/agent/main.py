@@ -1,53 +1,37 @@
-"""The compute-agent process: serves ``compute.<host>``, reconciles, reports heartbeats.
+"""The compute-agent process: the chassis' agent shell around this host's ``ComputeHost``.
+
+It serves ``compute.<host>`` (``agent.handlers``), reconciles the host with the API's
+``host_state`` at start and every ``agent_reconcile_interval`` (orphan domains and disks
+removed, NICs a domain lacks plugged back, power states that differ reported with
+``power_state_changed``, the capacity measured again), and heartbeats to the API.
 
 compute-agent                                   # settings from COMPUTE_*
 agent = build(AgentSettings(agent_libvirt_uri="test:///default", agent_virt_type="test"))
 await agent.start(); ...; await agent.stop()    # what the tests run in-process
+await agent.reconciler.run_once()               # {"domains": 2, "removed": ["…"], ...}
 """
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from typing import Any
 
-from common_rpc.agents import AgentHeartbeat
+from common_rpc.chassis.agent import AgentShell
 from common_rpc.chassis.agent_process import run_agent
-from common_rpc.chassis.ping import ping_router
-from common_rpc.chassis.runtime import ServiceRuntime
-from compute_svc.drivers.libvirt.driver import LibvirtDriver
 
-from .handlers import rpc as agent_rpc
-from .handlers import topic
+from ..contracts import HOST_STATE, POWER_STATE_CHANGED, HostState, PowerStateChanged
+from ..drivers.libvirt.driver import LibvirtDriver
+from .handlers import rpc as commands
 from .host import ComputeHost
-from .reconcile import Reconciler
 from .settings import AgentSettings
 
 BINARY = "compute-agent"
 
-
-@dataclass
-class ComputeAgent:
-    settings: AgentSettings
-    runtime: ServiceRuntime
-    host: ComputeHost
-    reconciler: Reconciler
-    heartbeat: AgentHeartbeat
-
-    async def start(self) -> None:
-        """Measure the host, take commands, then heartbeat and reconcile."""
-        await self.host.refresh_capacity()
-        await self.runtime.start()
-        self.heartbeat.start()
-        self.reconciler.start()
-
-    async def stop(self) -> None:
-        await self.reconciler.stop()
-        await self.heartbeat.stop()
-        await self.runtime.stop()
-        await asyncio.to_thread(self.host.driver.close)
+# The agent process is the chassis' shell (its host object is ``.host``).
+ComputeAgent = AgentShell
 
 
-def build(settings: AgentSettings) -> ComputeAgent:
+def build(settings: AgentSettings) -> AgentShell:
     driver = LibvirtDriver(
         uri=settings.agent_libvirt_uri,
         virt_type=settings.agent_virt_type,
@@ -64,28 +48,37 @@ def build(settings: AgentSettings) -> ComputeAgent:
         image_cache_min_age=settings.agent_image_cache_min_age,
         detach_attempts=settings.device_detach_attempts,
     )
-    runtime = ServiceRuntime(settings, database=False, name=f"{BINARY}@{settings.host}")
-    runtime.serve(
-        topic(settings.host), host, ping_router(topic(settings.host), settings.host), agent_rpc
-    )
-    reconciler = Reconciler(
-        runtime.rpc,
-        host,
-        settings.host,
-        interval=settings.agent_reconcile_interval,
-        timeout=settings.agent_api_timeout,
-        api_topic=settings.agent_api_topic,
-    )
-    heartbeat = AgentHeartbeat(
-        runtime.rpc,
-        service=settings.agent_api_topic,
+
+    async def converge(state: HostState, since: float) -> dict[str, Any]:
+        """One round on the host, then what the service should know of it: each guest
+        whose power state differs from the service's (one-way), the capacity measured
+        again (the next heartbeat carries it)."""
+        found = await host.converge(state.servers, since)
+        for server_id, power_state in found.power_changes:
+            report = PowerStateChanged(server_id=server_id, power_state=power_state)
+            await shell.runtime.rpc.send(settings.api_topic(), POWER_STATE_CHANGED, report)
+        await host.refresh_capacity()
+        return found.as_dict()
+
+    async def measure() -> None:
+        # Measured before the first heartbeat, so the scheduler sees the host at once.
+        await host.refresh_capacity()
+
+    async def close() -> None:
+        await asyncio.to_thread(driver.close)
+
+    shell = AgentShell.build(
+        settings,
         binary=BINARY,
-        host=settings.host,
-        topic=topic(settings.host),
+        host_object=host,
+        commands=commands,
+        host_state=HOST_STATE,
+        converge=converge,
         capabilities=host.capabilities,
-        interval_s=settings.agent_heartbeat_interval,
+        before_start=measure,
+        after_stop=close,
     )
-    return ComputeAgent(settings, runtime, host, reconciler, heartbeat)
+    return shell
 
 
 def main() -> None:

@@ -1,5 +1,8 @@
 """Settings of compute-agent, from ``COMPUTE_*`` variables like the API's.
 
+The reconcile and heartbeat intervals and the API's topic are every agent's
+(``common_rpc.chassis.agent.AgentSettings``); what is here is this agent's own.
+
 >>> AgentSettings(agent_libvirt_uri="test:///default").agent_virt_type
 'qemu'
 """
@@ -9,11 +12,18 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from compute_svc.drivers.base import HostCapacity
-from compute_svc.settings import ComputeSettings
+from pydantic_settings import SettingsConfigDict
+
+from common_rpc.chassis import agent
+
+from ..drivers.base import HostCapacity
+from ..settings import ComputeSettings
 
 
-class AgentSettings(ComputeSettings):
+class AgentSettings(ComputeSettings, agent.AgentSettings):
+    # Both bases carry a config: the compute prefix is the one this process reads.
+    model_config = SettingsConfigDict(env_prefix="COMPUTE_", extra="ignore")
+
     # Where libvirt is: qemu:///system on a host, test:///default for fast tests.
     agent_libvirt_uri: str = "qemu:///system"
     # The domain type: "qemu" (TCG) here, "kvm" in production, "test" on test:///default.
@@ -30,13 +40,6 @@ class AgentSettings(ComputeSettings):
     agent_initiator_iqn: str | None = None
     # A cached image no server uses is removed once unused for this many seconds.
     agent_image_cache_min_age: float = 3600.0
-    # Seconds between full reconciles against the compute service.
-    agent_reconcile_interval: float = 60.0
-    # Seconds between heartbeats to the compute service.
-    agent_heartbeat_interval: float = 10.0
-    # The compute API's RPC topic (tests serve it under a name of their own).
-    agent_api_topic: str = "compute"
-    agent_api_timeout: float = 10.0
     # What the scheduler may place here; unset: what libvirt and the disk report.
     agent_capacity_vcpus: int | None = None
     agent_capacity_ram_mb: int | None = None

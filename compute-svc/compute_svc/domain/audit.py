@@ -67,12 +67,12 @@ async def audit(deps: Deps) -> AuditReport:
         if not agent.alive:
             continue
         try:
-            state = await deps.agent(agent.host).host_state()
+            state = await deps.agent(agent.host).inventory()
         except RpcError as exc:
             report.add("unreachable", "compute-agent", agent.host, host=agent.host,
                        detail=exc.message)  # fmt: skip
             continue
-        domains = {d["server_id"] for d in state.get("domains", [])}
+        domains = {d.server_id for d in state.domains}
         report.count("domains", len(domains))
         for server_id in sorted(domains):
             server = servers.get(server_id)

@@ -16,6 +16,7 @@ from typing import Any
 from common_rpc.context import RequestContext, use_context
 from common_rpc.errors import NotFound, RpcError, RpcTimeout
 
+from ..contracts import ServerState, Spawned
 from ..db.models import Claim, Server, utcnow
 from ..wiring import Deps
 from . import actions, networks, quotas, scheduler, security_groups, servers
@@ -112,7 +113,7 @@ async def boot(deps: Deps, server_id: str) -> None:
         await _compensate(deps, server_id, spawned_on, fault(f"Build failed: {type(exc).__name__}"))
 
 
-async def _spawn(deps: Deps, host: str, desired: dict[str, Any], deadline: datetime | None) -> Any:
+async def _spawn(deps: Deps, host: str, desired: ServerState, deadline: datetime | None) -> Spawned:
     """The agent's spawn, sent again each ``rpc_timeout_s`` until the spawn timeout or the
     build deadline, whichever comes first. A spawn is idempotent (a second one answers the
     domain the first made), so a reply lost to a broker restart costs one attempt, not
@@ -129,7 +130,7 @@ async def _spawn(deps: Deps, host: str, desired: dict[str, Any], deadline: datet
         except RpcTimeout:
             if end - loop.time() < 1.0:
                 raise
-            log.warning("spawn of %s on %s: no reply yet, asking again", desired["server_id"], host)
+            log.warning("spawn of %s on %s: no reply yet, asking again", desired.server_id, host)
 
 
 async def _schedule(deps: Deps, server_id: str) -> str:
@@ -265,8 +266,8 @@ async def _until_active(deps: Deps, port_id: str) -> None:
         await asyncio.sleep(0.5)
 
 
-async def _activate(deps: Deps, server_id: str, reply: Any) -> None:
-    power = power_code(reply.get("power_state") if isinstance(reply, dict) else None, 1)
+async def _activate(deps: Deps, server_id: str, reply: Spawned) -> None:
+    power = power_code(reply.power_state, 1)
     async with transaction(deps.runtime.sessions) as session:
         moved = await servers.move(
             session,

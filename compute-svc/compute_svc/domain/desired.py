@@ -1,23 +1,32 @@
-"""The desired state of one server as its compute-agent receives it (``spawn``).
+"""What a compute-agent is told to hold: one server (``spawn``), or its whole host
+(``host_state``, its reconcile), as the typed models of ``contracts``.
 
-{"server_id", "name", "generation", "vcpus", "ram_mb", "disk_gb",
- "image": {"id", "disk_format": "qcow2"|"raw"|"aki-ari", "path", "kernel_path"?, "ramdisk_path"?,
-           "cmdline"? (the image's os_command_line)},
- "nics": [{"port_id", "mac", "bridge", "mtu"}] (bound at boot or attached since),
- "config_drive": {"meta_data": {...}, "network_data": {"links", "networks", "services"},
-                  "user_data": base64 | None},
- "volumes": [{"volume_id", "device", "connection"}]}
+    state = await server_state(session, deps.images, server)   # contracts.ServerState
+    state.image.disk_format, state.nics[0].bridge, state.config_drive.meta_data
+    host = await host_state(deps, "cn1")                        # contracts.HostState
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ..contracts import (
+    AttachedVolume,
+    ConfigDrive,
+    DesiredServer,
+    HostState,
+    ImageRef,
+    Nic,
+    ServerState,
+    VolumeConnection,
+)
 from ..db.models import Image, Server, VolumeAttachment
+from ..wiring import Deps
+from .common import transaction
 from .errors import invalid
 from .image_store import ImageStore
 
@@ -37,33 +46,36 @@ async def _active_image(session: AsyncSession, image_id: str, project_id: str) -
     return image
 
 
-async def image_spec(session: AsyncSession, store: ImageStore, server: Server) -> dict[str, Any]:
+async def image_spec(session: AsyncSession, store: ImageStore, server: Server) -> ImageRef:
     """How the agent boots: a disk image, or a kernel (and ramdisk) named by properties."""
     image = await _active_image(session, server.image_id, server.project_id)
     props = image.properties or {}
-    spec: dict[str, Any] = {"id": image.id, "path": str(store.path(image.id))}
+    path = str(store.path(image.id))
     kernel_id = props.get("kernel_id") or (image.id if image.disk_format == "aki" else None)
     if kernel_id:
         kernel = await _active_image(session, kernel_id, server.project_id)
         kernel_path = str(store.path(kernel.id))
-        # A machine image without data of its own boots from its kernel alone.
-        path = spec["path"] if image.size else kernel_path
-        spec |= {"disk_format": "aki-ari", "path": path, "kernel_path": kernel_path}
+        ramdisk_path = None
         if props.get("ramdisk_id"):
             ramdisk = await _active_image(session, props["ramdisk_id"], server.project_id)
-            spec["ramdisk_path"] = str(store.path(ramdisk.id))
-        if props.get("os_command_line"):
-            spec["cmdline"] = props["os_command_line"]
-        return spec
+            ramdisk_path = str(store.path(ramdisk.id))
+        return ImageRef(
+            id=image.id,
+            disk_format="aki-ari",
+            # A machine image without data of its own boots from its kernel alone.
+            path=path if image.size else kernel_path,
+            kernel_path=kernel_path,
+            ramdisk_path=ramdisk_path,
+            cmdline=props.get("os_command_line") or None,
+        )
     if image.disk_format not in ("qcow2", "raw"):
         raise invalid(f"Image {image.id} ({image.disk_format}) cannot be booted.")
-    return spec | {"disk_format": image.disk_format}
+    return ImageRef(id=image.id, disk_format=image.disk_format, path=path)
 
 
-def nic_wire(nic: dict[str, Any]) -> dict[str, Any]:
+def nic_wire(nic: dict[str, Any]) -> Nic:
     """A bound NIC as its agent gets it (spawn, attach_interface, the reconcile's list)."""
-    keys = ("port_id", "mac", "bridge", "mtu")
-    return {key: nic[key] for key in keys}
+    return Nic(port_id=nic["port_id"], mac=nic["mac"], bridge=nic["bridge"], mtu=nic["mtu"])
 
 
 def attached_nics(server: Server) -> list[dict[str, Any]]:
@@ -111,29 +123,67 @@ def meta_data(server: Server) -> dict[str, Any]:
     }
 
 
-async def server_state(session: AsyncSession, store: ImageStore, server: Server) -> dict[str, Any]:
+async def server_state(session: AsyncSession, store: ImageStore, server: Server) -> ServerState:
+    """The whole server for its host's ``spawn``."""
     nics = attached_nics(server)
     attached = await session.scalars(
         select(VolumeAttachment).where(
             VolumeAttachment.server_id == server.id, VolumeAttachment.status == "attached"
         )
     )
-    return {
-        "server_id": server.id,
-        "name": server.name,
-        "generation": server.generation,
-        "vcpus": server.vcpus,
-        "ram_mb": server.ram_mb,
-        "disk_gb": server.disk_gb,
-        "image": await image_spec(session, store, server),
-        "nics": [nic_wire(n) for n in nics],
-        "config_drive": {
-            "meta_data": meta_data(server),
-            "network_data": network_data(nics),
-            "user_data": server.user_data,
-        },
-        "volumes": [
-            {"volume_id": a.volume_id, "device": a.device, "connection": a.connection}
+    return ServerState(
+        server_id=server.id,
+        name=server.name,
+        generation=server.generation,
+        vcpus=server.vcpus,
+        ram_mb=server.ram_mb,
+        disk_gb=server.disk_gb,
+        image=await image_spec(session, store, server),
+        nics=[nic_wire(n) for n in nics],
+        config_drive=ConfigDrive(
+            meta_data=meta_data(server),
+            network_data=network_data(nics),
+            user_data=server.user_data,
+        ),
+        volumes=[
+            AttachedVolume(
+                volume_id=a.volume_id,
+                device=a.device,
+                # As initialize_connection answered it (with the connector kept beside).
+                connection=VolumeConnection.model_validate(a.connection),
+            )
             for a in attached
         ],
-    }
+    )
+
+
+# The states in which a server's guest belongs on its host.
+ON_HOST = ("BUILD", "ACTIVE", "SHUTOFF", "REBOOT", "HARD_REBOOT")
+
+
+def wanted_power(server: Server) -> Literal["running", "shutdown"] | None:
+    """The power state the host should show; None while a boot or a command is under way
+    (the agent then reports nothing for it: what it sees is about to change, and a report
+    read before a boot started its domain would land after the boot made it ACTIVE)."""
+    if server.status == "BUILD" or server.task_state is not None:
+        return None
+    return "shutdown" if server.status == "SHUTOFF" else "running"
+
+
+async def host_state(deps: Deps, host: str) -> HostState:
+    """The servers whose guest belongs on ``host``, each with the power state wanted and
+    the NICs it has (hot-plugged ones too); anything else of ours there is an orphan."""
+    async with transaction(deps.runtime.sessions) as session:
+        rows = await session.scalars(
+            select(Server).where(Server.host == host, Server.status.in_(ON_HOST))
+        )
+        servers = [
+            DesiredServer(
+                server_id=r.id,
+                generation=r.generation,
+                power_state=wanted_power(r),
+                nics=[nic_wire(n) for n in attached_nics(r)],
+            )
+            for r in rows
+        ]
+    return HostState(host=host, servers=servers)

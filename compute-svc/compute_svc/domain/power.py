@@ -18,7 +18,7 @@ from ..wiring import Deps
 from . import actions, servers
 from .common import transaction
 from .errors import bad_field, conflict, invalid
-from .tasks import load, server_context
+from .tasks import load, power_code, server_context
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +76,34 @@ async def console_output(
         server = await servers.get(session, ctx, server_id)
     if not server.host or server.status not in ("ACTIVE", "SHUTOFF", "REBOOT", "HARD_REBOOT"):
         raise conflict(f"Cannot get console output of instance {server_id} in {server.status}.")
-    reply = await deps.agent(server.host).console_output(server_id, length)
-    return reply.get("output", "") if isinstance(reply, dict) else str(reply)
+    return (await deps.agent(server.host).console_output(server_id, length)).output
+
+
+RUNNING = 1
+
+
+async def observed(deps: Deps, server_id: str, power_state: str | int) -> str | None:
+    """What a host saw of a guest (``power_state_changed``): a guest that shut itself down
+    makes its ACTIVE server SHUTOFF; the server's status after (None: it is gone)."""
+    code = power_code(power_state)
+    async with transaction(deps.runtime.sessions) as session:
+        server = await session.get(Server, server_id)
+        if server is None:
+            return None
+        if server.status == "ACTIVE" and server.task_state is None and code != RUNNING:
+            await servers.move(
+                session,
+                server_id,
+                expected=("ACTIVE",),
+                when_task=None,
+                status="SHUTOFF",
+                vm_state="stopped",
+                power_state=code,
+            )
+        elif server.status in ("ACTIVE", "SHUTOFF"):
+            server.power_state = code
+        await session.refresh(server)
+        return server.status
 
 
 async def begin_power(session: AsyncSession, server: Server, action: str) -> bool:

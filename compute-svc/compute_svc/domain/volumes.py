@@ -34,6 +34,7 @@ from common_rpc.errors import (
     ServiceUnavailable,
 )
 
+from ..contracts import VolumeConnection
 from ..db.models import Server, VolumeAttachment
 from ..wiring import Deps
 from . import actions, detaching, scheduler, servers
@@ -367,12 +368,11 @@ async def attach(deps: Deps, server: Server, volume_id: str, device: str) -> str
         await _emit(deps, server, "attach", "start")  # the volume is the caller's to attach
         info: ConnectionInfo = await deps.volume.initialize_connection(volume_id, conn)
         done.append("connect")
-        plugged = await deps.agent(server.host).attach_volume(
-            server.id, volume_id, info.model_dump(mode="json")
-        )
+        connection = VolumeConnection.of(info)
+        plugged = await deps.agent(server.host).attach_volume(server.id, volume_id, connection)
         done.append("agent")
-        if isinstance(plugged, dict) and plugged.get("device"):
-            device = str(plugged["device"])
+        if plugged.device:
+            device = plugged.device
             device = device if device.startswith("/dev/") else f"/dev/{device}"
         await deps.volume.attach(volume_id, server.id, device, server.host)
     except RpcError as exc:
