@@ -6,7 +6,8 @@
 
 Routes: ``/identity`` (Identity v3), ``/compute``, ``/network``, ``/volume``, ``/image``
 (forwarded to a healthy replica of the owning service after the token and the policy
-table allowed it) and ``/v1/events`` (Server-Sent Events of the caller's project).
+table allowed it), ``/v1/events`` (Server-Sent Events of the caller's project) and
+``/console/`` (the web console: static files and its session, ``api/console.py``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from common_rpc.chassis.runtime import ServiceRuntime
 from common_rpc.chassis.startup import check_writable_dir, env_names
 
 from .api import schemas
+from .api.console import install_console
 from .api.events import events_router
 from .api.identity import identity_router
 from .api.proxy import Proxy, install_proxy
@@ -52,6 +54,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     proxy = Proxy(settings, deps.tokens, deps.signer)
     install_proxy(app, proxy)
     app.include_router(events_router(deps.events, deps.tokens))
+    # The web console: its files, its session, and the cookie edge (outermost).
+    install_console(app, deps)
     # Bootstrap runs after the migrations and before the first request is served.
     add_lifespan(app, Bootstrap(runtime.sessions, settings), deps.tokens, proxy, deps.events)
     app.state.deps = deps
