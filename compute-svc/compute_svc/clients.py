@@ -1,7 +1,8 @@
 """Typed clients of what compute calls over RPC; nothing else knows their topics.
 
 - the volume service: ``common_rpc.contracts.volume.VolumeApi`` (``Deps.volume``);
-- the network service: ``NetworkClient`` (network's shared topic);
+- the network service: ``NetworkClient``, ``common_rpc.contracts.network.NetworkApi``
+  with compute's retry of a port's create (``Deps.network``);
 - one host's compute-agent: ``AgentClient`` (``contracts.AGENT`` on ``compute.<host>``).
 
 API version history (what each side may rely on; compute's own in ``contracts``):
@@ -15,7 +16,7 @@ API version history (what each side may rely on; compute's own in ``contracts``)
     1.5  volume: roll_detaching
 
     network = NetworkClient(runtime.rpc)
-    port = await network.create_port(network_id=net, device_id=sid, device_owner="compute:nova")
+    port = await network.create_port(CreatePort(network_id=net, device_id=sid), op_id=op)
     agent = AgentClient(runtime.rpc, "cn1")
     await agent.spawn(server_state)         # contracts.ServerState: the whole server
 """
@@ -24,10 +25,10 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, ClassVar
 
 from common_rpc import RpcClient, RpcTimeout
 from common_rpc.chassis.agent import agent_topic
+from common_rpc.contracts.network import CreatePort, NetworkApi, Port
 from common_rpc.methods import Empty, Method, Rep, Req
 
 from .contracts import (
@@ -66,87 +67,16 @@ from .contracts import (
 SERVICE = "compute"
 
 
-class ServiceClient:
-    """Calls to one service's shared topic, any replica, with a default deadline."""
+class NetworkClient(NetworkApi):
+    """The network topic's typed client (``common_rpc.contracts.network``), with compute's
+    one retry of a port's create."""
 
-    topic: ClassVar[str]
-
-    def __init__(self, rpc: RpcClient, *, timeout: float = 10.0) -> None:
-        self.rpc = rpc
-        self.timeout = timeout
-
-    async def ping(self) -> dict[str, Any]:
-        return await self.rpc.call(self.topic, "ping", timeout=self.timeout)
-
-    async def _call(self, method: str, op_id: str | None = None, **args: Any) -> Any:
-        return await self.rpc.call(self.topic, method, timeout=self.timeout, op_id=op_id, **args)
-
-
-class NetworkClient(ServiceClient):
-    topic = "network"
-
-    async def create_port(self, op_id: str, **args: Any) -> dict[str, Any]:
+    async def create_port(self, request: CreatePort, *, op_id: str | None = None) -> Port:
         """One port per ``op_id``: a retry after a timeout gets the port the first try made."""
         try:
-            return await self._call("create_port", op_id=op_id, **args)
+            return await super().create_port(request, op_id=op_id)
         except RpcTimeout:
-            return await self._call("create_port", op_id=op_id, **args)
-
-    async def get_port(self, port_id: str) -> dict[str, Any]:
-        return await self._call("get_port", port_id=port_id)
-
-    async def get_network(self, network_id: str) -> dict[str, Any]:
-        """The network if the caller may use it (own, shared or external), else NotFound."""
-        return await self._call("get_network", network_id=network_id)
-
-    async def delete_port(self, port_id: str) -> dict[str, Any]:
-        """Idempotent: a port already gone answers ``deleted: False``."""
-        return await self._call("delete_port", port_id=port_id)
-
-    async def delete_ports(self, device_id: str) -> dict[str, Any]:
-        """Every port on ``device_id``, also those a create whose reply was lost made."""
-        return await self._call("delete_ports", device_id=device_id)
-
-    async def update_port(
-        self,
-        port_id: str,
-        *,
-        device_id: str | None = None,
-        device_owner: str | None = None,
-        unbind: bool = False,
-    ) -> dict[str, Any]:
-        """Claim a port for a server (its device id and owner), or give it back (``unbind``
-        clears its host and has that host unwire it)."""
-        return await self._call(
-            "update_port",
-            port_id=port_id,
-            device_id=device_id,
-            device_owner=device_owner,
-            unbind=unbind,
-        )
-
-    async def update_port_binding(self, port_id: str, host: str) -> dict[str, Any]:
-        """Wires the port on ``host``; answers ``bridge``, ``mtu``, ``mac_address``."""
-        return await self._call("update_port_binding", port_id=port_id, host=host)
-
-    async def find_security_groups(
-        self, names_or_ids: list[str], *, missing_ok: bool = False
-    ) -> list[dict[str, Any]]:
-        """The caller's project's groups (Neutron's view) by name or id, in order, each
-        once; NotFound / Conflict (a shared name) carry the entry as ``details["name"]``."""
-        reply = await self._call(
-            "find_security_groups", names_or_ids=names_or_ids, missing_ok=missing_ok
-        )
-        return list(reply["security_groups"])
-
-    async def update_port_security_groups(
-        self, port_id: str, *, add: list[str] | None = None, remove: list[str] | None = None
-    ) -> dict[str, Any]:
-        """Add and remove group ids on one port (idempotent); the port, with the ids it
-        ``added`` and ``removed``."""
-        return await self._call(
-            "update_port_security_groups", port_id=port_id, add=add or [], remove=remove or []
-        )
+            return await super().create_port(request, op_id=op_id)
 
 
 @dataclass(frozen=True)

@@ -52,7 +52,8 @@ def build(settings: AgentSettings) -> AgentShell:
     async def converge(state: HostState, since: float) -> dict[str, Any]:
         """One round on the host, then what the service should know of it: each guest
         whose power state differs from the service's (one-way), the capacity measured
-        again (the next heartbeat carries it)."""
+        again (the next heartbeat carries it). The findings are free-form, as the
+        chassis' reconciler takes every service's (logged, and what ``run_once`` returns)."""
         found = await host.converge(state.servers, since)
         for server_id, power_state in found.power_changes:
             report = PowerStateChanged(server_id=server_id, power_state=power_state)

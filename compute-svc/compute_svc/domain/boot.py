@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from common_rpc.context import RequestContext, use_context
+from common_rpc.contracts.network import CreatePort, FixedIpRequest, Port
 from common_rpc.errors import NotFound, RpcError, RpcTimeout
 
 from ..contracts import ServerState, Spawned
@@ -36,6 +37,9 @@ from .tasks import (
 )
 
 log = logging.getLogger(__name__)
+
+# The device owner of a server's ports (Nova's).
+OWNER = "compute:nova"
 
 
 @dataclass(frozen=True)
@@ -187,17 +191,30 @@ async def _record_groups(
             server.security_groups = groups
 
 
-def nic_of(port: dict[str, Any], created: bool) -> dict[str, Any]:
+def nic_of(port: Port, created: bool) -> dict[str, Any]:
     """The server's record of one port (``Server.nics``), not yet bound."""
     return {
-        "port_id": port["id"],
-        "network_id": port["network_id"],
-        "network_name": port.get("network_name") or port["network_id"],
-        "mac": port.get("mac_address"),
-        "ips": [ip["ip_address"] for ip in port.get("fixed_ips", [])],
+        "port_id": port.id,
+        "network_id": port.network_id,
+        "network_name": port.network_name or port.network_id,
+        "mac": port.mac_address,
+        "ips": [ip.ip_address for ip in port.fixed_ips],
         "created": created,
         "bound": False,
     }
+
+
+def port_request(server: Server, network_id: str, fixed_ip: str | None) -> CreatePort:
+    """A port for the server on ``network_id`` (with the address asked for), with the
+    server's security groups (none named: the network service's ``default``)."""
+    groups = server.security_groups
+    return CreatePort(
+        network_id=network_id,
+        device_id=server.id,
+        device_owner=OWNER,
+        fixed_ips=[FixedIpRequest(ip_address=fixed_ip)] if fixed_ip else None,
+        security_groups=[g["id"] for g in groups] if groups is not None else None,
+    )
 
 
 async def _plug(deps: Deps, server_id: str, host: str) -> None:
@@ -214,22 +231,14 @@ async def _plug(deps: Deps, server_id: str, host: str) -> None:
     for index, wanted in enumerate(server.requested_networks or []):
         if "port_id" in wanted:
             port = await deps.network.get_port(wanted["port_id"])
-            if port.get("device_id") not in ("", None, server_id):
-                raise BootFailed(f"Port {port['id']} is still in use.", 409)
+            if port.device_id not in ("", server_id):
+                raise BootFailed(f"Port {port.id} is still in use.", 409)
             nics.append(nic_of(port, created=False))
         else:
-            args: dict[str, Any] = {
-                "network_id": wanted["network_id"],
-                "device_id": server_id,
-                "device_owner": "compute:nova",
-            }
-            if wanted.get("fixed_ip"):
-                args["fixed_ips"] = [{"ip_address": wanted["fixed_ip"]}]
-            if server.security_groups is not None:
-                args["security_groups"] = [g["id"] for g in server.security_groups]
-            port = await deps.network.create_port(op_id=f"{server_id}.port.{index}", **args)
+            request = port_request(server, wanted["network_id"], wanted.get("fixed_ip"))
+            port = await deps.network.create_port(request, op_id=f"{server_id}.port.{index}")
             nics.append(nic_of(port, created=True))
-        groups += port.get("security_groups") or []
+        groups += port.security_groups
         await _record_nics(deps, server_id, nics)
     await _record_groups(deps, server_id, groups, server.security_groups)
     for nic in nics:
@@ -242,17 +251,16 @@ async def bind_port(deps: Deps, nic: dict[str, Any], host: str) -> dict[str, Any
     """Bind the NIC's port on ``host`` and wait for it to be ACTIVE; what the binding
     says of it (``bridge``, ``mtu``, ``mac``, ``ips``). BootFailed when it cannot be."""
     bound = await deps.network.update_port_binding(nic["port_id"], host)
-    error = bound.get("binding:error")
-    if error:
-        raise BootFailed(f"Port {nic['port_id']} could not be bound on {host}: "
-                         f"{error.get('message', error)}")  # fmt: skip
-    if bound.get("status") != "ACTIVE":
+    error = bound.binding_error
+    if error is not None:
+        raise BootFailed(f"Port {nic['port_id']} could not be bound on {host}: {error.message}")
+    if bound.status != "ACTIVE":
         await _until_active(deps, nic["port_id"])
     return {
-        "bridge": bound["bridge"],
-        "mtu": bound["mtu"],
-        "mac": bound.get("mac_address") or nic["mac"],
-        "ips": [ip["ip_address"] for ip in bound.get("fixed_ips", [])] or nic["ips"],
+        "bridge": bound.bridge,
+        "mtu": bound.mtu,
+        "mac": bound.mac_address or nic["mac"],
+        "ips": [ip.ip_address for ip in bound.fixed_ips] or nic["ips"],
     }
 
 
@@ -260,7 +268,7 @@ async def _until_active(deps: Deps, port_id: str) -> None:
     """The binding was wired but not yet marked ACTIVE (a concurrent re-bind): wait for it."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + deps.settings.rpc_timeout_s
-    while (await deps.network.get_port(port_id)).get("status") != "ACTIVE":
+    while (await deps.network.get_port(port_id)).status != "ACTIVE":
         if loop.time() > deadline:
             raise BootFailed(f"Port {port_id} did not become ACTIVE.")
         await asyncio.sleep(0.5)

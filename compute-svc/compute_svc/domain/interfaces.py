@@ -27,6 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from common_rpc.context import RequestContext, use_context
+from common_rpc.contracts.network import Port
 from common_rpc.contracts.payloads import ServerInterfacePayload
 from common_rpc.errors import (
     InternalError,
@@ -41,7 +42,7 @@ from ..db.models import Server, ServerPort
 from ..wiring import Deps
 from . import actions, detaching, servers, tasks
 from .actions import ATTACH_INTERFACE, DETACH_INTERFACE
-from .boot import BootFailed, bind_port, give_back, nic_of
+from .boot import OWNER, BootFailed, bind_port, give_back, nic_of, port_request
 from .common import transaction, try_insert
 from .desired import nic_wire
 from .errors import conflict, invalid, not_found
@@ -50,7 +51,6 @@ from .networks import check_interface
 log = logging.getLogger(__name__)
 
 ATTACHABLE = ("ACTIVE", "SHUTOFF")
-OWNER = "compute:nova"
 Nics = list[dict[str, Any]]
 
 
@@ -104,16 +104,15 @@ async def hold_port(session: AsyncSession, server: Server, port_id: str) -> None
         raise conflict(f"Port {port_id} is still in use.")
 
 
-def view(port: dict[str, Any]) -> dict[str, Any]:
+def view(port: Port) -> dict[str, Any]:
     """Nova's ``interfaceAttachment`` of a port as the network service shows it."""
     return {
-        "port_id": port["id"],
-        "net_id": port["network_id"],
-        "mac_addr": port.get("mac_address"),
-        "port_state": port.get("status"),
+        "port_id": port.id,
+        "net_id": port.network_id,
+        "mac_addr": port.mac_address,
+        "port_state": port.status,
         "fixed_ips": [
-            {"subnet_id": ip.get("subnet_id"), "ip_address": ip["ip_address"]}
-            for ip in port.get("fixed_ips") or []
+            {"subnet_id": ip.subnet_id, "ip_address": ip.ip_address} for ip in port.fixed_ips
         ],
     }
 
@@ -196,12 +195,12 @@ async def attach(deps: Deps, server: Server, wanted: dict[str, Any]) -> dict[str
     try:
         if "port_id" in wanted:
             port = await deps.network.get_port(wanted["port_id"])
-            if port.get("device_id"):
-                raise conflict(f"Port {port['id']} is still in use.")
+            if port.device_id:
+                raise conflict(f"Port {port.id} is still in use.")
             nic = nic_of(port, created=False) | {"claimed": True}
             await _record(deps, server.id, lambda nics: [*nics, nic])
             taken = True
-            await deps.network.update_port(port["id"], device_id=server.id, device_owner=OWNER)
+            await deps.network.update_port(port.id, device_id=server.id, device_owner=OWNER)
         else:
             port = await _make_port(deps, server, wanted)
             nic = nic_of(port, created=True)
@@ -234,22 +233,14 @@ async def attach(deps: Deps, server: Server, wanted: dict[str, Any]) -> dict[str
         return _recorded_view(nic)
 
 
-async def _make_port(deps: Deps, server: Server, wanted: dict[str, Any]) -> dict[str, Any]:
+async def _make_port(deps: Deps, server: Server, wanted: dict[str, Any]) -> Port:
     """A port on the network, as a boot makes one (device, owner, the server's groups)."""
     try:
         await deps.network.get_network(wanted["network_id"])
     except NotFound:
         raise not_found("Network", wanted["network_id"]) from None
-    args: dict[str, Any] = {
-        "network_id": wanted["network_id"],
-        "device_id": server.id,
-        "device_owner": OWNER,
-    }
-    if wanted.get("fixed_ip"):
-        args["fixed_ips"] = [{"ip_address": wanted["fixed_ip"]}]
-    if server.security_groups is not None:
-        args["security_groups"] = [g["id"] for g in server.security_groups]
-    return await deps.network.create_port(op_id=f"{server.id}.port.{uuid.uuid4()}", **args)
+    request = port_request(server, wanted["network_id"], wanted.get("fixed_ip"))
+    return await deps.network.create_port(request, op_id=f"{server.id}.port.{uuid.uuid4()}")
 
 
 async def _attached(deps: Deps, server: Server, fault: str | None = None) -> None:

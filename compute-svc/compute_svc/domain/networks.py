@@ -16,13 +16,12 @@ from collections.abc import Iterable
 from typing import Any
 
 from common_rpc.context import RequestContext, current_context
+from common_rpc.contracts.network import NetworkInfo, Port
 from common_rpc.errors import Forbidden, NotFound, RpcError, RpcTimeout
 
 from ..wiring import Deps
 from .errors import conflict, invalid, not_found
 from .servers import requested_networks
-
-Network = dict[str, Any]
 
 
 def external_forbidden(network_id: str) -> Forbidden:
@@ -30,17 +29,17 @@ def external_forbidden(network_id: str) -> Forbidden:
     return Forbidden(f"It is not allowed to create an interface on external network {network_id}")
 
 
-def check_attach(ctx: RequestContext, found: Iterable[Network | None]) -> None:
+def check_attach(ctx: RequestContext, found: Iterable[NetworkInfo | None]) -> None:
     """403 for the first external, not shared network unless the caller is an admin
     (None: a network the network service did not answer for, left to the flow)."""
     if ctx.is_admin:
         return
     for network in found:
-        if network and network.get("router:external") and not network.get("shared"):
-            raise external_forbidden(network["id"])
+        if network is not None and network.external and not network.shared:
+            raise external_forbidden(network.id)
 
 
-async def find_network(deps: Deps, network_id: str, *, status: int = 400) -> Network | None:
+async def find_network(deps: Deps, network_id: str, *, status: int = 400) -> NetworkInfo | None:
     """The network as the caller sees it; not seen: Nova's ``NetworkNotFound`` (400 on a
     create, 404 on an interface attach). None when the network service did not answer:
     the flow then fails with a fault, as it would have without the check."""
@@ -54,11 +53,11 @@ async def find_network(deps: Deps, network_id: str, *, status: int = 400) -> Net
         return None
 
 
-async def network_of_port(deps: Deps, port: dict[str, Any]) -> Network | None:
+async def network_of_port(deps: Deps, port: Port) -> NetworkInfo | None:
     """The network of a port the caller gave (None if it cannot be had now: the flow,
     which takes the port, answers for it)."""
     try:
-        return await deps.network.get_network(port["network_id"])
+        return await deps.network.get_network(port.network_id)
     except RpcError:
         return None
 
@@ -85,7 +84,7 @@ async def check_requested(deps: Deps, spec: dict[str, Any]) -> None:
     ports the caller's and free, and none of their networks external unless the caller is
     an admin (400 / 409 / 403 now, as Nova answers, not an ERROR later). The network
     service away: the boot is taken, and fails with a fault."""
-    found = []
+    found: list[NetworkInfo | None] = []
     for wanted in requested_networks(spec.get("networks")):
         if "port_id" not in wanted:
             found.append(await find_network(deps, wanted["network_id"]))
@@ -94,7 +93,7 @@ async def check_requested(deps: Deps, spec: dict[str, Any]) -> None:
             port = await deps.network.get_port(wanted["port_id"])
         except NotFound:
             raise invalid(f"Port id {wanted['port_id']} could not be found.") from None
-        if port.get("device_id"):
+        if port.device_id:
             raise conflict(f"Port {wanted['port_id']} is still in use.")
         found.append(await network_of_port(deps, port))
     check_attach(current_context(), found)

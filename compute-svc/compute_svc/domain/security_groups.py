@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import select
 
 from common_rpc.context import RequestContext, use_context
+from common_rpc.contracts.network import SecurityGroup, SecurityGroupRule
 from common_rpc.errors import Conflict, NotFound
 
 from ..db.models import Server, utcnow
@@ -68,7 +69,7 @@ def action_name(args: Any) -> str:
 
 async def find(
     deps: Deps, names: list[str], *, project_id: str, status: int
-) -> list[dict[str, Any]]:
+) -> list[SecurityGroup]:
     """The groups (network's view), or Nova's fault: an unknown one is ``status`` (400 on a
     create, 404 on an action, each with Nova's text), a name several groups share 409."""
     try:
@@ -88,9 +89,9 @@ async def find(
         raise conflict(exc.message) from None  # neutronclient's text, which Nova passes on
 
 
-def brief(groups: list[dict[str, Any]]) -> list[dict[str, str]]:
+def brief(groups: list[SecurityGroup]) -> list[dict[str, str]]:
     """What the server row keeps of each group."""
-    return [{"id": str(g["id"]), "name": str(g["name"] or g["id"])} for g in groups]
+    return [{"id": g.id, "name": g.name or g.id} for g in groups]
 
 
 async def in_force(
@@ -155,7 +156,7 @@ async def add(deps: Deps, server: Server, name: str) -> None:
             except Conflict as exc:  # no port security on it: Nova's 400
                 failure = invalid(f"Security group {name} cannot be applied: {exc.message}")
                 break
-            ids += reply.get("security_groups") or []
+            ids += reply.security_groups
         if ids:  # on some port now: the server shows it, even if another port refused it
             await _record(deps, server, ids, add=group)
     if failure is not None:
@@ -175,8 +176,8 @@ async def remove(deps: Deps, server: Server, name: str) -> None:
                 )
             except NotFound:
                 continue
-            removed = removed or bool(reply.get("removed"))
-            ids += reply.get("security_groups") or []
+            removed = removed or bool(reply.removed)
+            ids += reply.security_groups
         await _record(deps, server, ids, remove=group["id"])
     if not removed:
         raise NotFound(f"Security group {name} not associated with the instance {server.id}")
@@ -218,57 +219,54 @@ async def details(deps: Deps, server: Server) -> list[dict[str, Any]]:
         return []
     with use_context(server_context(server)):
         groups = await deps.network.find_security_groups(keys, missing_ok=True)
-        by_id = {g["id"]: g for g in groups}
+        by_id = {g.id: g for g in groups}
         remote = {
-            r["remote_group_id"]
+            r.remote_group_id
             for g in groups
-            for r in g.get("security_group_rules", [])
-            if r.get("remote_group_id") and r["remote_group_id"] not in by_id
+            for r in g.security_group_rules
+            if r.remote_group_id and r.remote_group_id not in by_id
         }
         if remote:
             found = await deps.network.find_security_groups(sorted(remote), missing_ok=True)
-            by_id |= {g["id"]: g for g in found}
+            by_id |= {g.id: g for g in found}
     return [nova_group(g, by_id) for g in groups]
 
 
-def nova_group(group: dict[str, Any], by_id: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def nova_group(group: SecurityGroup, by_id: dict[str, SecurityGroup]) -> dict[str, Any]:
     """Nova's view of a Neutron group: its ingress rules only, as Nova shows them."""
     rules = [
-        nova_rule(rule, by_id)
-        for rule in group.get("security_group_rules", [])
-        if rule.get("direction") == "ingress"
+        nova_rule(rule, by_id) for rule in group.security_group_rules if rule.direction == "ingress"
     ]
     return {
-        "id": group["id"],
-        "name": group["name"],
-        "description": group.get("description", ""),
-        "tenant_id": group.get("project_id") or group.get("tenant_id"),
+        "id": group.id,
+        "name": group.name,
+        "description": group.description,
+        "tenant_id": group.project_id or group.tenant_id,
         "rules": [rule for rule in rules if rule is not None],
     }
 
 
-def nova_rule(rule: dict[str, Any], by_id: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
+def nova_rule(rule: SecurityGroupRule, by_id: dict[str, SecurityGroup]) -> dict[str, Any] | None:
     """A rule as Nova shows it; None for one whose remote group the caller cannot see
     (Nova leaves such a rule out)."""
-    protocol = rule.get("protocol")
-    low, high = rule.get("port_range_min"), rule.get("port_range_max")
+    protocol = rule.protocol
+    low, high = rule.port_range_min, rule.port_range_max
     if protocol and low is None and high is None:
-        low, high = (1, 65535) if str(protocol).upper() in ("TCP", "UDP") else (-1, -1)
+        low, high = (1, 65535) if protocol.upper() in ("TCP", "UDP") else (-1, -1)
     out: dict[str, Any] = {
-        "id": rule["id"],
-        "parent_group_id": rule["security_group_id"],
+        "id": rule.id,
+        "parent_group_id": rule.security_group_id,
         "ip_protocol": protocol,
         "from_port": low,
         "to_port": high,
         "group": {},
         "ip_range": {},
     }
-    remote_id = rule.get("remote_group_id")
-    if remote_id:
-        remote = by_id.get(remote_id)
+    if rule.remote_group_id:
+        remote = by_id.get(rule.remote_group_id)
         if remote is None:
             return None
-        out["group"] = {"name": remote["name"], "tenant_id": remote.get("project_id")}
+        out["group"] = {"name": remote.name, "tenant_id": remote.project_id}
     else:
-        out["ip_range"] = {"cidr": rule.get("remote_ip_prefix") or "0.0.0.0/0"}
+        out["ip_range"] = {"cidr": rule.remote_ip_prefix or "0.0.0.0/0"}
     return out
