@@ -25,6 +25,11 @@ API version history (of ``network.<host>``):
           ``remote_group_id`` match that group's member set; inventory() adds ``sets``;
           sync_members(remote_groups) -> {sets}: refill the sets the host already has
           delete_network(network_id) -> {network_id, deleted}: a deleted network leaves
+    1.4 - network states carry, per host, ``dhcp`` (this host runs the network's DHCP
+          server), ``dhcp_mac`` (the DHCP port's MAC, dnsmasq's device takes it) and
+          ``peers`` (l2-population: each other host serving a VXLAN network, its tunnel
+          endpoint and the ports behind it, for the FDB and ARP entries); inventory()
+          adds ``tunnels`` (the entries each VXLAN device has)
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ from common_rpc.chassis.agent import HostStateRequest
 from common_rpc.contracts.network import NETWORK
 from common_rpc.methods import Contract, Empty, Message, Method
 
-VERSION = "1.3"
+VERSION = "1.4"
 
 # ---------------------------------------------------------------- desired state
 
@@ -63,8 +68,25 @@ class DhcpHost(Message):
     hostname: str
 
 
+class TunnelEntry(Message):
+    """A port behind a tunnel endpoint: its MAC (an FDB entry) and IPv4 addresses (ARP)."""
+
+    mac: str
+    ips: list[str] = []
+
+
+class TunnelPeer(Message):
+    """Another host serving the network (l2-population): where its ports are reached."""
+
+    host: str
+    # Its VXLAN endpoint: the underlay address its network-agent reports.
+    vtep: str
+    entries: list[TunnelEntry] = []
+
+
 class NetworkState(Message):
-    """A network as a host serves it: bridge and uplink, dnsmasq's subnets and hosts."""
+    """A network as one host serves it: bridge and uplink, dnsmasq's subnets and hosts,
+    and (VXLAN) the other hosts' tunnel endpoints and ports."""
 
     network_id: str
     segmentation_type: Literal["local", "flat", "vxlan", "vlan"] = "local"
@@ -74,6 +96,14 @@ class NetworkState(Message):
     # Every port of the network with an address, but dnsmasq's own.
     dhcp_hosts: list[DhcpHost] = []
     generation: int = 0
+    # Whether this host runs the network's DHCP server (the network node the DHCP port is
+    # bound to; every host when the port is bound to none).
+    dhcp: bool = True
+    # The DHCP port's MAC: dnsmasq's device takes it, so peers reach it by its entry.
+    dhcp_mac: str | None = None
+    # VXLAN only: the other hosts serving the network, the whole list (FDB and ARP
+    # entries are made to match it); None from an API before 1.4 (the host learns).
+    peers: list[TunnelPeer] | None = None
 
 
 class PortInfo(Message):
@@ -259,6 +289,9 @@ class Inventory(Message):
     # None: an agent before 1.3, which does not list its member sets.
     sets: list[str] | None = None
     routers: list[str] = []
+    # VXLAN device -> its forwarding entries, "<mac> <vtep>" and "arp <ip> <mac>";
+    # None: an agent before 1.4.
+    tunnels: dict[str, list[str]] | None = None
 
 
 SYNC_NETWORK = Method(

@@ -84,7 +84,10 @@ class HostAgent:
         applied = self._newer(key, generation, force)
         if applied:
             await self._run(self.drivers.l2.ensure_network, spec)
-            await self._run(self.drivers.dhcp.ensure, spec, hosts)
+            if network.dhcp:
+                await self._run(self.drivers.dhcp.ensure, spec, hosts)
+            else:  # another host (a network node) serves it
+                await self._run(self.drivers.dhcp.delete, spec.network_id)
             self.networks[spec.network_id] = (spec, hosts)
             self.generations[key] = generation
         return NetworkSynced(

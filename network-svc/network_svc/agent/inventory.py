@@ -21,6 +21,8 @@ async def inventory(host: HostAgent) -> Inventory:
     chains = await asyncio.to_thread(drivers.firewall.list_owned)
     sets = await asyncio.to_thread(drivers.firewall.list_sets)
     routers = await asyncio.to_thread(host.router.list_owned)
+    entries = getattr(drivers.l2, "tunnel_entries", None)  # a driver before l2-population
+    tunnels = await asyncio.to_thread(entries) if entries else None
     head = names.dhcp_namespace("")
     dhcp: dict[str, DhcpServed] = {}
     for namespace in sorted(namespaces):
@@ -34,4 +36,7 @@ async def inventory(host: HostAgent) -> Inventory:
         chains=sorted(chains),
         sets=sorted(sets),
         routers=sorted(routers),
+        tunnels={dev: sorted(found) for dev, found in sorted(tunnels.items())}
+        if tunnels is not None
+        else None,
     )

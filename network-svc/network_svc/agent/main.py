@@ -47,6 +47,8 @@ def build(settings: AgentSettings) -> AgentShell:
             "interface_mappings": {settings.physical_network: settings.agent_physical_interface},
             "networks": len(host.networks),
             "devices": sum(key.startswith("port:") for key in host.generations),
+            # FDB and ARP entries this agent changed since it started (l2-population)
+            "forwarding_updates": getattr(drivers.l2, "forwarding_changes", None),
         }
 
     return AgentShell.build(

@@ -29,6 +29,7 @@ from network_svc.drivers.base import (
     SecurityGroupRule,
     SetKey,
     SubnetSpec,
+    TunnelPeer,
 )
 
 
@@ -45,12 +46,20 @@ def network_spec(network: NetworkState) -> tuple[NetworkSpec, tuple[DhcpHost, ..
         )
         for s in network.subnets
     )
+    peers = None
+    if network.peers is not None:
+        peers = tuple(
+            TunnelPeer(p.vtep, tuple((e.mac, tuple(e.ips)) for e in p.entries))
+            for p in network.peers
+        )
     spec = NetworkSpec(
         network_id=network.network_id,
         segmentation_type=network.segmentation_type,
         segmentation_id=network.segmentation_id,
         mtu=network.mtu,
         subnets=subnets,
+        peers=peers,
+        dhcp_mac=network.dhcp_mac,
     )
     hosts = tuple(DhcpHost(h.mac, h.ip, h.hostname) for h in network.dhcp_hosts)
     return spec, hosts

@@ -12,6 +12,7 @@ Example::
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,12 +38,47 @@ class SubnetSpec:
 
 
 @dataclass(frozen=True)
+class TunnelPeer:
+    """Another host's VXLAN endpoint and its ports on the network: (MAC, IPv4 addresses)."""
+
+    vtep: str
+    entries: Sequence[tuple[str, Sequence[str]]] = ()
+
+
+FLOOD_MAC = "00:00:00:00:00:00"
+
+
+def forwarding_entries(
+    peers: Sequence[TunnelPeer],
+) -> tuple[set[tuple[str, str]], dict[str, str]]:
+    """The FDB entries (mac, vtep) and ARP entries (ipv4 -> mac) that ``peers`` call for:
+    an all-zeros entry per peer (flooding goes to the hosts serving the network only)
+    and one per remote port."""
+    fdb: set[tuple[str, str]] = set()
+    arp: dict[str, str] = {}
+    for peer in peers:
+        vtep = str(ipaddress.ip_address(peer.vtep))
+        fdb.add((FLOOD_MAC, vtep))
+        for mac, ips in peer.entries:
+            fdb.add((mac.lower(), vtep))
+            for ip in ips:
+                if ipaddress.ip_address(ip).version == 4:
+                    arp[ip] = mac.lower()
+    return fdb, arp
+
+
+@dataclass(frozen=True)
 class NetworkSpec:
     network_id: str
     segmentation_type: SegmentationType = "local"
     segmentation_id: int | None = None
     mtu: int = 1500
     subnets: Sequence[SubnetSpec] = field(default_factory=tuple)
+    # l2-population (VXLAN): every other host serving the network; the uplink's FDB and
+    # ARP entries are made to match it. None: no entries are managed (the device learns).
+    peers: Sequence[TunnelPeer] | None = None
+    # The DHCP port's MAC, for dnsmasq's device (None: the kernel's random one).
+    dhcp_mac: str | None = None
 
 
 @dataclass(frozen=True)
@@ -132,6 +168,11 @@ class L2Driver(Protocol):
     def list_owned(self) -> frozenset[str]: ...
     def device_exists(self, name: str) -> bool:
         """Whether the hypervisor made the port's device yet (it joins the bridge then)."""
+        ...
+
+    def tunnel_entries(self) -> Mapping[str, frozenset[str]]:
+        """Each VXLAN uplink's managed entries, ``"<mac> <vtep>"`` and ``"arp <ip> <mac>"``
+        (the audit's view of l2-population)."""
         ...
 
 

@@ -21,6 +21,7 @@ from network_svc.drivers.base import (
     RouterSpec,
     SecurityGroupRule,
     SetKey,
+    forwarding_entries,
     member_sets,
 )
 from network_svc.drivers.names import Names
@@ -32,6 +33,9 @@ class FakeL2:
     networks: dict[str, NetworkSpec] = field(default_factory=dict)
     ports: dict[str, PortSpec] = field(default_factory=dict)
     calls: list[str] = field(default_factory=list)
+    # network id -> its uplink's FDB entries (mac, vtep) and ARP entries (ip -> mac)
+    forwarding: dict[str, tuple[set[tuple[str, str]], dict[str, str]]] = field(default_factory=dict)
+    forwarding_changes: int = 0
 
     @classmethod
     def from_config(cls, config: DriverConfig) -> FakeL2:
@@ -40,11 +44,30 @@ class FakeL2:
     def ensure_network(self, spec: NetworkSpec) -> str:
         self.calls.append(f"ensure_network:{spec.network_id}")
         self.networks[spec.network_id] = spec
+        if spec.segmentation_type == "vxlan" and spec.peers is not None:
+            fdb, arp = forwarding_entries(spec.peers)
+            old_fdb, old_arp = self.forwarding.get(spec.network_id, (set(), {}))
+            self.forwarding_changes += len(fdb ^ old_fdb) + len(
+                set(arp.items()) ^ set(old_arp.items())
+            )
+            self.forwarding[spec.network_id] = (fdb, arp)
         return self.names.bridge(spec.network_id)
+
+    def tunnel_entries(self) -> Mapping[str, frozenset[str]]:
+        out = {}
+        for network_id, (fdb, arp) in self.forwarding.items():
+            spec = self.networks.get(network_id)
+            if spec is not None and spec.segmentation_id is not None:
+                out[self.names.vxlan(spec.segmentation_id)] = frozenset(
+                    [f"{mac} {vtep}" for mac, vtep in fdb]
+                    + [f"arp {ip} {mac}" for ip, mac in arp.items()]
+                )
+        return out
 
     def delete_network(self, network_id: str) -> None:
         self.calls.append(f"delete_network:{network_id}")
         self.networks.pop(network_id, None)
+        self.forwarding.pop(network_id, None)
 
     def plug_port(self, spec: PortSpec) -> None:
         self.calls.append(f"plug_port:{spec.port_id}")

@@ -1,5 +1,13 @@
 """LinuxBridgeL2: one bridge per network, plus a VXLAN (or VLAN) uplink when segmented.
 
+l2-population: when the network's state lists its peers (the other hosts serving it),
+the VXLAN device learns nothing and floods nowhere by itself. Its forwarding entries
+are made to match the list: one all-zeros entry per peer (broadcast and unknown
+unicast go to the hosts that serve the network, and only to them: head-end
+replication) and one per remote port's MAC; with ``proxy`` on, the device answers ARP
+for remote ports from its neighbour entries (``ip neigh ... nud permanent``), so an ARP
+request never crosses the underlay.
+
 Example::
 
     l2 = LinuxBridgeL2(Names(), local_ip="192.0.2.10")
@@ -9,7 +17,15 @@ Example::
 
 from __future__ import annotations
 
-from network_svc.drivers.base import DriverConfig, DriverError, NetworkSpec, PortSpec
+from collections.abc import Mapping
+
+from network_svc.drivers.base import (
+    DriverConfig,
+    DriverError,
+    NetworkSpec,
+    PortSpec,
+    forwarding_entries,
+)
 from network_svc.drivers.linux import netlink
 from network_svc.drivers.names import Names
 
@@ -27,6 +43,8 @@ class LinuxBridgeL2:
         self.names = names or Names()
         self.local_ip = local_ip
         self.physical_interface = physical_interface
+        # FDB and ARP entries added, changed or removed so far (l2-population's cost)
+        self.forwarding_changes = 0
 
     @classmethod
     def from_config(cls, config: DriverConfig) -> LinuxBridgeL2:
@@ -57,14 +75,24 @@ class LinuxBridgeL2:
             if spec.segmentation_id is None or not self.local_ip:
                 raise DriverError(f"vxlan network {spec.network_id} needs a VNI and local_ip")
             name = self.names.vxlan(spec.segmentation_id)
-            netlink.ensure_link(
+            populated = spec.peers is not None
+            flags = {"learning": int(not populated), "proxy": int(populated)}
+            have = netlink.vxlan_flags(name)
+            if have is not None and have != flags:
+                netlink.delete_link(name)  # made before l2-population, or the other way
+            index = netlink.ensure_link(
                 name,
                 "vxlan",
                 vxlan_id=spec.segmentation_id,
                 vxlan_local=self.local_ip,
                 vxlan_port=VXLAN_PORT,
-                vxlan_learning=1,
+                vxlan_learning=flags["learning"],
+                vxlan_proxy=flags["proxy"],
             )
+            if spec.peers is not None:
+                self.forwarding_changes += netlink.sync_forwarding(
+                    index, *forwarding_entries(spec.peers)
+                )
             return name
         if not self.physical_interface:
             raise DriverError(f"{kind} network {spec.network_id} needs physical_interface")
@@ -107,6 +135,18 @@ class LinuxBridgeL2:
 
     def _uplink_prefixes(self) -> tuple[str, ...]:
         return (self.names.prefix + "vxlan-", self.names.prefix + "vl")
+
+    def tunnel_entries(self) -> Mapping[str, frozenset[str]]:
+        """Each VXLAN uplink's entries: ``"<mac> <vtep>"`` and ``"arp <ip> <mac>"``."""
+        head = self.names.prefix + "vxlan-"
+        out = {}
+        for name, link in netlink.links().items():
+            if name.startswith(head) and link["kind"] == "vxlan":
+                fdb, arp = netlink.forwarding(link["index"])
+                out[name] = frozenset(
+                    [f"{mac} {vtep}" for mac, vtep in fdb] + [f"arp {ip} {mac}" for ip, mac in arp]
+                )
+        return out
 
     def list_owned(self) -> frozenset[str]:
         """Bridges and uplinks; port taps belong to the hypervisor, DHCP taps to DhcpDriver."""

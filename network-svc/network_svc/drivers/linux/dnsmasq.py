@@ -120,7 +120,7 @@ class DnsmasqDhcp:
 
     def _ensure_port(self, spec: NetworkSpec, subnets: list[SubnetSpec]) -> str:
         addrs = [f"{server_ip(s)}/{ipaddress.ip_network(s.cidr).prefixlen}" for s in subnets]
-        wanted = (spec.mtu, tuple(addrs))
+        wanted = (spec.mtu, tuple(addrs), spec.dhcp_mac)
         made = self._plumbed.get(spec.network_id)
         if (
             made
@@ -145,6 +145,10 @@ class DnsmasqDhcp:
         netlink.set_link("lo", ns, state="up")
         netlink.ensure_veth(host_dev, ns_dev, ns)
         netlink.move_to_netns(ns_dev, ns)
+        mac = (spec.dhcp_mac or "").lower()
+        if mac and netlink.links(ns)[ns_dev]["address"] != mac:
+            # the DHCP port's MAC: the one other hosts' tunnel and ARP entries name
+            netlink.set_link(ns_dev, ns, address=mac)
         netlink.disable_ipv6(host_dev)
         netlink.set_link(host_dev, master=bridge)
         netlink.set_up(host_dev, mtu=spec.mtu)

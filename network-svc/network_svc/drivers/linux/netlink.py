@@ -152,6 +152,64 @@ def ensure_addresses(ifname: str, cidrs: list[str], namespace: str | None = None
             ipr.addr("add", index=idx, address=str(missing.ip), prefixlen=missing.network.prefixlen)
 
 
+def vxlan_flags(ifname: str) -> dict[str, int] | None:
+    """A VXLAN device's ``learning`` and ``proxy`` flags; None if there is no such device."""
+    with _ipr(None) as ipr:
+        found = ipr.link_lookup(ifname=ifname)
+        if not found:
+            return None
+        info = ipr.get_links(found[0])[0].get("IFLA_LINKINFO")
+    data = (info.get("IFLA_INFO_DATA") if info else None) or {}
+    return {
+        "learning": int(data.get("IFLA_VXLAN_LEARNING") or 0),
+        "proxy": int(data.get("IFLA_VXLAN_PROXY") or 0),
+    }
+
+
+NUD_PERMANENT = 0x80
+
+
+def forwarding(index: int) -> tuple[set[tuple[str, str]], dict[str, str]]:
+    """A VXLAN device's remote FDB entries (mac, destination) and permanent ARP entries."""
+    with _ipr(None) as ipr:
+        fdb = {
+            (str(m.get("NDA_LLADDR")).lower(), str(m.get("NDA_DST")))
+            for m in ipr.fdb("dump", ifindex=index)
+            if m["ifindex"] == index and m.get("NDA_DST")
+        }
+        arp = {
+            str(m.get("NDA_DST")): str(m.get("NDA_LLADDR")).lower()
+            for m in ipr.get_neighbours(ifindex=index, family=2)
+            if m["ifindex"] == index and m["state"] & NUD_PERMANENT and m.get("NDA_LLADDR")
+        }
+    return fdb, arp
+
+
+def sync_forwarding(index: int, fdb: set[tuple[str, str]], arp: dict[str, str]) -> int:
+    """Make a VXLAN device's remote FDB and permanent ARP entries exactly these; returns how
+    many entries changed (0 when it already matched)."""
+    have_fdb, have_arp = forwarding(index)
+    changed = 0
+    with _ipr(None) as ipr:
+        try:
+            for mac, dst in sorted(have_fdb - fdb):
+                ipr.fdb("del", ifindex=index, lladdr=mac, dst=dst)
+                changed += 1
+            for mac, dst in sorted(fdb - have_fdb):
+                ipr.fdb("append", ifindex=index, lladdr=mac, dst=dst)
+                changed += 1
+            for ip in sorted(set(have_arp) - set(arp)):
+                ipr.neigh("del", dst=ip, lladdr=have_arp[ip], ifindex=index)
+                changed += 1
+            for ip, mac in sorted(arp.items()):
+                if have_arp.get(ip) != mac:
+                    ipr.neigh("replace", dst=ip, lladdr=mac, ifindex=index, state=NUD_PERMANENT)
+                    changed += 1
+        except NetlinkError as exc:
+            raise _fail("forwarding entries of", f"device {index}", exc) from exc
+    return changed
+
+
 def ensure_netns(name: str) -> None:
     if name not in netns.listnetns():
         netns.create(name)
