@@ -29,8 +29,13 @@ class NetworkSettings(ServiceSettings):
     default_network_type: str = "vxlan"
     physical_network: str = "physnet1"
     vxlan_mtu: int = 1450
-    # The network-agent host that runs router namespaces; "" means this service's host.
+    # The network-agent host that runs router namespaces; "" means this service's host
+    # (or, with network nodes, the one scheduled). It wins over the network nodes.
     l3_host: str = ""
+    # Network nodes (JSON list of hosts): each network's DHCP server and each router run
+    # on one of them, the alive one with the fewest; [] keeps DHCP on every host serving
+    # a network and routers on l3_host. VXLAN networks spanning hosts need them.
+    network_nodes: list[str] = []
     # An agent silent this long is listed dead (they report every 10 s: the agents'
     # NETWORK_AGENT_HEARTBEAT_INTERVAL).
     agent_down_s: float = 30.0
@@ -54,4 +59,5 @@ class NetworkSettings(ServiceSettings):
         return range(low, high + 1)
 
     def router_host(self) -> str:
+        """Where routers run without network nodes (or with l3_host set)."""
         return self.l3_host or self.host

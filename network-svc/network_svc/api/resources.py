@@ -17,6 +17,8 @@ from .deps import Call, envelope, transaction
 from .listing import render_list, select_fields
 
 Create = Callable[[Call, dict[str, Any]], Awaitable[Any]]
+# An update that needs more of the call than its session and context (the settings).
+Modify = Callable[[Call, str, dict[str, Any]], Awaitable[Any]]
 # (deps, the created, updated or removed row, the transaction's session.info), once
 # committed: where a change is pushed to the hosts.
 AfterCommit = Callable[[Deps, Any, dict[str, Any]], Awaitable[None]]
@@ -33,6 +35,7 @@ def crud_router(
     get: str = "get",
     list_all: str = "list_all",
     update: str | None = "update",
+    modify: Modify | None = None,
     remove: str = "remove",
     after_create: AfterCommit | None = None,
     after_update: AfterCommit | None = None,
@@ -85,14 +88,17 @@ def crud_router(
         return {singular: select_fields(item, request.query_params.getlist("fields"))}
 
     if update is not None:
-        modify = getattr(domain, update)
+        name = update
+        change = modify or (
+            lambda call, rid, body: getattr(domain, name)(call.session, call.ctx, rid, body)
+        )
 
         @router.put("/{resource_id}")
         async def update_resource(
             request: Request, resource_id: str, body: Any = Body(None)
         ) -> dict[str, Any]:
             async with transaction(request) as call:
-                row = await modify(call.session, call.ctx, resource_id, envelope(body, singular))
+                row = await change(call, resource_id, envelope(body, singular))
                 out = {singular: render(row, call.ctx)}
                 info = dict(call.session.info)
             if after_update is not None:

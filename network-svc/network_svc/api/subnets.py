@@ -15,6 +15,10 @@ async def _create(call: Call, body: dict[str, Any]) -> Subnet:
     return await subnets.create(call.session, call.ctx, call.settings, body)
 
 
+async def _update(call: Call, subnet_id: str, body: dict[str, Any]) -> Subnet:
+    return await subnets.update(call.session, call.ctx, subnet_id, body, call.settings)
+
+
 async def _changed(deps: Deps, _subnet: Any, info: dict[str, Any]) -> None:
     """Committed: routers with a new next hop, then every host serving the network."""
     await push.routers_changed(deps, info.get(changes.ROUTERS_KEY) or {})
@@ -26,6 +30,7 @@ router = crud_router(
     "subnet",
     subnets,
     create=_create,
+    modify=_update,
     after_create=_changed,
     after_update=_changed,
     after_remove=_changed,

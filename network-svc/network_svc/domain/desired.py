@@ -28,6 +28,8 @@ from ..contracts import (
     RouterState,
     Rule,
     SubnetState,
+    TunnelEntry,
+    TunnelPeer,
 )
 from ..db.models import (
     FloatingIp,
@@ -40,11 +42,17 @@ from ..db.models import (
     SecurityGroupRule,
     Subnet,
 )
+from . import scheduling
 from .changes import generation_of
-from .port_rows import DHCP_OWNER
+from .port_rows import DHCP_OWNER, GATEWAY, INTERFACE
 
 
-async def network_state(session: AsyncSession, network_id: str) -> NetworkState:
+async def network_state(
+    session: AsyncSession, network_id: str, host: str | None = None
+) -> NetworkState:
+    """The network as ``host`` serves it: whether it runs the DHCP server and, for VXLAN,
+    the other hosts' tunnel endpoints and ports (l2-population). ``host`` None: the
+    network alone (every host would run DHCP, no tunnel entries)."""
     net = (await session.scalars(select(Network).where(Network.id == network_id))).one()
     rows = (
         await session.execute(
@@ -58,6 +66,16 @@ async def network_state(session: AsyncSession, network_id: str) -> NetworkState:
     ).all()
     # dnsmasq listens on its port's address of each subnet and leases to every other port.
     server = {subnet: ip for _mac, ip, subnet, owner in rows if owner == DHCP_OWNER}
+    dhcp_port = (
+        await session.execute(
+            select(Port.mac_address, Port.host_id).where(
+                Port.network_id == network_id, Port.device_owner == DHCP_OWNER
+            )
+        )
+    ).first()
+    peers = None
+    if host is not None and net.network_type == "vxlan":
+        peers = await tunnel_peers(session, network_id, host)
     return NetworkState(
         network_id=net.id,
         segmentation_type=net.network_type,
@@ -81,7 +99,63 @@ async def network_state(session: AsyncSession, network_id: str) -> NetworkState:
             if owner != DHCP_OWNER
         ],
         generation=await generation_of(session, "networks", net.id),
+        # an unbound DHCP port (no network nodes): every host serving the network runs one
+        dhcp=dhcp_port is None or host is None or dhcp_port.host_id in ("", host),
+        dhcp_mac=dhcp_port.mac_address if dhcp_port else None,
+        peers=peers,
     )
+
+
+async def port_hosts(session: AsyncSession, network_id: str) -> dict[str, list[tuple[str, str]]]:
+    """Where each port of the network sits: host -> [(port id, MAC)]. A port is bound
+    there (a server's, or the DHCP port on its network node), or it is a leg of a router
+    that host runs."""
+    bound = await session.execute(
+        select(Port.host_id, Port.id, Port.mac_address).where(
+            Port.network_id == network_id, Port.host_id != ""
+        )
+    )
+    legs = await session.execute(
+        select(Router.host, Port.id, Port.mac_address)
+        .join(Port, Port.device_id == Router.id)
+        .where(
+            Port.network_id == network_id,
+            Port.device_owner.in_((INTERFACE, GATEWAY)),
+            Router.host != "",
+        )
+    )
+    out: dict[str, list[tuple[str, str]]] = {}
+    for host, port_id, mac in [*bound, *legs]:
+        out.setdefault(host, []).append((port_id, mac))
+    return out
+
+
+async def tunnel_peers(session: AsyncSession, network_id: str, host: str) -> list[TunnelPeer]:
+    """Every other host serving the network, with a known endpoint, and its ports there."""
+    where = await port_hosts(session, network_id)
+    if not set(where) - {host}:
+        return []
+    endpoints = await scheduling.tunnel_endpoints(session)
+    addresses: dict[str, list[str]] = {}
+    rows = await session.execute(
+        select(IpAllocation.port_id, IpAllocation.ip_address)
+        .where(IpAllocation.network_id == network_id)
+        .order_by(IpAllocation.ip_address)
+    )
+    for port_id, ip in rows:
+        addresses.setdefault(port_id, []).append(ip)
+    return [
+        TunnelPeer(
+            host=other,
+            vtep=endpoints[other],
+            entries=[
+                TunnelEntry(mac=mac, ips=addresses.get(port_id, []))
+                for port_id, mac in sorted(ports, key=lambda p: p[1])
+            ],
+        )
+        for other, ports in sorted(where.items())
+        if other != host and other in endpoints
+    ]
 
 
 async def _rules(session: AsyncSession, port: Port) -> list[Rule]:
@@ -158,12 +232,15 @@ def _port(port: Port) -> PortInfo:
     )
 
 
-async def port_state(session: AsyncSession, port: Port) -> PortState:
-    """What ``wire_port`` takes for one port."""
+async def port_state(
+    session: AsyncSession, port: Port, network: NetworkState | None = None
+) -> PortState:
+    """What ``wire_port`` takes for one port (on its host); ``network``: its network's
+    state on that host, when the caller has it already."""
     rules = await _rules(session, port)
     remote = sorted({r.remote_group_id for r in rules if r.remote_group_id})
     return PortState(
-        network=await network_state(session, port.network_id),
+        network=network or await network_state(session, port.network_id, port.host_id),
         port=_port(port),
         rules=rules,
         remote_groups=await members(session, remote),
@@ -172,14 +249,34 @@ async def port_state(session: AsyncSession, port: Port) -> PortState:
 
 
 async def host_state(session: AsyncSession, host: str) -> HostState:
-    """Every network and port bound to ``host``: what its agent must have, nothing more."""
-    ports = list(await session.scalars(select(Port).where(Port.host_id == host).order_by(Port.id)))
-    items = [await port_state(session, port) for port in ports]
-    networks = {item.network.network_id: item.network for item in items}
+    """Every network and port bound to ``host``: what its agent must have, nothing more.
+
+    The ports are the servers' (the DHCP port bound here brings its network, whose DHCP
+    server the host runs); each network as this host serves it (its tunnel peers)."""
+    ports = list(
+        await session.scalars(
+            select(Port)
+            .where(Port.host_id == host, Port.device_owner != DHCP_OWNER)
+            .order_by(Port.id)
+        )
+    )
+    networks: dict[str, NetworkState] = {}
+
+    async def network(network_id: str) -> NetworkState:
+        if network_id not in networks:
+            networks[network_id] = await network_state(session, network_id, host)
+        return networks[network_id]
+
+    items = [await port_state(session, port, await network(port.network_id)) for port in ports]
+    dhcp = await session.scalars(
+        select(Port.network_id).where(Port.host_id == host, Port.device_owner == DHCP_OWNER)
+    )
+    for network_id in sorted(set(dhcp)):
+        await network(network_id)
     routers = await host_routers(session, host)
     for router in routers:
-        for network in router.networks:
-            networks.setdefault(network.network_id, network)
+        for state in router.networks:
+            networks.setdefault(state.network_id, state)
     return HostState(host=host, networks=list(networks.values()), ports=items, routers=routers)
 
 
@@ -243,7 +340,7 @@ async def router_state(session: AsyncSession, router_id: str) -> RouterState | N
         gateway=gateway,
         interfaces=interfaces,
         floating_ips=[FloatingIpMapping(floating_ip=f, fixed_ip=x) for f, x in fips if x],
-        networks=[await network_state(session, n) for n in network_ids],
+        networks=[await network_state(session, n, router.host) for n in network_ids],
     )
 
 

@@ -14,7 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from common_rpc.context import RequestContext
 
 from ..db.models import IpAllocation, Network, Port, Subnet
-from . import ipam, quotas
+from ..settings import NetworkSettings
+from . import ipam, quotas, scheduling
 from .changes import bump_generation
 from .common import new_id
 from .events import CREATE, UPDATE, port_event
@@ -33,12 +34,22 @@ async def port_of(session: AsyncSession, network_id: str) -> Port | None:
     return (await session.scalars(query.order_by(Port.created_at))).first()
 
 
-async def ensure_address(session: AsyncSession, ctx: RequestContext, subnet: Subnet) -> None:
-    """Give the network's DHCP port (made on first need) an address on ``subnet``."""
+async def ensure_address(
+    session: AsyncSession,
+    ctx: RequestContext,
+    subnet: Subnet,
+    settings: NetworkSettings | None = None,
+) -> None:
+    """Give the network's DHCP port (made on first need) an address on ``subnet``.
+
+    A new port is bound to the network node scheduled for it (``settings``' network
+    nodes); unbound (no network nodes), every host serving the network runs DHCP.
+    """
     if not serves(subnet):
         return
     port = await port_of(session, subnet.network_id)
     if port is None:
+        host = await scheduling.network_node(session, settings, "dhcp") if settings else ""
         network = (
             await session.scalars(select(Network).where(Network.id == subnet.network_id))
         ).one()
@@ -52,7 +63,7 @@ async def ensure_address(session: AsyncSession, ctx: RequestContext, subnet: Sub
             status="ACTIVE",
             device_id=f"dhcp-{network.id}",
             device_owner=DEVICE_OWNER,
-            host_id="",
+            host_id=host,
             # Lives in the agent's namespace, not behind a tenant's firewall chain.
             port_security_enabled=False,
         )

@@ -95,6 +95,8 @@ async def update(deps: Deps, ctx: RequestContext, request: UpdatePort) -> Port:
         out = await reply(session, port, ctx)
     if old_host:
         await push.port_unbound(deps, port_id, old_host)
+        # the other hosts serving the network drop its tunnel entries
+        await push.networks_changed(deps, {out.network_id})
     return out
 
 
@@ -189,6 +191,9 @@ async def bind(deps: Deps, ctx: RequestContext, port_id: str, host: str) -> Boun
     sets of the port's groups (a cast).
     """
     async with transaction(deps.sessions) as session:
+        old_host = await session.scalar(
+            port_rows.visible(ctx).where(PortRow.id == port_id).with_only_columns(PortRow.host_id)
+        )
         port = await ports.bind(session, ctx, port_id, host)
         state = await desired.port_state(session, port)
         groups = [link.security_group_id for link in port.security_groups]
@@ -203,10 +208,15 @@ async def bind(deps: Deps, ctx: RequestContext, port_id: str, host: str) -> Boun
                 "mtu": state.network.mtu,
             },
         )
+    if old_host and old_host != host:  # moved: the old host lets it go
+        await push.port_unbound(deps, port_id, old_host)
     try:
         wired = await deps.agent(host).wire_port(state)
     except RpcError as exc:
         return out.model_copy(update={"binding_error": Fault.model_validate(exc.to_wire())})
+    if state.network.segmentation_type == "vxlan":
+        # l2-population: the other hosts serving the network learn where the port is
+        await push.networks_changed(deps, {state.network.network_id}, skip=host)
     async with transaction(deps.sessions) as session:
         port = await ports.mark_active(session, ctx, port_id, state.generation)
         view = ports.view(port, ctx)

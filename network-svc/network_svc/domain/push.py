@@ -20,10 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from common_rpc.errors import RpcError
 
 from ..contracts import NetworkState, PortState, RouterState
-from ..db.models import Network, Port, PortSecurityGroup, Router
+from ..db.models import Network, Port, PortSecurityGroup
 from ..wiring import Deps
 from . import desired
-from .port_rows import GATEWAY, INTERFACE
 
 log = logging.getLogger(__name__)
 
@@ -49,31 +48,24 @@ async def port_removed(
 
 
 async def _network_hosts(session: AsyncSession, network_id: str) -> set[str]:
-    """The hosts that serve the network: a bound port, or a router with a leg on it."""
-    ports = select(Port.host_id).where(Port.network_id == network_id, Port.host_id != "")
-    legs = (
-        select(Router.host)
-        .join(Port, Port.device_id == Router.id)
-        .where(
-            Port.network_id == network_id,
-            Port.device_owner.in_((INTERFACE, GATEWAY)),
-            Router.host != "",
-        )
-    )
-    return set(await session.scalars(ports)) | set(await session.scalars(legs))
+    """The hosts that serve the network: a bound port (a server's, or the DHCP port on
+    its network node), or a router with a leg on it."""
+    return set(await desired.port_hosts(session, network_id))
 
 
-async def networks_changed(deps: Deps, network_ids: set[str] | list[str]) -> None:
-    """Networks whose DHCP state changed (a subnet's gateway, DNS servers, host routes or
-    DHCP, a port that went): each host serving one gets its whole state again."""
+async def networks_changed(
+    deps: Deps, network_ids: set[str] | list[str], *, skip: str | None = None
+) -> None:
+    """Networks whose state on the hosts changed (a subnet's gateway, DNS servers, host
+    routes or DHCP, a port that came, moved or went): each host serving one gets its whole
+    state again, as that host serves it (its tunnel peers). ``skip``: a host already told."""
     states: list[tuple[str, NetworkState]] = []
     async with deps.sessions() as session:  # read only: no write lock
         for network_id in sorted(set(network_ids)):
             if await session.scalar(select(Network.id).where(Network.id == network_id)) is None:
                 continue  # deleted meanwhile: network_removed tells the hosts
-            state = await desired.network_state(session, network_id)
-            hosts = await _network_hosts(session, network_id)
-            states += [(host, state) for host in sorted(hosts)]
+            for host in sorted(await _network_hosts(session, network_id) - {skip}):
+                states.append((host, await desired.network_state(session, network_id, host)))
     for host, state in states:
         try:
             await deps.agent(host).cast_sync_network(state, state.generation)

@@ -34,7 +34,17 @@ from ..db.models import (
     Subnet,
 )
 from ..settings import NetworkSettings
-from . import changes, events, ipam, networks, port_rows, quotas, subnet_attrs, subnets
+from . import (
+    changes,
+    events,
+    ipam,
+    networks,
+    port_rows,
+    quotas,
+    scheduling,
+    subnet_attrs,
+    subnets,
+)
 from .common import admin_only, flag, new_id, owner_of, standard_view, text, touch, try_insert
 from .errors import (
     bad_attribute,
@@ -279,7 +289,7 @@ async def create(
         admin_state_up=flag(body, "admin_state_up", True),
         status="ACTIVE",
         enable_snat=True,
-        host=settings.router_host(),
+        host=await scheduling.network_node(session, settings, "router"),
         generation=0,
     )
     session.add(router)

@@ -151,13 +151,17 @@ async def create(
     await session.flush()
     await quotas.reserve(session, settings, subnet.project_id, "subnet")
     await subnet_event(session, ctx, subnet, events.CREATE)
-    await dhcp.ensure_address(session, ctx, subnet)
+    await dhcp.ensure_address(session, ctx, subnet, settings)
     await changes.network_changed(session, subnet.network_id)
     return subnet
 
 
 async def update(
-    session: AsyncSession, ctx: RequestContext, subnet_id: str, body: dict[str, Any]
+    session: AsyncSession,
+    ctx: RequestContext,
+    subnet_id: str,
+    body: dict[str, Any],
+    settings: NetworkSettings | None = None,
 ) -> Subnet:
     """Neutron's updatable attributes, checked as Neutron checks them: the gateway a
     router interface holds cannot move (``GatewayIpInUse``), and the gateway stays out
@@ -212,7 +216,7 @@ async def update(
         # The DHCP port takes or gives back its address on the subnet (and goes with
         # the network's last DHCP subnet), as Neutron's DHCP agent does.
         if dhcp.serves(subnet):
-            await dhcp.ensure_address(session, ctx, subnet)
+            await dhcp.ensure_address(session, ctx, subnet, settings)
         else:
             await dhcp.release_address(session, ctx, subnet)
     touch(subnet)
