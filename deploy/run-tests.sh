@@ -22,7 +22,7 @@ if (($# > 0)); then
 else
   SUITES=()
   for dir in common-rpc/tests compute-svc/tests network-svc/tests volume-svc/tests \
-    api-gateway/tests tests/static tests/e2e; do
+    api-gateway/tests tests/static tests/e2e tests/console; do
     [[ -d "$dir" ]] && SUITES+=("$dir")
   done
 fi

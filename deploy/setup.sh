@@ -28,7 +28,8 @@ PG_PORT="${STACKLING_PG_PORT:-5432}"
 # The installable packages of this repo, in dependency order.
 PACKAGE_DIRS=(common-rpc compute-svc network-svc volume-svc api-gateway)
 # Tools for tests, lint and the all-in-one runner (versions come from constraints.txt).
-DEV_TOOLS=(pytest pytest-asyncio pytest-timeout ruff import-linter openstacksdk python-openstackclient honcho httpx PyYAML)
+# playwright drives Debian's chromium in the console's browser tests (it never downloads one).
+DEV_TOOLS=(pytest pytest-asyncio pytest-timeout ruff import-linter openstacksdk python-openstackclient honcho httpx PyYAML playwright)
 
 # Host packages, each with what proves it is there: a command, or a path (glob allowed).
 # Checked instead of apt-get's exit code: a half-configured unrelated package can make
@@ -56,6 +57,10 @@ APT_PACKAGES=(
   "mtools:mcopy"
   "dosfstools:mkfs.fat"
   "ipset:ipset"
+  # The web console's browser tests (tests/console) and its JavaScript unit tests.
+  "chromium:chromium"
+  "chromium-driver:chromedriver"
+  "nodejs:node"
 )
 # Nice to have; a failure to install them is only a warning.
 APT_OPTIONAL=("bridge-utils:brctl")
