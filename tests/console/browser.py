@@ -17,12 +17,15 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
+
+T = TypeVar("T")
 
 CHROMIUM = Path(os.environ.get("STACKLING_CHROMIUM", "/usr/bin/chromium"))
 # As the machine's notes say: no sandbox as root, and no background connections (the
@@ -116,8 +119,9 @@ class Console:
     def form(self, name: str) -> Any:
         """The form ``data-form=name``, its <details> opened."""
         form = self.page.locator(f"form[data-form='{name}']")
+        form.wait_for(state="attached")  # some forms are built once their choices loaded
         details = self.page.locator(f"details:has(form[data-form='{name}'])")
-        if details.count() and not details.first.get_attribute("open") == "":
+        if details.count() and details.first.get_attribute("open") is None:
             details.first.locator("summary").first.click()
         return form
 
@@ -149,3 +153,10 @@ def keep_screenshot(path: Path, name: str) -> None:
     target = root / "build" / "test-results" / "console"
     target.mkdir(parents=True, exist_ok=True)
     shutil.copy(path, target / name)
+
+
+def off_loop(fn: Callable[..., T], *args: Any) -> T:
+    """``fn(*args)`` in another thread: Playwright's sync API keeps an asyncio loop marked
+    running on this one, where ``asyncio.run`` (the audit, netlink) would refuse to run."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(fn, *args).result()

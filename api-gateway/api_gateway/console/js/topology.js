@@ -144,7 +144,7 @@ export function drawTopology(picture) {
     g.appendChild(svg("title", null, `${n.kind}: ${n.label}${n.detail ? ` (${n.detail})` : ""}${n.status ? ` — ${n.status}` : ""}`));
     if (n.kind === "router") {
       g.appendChild(svg("circle", { cx: n.cx, cy: n.cy, r: n.w / 2 }));
-      g.appendChild(svg("text", { x: n.cx, y: n.cy + n.w / 2 + 14, "text-anchor": "middle", class: "label" }, clip(n.label, 20)));
+      g.appendChild(svg("text", { x: n.cx + n.w / 2 + 6, y: n.cy + 4, class: "label" }, clip(n.label, 20)));
     } else if (n.kind === "server") {
       g.appendChild(svg("rect", { x: n.x, y: n.y, width: n.w, height: n.h, rx: 6, class: `box status-${String(n.status || "").toLowerCase()}` }));
       g.appendChild(svg("text", { x: n.x + n.w / 2, y: n.y + 18, "text-anchor": "middle", class: "label" }, clip(n.label, 16)));

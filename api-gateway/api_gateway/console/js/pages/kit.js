@@ -22,6 +22,7 @@ export function listPage(ctx, el, spec) {
   if (spec.after) parts.push(spec.after);
   fill(el, ...parts);
   let generation = 0;
+  let shown = null;
 
   async function reload() {
     const mine = ++generation;
@@ -29,8 +30,13 @@ export function listPage(ctx, el, spec) {
       const rows = await spec.load();
       if (mine !== generation) return; // a later reload answered first
       err.clear();
-      fill(body, table(spec.columns, rows, { name: spec.name, empty: spec.empty, key: spec.key }));
       if (spec.loaded) spec.loaded(rows);
+      // An event about a change this page already shows redraws nothing: a form the
+      // user is filling in a row stays as it is.
+      const signature = JSON.stringify([rows, spec.signature ? spec.signature() : null]);
+      if (signature === shown) return;
+      shown = signature;
+      fill(body, table(spec.columns, rows, { name: spec.name, empty: spec.empty, key: spec.key }));
     } catch (e) {
       err.show(e.message);
     }
@@ -56,6 +62,15 @@ export function listPage(ctx, el, spec) {
   if (spec.create && ctx.session.canWrite) buildForm().catch((e) => err.show(e.message));
   reload();
   return { reload, rebuildForm: buildForm, dispose: later.cancel };
+}
+
+/** Set a <select>'s options in place, keeping the chosen value when it is still there. */
+export function setOptions(select, opts, none = null) {
+  const chosen = select.value;
+  select.replaceChildren();
+  if (none !== null) select.appendChild(h("option", { value: "" }, none));
+  for (const o of opts) select.appendChild(h("option", { value: o.value }, o.label));
+  if ([...select.options].some((o) => o.value === chosen)) select.value = chosen;
 }
 
 /** ``{value, label}`` options from a list, labelled by name (or id). */

@@ -4,22 +4,52 @@
 import { api } from "../api.js";
 import { h, fill } from "../dom.js";
 import { action, form, statusBadge, table } from "../ui.js";
-import { listPage, options } from "./kit.js";
+import { listPage, options, setOptions } from "./kit.js";
 
 const N = "/network/v2.0";
 
 export function renderNetworks(ctx, el) {
   let subnets = [];
-  const subnetSlot = h("div", { class: "sub-list" });
+  let networks = [];
+  const subnetTable = h("div", { class: "list-body", "data-list": "subnets" });
+  let networkSelect = null;
+  const subnetForm = ctx.session.canWrite
+    ? form({
+        name: "subnets",
+        fields: [
+          { name: "name", label: "Name", required: true },
+          { name: "network_id", label: "Network", type: "select", required: true, options: [] },
+          { name: "cidr", label: "CIDR", required: true, placeholder: "10.0.0.0/24" },
+          { name: "gateway_ip", label: "Gateway IP", placeholder: "(the first address)" },
+          { name: "enable_dhcp", label: "DHCP", type: "checkbox", value: true },
+        ],
+        onSubmit: async (v) => {
+          const subnet = { name: v.name, network_id: v.network_id, cidr: v.cidr, ip_version: v.cidr.includes(":") ? 6 : 4, enable_dhcp: v.enable_dhcp };
+          if (v.gateway_ip) subnet.gateway_ip = v.gateway_ip;
+          await api.post(`${N}/subnets`, { subnet });
+          await page.reload();
+        },
+      })
+    : null;
+  if (subnetForm) networkSelect = subnetForm.querySelector("select[name=network_id]");
+  const subnetSlot = h(
+    "div",
+    { class: "sub-list" },
+    h("h2", null, "Subnets"),
+    subnetForm ? h("details", { class: "create" }, h("summary", null, "New subnet"), subnetForm) : null,
+    subnetTable,
+  );
   const page = listPage(ctx, el, {
     title: "Networks",
     name: "networks",
     events: ["network.network.#", "network.subnet.#"],
     load: async () => {
-      const [{ networks }, s] = await Promise.all([api.get(`${N}/networks`), api.get(`${N}/subnets`)]);
+      const [n, s] = await Promise.all([api.get(`${N}/networks`), api.get(`${N}/subnets`)]);
       subnets = s.subnets;
+      networks = n.networks;
       return networks;
     },
+    signature: () => subnets,
     columns: [
       { title: "Name", class: "name", value: (n) => n.name || n.id },
       { title: "Subnets", value: (n) => subnets.filter((s) => s.network_id === n.id).map((s) => `${s.name || s.id} ${s.cidr}`).join(", ") || "—" },
@@ -37,36 +67,10 @@ export function renderNetworks(ctx, el) {
     after: subnetSlot,
   });
 
-  async function renderSubnets() {
-    const mine = subnets.filter((s) => s.project_id === ctx.pid);
-    const { networks } = await api.get(`${N}/networks`).catch(() => ({ networks: [] }));
-    const ownNets = networks.filter((n) => n.project_id === ctx.pid);
+  function renderSubnets() {
+    if (networkSelect) setOptions(networkSelect, options(networks.filter((n) => n.project_id === ctx.pid)));
     fill(
-      subnetSlot,
-      h("h2", null, "Subnets"),
-      ctx.session.canWrite
-        ? h(
-            "details",
-            { class: "create" },
-            h("summary", null, "New subnet"),
-            form({
-              name: "subnets",
-              fields: [
-                { name: "name", label: "Name", required: true },
-                { name: "network_id", label: "Network", type: "select", required: true, options: options(ownNets) },
-                { name: "cidr", label: "CIDR", required: true, placeholder: "10.0.0.0/24" },
-                { name: "gateway_ip", label: "Gateway IP", placeholder: "(the first address)" },
-                { name: "enable_dhcp", label: "DHCP", type: "checkbox", value: true },
-              ],
-              onSubmit: async (v) => {
-                const subnet = { name: v.name, network_id: v.network_id, cidr: v.cidr, ip_version: v.cidr.includes(":") ? 6 : 4, enable_dhcp: v.enable_dhcp };
-                if (v.gateway_ip) subnet.gateway_ip = v.gateway_ip;
-                await api.post(`${N}/subnets`, { subnet });
-                await page.reload();
-              },
-            }),
-          )
-        : null,
+      subnetTable,
       table(
         [
           { title: "Name", class: "name", value: (s) => s.name || s.id },
@@ -76,7 +80,7 @@ export function renderNetworks(ctx, el) {
           { title: "Pools", value: (s) => (s.allocation_pools || []).map((p) => `${p.start}–${p.end}`).join(", ") },
           { title: "", class: "actions", value: (s) => (ctx.session.canWrite ? action("Delete", () => api.del(`${N}/subnets/${s.id}`).then(page.reload), { confirm: "Confirm delete", danger: true }) : null) },
         ],
-        mine,
+        subnets.filter((s) => s.project_id === ctx.pid),
         { name: "subnets", empty: "No subnets yet." },
       ),
     );
@@ -109,6 +113,7 @@ export function renderRouters(ctx, el) {
       interfaces = p.ports;
       return r.routers;
     },
+    signature: () => [networks, subnets, interfaces],
     columns: [
       { title: "Name", class: "name", value: (r) => r.name || r.id },
       { title: "Status", value: (r) => statusBadge(r.status) },
@@ -269,6 +274,7 @@ export function renderFloatingIps(ctx, el) {
       ports = p.ports;
       return f.floatingips;
     },
+    signature: () => ports.map((p) => [p.id, p.device_id]),
     columns: [
       { title: "Address", class: "name", value: (f) => f.floating_ip_address },
       { title: "Status", value: (f) => statusBadge(f.status) },

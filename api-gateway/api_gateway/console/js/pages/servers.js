@@ -185,9 +185,25 @@ export function renderServers(ctx, el) {
     showDetail(id);
   }
 
+  // The details of the selected server: built once, its facts and lists refreshed in
+  // place after an event (the console log read so far stays).
+  let detail = null;
   async function showDetail(id) {
     const server = rows.get(id);
     if (!server) return;
+    if (!detail || detail.id !== id || !detailSlot.contains(detail.el)) detail = buildDetail(server);
+    fill(
+      detail.facts,
+      h("dt", null, "ID"), h("dd", null, server.id),
+      h("dt", null, "Status"), h("dd", { class: "status" }, statusBadge(server.status)),
+      h("dt", null, "Addresses"), h("dd", null, addressText(server.addresses)),
+      server.fault ? [h("dt", null, "Fault"), h("dd", { class: "error" }, server.fault.message)] : null,
+    );
+    await Promise.all([volumeDetail(server, detail.volumes), session.has("network") ? fipDetail(server, detail.fips) : null]);
+  }
+
+  function buildDetail(server) {
+    const id = server.id;
     const consoleOut = h("pre", { class: "console-log", "data-console": id }, "");
     const logErr = errorLine();
     const readLog = async () => {
@@ -199,32 +215,24 @@ export function renderServers(ctx, el) {
         logErr.show(e.message);
       }
     };
-    const volumesPart = h("div", { class: "server-volumes" });
-    const fipPart = h("div", { class: "server-fips" });
-    fill(
-      detailSlot,
-      h(
-        "section",
-        { class: "panel detail", "data-server": id },
-        h("h2", null, `Server ${server.name}`),
-        h(
-          "dl",
-          null,
-          h("dt", null, "ID"), h("dd", null, server.id),
-          h("dt", null, "Status"), h("dd", null, statusBadge(server.status)),
-          h("dt", null, "Addresses"), h("dd", null, addressText(server.addresses)),
-          server.fault ? [h("dt", null, "Fault"), h("dd", { class: "error" }, server.fault.message)] : null,
-        ),
-        h("h3", null, "Console log"),
-        action("Read console log", readLog, { name: "console-log" }),
-        logErr.el,
-        consoleOut,
-        h("h3", null, "Volumes"),
-        volumesPart,
-        session.has("network") ? [h("h3", null, "Floating IPs"), fipPart] : null,
-      ),
+    const facts = h("dl");
+    const volumes = h("div", { class: "server-volumes" });
+    const fips = h("div", { class: "server-fips" });
+    const el = h(
+      "section",
+      { class: "panel detail", "data-server": id },
+      h("h2", null, `Server ${server.name}`),
+      facts,
+      h("h3", null, "Console log"),
+      action("Read console log", readLog, { name: "console-log" }),
+      logErr.el,
+      consoleOut,
+      h("h3", null, "Volumes"),
+      volumes,
+      session.has("network") ? [h("h3", null, "Floating IPs"), fips] : null,
     );
-    await Promise.all([volumeDetail(server, volumesPart), session.has("network") ? fipDetail(server, fipPart) : null]);
+    fill(detailSlot, el);
+    return { id, el, facts, volumes, fips };
   }
 
   async function volumeDetail(server, part) {
