@@ -154,6 +154,7 @@ def test_any_one_container_restarted_during_boots_loses_nothing(
             for sid, view in views.items():
                 if view["status"] == "ERROR":
                     assert view.get("fault", {}).get("message"), (target, sid, view)
+            delete_servers(cloud, batch)  # within the project's quota of 10 instances
         run_all(undo)
         undo.clear()
         complete = False
