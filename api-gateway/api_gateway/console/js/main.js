@@ -67,15 +67,19 @@ async function doLogout() {
 async function projectSwitcher(session) {
   const err = h("span", { class: "error inline", role: "alert", hidden: true });
   const select = h("select", { id: "project-switch", "aria-label": "Project" });
-  select.appendChild(h("option", { value: session.project.id, selected: true }, session.project.name));
-  try {
-    const { projects } = await api.get("/identity/v3/auth/projects");
-    for (const p of projects.sort((a, b) => a.name.localeCompare(b.name))) {
-      if (p.id !== session.project.id) select.appendChild(h("option", { value: p.id }, p.name));
+  // The projects the user has a role on, listed again each time the list is opened.
+  const list = async () => {
+    try {
+      const { projects } = await api.get("/identity/v3/auth/projects");
+      const others = projects.filter((p) => p.id !== session.project.id).sort((a, b) => a.name.localeCompare(b.name));
+      fill(select, h("option", { value: session.project.id, selected: true }, session.project.name), others.map((p) => h("option", { value: p.id }, p.name)));
+    } catch {
+      // Listing one's projects may be refused; the current one is still shown.
     }
-  } catch {
-    // Listing one's projects may be refused; the current one is still shown.
-  }
+  };
+  select.appendChild(h("option", { value: session.project.id, selected: true }, session.project.name));
+  await list();
+  select.addEventListener("focus", list);
   select.addEventListener("change", async () => {
     try {
       const next = await switchProject(select.value);
