@@ -7,7 +7,7 @@
 // There is no way to pass HTML here: strings become text nodes (a server named
 // "<img src=x onerror=alert(1)>" is shown as those characters), and the page's
 // Content-Security-Policy (Trusted Types) makes the browser refuse any HTML string
-// assigned to innerHTML and the like, so none can creep in later.
+// given to an HTML sink (an element's markup and the like), so none can creep in later.
 
 const SVG_NS = "http://www.w3.org/2000/svg";
 
