@@ -143,9 +143,9 @@ class LinuxBridgeL2:
         for name, link in netlink.links().items():
             if name.startswith(head) and link["kind"] == "vxlan":
                 fdb, arp = netlink.forwarding(link["index"])
-                out[name] = frozenset(
-                    [f"{mac} {vtep}" for mac, vtep in fdb] + [f"arp {ip} {mac}" for ip, mac in arp]
-                )
+                entries = [f"{mac} {vtep}" for mac, vtep in fdb]
+                entries += [f"arp {ip} {mac}" for ip, mac in arp.items()]
+                out[name] = frozenset(entries)
         return out
 
     def list_owned(self) -> frozenset[str]:
