@@ -3,15 +3,18 @@
 In the DB: duplicate MACs or IPs, addresses outside their subnet, DHCP subnets without
 a DHCP address, ports bound but still DOWN past their deadline. On each host with an
 agent or with bound ports: bridges, DHCP namespaces (dnsmasq running, the leases it
-serves), router namespaces, firewall chains and security-group member sets the DB
-expects but the host lacks
-(missing), and ours that the DB does not know (orphans). A host whose ports are bound
-but whose agent is down or silent is a finding too: nothing there is being kept right.
+serves), router namespaces, firewall chains, security-group member sets and the VXLAN
+devices' forwarding entries (l2-population) the DB expects but the host lacks (missing),
+and ours that the DB does not know (orphans); a port wired on a host other than the one
+it is bound to is a mismatch. A host whose ports are bound but whose agent is down or
+silent is a finding too, with the DHCP servers and routers it was to run: nothing there
+is being kept right, and nothing of it is moved to a live host by the audit.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import re
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
@@ -21,8 +24,8 @@ from common_rpc.audit import AuditReport
 from common_rpc.errors import RpcError
 
 from ..contracts import HostState, Inventory
-from ..db.models import IpAllocation, Network, Port, Subnet
-from ..drivers.base import member_sets
+from ..db.models import IpAllocation, Network, Port, Router, Subnet
+from ..drivers.base import TunnelPeer, forwarding_entries, member_sets
 from ..drivers.names import Names
 from ..wiring import Deps
 from . import desired, dhcp
@@ -35,9 +38,26 @@ async def audit(deps: Deps, *, agent_timeout_s: float = 10.0) -> AuditReport:
     async with deps.sessions() as session:
         await _check_db(session, report, deps.settings.port_bind_deadline_s)
         alive = set(await deps.agents.alive_hosts(AGENT_BINARY))
-        bound = set(await session.scalars(select(Port.host_id).where(Port.host_id != "")))
-        hosts = sorted(alive | bound)
+        placed = (
+            await session.execute(select(Port.id, Port.host_id).where(Port.host_id != ""))
+        ).all()
+        bound = {host for _id, host in placed}
+        hosts = sorted(
+            alive | bound | set(await session.scalars(select(Router.host).where(Router.host != "")))
+        )
         states = {host: await desired.host_state(session, host) for host in hosts}
+        dhcp_servers = (
+            await session.execute(
+                select(Port.host_id, Port.network_id).where(
+                    Port.device_owner == dhcp.DEVICE_OWNER, Port.host_id != ""
+                )
+            )
+        ).all()
+        routers = (
+            await session.execute(select(Router.host, Router.id).where(Router.host != ""))
+        ).all()
+    # the first hex digits of each bound port's id (its chains carry them) -> (id, host)
+    where = {_fragment(port_id): (port_id, host) for port_id, host in placed}
     report.count("hosts", len(hosts))
     for host in hosts:
         state = states[host]
@@ -49,14 +69,26 @@ async def audit(deps: Deps, *, agent_timeout_s: float = 10.0) -> AuditReport:
                 host=host,
                 detail=f"{len(state.ports)} port(s) bound here, and its agent is down",
             )
+            for node, network_id in dhcp_servers:
+                if node == host:
+                    report.add("unreachable", "dhcp_server", network_id, host=host,
+                               detail="the network's DHCP server is on a dead host")  # fmt: skip
+            for node, router_id in routers:
+                if node == host:
+                    report.add("unreachable", "router", router_id, host=host,
+                               detail="the router is on a dead host")  # fmt: skip
             continue
         try:
             found = await deps.agent(host, timeout=agent_timeout_s).inventory()
         except RpcError as exc:
             report.add("unreachable", "host", host, host=host, detail=str(exc))
             continue
-        _compare_host(report, host, state, found)
+        _compare_host(report, host, state, found, where)
     return report
+
+
+def _fragment(port_id: str) -> str:
+    return re.sub(r"[^0-9a-f]", "", port_id.lower())[:11]
 
 
 async def _check_db(session: AsyncSession, report: AuditReport, bind_deadline_s: float) -> None:
@@ -112,7 +144,13 @@ async def _check_db(session: AsyncSession, report: AuditReport, bind_deadline_s:
         )
 
 
-def _compare_host(report: AuditReport, host: str, state: HostState, found: Inventory) -> None:
+def _compare_host(
+    report: AuditReport,
+    host: str,
+    state: HostState,
+    found: Inventory,
+    where: dict[str, tuple[str, str]] | None = None,
+) -> None:
     names = Names(found.prefix)
     links = set(found.links)
     networks = {n.network_id: n for n in state.networks}
@@ -127,7 +165,7 @@ def _compare_host(report: AuditReport, host: str, state: HostState, found: Inven
             report.add("orphan", "bridge", link, host=host, detail="no network bound here")
 
     served = found.dhcp
-    wanted = {n: s for n, s in networks.items() if any(x.enable_dhcp for x in s.subnets)}
+    wanted = {n: s for n, s in networks.items() if s.dhcp and any(x.enable_dhcp for x in s.subnets)}
     report.count("dhcp_servers", len(wanted))
     for network_id, net_state in sorted(wanted.items()):
         have = served.get(network_id)
@@ -167,10 +205,45 @@ def _compare_host(report: AuditReport, host: str, state: HostState, found: Inven
             report.add("missing", "port_firewall", port_id, host=host)
     known = {names.chain(kind, port_id) for port_id in ports for kind in ("a", "i", "o", "s")}
     dispatch = names.chain("fwd")
+    misplaced: set[str] = set()
+    head = names.chain_prefix()
     for chain in sorted(chains - known - {dispatch}):
+        port_id, elsewhere = (where or {}).get(chain[len(head) + 1 :], ("", ""))
+        if elsewhere and elsewhere != host:
+            if port_id not in misplaced:
+                misplaced.add(port_id)
+                report.add("mismatch", "port", port_id, host=host,
+                           detail=f"wired here, bound to {elsewhere}")  # fmt: skip
+            continue
         report.add("orphan", "port_firewall", chain, host=host, detail="no port bound here")
     if found.sets is not None:  # agents before API 1.3 do not list them
         _compare_sets(report, host, names, state, set(found.sets))
+    if found.tunnels is not None:  # agents before API 1.4 do not list them
+        _compare_tunnels(report, host, names, state, found.tunnels)
+
+
+def _compare_tunnels(
+    report: AuditReport, host: str, names: Names, state: HostState, found: dict[str, list[str]]
+) -> None:
+    """l2-population: each VXLAN device holds exactly its peers' FDB and ARP entries."""
+    checked = 0
+    for network in state.networks:
+        if network.peers is None or network.segmentation_id is None:
+            continue
+        device = names.vxlan(network.segmentation_id)
+        peers = [
+            TunnelPeer(p.vtep, tuple((e.mac, tuple(e.ips)) for e in p.entries))
+            for p in network.peers
+        ]
+        fdb, arp = forwarding_entries(peers)
+        expected = {f"{mac} {vtep}" for mac, vtep in fdb} | {f"arp {i} {m}" for i, m in arp.items()}
+        checked += len(expected)
+        have = set(found.get(device, ()))
+        for entry in sorted(expected - have):
+            report.add("missing", "tunnel_entry", entry, host=host, detail=f"on {device}")
+        for entry in sorted(have - expected):
+            report.add("orphan", "tunnel_entry", entry, host=host, detail=f"on {device}")
+    report.count("tunnel_entries", checked)
 
 
 def _compare_sets(
