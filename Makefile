@@ -13,7 +13,7 @@ COMPUTE_PORT ?= 8774
 NETWORK_PORT ?= 9696
 VOLUME_PORT ?= 8776
 
-.PHONY: help setup run test conformance lint format image images test-compose bench-rpc bench-gateway bench-network bench-compute bench-volume bench-e2e clean distclean
+.PHONY: help setup run test conformance lint format image images test-compose bench-rpc bench-gateway bench-network bench-compute bench-volume bench-e2e hosts hosts-down clean distclean
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -68,6 +68,12 @@ bench-volume: setup ## volume create/delete times and writes through iSCSI vs a 
 
 bench-e2e: setup image ## one tenant's whole scenario on the whole cloud (real guests), step by step
 	$(PY) -m bench.e2e_bench
+
+hosts: setup ## N simulated hosts (netns on a fabric, own agents; HOSTS_ARGS="--compute"): docs/multi-host.md
+	@STACKLING_DATA_DIR="$(DATA_DIR)" $(VENV)/bin/stackling hosts up $(or $(N),3) $(HOSTS_ARGS)
+
+hosts-down: ## remove the simulated hosts, their fabric and relay
+	@STACKLING_DATA_DIR="$(DATA_DIR)" $(VENV)/bin/stackling hosts down
 
 images: setup ## every image of docker-compose.yml, built here (STACKLING_BASE_IMAGES=library: official bases)
 	@bash deploy/build-images.sh

@@ -103,6 +103,18 @@ def set_link(ifname: str, namespace: str | None = None, **attrs: Any) -> None:
             raise _fail("set", ifname, exc) from exc
 
 
+def rename_link(ifname: str, new_name: str, namespace: str | None = None) -> None:
+    """Rename a link (it must be down)."""
+    with _ipr(namespace) as ipr:
+        found = ipr.link_lookup(ifname=ifname)
+        if not found:
+            raise DriverError(f"rename {ifname}: no such device")
+        try:
+            ipr.link("set", index=found[0], ifname=new_name)
+        except NetlinkError as exc:
+            raise _fail("rename", ifname, exc) from exc
+
+
 def disable_ipv6(ifname: str, namespace: str | None = None) -> None:
     if not os.path.exists("/proc/sys/net/ipv6"):
         return  # no IPv6 on this kernel: nothing to disable
