@@ -389,3 +389,41 @@ async def test_three_hosts_vxlan_dhcp_floating_ip_and_a_host_failure(tmp_path, f
                     proc.kill()
             await asyncio.sleep(0)
     print("timings:", {k: round(v, 2) for k, v in timings.items()})
+
+
+DOMAIN = """<domain type='qemu'><name>{name}</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>
+<os><type arch='x86_64'>hvm</type></os><devices>
+<interface type='bridge'><source bridge='{bridge}'/><target dev='{tap}'/><model type='virtio'/>
+</interface></devices></domain>"""
+
+
+def test_a_hosts_libvirtd_puts_guest_taps_on_its_bridges(fabric) -> None:
+    """The compute side's way in: each host runs its own libvirtd, so the unchanged
+    ``<interface type='bridge'>`` of a domain makes its tap in the host's namespace, on
+    the bridge the network-agent made there; a host failure takes its QEMU with it."""
+    for tool in ("libvirtd", "virtlogd", "virsh", "qemu-system-x86_64"):
+        if shutil.which(tool) is None:
+            pytest.skip(f"{tool} is not installed")
+    fabric.up()
+    host = fabric.host_up(1)
+    uri = fabric.start_libvirt(host)
+    bridge, tap = f"{host.prefix}brqtest", f"{host.prefix}taptest"
+    netlink.ensure_link(bridge, "bridge", host.netns)
+    netlink.set_up(bridge, host.netns)
+    xml = Path(fabric.config.state_dir) / "domain.xml"
+    xml.write_text(DOMAIN.format(name=f"{fabric.config.prefix}-guest", bridge=bridge, tap=tap))
+    priv.run(["virsh", "-c", uri, "create", str(xml), "--paused"], timeout=60)
+    links = netlink.links(host.netns)
+    assert links[tap]["master"] == links[bridge]["index"]
+    assert tap not in netlink.links()  # not in the root namespace: the host's alone
+    # The machine's libvirtd does not see the host's guest.
+    machine = priv.run(["virsh", "-c", "qemu:///system", "list", "--name"], timeout=30, check=False)
+    assert f"{fabric.config.prefix}-guest" not in machine
+    qemu = [
+        pid
+        for pid in fabric.pids(1)
+        if "qemu" in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    ]
+    assert qemu, "the guest's QEMU runs in the host's namespace"
+    killed = fabric.kill_host(1)
+    assert set(qemu) <= set(killed)
