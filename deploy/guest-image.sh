@@ -173,6 +173,9 @@ disk_tools() { command -v syslinux >/dev/null && command -v mcopy >/dev/null &&
 
 # A partitionless FAT disk whose boot sector is SYSLINUX's: SeaBIOS boots it as a hard
 # disk, SYSLINUX loads the same kernel and initramfs. No loop device, no mount.
+# no_timer_check: under TCG on a loaded host the kernel's early timer IRQ test can miss
+# its window and panic ("IO-APIC + timer doesn't work!"); the guest then never answers
+# a device unplug.
 build_disk() {
   if ! disk_tools; then
     echo "[guest] syslinux/mtools/dosfstools/qemu-utils missing: no disk.qcow2" >&2
@@ -184,7 +187,7 @@ build_disk() {
   mkfs.fat -n STACKLING "$raw" >/dev/null
   syslinux --install "$raw"
   printf '%s\n' "DEFAULT tiny" "PROMPT 0" "TIMEOUT 0" "SERIAL 0 115200" "LABEL tiny" \
-    "  KERNEL vmlinuz" "  INITRD initramfs.gz" "  APPEND console=ttyS0 quiet" >"$WORK/syslinux.cfg"
+    "  KERNEL vmlinuz" "  INITRD initramfs.gz" "  APPEND console=ttyS0 quiet no_timer_check" >"$WORK/syslinux.cfg"
   mcopy -i "$raw" "$OUT/vmlinuz" "$OUT/initramfs.gz" "$WORK/syslinux.cfg" ::
   qemu-img convert -O qcow2 "$raw" "$OUT/disk.qcow2.new"
   mv "$OUT/disk.qcow2.new" "$OUT/disk.qcow2"
