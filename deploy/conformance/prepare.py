@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import configparser
+import hashlib
 import json
 import sys
 from pathlib import Path
@@ -60,17 +61,27 @@ def ensure_flavors(conn: Connection) -> list[str]:
     return ids
 
 
+def md5_of(path: Path) -> str:
+    digest = hashlib.md5(usedforsecurity=False)  # Glance's ``checksum``
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def ensure_images(conn: Connection, disk: Path, timeout: int) -> list[str]:
+    """The guest disk as two public images, uploaded again when ``make image`` changed it."""
+    if not disk.is_file():
+        sys.exit(f"[prepare] no guest disk {disk}: run `make image`")
+    checksum = md5_of(disk)
     ids = []
     for name in IMAGES:
         image = conn.image.find_image(name, ignore_missing=True)
-        if image is not None and image.status != "active":
-            log(f"image {name}: {image.status}, replacing it")
+        if image is not None and (image.status != "active" or image.checksum != checksum):
+            log(f"image {name}: {image.status}, not {disk}'s content: replacing it")
             conn.image.delete_image(image)
             image = None
         if image is None:
-            if not disk.is_file():
-                sys.exit(f"[prepare] no guest disk {disk}: run `make image`")
             image = conn.image.create_image(
                 name,
                 filename=str(disk),
@@ -110,6 +121,14 @@ def volume_extensions(conn: Connection) -> list[str]:
     except openstack.exceptions.SDKException as error:
         log(f"volume extensions not listed ({error}): none configured")
         return []
+
+
+def max_microversion(proxy: Any) -> str | None:
+    """The highest microversion a service's version document advertises, e.g. "2.1"."""
+    data = proxy.get_endpoint_data()
+    if data is None or not data.max_microversion:
+        return None
+    return ".".join(str(part) for part in data.max_microversion)
 
 
 def cleanup(conn: Connection) -> None:
@@ -184,6 +203,8 @@ def main() -> None:
         public_network_name=public_name,
         network_extensions=tuple(sorted(ext.alias for ext in conn.network.extensions())),
         volume_extensions=tuple(volume_extensions(conn)),
+        compute_max_microversion=max_microversion(conn.compute),
+        volume_max_microversion=max_microversion(conn.block_storage),
     )
     run = tempest_conf.Run(
         log_dir=opts.log_dir,

@@ -54,10 +54,10 @@ def read_accepted(path: Path | None) -> dict[str, str]:
 def error_lines(text: str) -> str:
     """The exception at the end of a traceback (its message, up to DETAIL_LINES lines)."""
     lines = text.rstrip().splitlines()
-    start = 0
-    for i, line in enumerate(lines):
-        if line.startswith("  ") or line.startswith("Traceback"):
-            start = i + 1  # last frame line (or header) seen so far
+    frames = [i for i, line in enumerate(lines) if line.startswith('  File "')]
+    start = frames[-1] + 1 if frames else 0
+    while start < len(lines) and lines[start].startswith("    "):
+        start += 1  # the frame's source line and its ^^^ marks
     tail = [line for line in lines[start:] if line.strip()] or lines[-DETAIL_LINES:]
     return "\n".join(tail[:DETAIL_LINES])
 

@@ -40,6 +40,8 @@ class Cloud:
     public_network_name: str
     network_extensions: tuple[str, ...]
     volume_extensions: tuple[str, ...]
+    compute_max_microversion: str | None = None  # from the version documents; None: 2.1 only
+    volume_max_microversion: str | None = None
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,10 @@ def identity_v3(auth_url: str) -> str:
 def _extensions(aliases: tuple[str, ...]) -> str:
     # An empty list would mean "none" to Tempest's is_extension_enabled; say so explicitly.
     return ",".join(sorted(set(aliases))) if aliases else ""
+
+
+def _max_microversion(version: str | None) -> dict[str, str]:
+    return {"max_microversion": version} if version else {}
 
 
 def sections(cloud: Cloud, run: Run) -> dict[str, dict[str, str]]:
@@ -105,6 +111,7 @@ def sections(cloud: Cloud, run: Run) -> dict[str, dict[str, str]]:
             "region": cloud.region,
             "endpoint_type": "publicURL",
             "min_compute_nodes": "1",
+            **_max_microversion(cloud.compute_max_microversion),
             **timeouts,
         },
         "image": {
@@ -120,7 +127,13 @@ def sections(cloud: Cloud, run: Run) -> dict[str, dict[str, str]]:
             **timeouts,
         },
         "network-feature-enabled": {"api_extensions": _extensions(cloud.network_extensions)},
-        "volume": {"region": cloud.region, "catalog_type": "block-storage", **timeouts},
+        "image-feature-enabled": {"image_format_enforcement": "false"},
+        "volume": {
+            "region": cloud.region,
+            "catalog_type": "block-storage",
+            **_max_microversion(cloud.volume_max_microversion),
+            **timeouts,
+        },
         "volume-feature-enabled": {"api_extensions": _extensions(cloud.volume_extensions)},
         # stackling-tiny answers HTTP and prints its state on the console but runs no sshd.
         "validation": {"run_validation": "false"},

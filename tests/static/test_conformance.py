@@ -107,6 +107,16 @@ def test_tempest_conf_describes_the_prepared_cloud() -> None:
     assert conf["network-feature-enabled"]["api_extensions"] == "external-net,router"
     assert conf["volume-feature-enabled"]["api_extensions"] == ""
     assert conf["DEFAULT"]["log_dir"] == "/b"
+    assert "max_microversion" not in conf["compute"]  # none advertised: the base version
+
+
+def test_tempest_conf_takes_the_advertised_microversions() -> None:
+    run = tempest_conf.Run(log_dir="/b", lock_path="/b/lock")
+    cloud = _cloud(compute_max_microversion="2.1", volume_max_microversion="3.0")
+    conf = _parse(tempest_conf.render(cloud, run))
+    assert conf["compute"]["max_microversion"] == "2.1"
+    assert conf["volume"]["max_microversion"] == "3.0"
+    assert "min_microversion" not in conf["compute"]  # requests at the base: no header
 
 
 def test_tempest_conf_switches_no_feature_off() -> None:
@@ -121,7 +131,10 @@ def test_tempest_conf_switches_no_feature_off() -> None:
         for key, value in conf[section].items()
         if key not in conf.defaults() and value == "false"
     }
-    assert flags == {("identity-feature-enabled", "api_v2")}  # Keystone v2 is gone upstream
+    assert flags == {
+        ("identity-feature-enabled", "api_v2"),  # Keystone v2 is gone upstream too
+        ("image-feature-enabled", "image_format_enforcement"),  # uploads are not inspected
+    }
     assert conf["validation"]["run_validation"] == "false"
     available = {k for k, v in conf["service_available"].items() if k not in conf.defaults()}
     assert {"nova", "neutron", "cinder", "glance"} <= {
@@ -190,3 +203,16 @@ def test_classification() -> None:
     assert out[f"{OTHER}.test_list_versions"]["detail"].startswith("setUpClass: tempest.lib")
     assert "not found in this Tempest" in out["tempest.api.image.v2.test_x.X.test_gone"]["detail"]
     assert results.summary(out) == {"passed": 1, "failed": 4, "skipped": 1}
+
+
+def test_error_lines_are_the_exception_after_the_last_frame() -> None:
+    mismatch = (
+        'Traceback (most recent call last):\n  File "y.py", line 2, in t\n    check()\n'
+        "    ^^^^^^^\ntesttools.matchers._impl.MismatchError: !=:\n"
+        "reference = {'cores': 20,\n     'ram': 51200}\n"
+    )
+    assert results.error_lines(mismatch).splitlines() == [
+        "testtools.matchers._impl.MismatchError: !=:",
+        "reference = {'cores': 20,",
+        "     'ram': 51200}",
+    ]
