@@ -6,10 +6,14 @@ ports exist on it; and the same figures for a bare FastAPI insert+select route o
 same kind of database (``bench.bare_insert``), the floor for any create. Load comes from
 wrk (POST via a small Lua script). Then the time to wire a port: create, then bind it to
 a host whose network-agent (real Linux drivers, a random name prefix) wires it until it
-is ACTIVE; the agent's reconcile then clears the host. Prints a table, the ratios against
-their targets and one JSON line. Exit status 0 whatever the ratios; 1 if a system failed.
+is ACTIVE; the agent's reconcile then clears the host. Then, on three simulated hosts
+(``bench.multihost_network``): wiring on a host with no tunnel for the network yet vs
+one that has it, and the FDB/ARP entries one port bind changes as the network spans
+1, 2 or 3 hosts. Prints a table, the ratios against their targets and one JSON line.
+Exit status 0 whatever the ratios; 1 if a system failed.
 
     python -m bench.network_bench [--seconds 4] [--existing 10000] [--db sqlite|postgresql]
+                                  [--host-rounds 10 | --no-hosts]
 
 ``--db postgresql``: network-api and the bare route each on a fresh database of the local
 PostgreSQL (dropped afterwards), the production setup, instead of SQLite files.
@@ -36,6 +40,7 @@ from typing import Any
 import asyncpg
 import httpx
 
+from bench import multihost_network
 from bench.gateway_bench import Processes, _wait_http, run_wrk
 from common_rpc import Broker, MessagingConfig, RequestContext, RpcClient, use_context
 from common_rpc.chassis.identity import IDENTITY_HEADER, IdentitySigner, generate_keypair
@@ -159,13 +164,15 @@ def main() -> int:
     parser.add_argument("--existing", type=int, default=10_000)
     parser.add_argument("--wire-ports", type=int, default=20)
     parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--host-rounds", type=int, default=10, help="networks wired, per host case")
+    parser.add_argument("--no-hosts", action="store_true", help="skip the simulated hosts")
     opts = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="stackling-netbench-"))
     procs = Processes()
     prefix = ""
     databases: list[str] = []
     try:
-        private, _ = generate_keypair(tmp / "keys")
+        private, public = generate_keypair(tmp / "keys")
         ports = {"network": free_port(), "bare": free_port()}
         env = dict(os.environ, STACKLING_DATA_DIR=str(tmp), STACKLING_LOG_LEVEL="WARNING")
         net_env = dict(env, NETWORK_PORT=str(ports["network"]))
@@ -280,6 +287,9 @@ def main() -> int:
         if left:
             print(f"left on the host: {left}", file=sys.stderr)
             print((tmp / "agent.log").read_text()[-3000:], file=sys.stderr)
+        hosts: dict[str, Any] | None = None
+        if not opts.no_hosts:
+            hosts = multihost_network.run(tmp, private, public, rounds=opts.host_rounds)
     finally:
         procs.stop()
         if prefix:  # whatever the agent could not clean (it died, or the run failed)
@@ -315,12 +325,24 @@ def main() -> int:
         f"p50 {wiring['p50_ms']:.1f} ms, p99 {wiring['p99_ms']:.1f} ms; "
         f"left on the host afterwards: {wiring['left_on_host']}"
     )
+    if hosts is not None:
+        cold, warm = hosts["wire_no_tunnel"], hosts["wire_with_tunnel"]
+        print(f"three simulated hosts, {cold['n']} networks: port wiring (create -> ACTIVE)")
+        print(f"{'':<28}{'p50 ms':>10}{'p99 ms':>10}")
+        print(f"{'host without the tunnel':<28}{cold['p50_ms']:>10.1f}{cold['p99_ms']:>10.1f}")
+        print(f"{'host with the tunnel':<28}{warm['p50_ms']:>10.1f}{warm['p99_ms']:>10.1f}")
+        print("FDB/ARP entries changed on the hosts by one port bound on host1 (3 hosts up):")
+        print(f"{'network served by':<28}{'entries':>10}{'hosts':>10}")
+        for case, cell in hosts["forwarding_updates_per_port"].items():
+            label = case.replace("_hosts_serving", " host(s)")
+            print(f"{label:<28}{cell['entries_changed']:>10}{cell['hosts_changed']:>10}")
     out = {
         "db": opts.db,
         "cells": results,
         "ratios": ratios,
         "existing_ports": opts.existing,
         "wiring": wiring,
+        "hosts": hosts,
     }
     print(json.dumps(out))
     return 0
