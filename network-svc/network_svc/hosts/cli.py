@@ -24,6 +24,7 @@ import subprocess
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 import typer
 
@@ -58,6 +59,12 @@ def _fabric(state: dict[str, Any]) -> Fabric:
     if "state_dir" in raw:
         raw["state_dir"] = Path(raw["state_dir"])
     return Fabric(FabricConfig(**raw))
+
+
+def _broker() -> str:
+    """host:port of the controller's broker (STACKLING_AMQP_URL's), for the relay."""
+    url = urlsplit(os.environ.get("STACKLING_AMQP_URL") or "amqp://127.0.0.1:5672/")
+    return f"{url.hostname or '127.0.0.1'}:{url.port or 5672}"
 
 
 def _alive(pid: int) -> bool:
@@ -100,7 +107,7 @@ def up(
             underlay=underlay,
             external=external,
             state_dir=_data_dir() / "hosts",
-            broker=os.environ.get("STACKLING_BROKER", "127.0.0.1:5672"),
+            broker=_broker(),
         )
         state = {"config": asdict(config), "hosts": {}}
     fabric = _fabric(state)
