@@ -13,7 +13,7 @@ COMPUTE_PORT ?= 8774
 NETWORK_PORT ?= 9696
 VOLUME_PORT ?= 8776
 
-.PHONY: help setup run test conformance lint format image images test-compose bench-rpc bench-gateway bench-network bench-compute bench-volume bench-e2e hosts hosts-down clean distclean
+.PHONY: help setup run test conformance lint format image images test-compose bench-rpc bench-gateway bench-network bench-compute bench-volume bench-e2e bench-console hosts hosts-down clean distclean
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -74,6 +74,9 @@ hosts: setup ## N simulated hosts (netns on a fabric, own agents; HOSTS_ARGS="--
 
 hosts-down: ## remove the simulated hosts, their fabric and relay
 	@STACKLING_DATA_DIR="$(DATA_DIR)" $(VENV)/bin/stackling hosts down
+
+bench-console: setup ## the web console in headless Chromium: 200 servers listed, a status change shown live
+	$(PY) -m bench.console_bench $(BENCH_ARGS)
 
 images: setup ## every image of docker-compose.yml, built here (STACKLING_BASE_IMAGES=library: official bases)
 	@bash deploy/build-images.sh

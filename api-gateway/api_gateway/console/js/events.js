@@ -1,9 +1,9 @@
 // Live events from the gateway's /v1/events (Server-Sent Events): no polling anywhere.
 //
-//   const live = new LiveEvents(types, {allProjects: false});
+//   const live = new LiveEvents({allProjects: false});
 //   const off = live.on("compute.server.#", (event) => ...);   // AMQP topic patterns
-//   live.onResync(() => reload());    // after a reconnect: events are not replayed
-//   live.start(); ...; live.stop();
+//   live.onResync(() => reload());    // whenever the stream (re)opens: events are not replayed
+//   live.start(types); ...; live.stop();       // types: from /v1/events/types
 //
 // The stream is opened by EventSource, which sends the session cookie (same origin) and
 // reconnects by itself after a network error. An event may come twice (at-least-once
@@ -42,8 +42,8 @@ export class Seen {
 }
 
 export class LiveEvents {
-  constructor(types, { allProjects = false, onClosed = () => {} } = {}) {
-    this.types = types;
+  constructor({ allProjects = false, onClosed = () => {} } = {}) {
+    this.types = [];
     this.url = allProjects ? "/v1/events?all_projects=true" : "/v1/events";
     this.handlers = new Set();
     this.resyncs = new Set();
@@ -78,7 +78,8 @@ export class LiveEvents {
     for (const fn of this.statusListeners) fn(status);
   }
 
-  start() {
+  start(types = this.types) {
+    this.types = types;
     if (this.source) return;
     const source = new EventSource(this.url);
     this.source = source;
@@ -87,7 +88,7 @@ export class LiveEvents {
     source.addEventListener("open", () => {
       this.opened += 1;
       this.setStatus("live");
-      if (this.opened > 1) for (const fn of this.resyncs) fn();
+      for (const fn of this.resyncs) fn();
     });
     source.addEventListener("error", (e) => {
       if (e.data) return; // the gateway's "event: error" (stream closed): EventSource reconnects

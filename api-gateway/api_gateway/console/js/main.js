@@ -64,7 +64,7 @@ async function doLogout() {
   }
 }
 
-async function projectSwitcher(session) {
+function projectSwitcher(session) {
   const err = h("span", { class: "error inline", role: "alert", hidden: true });
   const select = h("select", { id: "project-switch", "aria-label": "Project" });
   // The projects the user has a role on, listed again each time the list is opened.
@@ -78,7 +78,7 @@ async function projectSwitcher(session) {
     }
   };
   select.appendChild(h("option", { value: session.project.id, selected: true }, session.project.name));
-  await list();
+  list();
   select.addEventListener("focus", list);
   select.addEventListener("change", async () => {
     try {
@@ -98,13 +98,9 @@ async function projectSwitcher(session) {
 }
 
 async function start(session) {
-  let types = [];
-  try {
-    types = (await api.get("/v1/events/types")).event_types.map((t) => t.event_type);
-  } catch (e) {
-    if (e.status === 401) return loginView("Your session has ended. Log in again.");
-  }
-  const live = new LiveEvents(types, {
+  // The page is drawn at once; the event stream opens as soon as its types are known
+  // (and, once open, pages read their data again: nothing between is missed).
+  const live = new LiveEvents({
     allProjects: session.isAdmin,
     onClosed: async (events) => {
       // The stream was refused: a session that ended logs out, anything else retries.
@@ -113,6 +109,10 @@ async function start(session) {
       else events.restartLater(3000);
     },
   });
+  api
+    .get("/v1/events/types")
+    .then((r) => live.start(r.event_types.map((t) => t.event_type)))
+    .catch(() => live.setStatus("closed"));
   const expiryTimer = setTimeout(() => end("Your session has ended (the token expired). Log in again."), Math.max(0, Math.min(session.remaining(), 2 ** 31 - 1)));
   state = { session, live, page: null, expiryTimer };
   const liveBadge = h("span", { class: "live", id: "live-status" }, "connecting");
@@ -127,7 +127,7 @@ async function start(session) {
     { class: "top" },
     h("span", { class: "brand" }, "Stackling"),
     h("span", { class: "who" }, h("span", { id: "user-name" }, session.user.name), " in "),
-    await projectSwitcher(session),
+    projectSwitcher(session),
     liveBadge,
     h("button", { type: "button", id: "logout", onclick: doLogout }, "Log out"),
   );
@@ -141,7 +141,6 @@ async function start(session) {
     }
     nav.appendChild(h("a", { href: `#/${p.id}`, "data-page": p.id }, p.title));
   }
-  live.start();
   window.onhashchange = () => show(visible, nav, main);
   show(visible, nav, main);
 }

@@ -38,6 +38,7 @@ export function renderServers(ctx, el) {
   const rows = new Map(); // id -> server
   let tbody = null;
   let selected = null;
+  let shown = null; // the list as last drawn
 
   function flavorName(server) {
     const id = server.flavor && server.flavor.id;
@@ -104,10 +105,14 @@ export function renderServers(ctx, el) {
       ]);
       for (const f of flavors.flavors) names.flavors.set(f.id, f.name);
       for (const i of images.images) names.images.set(i.id, i.name);
-      rows.clear();
-      for (const s of list.servers) rows.set(s.id, s);
       err.clear();
-      render();
+      const signature = JSON.stringify(list.servers);
+      if (signature !== shown) {
+        shown = signature;
+        rows.clear();
+        for (const s of list.servers) rows.set(s.id, s);
+        render();
+      }
       if (selected) showDetail(selected);
     } catch (e) {
       err.show(e.message);
@@ -137,7 +142,11 @@ export function renderServers(ctx, el) {
       if (cell) fill(cell, statusBadge(p.status));
       performance.mark(`status:${p.id}:${p.status}`);
     }
-    if (!refetch.has(p.id)) refetch.set(p.id, debounce(() => refresh(p.id), 150));
+    if (!known && event.event_type.startsWith("compute.server.create")) {
+      // A new server: its row at once from the event, the rest read just after.
+      putRow({ id: p.id, name: p.name || p.id, status: p.status, addresses: {}, created: event.timestamp });
+    }
+    if (!refetch.has(p.id)) refetch.set(p.id, debounce(() => refresh(p.id), 100));
     refetch.get(p.id)();
   });
   const detailLater = debounce(() => selected && showDetail(selected), 200);
