@@ -94,6 +94,8 @@ async def test_login_sets_an_httponly_cookie_and_answers_no_token(gateway) -> No
     secret = reply.cookies[console.COOKIE_NAME]
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/" in cookie
     assert "Secure" not in cookie  # http://gateway.test
+    max_age = int(cookie.split("Max-Age=")[1].split(";")[0])
+    assert gateway.settings.token_ttl_s - 60 <= max_age <= gateway.settings.token_ttl_s
     session = reply.json()["session"]
     assert secret not in reply.text
     assert session["csrf_token"] == csrf_token(secret)

@@ -101,6 +101,7 @@ def test_a_member_builds_boots_attaches_and_deletes_through_the_console(
     hv = hypervisor_row(admin, lab.host)
     hv.wait_for()
     running_before = int(hv.locator("td.running").inner_text())
+    admin.page.evaluate("window.__stay = 'same page'")
     vcpus_before = hv.locator("[data-usage=vCPUs] .usage-text").inner_text()
 
     window = member_window(console, cloud, project)
@@ -146,7 +147,6 @@ def test_a_member_builds_boots_attaches_and_deletes_through_the_console(
     # The admin's page followed, without a reload.
     hv.locator("td.running", has_text=str(running_before + 1)).wait_for(timeout=30_000)
     assert hv.locator("[data-usage=vCPUs] .usage-text").inner_text() != vcpus_before
-    assert admin.page.evaluate("document.querySelectorAll('#logout').length") == 1
     admin.shot("hypervisor-usage")
 
     # The guest's DHCP line in its console log.
@@ -210,7 +210,6 @@ def test_a_member_builds_boots_attaches_and_deletes_through_the_console(
     delete.click()
     delete.click()  # the second click confirms
     window.row("servers", "web-1").wait_for(state="detached", timeout=90_000)
-    assert hv.locator("td.running", has_text=str(running_before)).count() in (0, 1)
     window.go("volumes")
     vol = window.row("volumes", "web-vol")
     vol.locator("[data-status=available]").wait_for(timeout=60_000)
@@ -235,6 +234,7 @@ def test_a_member_builds_boots_attaches_and_deletes_through_the_console(
     net.wait_for(state="detached")
     hv.locator("td.running", has_text=str(running_before)).wait_for(timeout=30_000)
     assert page.evaluate("window.__stay") == "same page"  # never reloaded
+    assert admin.page.evaluate("window.__stay") == "same page"
 
     assert_project_empty(cloud)
     off_loop(assert_host_clean, lab)
