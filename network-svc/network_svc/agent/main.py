@@ -11,10 +11,15 @@ await agent.reconciler.run_once()               # {"networks": 1, "ports": 2, "r
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
-from common_rpc.chassis.agent import AgentShell
+import aio_pika
+
+from common_rpc.broker import close_channel
+from common_rpc.chassis.agent import AgentShell, agent_topic
 from common_rpc.chassis.agent_process import run_agent
+from common_rpc.rpc import queue_name
 from network_svc.drivers import KINDS, load
 
 from ..contracts import HOST_STATE
@@ -23,6 +28,7 @@ from .host import HostAgent
 from .settings import AgentSettings
 
 BINARY = "network-agent"
+log = logging.getLogger(__name__)
 
 # The agent process is the chassis' shell (its host object is ``.host``).
 NetworkAgent = AgentShell
@@ -51,7 +57,10 @@ def build(settings: AgentSettings) -> AgentShell:
             "forwarding_updates": getattr(drivers.l2, "forwarding_changes", None),
         }
 
-    return AgentShell.build(
+    async def drop_queued_commands() -> None:
+        await _purge_commands(shell)
+
+    shell = AgentShell.build(
         settings,
         binary=BINARY,
         host_object=host,
@@ -59,7 +68,31 @@ def build(settings: AgentSettings) -> AgentShell:
         host_state=HOST_STATE,
         converge=host.converge,
         capabilities=capabilities,
+        before_start=drop_queued_commands,
     )
+    return shell
+
+
+async def _purge_commands(shell: AgentShell) -> int:
+    """Drop the commands queued for this host while its agent was down (a host that died
+    and came back). Its first reconcile reads the host's whole state afresh; a command
+    queued before that, applied after it, would bring back what was deleted meanwhile (a
+    new process keeps no tombstones: a network's stale sync would make its bridge and
+    DHCP server again). How many were dropped."""
+    topic = agent_topic(shell.settings.service_name, shell.settings.host)
+    broker = shell.runtime.broker
+    channel = await broker.channel(broker.config.url_for_topic(topic))
+    try:
+        queue = await channel.declare_queue(queue_name(topic), passive=True)
+    except aio_pika.exceptions.ChannelNotFoundEntity:
+        return 0  # the host's first start: nothing queued
+    else:
+        dropped = (await queue.purge()).message_count or 0
+        if dropped:
+            log.info("dropped %d command(s) queued while the agent was down", dropped)
+        return int(dropped)
+    finally:
+        await close_channel(channel)
 
 
 def main() -> None:
