@@ -42,9 +42,11 @@ async def audit(deps: Deps, *, agent_timeout_s: float = 10.0) -> AuditReport:
             await session.execute(select(Port.id, Port.host_id).where(Port.host_id != ""))
         ).all()
         bound = {host for _id, host in placed}
-        hosts = sorted(
-            alive | bound | set(await session.scalars(select(Router.host).where(Router.host != "")))
-        )
+        # A router's host counts once its agent was seen: one that never reported may be
+        # a deployment without agents (routers placed on the API's own host name).
+        known = {a.host for a in await deps.agents.list(binary=AGENT_BINARY)}
+        placed_routers = set(await session.scalars(select(Router.host).where(Router.host != "")))
+        hosts = sorted(alive | bound | (placed_routers & known))
         states = {host: await desired.host_state(session, host) for host in hosts}
         dhcp_servers = (
             await session.execute(
