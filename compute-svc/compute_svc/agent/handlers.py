@@ -44,7 +44,7 @@ from ..contracts import (
     VolumeAttached,
     VolumeDetached,
 )
-from ..drivers.libvirt.driver import DomainNotFound, VirtError
+from ..drivers.base import DomainNotFound, VirtError
 from .host import ComputeHost
 
 rpc = RpcRouter()

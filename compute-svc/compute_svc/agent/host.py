@@ -46,15 +46,17 @@ from ..contracts import (
     VolumeDetached,
 )
 from ..drivers.base import (
+    DetachPending,
     DomainInfo,
     HostCapacity,
     IscsiConnection,
     NicSpec,
     PowerAction,
     ServerSpec,
+    VirtDriver,
+    VirtError,
     VolumeSpec,
 )
-from ..drivers.libvirt.driver import DetachPending, LibvirtDriver, VirtError
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +67,7 @@ TOMBSTONES = 100_000
 class ComputeHost:
     def __init__(
         self,
-        driver: LibvirtDriver,
+        driver: VirtDriver,
         host: str,
         *,
         image_cache_min_age: float = 3600.0,

@@ -20,7 +20,7 @@ from common_rpc.chassis.agent import AgentShell
 from common_rpc.chassis.agent_process import run_agent
 
 from ..contracts import HOST_STATE, POWER_STATE_CHANGED, HostState, PowerStateChanged
-from ..drivers.libvirt.driver import LibvirtDriver
+from ..drivers import load_virt
 from .handlers import rpc as commands
 from .host import ComputeHost
 from .settings import AgentSettings
@@ -32,16 +32,8 @@ ComputeAgent = AgentShell
 
 
 def build(settings: AgentSettings) -> AgentShell:
-    driver = LibvirtDriver(
-        uri=settings.agent_libvirt_uri,
-        virt_type=settings.agent_virt_type,
-        prefix=settings.agent_domain_prefix,
-        instances_dir=settings.instances_dir(),
-        shutdown_timeout=settings.agent_shutdown_timeout,
-        detach_timeout=settings.device_detach_timeout,
-        capacity=settings.capacity_override(),
-        initiator=settings.initiator_iqn(),
-    )
+    # The virt driver the settings name (COMPUTE_DRIVERS), an entry point's.
+    driver = load_virt(settings.driver("virt"), settings.virt_config())
     host = ComputeHost(
         driver,
         settings.host,

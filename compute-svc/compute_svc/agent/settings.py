@@ -1,10 +1,14 @@
 """Settings of compute-agent, from ``COMPUTE_*`` variables like the API's.
 
 The reconcile and heartbeat intervals and the API's topic are every agent's
-(``common_rpc.chassis.agent.AgentSettings``); what is here is this agent's own.
+(``common_rpc.chassis.agent.AgentSettings``); what is here is this agent's own. Its virt
+driver is named in ``COMPUTE_DRIVERS`` (``'{"virt": "libvirt"}'``, the default): an entry
+point of ``stackling.compute.drivers``.
 
 >>> AgentSettings(agent_libvirt_uri="test:///default").agent_virt_type
 'qemu'
+>>> AgentSettings().driver("virt")
+'libvirt'
 """
 
 from __future__ import annotations
@@ -12,12 +16,16 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from pydantic import model_validator
 from pydantic_settings import SettingsConfigDict
 
 from common_rpc.chassis import agent
 
-from ..drivers.base import HostCapacity
+from ..drivers import KINDS
+from ..drivers.base import HostCapacity, VirtConfig
 from ..settings import ComputeSettings
+
+DEFAULT_DRIVERS = {"virt": "libvirt"}
 
 
 class AgentSettings(ComputeSettings, agent.AgentSettings):
@@ -44,6 +52,29 @@ class AgentSettings(ComputeSettings, agent.AgentSettings):
     agent_capacity_vcpus: int | None = None
     agent_capacity_ram_mb: int | None = None
     agent_capacity_disk_gb: int | None = None
+
+    @model_validator(mode="after")
+    def _known_driver_kinds(self) -> AgentSettings:
+        unknown = sorted(set(self.drivers) - set(KINDS))
+        if unknown:
+            raise ValueError(f"drivers: unknown kind {unknown} (compute has {', '.join(KINDS)})")
+        return self
+
+    def driver(self, kind: str) -> str:
+        """The name of the ``kind`` driver this host loads (an entry point's)."""
+        return self.drivers.get(kind) or DEFAULT_DRIVERS[kind]
+
+    def virt_config(self) -> VirtConfig:
+        return VirtConfig(
+            uri=self.agent_libvirt_uri,
+            virt_type=self.agent_virt_type,
+            prefix=self.agent_domain_prefix,
+            instances_dir=self.instances_dir(),
+            shutdown_timeout=self.agent_shutdown_timeout,
+            detach_timeout=self.device_detach_timeout,
+            capacity=self.capacity_override(),
+            initiator=self.initiator_iqn(),
+        )
 
     def instances_dir(self) -> Path:
         path = self.agent_instances_dir or self.data_dir / "compute-agent" / "instances"

@@ -6,6 +6,10 @@ or a crash, and a repeat changes nothing.
     spec = ServerSpec.from_wire(server)          # the ``spawn`` payload, checked
     info = driver.spawn(spec)                    # DomainInfo(server_id, domain, "running")
     driver.destroy(spec.server_id)               # also when it is already gone
+
+A driver is a plugin: an entry point ``virt.<name>`` of ``stackling.compute.drivers``
+naming a class (or factory) with ``from_config(VirtConfig)`` (see ``drivers.load_virt``);
+the built-in ``virt.libvirt`` is registered exactly so.
 """
 
 from __future__ import annotations
@@ -13,12 +17,31 @@ from __future__ import annotations
 import base64
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal, Protocol
+
+from common_rpc.chassis import commands
 
 DiskFormat = Literal["qcow2", "raw", "aki-ari"]
 PowerAction = Literal["start", "stop", "reboot"]
 # The power states of the RPC contract (Nova's names, lower case).
 PowerState = Literal["running", "shutdown", "paused", "crashed", "nostate"]
+
+
+class VirtError(RuntimeError):
+    """A host-side failure, with a message fit for the server's fault."""
+
+
+class DomainNotFound(VirtError):
+    pass
+
+
+class DetachPending(VirtError):
+    """The guest was asked to let a device go and still holds it: ask again later."""
+
+
+class CommandError(commands.CommandError, VirtError):
+    """A host command failed (``commands.run(..., error=CommandError)``): a VirtError."""
 
 
 def _hex(ident: str) -> str:
@@ -174,8 +197,37 @@ class HostCapacity:
     disk_gb: int
 
 
+@dataclass(frozen=True)
+class VirtConfig:
+    """What a virt driver is built from: the agent's settings."""
+
+    # Where the hypervisor is (qemu:///system; test:///default for fast tests).
+    uri: str
+    # The domain type: "qemu" (TCG), "kvm", "test".
+    virt_type: str
+    # Every domain (and secret) whose name starts with it is this driver's.
+    prefix: str
+    # Base images, per-server disks, config drives, console logs.
+    instances_dir: Path
+    # Seconds an ACPI shutdown may take before "stop" pulls the plug.
+    shutdown_timeout: float = 10.0
+    # Seconds one unplug request waits for the guest, when the caller names none.
+    detach_timeout: float = 20.0
+    # What the scheduler may place here; None: what the hypervisor and the disk report.
+    capacity: HostCapacity | None = None
+    # The iSCSI initiator volume disks log in as (None: the hypervisor's default).
+    initiator: str | None = None
+
+
 class VirtDriver(Protocol):
     """One hypervisor on this host. Calls block: the agent runs them in a thread."""
+
+    # The iSCSI initiator its guests' volume disks log in as (the heartbeat reports it).
+    initiator: str | None
+    # Seconds one unplug request waits for the guest, when the caller names none.
+    detach_timeout: float
+
+    def domain_name(self, server_id: str) -> str: ...
 
     def spawn(self, spec: ServerSpec) -> DomainInfo:
         """Disks, config drive and a running domain; an existing domain is left as it is."""
@@ -195,17 +247,26 @@ class VirtDriver(Protocol):
         """Hot-plug the volume; returns its device name (the same one when repeated)."""
         ...
 
-    def detach_volume(self, server_id: str, volume_id: str) -> None: ...
+    def detach_volume(self, server_id: str, volume_id: str, timeout: float | None = None) -> None:
+        """Ask the guest once to let the disk go and wait ``timeout`` seconds; DetachPending
+        while it still holds it."""
+        ...
+
+    def keep_volume(self, server_id: str, volume_id: str) -> None:
+        """A detach that failed for good: the disk back in the definition."""
+        ...
 
     def attach_interface(self, server_id: str, nic: NicSpec) -> bool:
         """Hot-plug the NIC (and keep it in the persistent definition); False when it was
         already there, so a repeat or a reconcile round changes nothing."""
         ...
 
-    def detach_interface(self, server_id: str, nic: NicSpec) -> None:
+    def detach_interface(self, server_id: str, nic: NicSpec, timeout: float | None = None) -> None:
         """Unplug the NIC (found by its MAC) and drop it from the definition; fine when
-        it or the domain is already gone."""
+        it or the domain is already gone; DetachPending while the guest holds it."""
         ...
+
+    def keep_interface(self, server_id: str, nic: NicSpec) -> None: ...
 
     def list_domains(self) -> list[DomainInfo]:
         """Every domain with this driver's prefix."""
@@ -222,3 +283,9 @@ class VirtDriver(Protocol):
     def capacity(self) -> HostCapacity: ...
 
     def close(self) -> None: ...
+
+
+class VirtDriverFactory(Protocol):
+    """What an entry point of kind ``virt`` names: a driver class, or a factory."""
+
+    def from_config(self, config: VirtConfig) -> VirtDriver: ...

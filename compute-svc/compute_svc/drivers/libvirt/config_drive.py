@@ -4,8 +4,9 @@
     openstack/latest/network_data.json
     openstack/latest/user_data          (only when the server has user data)
 
-It is built with genisoimage from a staging directory (an argument list, no shell) and
-attached read-only to the guest, which mounts it by looking for that layout.
+It is built with genisoimage from a staging directory (the chassis' command runner: an
+argument list, no shell, a timeout) and attached read-only to the guest, which mounts it
+by looking for that layout.
 
     build_config_drive(ConfigDriveSpec({"uuid": "1f2e"}, {}, b"echo hi"), Path("disk.config"))
 """
@@ -14,10 +15,10 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import tempfile
 from pathlib import Path
 
+from common_rpc.chassis import commands
 from compute_svc.drivers.base import ConfigDriveSpec
 
 LABEL = "config-2"
@@ -25,6 +26,10 @@ LABEL = "config-2"
 
 class ConfigDriveError(RuntimeError):
     pass
+
+
+class CommandError(commands.CommandError, ConfigDriveError):
+    """genisoimage failed, timed out or is missing (the chassis' runner): a ConfigDriveError."""
 
 
 def _stage(spec: ConfigDriveSpec, root: Path) -> None:
@@ -46,12 +51,10 @@ def build_config_drive(spec: ConfigDriveSpec, target: Path, *, timeout: float = 
             "-l", "-publisher", "Stackling", "-quiet", "-J", "-r", "-V", LABEL, stage,
         ]  # fmt: skip
         try:
-            done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise ConfigDriveError(f"genisoimage: {exc}") from exc
-    if done.returncode != 0:
-        tmp.unlink(missing_ok=True)
-        raise ConfigDriveError(f"genisoimage failed: {done.stderr.strip()}")
+            commands.run(argv, timeout=timeout, error=CommandError)
+        except CommandError:
+            tmp.unlink(missing_ok=True)
+            raise
     tmp.chmod(0o644)
     os.replace(tmp, target)
     return target

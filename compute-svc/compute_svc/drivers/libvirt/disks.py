@@ -17,10 +17,11 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import tempfile
 import time
 from pathlib import Path
+
+from common_rpc.chassis import commands
 
 GIB = 1024**3
 _SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -30,16 +31,12 @@ class DiskError(RuntimeError):
     pass
 
 
+class CommandError(commands.CommandError, DiskError):
+    """qemu-img failed, timed out or is missing (the chassis' runner): a DiskError."""
+
+
 def _qemu_img(*args: str, timeout: float = 120) -> str:
-    try:
-        done = subprocess.run(
-            ["qemu-img", *args], capture_output=True, text=True, timeout=timeout, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise DiskError(f"qemu-img {args[0]}: {exc}") from exc
-    if done.returncode != 0:
-        raise DiskError(f"qemu-img {args[0]} failed: {done.stderr.strip()}")
-    return done.stdout
+    return commands.run(["qemu-img", *args], timeout=timeout, error=CommandError)
 
 
 def _name(ident: str) -> str:

@@ -23,17 +23,24 @@ from pathlib import Path
 import libvirt
 
 from compute_svc.drivers.base import (
+    DetachPending,
     DomainInfo,
+    DomainNotFound,
     HostCapacity,
     NicSpec,
     PowerAction,
     PowerState,
     ServerSpec,
+    VirtConfig,
+    VirtError,
     VolumeSpec,
 )
 from compute_svc.drivers.libvirt import domain_xml as dx
 from compute_svc.drivers.libvirt.config_drive import ConfigDriveError, build_config_drive
 from compute_svc.drivers.libvirt.disks import GIB, DiskError, InstanceStore
+
+# The driver's errors are every virt driver's (drivers.base); callers import them here too.
+__all__ = ["DetachPending", "DomainNotFound", "LibvirtDriver", "VirtError"]
 
 DEFAULT_CMDLINE = "console=ttyS0"
 _UUID_NS = uuid.UUID("6c1e0bd4-5d1a-4a53-9a36-2f0c7f2b9f41")
@@ -47,18 +54,6 @@ _STATES: dict[int, PowerState] = {
     libvirt.VIR_DOMAIN_CRASHED: "crashed",
     libvirt.VIR_DOMAIN_PMSUSPENDED: "paused",
 }
-
-
-class VirtError(RuntimeError):
-    """A host-side failure, with a message fit for the server's fault."""
-
-
-class DomainNotFound(VirtError):
-    pass
-
-
-class DetachPending(VirtError):
-    """The guest was asked to let a device go and still holds it: ask again later."""
 
 
 def _quiet(_ctx: object, _err: object) -> None:
@@ -141,6 +136,20 @@ class LibvirtDriver:
         self._capacity = capacity
         self._conn: libvirt.virConnect | None = None
         self._conn_lock = threading.Lock()
+
+    @classmethod
+    def from_config(cls, config: VirtConfig) -> LibvirtDriver:
+        """The entry point ``virt.libvirt`` of ``stackling.compute.drivers``."""
+        return cls(
+            uri=config.uri,
+            virt_type=config.virt_type,
+            prefix=config.prefix,
+            instances_dir=config.instances_dir,
+            shutdown_timeout=config.shutdown_timeout,
+            detach_timeout=config.detach_timeout,
+            capacity=config.capacity,
+            initiator=config.initiator,
+        )
 
     # -- connection and lookups
 
