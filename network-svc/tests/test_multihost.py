@@ -34,6 +34,7 @@ from test_agent_wiring import thread
 from common_rpc import RequestContext, RpcClient, use_context
 from common_rpc.agents import agents_router
 from common_rpc.audit import request_audit
+from common_rpc.rpc import queue_name
 from common_rpc.testing import wait_for
 from network_svc.clients import AgentApi
 from network_svc.db.models import Port
@@ -47,7 +48,7 @@ ADMIN = RequestContext(project_id="admin", roles=frozenset({"admin"}))
 
 
 @pytest.fixture(name="fabric")
-def fabric_fixture() -> Iterator[Fabric]:
+def fabric_fixture(tmp_path: Path) -> Iterator[Fabric]:
     need_root_tools()
     if shutil.which("nsenter") is None:
         pytest.skip("nsenter is not installed")
@@ -69,6 +70,8 @@ def fabric_fixture() -> Iterator[Fabric]:
         try:
             fabric.down()
         finally:
+            for log in (state_dir / "hosts").glob("*/*.log"):  # kept with pytest's tmp_path
+                shutil.copy(log, tmp_path / f"{log.parent.name}-{log.name}")
             sweep(prefix, state_dir)
             left = leftovers(prefix, state_dir)
             shutil.rmtree(state_dir, ignore_errors=True)
@@ -195,7 +198,7 @@ async def test_three_hosts_vxlan_dhcp_floating_ip_and_a_host_failure(tmp_path, f
         "default_network_type": "vxlan",
         "network_nodes": [names[2], names[1]],  # A's DHCP on host3, then B's on host2
         "l3_host": names[2],  # every router on host3
-        "agent_down_s": 6.0,
+        "agent_down_s": 10.0,  # 5 heartbeats: a loaded machine delays some
     }
     async with network_api(tmp_path, **settings) as api:
         runtime = api.app.state.runtime
@@ -343,6 +346,19 @@ async def test_three_hosts_vxlan_dhcp_floating_ip_and_a_host_failure(tmp_path, f
                 return any(x["host"] == names[1] and not x["alive"] for x in resp.json()["agents"])
 
             await wait_for(host2_down, timeout=30)
+
+            async def host2_gone_from_the_broker() -> bool:
+                # the relay ended the dead agent's connection: what it held is queued again
+                channel = await runtime.broker.channel(runtime.broker.config.url)
+                try:
+                    queue = await channel.declare_queue(
+                        queue_name(f"network.{names[1]}"), passive=True
+                    )
+                    return queue.declaration_result.consumer_count == 0
+                finally:
+                    await channel.close()
+
+            await wait_for(host2_gone_from_the_broker, timeout=30)
             report = await request_audit(client, api_topic, timeout=60)
             found = {(f.kind, f.resource, f.id) for f in report.findings}
             assert ("unreachable", "host", names[1]) in found

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import socket
 import sys
 
 
@@ -33,11 +34,27 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
             writer.close()
 
 
+def _detect_death(writer: asyncio.StreamWriter) -> None:
+    """A host killed with its namespace sends no FIN: without this, its connection (and
+    the broker's, holding the messages it had not acked) would live on until the broker's
+    heartbeat timeout. Keepalive probes and a 3 s limit on unacknowledged data end it in
+    seconds, so the broker requeues what the dead agent held."""
+    sock = writer.get_extra_info("socket")
+    if sock is None:
+        return
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 2)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, 3000)
+
+
 async def serve(listen: str, target: str) -> None:
     """Relay every connection to ``listen`` to ``target`` until SIGTERM or SIGINT."""
     to_host, to_port = _split(target)
 
     async def client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        _detect_death(writer)
         try:
             up_reader, up_writer = await asyncio.open_connection(to_host, to_port)
         except OSError:
