@@ -1,6 +1,6 @@
 """docker-compose.yml run for real on this machine, one compose project per test module.
 
-    lab = ComposeLab.create()              # prefix c???: every host object the agents make
+    lab = ComposeLab.create()              # prefix k???: every host object the agents make
     project = Project(lab, shape="volume")  # deploy/compose/volume.env: the gateway's shape
     project.up("gateway", "volume-api", "volume-agent")   # and waits until all are healthy
     project.url("gateway")                 # http://127.0.0.1:<published port>
@@ -58,11 +58,12 @@ _PASSED_ON = ("PATH", "HOME", "LANG", "DOCKER_HOST")
 
 @dataclass(frozen=True)
 class ComposeLab(HostLab):
-    """A ``HostLab`` whose prefix starts with ``c`` (the e2e suite's start with ``e``)."""
+    """A ``HostLab`` whose prefix starts with ``k``: no other suite's does (the e2e suite's
+    start with ``e``; the services' own tests use ``b``, ``ct``, ``v``-``z``)."""
 
     @classmethod
     def create(cls) -> ComposeLab:
-        prefix = "c" + "".join(secrets.choice(_ALNUM) for _ in range(3))
+        prefix = "k" + "".join(secrets.choice(_ALNUM) for _ in range(3))
         root = Path(tempfile.mkdtemp(prefix=f"stk-{prefix}-"))
         root.chmod(0o755)  # dnsmasq and QEMU read below it as users of their own
         return cls(prefix, root, 10000 + secrets.randbelow(890) * 100)
