@@ -161,6 +161,17 @@ async def _action(lab: Lab, sid: str, request_id: str, *roles: str) -> dict[str,
     return dict(resp.json()["instanceAction"])
 
 
+async def _ended(lab: Lab, sid: str, request_id: str) -> dict[str, Any]:
+    """The action once its event finished: the flow's last step, in compute's database
+    (the volume service's status moves a moment before it)."""
+
+    async def finished() -> dict[str, Any] | None:
+        action = await _action(lab, sid, request_id)
+        return action if action["events"][0].get("finish_time") else None
+
+    return await wait_for(finished, timeout=15)
+
+
 async def _published(lab: Lab, event_type: str, count: int) -> list[dict[str, Any]]:
     """The payloads of ``event_type`` once ``count`` of them were published."""
 
@@ -194,11 +205,16 @@ async def test_a_refused_detach_is_rolled_back_within_its_deadline(lab: Lab) -> 
     assert agent.unplugs[-1] == (vid, ATTEMPTS, WAIT_S)
 
     # Attached as before, everywhere: compute's row, the volume's attachment, the export.
+    # The volume goes back to in-use first; compute's row follows in the roll back's own
+    # transaction (with the action's fault), a moment later.
+    async def reattached() -> bool:
+        async with api.app.state.runtime.sessions() as session:
+            row = await session.get(VolumeAttachment, (sid, vid))
+            return row is not None and row.status == "attached"
+
+    await wait_for(reattached, timeout=10)
     listed = (await api.get("p1", path)).json()["volumeAttachments"]
     assert [a["volumeId"] for a in listed] == [vid]
-    async with api.app.state.runtime.sessions() as session:
-        row = await session.get(VolumeAttachment, (sid, vid))
-        assert row is not None and row.status == "attached"
     volume = await _volume(lab, vid)
     assert volume["attachments"][0]["server_id"] == sid
     assert vid in lab.agents[-1].host.target.exports
@@ -232,10 +248,11 @@ async def test_a_refused_detach_is_rolled_back_within_its_deadline(lab: Lab) -> 
     resp = await api.delete("p1", f"{path}/{vid}")
     assert resp.status_code == 202, resp.text
     await _status_becomes(lab, vid, "available", timeout=15)
+    # compute forgets the attachment after the volume service let it go, with the action's end.
+    done = await _ended(lab, sid, resp.headers["x-openstack-request-id"])
+    assert (done["message"], done["events"][0]["result"]) == (None, "Success")
     assert (await api.get("p1", path)).json()["volumeAttachments"] == []
     assert vid not in lab.agents[-1].host.target.exports
-    done = await _action(lab, sid, resp.headers["x-openstack-request-id"])
-    assert (done["message"], done["events"][0]["result"]) == (None, "Success")
     await lab.deps.tasks.idle()
 
 
@@ -259,7 +276,7 @@ async def test_a_detach_whose_run_was_lost_is_swept(lab: Lab) -> None:
     assert await sweeper.sweep_once() == 1
     await _status_becomes(lab, vid, "in-use", timeout=15)
     fault = f"Detach of volume {vid} did not finish within its deadline."
-    action = await _action(lab, sid, resp.headers["x-openstack-request-id"])
+    action = await _ended(lab, sid, resp.headers["x-openstack-request-id"])
     assert action["message"] == fault and action["events"][0]["result"] == "Error"
     await lab.deps.tasks.idle()  # the old run got its refusal: it finds the event taken
     action = await _action(lab, sid, resp.headers["x-openstack-request-id"])

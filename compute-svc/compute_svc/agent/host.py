@@ -25,7 +25,7 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from ..contracts import (
@@ -333,10 +333,6 @@ class Converged:
     power_changes: list[tuple[str, str]]
     # (server id, port id) of the NICs plugged back
     restored_nics: list[tuple[str, str]]
-
-    def as_dict(self) -> dict[str, Any]:
-        # The chassis' reconcile findings: logged, and returned by ``run_once``.
-        return asdict(self)
 
 
 def _domain(info: DomainInfo) -> DomainState:

@@ -14,6 +14,7 @@ await agent.reconciler.run_once()               # {"domains": 2, "removed": ["â€
 from __future__ import annotations
 
 import asyncio
+from dataclasses import asdict
 from typing import Any
 
 from common_rpc.chassis.agent import AgentShell
@@ -51,7 +52,7 @@ def build(settings: AgentSettings) -> AgentShell:
             report = PowerStateChanged(server_id=server_id, power_state=power_state)
             await shell.runtime.rpc.send(settings.api_topic(), POWER_STATE_CHANGED, report)
         await host.refresh_capacity()
-        return found.as_dict()
+        return asdict(found)
 
     async def measure() -> None:
         # Measured before the first heartbeat, so the scheduler sees the host at once.
