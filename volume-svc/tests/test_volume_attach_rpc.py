@@ -7,23 +7,17 @@ covered by test_volume_iscsi.py.
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
-import asyncpg
 import pytest
 from sqlalchemy import update
-from volapi_helpers import volume_api
+from volapi_helpers import temp_postgres, volume_api
 
 from common_rpc import RequestContext
 from common_rpc.context import use_context
 from common_rpc.errors import Invalid, NotFound
 from volume_svc.db.models import Volume
 from volume_svc.drivers.base import ExportSpec
-
-PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
 async def test_attach_detach_contract_and_illegal_transitions(tmp_path) -> None:
@@ -108,21 +102,6 @@ async def test_retried_reserve_with_an_op_id_runs_once(tmp_path) -> None:
                 api.names.topic, "reserve", volume_id=vol["id"], op_id="op-1", timeout=20
             )
         assert first["status"] == again["status"] == "reserved"
-
-
-@asynccontextmanager
-async def temp_postgres() -> AsyncIterator[str]:
-    name = f"stk_vol_{uuid.uuid4().hex[:12]}"
-    try:
-        admin = await asyncpg.connect(PG, timeout=5)
-    except (OSError, asyncpg.PostgresError) as exc:
-        pytest.skip(f"PostgreSQL not reachable: {exc}")
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        yield f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 async def test_twenty_parallel_creates_against_a_quota_of_ten(tmp_path) -> None:

@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import aio_pika
+import asyncpg
 import httpx
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
 
@@ -31,6 +33,7 @@ from volume_svc.agent.settings import AgentSettings
 from volume_svc.app import create_app
 from volume_svc.settings import VolumeSettings
 
+PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 ADMIN = RequestContext(project_id="admin-project", roles=frozenset({"admin"}))
 
 
@@ -215,3 +218,19 @@ async def delete_queues(url: str, *topics: str) -> None:
         channel = await connection.channel()
         for topic in topics:
             await channel.queue_delete(queue_name(topic))
+
+
+@asynccontextmanager
+async def temp_postgres() -> AsyncIterator[str]:
+    """A fresh PostgreSQL database for one test, dropped afterwards (skips without one)."""
+    name = f"stk_vol_{uuid.uuid4().hex[:12]}"
+    try:
+        admin = await asyncpg.connect(PG, timeout=5)
+    except (OSError, asyncpg.PostgresError) as exc:
+        pytest.skip(f"PostgreSQL not reachable: {exc}")
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        yield f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()

@@ -2,8 +2,9 @@
 
 The chassis tables (outbox, processed events, operation log, idempotency keys, agents)
 are added by the chassis migration branch, not declared here. Invariants live in the
-schema: one attachment and one export per volume (no multiattach), one usage row per
-(project, resource), snapshots hold their volume (a volume with snapshots is not deleted).
+schema: one attachment, one export and one pending transfer per volume (no multiattach),
+one usage row per (project, resource), snapshots hold their volume (a volume with
+snapshots is not deleted).
 """
 
 from __future__ import annotations
@@ -51,6 +52,9 @@ class Volume(TransitionalMixin, Base):
     host: Mapped[str] = mapped_column(String(255), default="")
     bootable: Mapped[bool] = mapped_column(default=False)
     metadata_: Mapped[dict[str, str]] = mapped_column("metadata", JSON, default=dict)
+    # Cinder's admin metadata: set by actions (``readonly``), shown inside ``metadata``,
+    # never changed by the owner's metadata calls.
+    admin_metadata: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     snapshot_id: Mapped[str | None] = mapped_column(String(36), default=None)
     source_volid: Mapped[str | None] = mapped_column(String(36), default=None)
     # The CHAP secret of the volume's export; never shown in the API.
@@ -80,7 +84,12 @@ class Snapshot(TransitionalMixin, Base):
 
 
 class Attachment(Base):
-    """The server a volume is attached to; unique per volume (no multiattach)."""
+    """Who a volume is attached to; unique per volume (no multiattach).
+
+    ``origin`` says which door made it: ``compute`` (its attach protocol over RPC, always
+    ``attached``) or ``api`` (Block Storage's attachments API: ``reserved``, then
+    ``attaching`` once a connector is given, ``attached`` when completed).
+    """
 
     __tablename__ = "attachments"
 
@@ -92,6 +101,33 @@ class Attachment(Base):
     host_name: Mapped[str] = mapped_column(String(255), default="")
     mountpoint: Mapped[str] = mapped_column(String(255), default="")
     attached_at: Mapped[datetime] = mapped_column(default=utcnow)
+    status: Mapped[str] = mapped_column(String(32), default="attached")
+    origin: Mapped[str] = mapped_column(String(16), default="compute")
+    attach_mode: Mapped[str] = mapped_column(String(8), default="rw")
+    # What the attachments API was given and answered (empty for compute's attachments).
+    connector: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    connection_info: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class Transfer(Base):
+    """A volume offered to another project: whoever shows the auth key may take it.
+
+    Only a salted hash of the key is kept; the key itself is shown once, at create.
+    """
+
+    __tablename__ = "volume_transfers"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    volume_id: Mapped[str] = mapped_column(
+        ForeignKey("volumes.id", ondelete="CASCADE"), unique=True
+    )
+    name: Mapped[str | None] = mapped_column(String(255), default=None)
+    source_project_id: Mapped[str] = mapped_column(String(64), index=True)
+    salt: Mapped[str] = mapped_column(String(32))
+    crypt_hash: Mapped[str] = mapped_column(String(128))
+    # Cinder 3.55: the volume moves without its snapshots (they stay with the giver).
+    no_snapshots: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class VolumeExport(Base):
