@@ -9,6 +9,10 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +25,8 @@ from api_gateway.domain.tokens import TokenService
 from api_gateway.settings import GatewaySettings
 from common_rpc.chassis.identity import generate_keypair
 
+# The real ``openstack`` client of the venv the tests run in.
+OPENSTACK = Path(sys.executable).parent / "openstack"
 PG_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 PUBLIC_URL = "http://gateway.test"
 ADMIN_PASSWORD = "admin-secret"
@@ -90,3 +96,30 @@ class LiveGateway:
     url: str
     settings: GatewaySettings
     accounts: dict[str, Any]
+
+
+def openstack_cli(
+    gateway: LiveGateway, *args: str, cloud: str = "stackling-admin", check: bool = True
+) -> Any:
+    """Run the ``openstack`` CLI against the live gateway with the bootstrap's clouds.yaml.
+
+    Returns the parsed JSON of ``-f json`` commands, the text otherwise (commands that print
+    nothing); ``check=False`` returns the finished process instead.
+    """
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("OS_")  # nothing of the machine's own cloud
+    }
+    env["OS_CLIENT_CONFIG_FILE"] = str(gateway.settings.clouds_yaml_file)
+    done = subprocess.run(
+        [str(OPENSTACK), "--os-cloud", cloud, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if not check:
+        return done
+    assert done.returncode == 0, (args, done.stdout, done.stderr)
+    return json.loads(done.stdout) if "json" in args else done.stdout

@@ -36,10 +36,10 @@ def auth_router(deps: Deps) -> APIRouter:
     caller = Access(deps.tokens).caller
     links = Links(deps.settings.public_url)
 
-    def respond(info: TokenInfo, secret: str, status: int, nocatalog: str | None) -> Response:
+    async def respond(info: TokenInfo, secret: str, status: int, nocatalog: str | None) -> Response:
         catalog = None
         if nocatalog is None and info.project_id is not None:
-            catalog = build_catalog(deps.settings, info.project_id)
+            catalog = await build_catalog(deps.sessions, info.project_id, info.user_id)
         return JSONResponse(
             token_body(info, catalog), status_code=status, headers={SUBJECT_HEADER: secret}
         )
@@ -57,7 +57,7 @@ def auth_router(deps: Deps) -> APIRouter:
     @router.post("/v3/auth/tokens", status_code=201)
     async def issue_token(body: AuthRequest, nocatalog: str | None = None) -> Response:
         secret, info = await authenticate(deps, body.auth)
-        return respond(info, secret, 201, nocatalog)
+        return await respond(info, secret, 201, nocatalog)
 
     @router.get("/v3/auth/tokens")
     async def validate_token(
@@ -66,7 +66,7 @@ def auth_router(deps: Deps) -> APIRouter:
         nocatalog: str | None = None,
     ) -> Response:
         info, token = await subject(auth, x_subject_token, "identity:validate_token")
-        return respond(info, token, 200, nocatalog)
+        return await respond(info, token, 200, nocatalog)
 
     @router.head("/v3/auth/tokens")
     async def check_token(
@@ -94,7 +94,7 @@ def auth_router(deps: Deps) -> APIRouter:
     async def my_catalog(request: Request, auth: AuthContext = Depends(caller)) -> dict[str, Any]:
         if auth.project_id is None:
             raise Forbidden("A project-scoped token is required to produce a service catalog.")
-        catalog = catalog_view(build_catalog(deps.settings, auth.project_id))
+        catalog = catalog_view(await build_catalog(deps.sessions, auth.project_id, auth.user_id))
         return {"catalog": catalog, "links": links.collection(request)}
 
     return router

@@ -89,10 +89,10 @@ def console_router(deps: Deps) -> APIRouter:
     def secure(request: Request) -> bool:
         return request.url.scheme == "https" or settings.public_url.startswith("https:")
 
-    def answer(request: Request, secret: str, info: TokenInfo, status: int) -> Response:
+    async def answer(request: Request, secret: str, info: TokenInfo, status: int) -> Response:
         if info.project_id is None:
             raise Unauthorized("The console needs a project: name one you have a role on.")
-        body = token_body(info, build_catalog(settings, info.project_id))
+        body = token_body(info, await build_catalog(deps.sessions, info.project_id, info.user_id))
         body["csrf_token"] = console.csrf_token(secret)
         left = int((info.expires_at - datetime.now(UTC)).total_seconds())
         cookie = console.session_cookie(secret, max_age_s=left, secure=secure(request))
@@ -123,7 +123,7 @@ def console_router(deps: Deps) -> APIRouter:
         if body.project:
             auth["scope"] = {"project": {"name": body.project, "domain": {"id": "default"}}}
         secret, info = await authenticate(deps, Auth.model_validate(auth))
-        return answer(request, secret, info, 201)
+        return await answer(request, secret, info, 201)
 
     @router.get(f"{PREFIX}/session")
     async def current(
@@ -134,7 +134,7 @@ def console_router(deps: Deps) -> APIRouter:
         info = await deps.tokens.describe(secret) if secret else None
         if secret is None or info is None:
             raise Unauthorized(UNAUTHENTICATED)
-        return answer(request, secret, info, 200)
+        return await answer(request, secret, info, 200)
 
     @router.put(f"{PREFIX}/session")
     async def switch_project(request: Request, body: SwitchBody) -> Response:
@@ -148,7 +148,7 @@ def console_router(deps: Deps) -> APIRouter:
         }
         new_secret, info = await authenticate(deps, Auth.model_validate(auth))
         await deps.tokens.revoke(secret)
-        return answer(request, new_secret, info, 200)
+        return await answer(request, new_secret, info, 200)
 
     @router.delete(f"{PREFIX}/session", status_code=204)
     async def logout(request: Request) -> Response:

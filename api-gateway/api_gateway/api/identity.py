@@ -15,6 +15,7 @@ from fastapi import APIRouter
 from ..wiring import Deps
 from .assignments import assignments_router
 from .auth import auth_router
+from .catalog import catalog_router
 from .domains import domains_router
 from .projects import projects_router
 from .roles import roles_router
@@ -32,6 +33,7 @@ def identity_router(deps: Deps) -> APIRouter:
         roles_router,
         assignments_router,
         domains_router,
+        catalog_router,
     ):
         router.include_router(build(deps))
     return router

@@ -24,7 +24,20 @@ from starlette.responses import Response
 
 from common_rpc.chassis.faults import fault_bytes, keystone_fault
 
-from ..domain.schemas import Auth, Body, ProjectCreate, ProjectUpdate, UserCreate, UserUpdate
+from ..domain.schemas import (
+    Auth,
+    Body,
+    EndpointCreate,
+    EndpointUpdate,
+    ProjectCreate,
+    ProjectUpdate,
+    RegionCreate,
+    RegionUpdate,
+    ServiceCreate,
+    ServiceUpdate,
+    UserCreate,
+    UserUpdate,
+)
 
 
 class AuthRequest(Body):
@@ -45,6 +58,31 @@ class UserCreateBody(Body):
 
 class UserUpdateBody(Body):
     user: UserUpdate
+
+
+class RegionCreateBody(Body):
+    # Keystone accepts an empty body for a region whose id it generates.
+    region: RegionCreate = RegionCreate()
+
+
+class RegionUpdateBody(Body):
+    region: RegionUpdate
+
+
+class ServiceCreateBody(Body):
+    service: ServiceCreate
+
+
+class ServiceUpdateBody(Body):
+    service: ServiceUpdate
+
+
+class EndpointCreateBody(Body):
+    endpoint: EndpointCreate
+
+
+class EndpointUpdateBody(Body):
+    endpoint: EndpointUpdate
 
 
 # --- faults ---------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Keystone's JSON shapes for projects, users, roles, grants, the domain, tokens and the catalog.
+"""Keystone's JSON shapes for projects, users, roles, grants, the domain, tokens, the catalog
+and its regions, services and endpoints.
 
     links = Links(settings.public_url)
     project_view(project, links)   # {"id", "name", ..., "links": {"self": ".../v3/projects/ID"}}
@@ -15,7 +16,16 @@ from typing import Any
 
 from fastapi import Request
 
-from ..db.models import DEFAULT_DOMAIN_ID, DEFAULT_DOMAIN_NAME, Project, Role, User
+from ..db.models import (
+    DEFAULT_DOMAIN_ID,
+    DEFAULT_DOMAIN_NAME,
+    Endpoint,
+    Project,
+    Region,
+    Role,
+    Service,
+    User,
+)
 from ..domain.assignments import Assignment
 from ..domain.catalog import CatalogService
 from ..domain.tokens import TokenInfo
@@ -121,6 +131,44 @@ def assignment_view(item: Assignment, links: Links, *, names: bool) -> dict[str,
     if item.prior_role_id is not None:
         view_links["prior_role"] = links.of("roles", item.prior_role_id)
     return {"role": role, "user": user, "scope": {"project": project}, "links": view_links}
+
+
+def region_view(region: Region, links: Links) -> dict[str, Any]:
+    return {
+        "id": region.id,
+        "description": region.description,
+        "parent_region_id": region.parent_region_id,
+        "links": {"self": links.of("regions", region.id)},
+    }
+
+
+def service_view(service: Service, links: Links) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "id": service.id,
+        "type": service.type,
+        "enabled": service.enabled,
+        "links": {"self": links.of("services", service.id)},
+    }
+    # Keystone keeps name and description as extra attributes: absent until set.
+    if service.name:
+        view["name"] = service.name
+    if service.description is not None:
+        view["description"] = service.description
+    return view
+
+
+def endpoint_view(endpoint: Endpoint, links: Links) -> dict[str, Any]:
+    return {
+        "id": endpoint.id,
+        "interface": endpoint.interface,
+        # ``region`` is Keystone v3.0's name for it; both are shown, as Keystone does.
+        "region": endpoint.region_id,
+        "region_id": endpoint.region_id,
+        "service_id": endpoint.service_id,
+        "url": endpoint.url,
+        "enabled": endpoint.enabled,
+        "links": {"self": links.of("endpoints", endpoint.id)},
+    }
 
 
 def catalog_view(catalog: list[CatalogService]) -> list[dict[str, Any]]:

@@ -8,9 +8,10 @@ added by the chassis migration branch, not declared here.
         session.add(project)
         session.add(User(name="alice", password_hash=stored, default_project_id=project.id))
 
-Identity lives here: projects, users, roles, role assignments and tokens. Only one
-domain exists ("default", named "Default"); ``domain_id`` columns keep Keystone's shape.
-A token row holds the SHA-256 of the secret, never the secret itself.
+Identity lives here: projects, users, roles, role assignments, tokens, and the service
+catalog (regions, services, endpoints). Only one domain exists ("default", named
+"Default"); ``domain_id`` columns keep Keystone's shape. A token row holds the SHA-256 of
+the secret, never the secret itself.
 """
 
 from __future__ import annotations
@@ -86,6 +87,48 @@ class RoleAssignment(Base):
     role_id: Mapped[str] = mapped_column(
         String(64), ForeignKey("roles.id", ondelete="CASCADE"), primary_key=True
     )
+
+
+class Region(Base):
+    """A catalog region; deleting one deletes its child regions (Keystone's rule)."""
+
+    __tablename__ = "regions"
+
+    id: Mapped[str] = mapped_column(String(255), primary_key=True, default=new_id)
+    description: Mapped[str] = mapped_column(String(255), default="")
+    parent_region_id: Mapped[str | None] = mapped_column(
+        String(255), ForeignKey("regions.id", ondelete="CASCADE"), default=None, index=True
+    )
+
+
+class Service(Base):
+    """A catalog service: its type is what clients look up ("compute", "volumev3")."""
+
+    __tablename__ = "services"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
+    type: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str] = mapped_column(String(255), default="")
+    description: Mapped[str | None] = mapped_column(Text, default=None)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Endpoint(Base):
+    """A service's URL for one interface in one region; ``$(project_id)s`` is substituted."""
+
+    __tablename__ = "endpoints"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
+    service_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("services.id", ondelete="CASCADE"), index=True
+    )
+    # RESTRICT: a region with endpoints cannot go (the API answers 403 before that).
+    region_id: Mapped[str | None] = mapped_column(
+        String(255), ForeignKey("regions.id", ondelete="RESTRICT"), default=None, index=True
+    )
+    interface: Mapped[str] = mapped_column(String(8))
+    url: Mapped[str] = mapped_column(Text)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
 class Token(Base):

@@ -1,4 +1,5 @@
-"""First start of identity: the roles, an admin and a demo account, and a clouds.yaml.
+"""First start of identity: the roles, an admin and a demo account, the service catalog's
+rows (``catalog.seed_catalog``: what the settings configure) and a clouds.yaml.
 
     result = await bootstrap(runtime.sessions, settings)     # a BootstrapResult (TypedDict)
     result["admin"]   # {"username": "admin", "password": "...", "project_name": "admin",
@@ -38,6 +39,7 @@ from common_rpc.chassis.migrations import upgrade
 from ..db.models import DEFAULT_DOMAIN_NAME, Project, Role, RoleAssignment, User, new_id
 from ..settings import GatewaySettings
 from .auth import ROLES
+from .catalog import seed_catalog
 from .passwords import Passwords
 
 log = logging.getLogger(__name__)
@@ -114,6 +116,15 @@ async def bootstrap(
             if attempt == ATTEMPTS - 1:
                 raise
             log.info("bootstrap raced another process; looking again")
+    for attempt in range(ATTEMPTS):
+        try:
+            async with sessions.begin() as session:
+                await seed_catalog(session, settings)
+            break
+        except IntegrityError:
+            if attempt == ATTEMPTS - 1:
+                raise
+            log.info("catalog seeding raced another process; looking again")
     await asyncio.to_thread(write_clouds_yaml, settings, done)
     return BootstrapResult(
         admin=done["admin"],

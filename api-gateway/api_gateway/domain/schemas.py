@@ -122,3 +122,60 @@ class UserUpdate(Body):
     default_project_id: Id | None = None
     email: Annotated[str, Field(max_length=255)] | None = None
     description: str | None = None
+
+
+# --- the catalog: regions, services, endpoints --------------------------------------------
+
+RegionId = Annotated[str, Field(min_length=1, max_length=255)]
+Description = Annotated[str, Field(max_length=255)]
+Interface = Literal["admin", "internal", "public"]
+# Keystone's endpoint URL: a scheme, then anything; 225 characters at most.
+URL = Annotated[str, Field(max_length=225, pattern=r"^[a-zA-Z0-9+.-]+:.+")]
+
+
+class RegionCreate(Body):
+    # Empty: one is generated (Keystone accepts "" on create).
+    id: Annotated[str, Field(max_length=255)] | None = None
+    description: Description | None = None
+    parent_region_id: RegionId | None = None
+
+
+class RegionUpdate(Body):
+    id: RegionId | None = None  # only the region's own id is accepted
+    description: Description | None = None
+    parent_region_id: RegionId | None = None
+
+
+class ServiceCreate(Body):
+    type: Name
+    name: Name | None = None
+    description: str | None = None
+    enabled: StrictBool = True
+
+
+class ServiceUpdate(Body):
+    id: str | None = None
+    type: Name | None = None
+    name: Name | None = None
+    description: str | None = None
+    enabled: StrictBool | None = None
+
+
+class EndpointCreate(Body):
+    interface: Interface
+    service_id: str
+    url: URL
+    region_id: str | None = None
+    # Keystone v3.0's name for region_id: a region named so is made when missing.
+    region: str | None = None
+    enabled: StrictBool = True
+
+
+class EndpointUpdate(Body):
+    id: str | None = None
+    interface: Interface | None = None
+    service_id: str | None = None
+    url: URL | None = None
+    region_id: str | None = None
+    region: str | None = None
+    enabled: StrictBool | None = None
