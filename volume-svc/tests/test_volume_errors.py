@@ -106,6 +106,25 @@ TABLE: list[tuple[str, str, Any, tuple[str, ...], int, str, str]] = [
     ("POST", "/volumes/{vol}/action", {"os-frobnicate": {}}, (), 400, "badRequest",
      "There is no such action: os-frobnicate. Verify the request body and Content-Type header "
      "and try again."),
+    # an action on a volume or snapshot that is not there is a 404 whatever the action
+    ("POST", "/volumes/{missing}/action", {"os-frobnicate": {}}, (), 404, "itemNotFound",
+     "Volume {missing} could not be found."),
+    ("POST", "/volumes/{vol}/action", {"os-frobnicate": {}}, "p2", 404, "itemNotFound",
+     "Volume {vol} could not be found."),
+    ("POST", "/snapshots/{missing}/action", {"os-frobnicate": {}}, (), 404, "itemNotFound",
+     "Snapshot {missing} could not be found."),
+    ("POST", "/snapshots/{snap}/action", {"os-frobnicate": {}}, (), 400, "badRequest",
+     "There is no such action: os-frobnicate. Verify the request body and Content-Type header "
+     "and try again."),
+    ("POST", "/volumes/{vol}/action", {"os-set_bootable": {"bootable": "maybe"}}, (), 400,
+     "badRequest", f"Invalid input for field/attribute bootable. Value: maybe. 'maybe' is not "
+     f"one of {BOOLEANS}"),
+    ("POST", "/volumes/{vol}/action", {"os-set_bootable": {}}, (), 400, "badRequest",
+     "Invalid input for field/attribute os-set_bootable. Value: {}. 'bootable' is a required "
+     "property"),
+    ("POST", "/volumes/{vol}/action", {"os-update_readonly_flag": {}}, (), 400, "badRequest",
+     "Invalid input for field/attribute os-update_readonly_flag. Value: {}. 'readonly' is a "
+     "required property"),
     ("POST", "/volumes/{vol}/action", {"os-extend": {"new_size": 3}, "x": 1}, (), 400,
      "badRequest", "Malformed request body"),
     ("POST", "/volumes/{vol}/action", {"os-reset_status": {"status": "error"}}, (), 403,
@@ -195,6 +214,8 @@ async def test_cinder_fault(
     project = "p1"
     if body == "p2":  # the same request from another project
         project, body = "p2", None
+    if roles == "p2":  # this request with its body, from another project
+        project, roles = "p2", ()
     url = f"/v3/{project}{_fill(path, names)}"
     reply = await api.http.request(
         method, url, json=_fill(body, names), headers=api.as_(project, *roles)

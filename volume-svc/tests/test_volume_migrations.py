@@ -94,9 +94,7 @@ async def test_attachments_made_before_0003_are_computes_and_attached(
             async with engine.connect() as conn:
                 row = (
                     await conn.execute(
-                        text(
-                            "SELECT status, origin, attach_mode FROM attachments WHERE id = 'a1'"
-                        )
+                        text("SELECT status, origin, attach_mode FROM attachments WHERE id = 'a1'")
                     )
                 ).one()
                 meta = (

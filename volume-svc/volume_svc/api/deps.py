@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from common_rpc.chassis.links import public_base
 from common_rpc.context import RequestContext, current_context
 
 from ..domain import common
@@ -24,6 +25,7 @@ class Call:
     session: AsyncSession
     ctx: RequestContext
     deps: Deps
+    # The service's public root (the gateway's URL and prefix): links in bodies start here.
     base: str
 
     @property
@@ -49,7 +51,7 @@ async def transaction(request: Request, project_id: str) -> AsyncIterator[Call]:
     ctx = check_project(request, project_id)
     deps = deps_of(request)
     async with common.transaction(deps.sessions) as session:
-        yield Call(session, ctx, deps, str(request.base_url).rstrip("/"))
+        yield Call(session, ctx, deps, public_base(request))
 
 
 def envelope(body: Any, key: str) -> dict[str, Any]:
@@ -63,21 +65,34 @@ def envelope(body: Any, key: str) -> dict[str, Any]:
     return body[key]
 
 
-def action_of(body: Any, known: Collection[str]) -> tuple[str, Any]:
-    """The one action of an ``/action`` body, with Cinder's words when there is none."""
+def action_of(body: Any) -> tuple[str, Any]:
+    """The one action of an ``/action`` body (400 when the body is not one action).
+
+    Whether the action exists is asked later (``known_action``), once the resource was
+    found: an action on a missing volume is a 404 whatever the action.
+    """
     if not isinstance(body, dict) or len(body) != 1:
         raise invalid("Malformed request body")
     ((action, args),) = body.items()
+    return action, args
+
+
+def known_action(action: str, known: Collection[str]) -> None:
+    """Cinder's 400 for an action it does not have."""
     if action not in known:
         raise invalid(
             f"There is no such action: {action}. Verify the request body and Content-Type "
             "header and try again."
         )
-    return action, args
 
 
 def all_tenants(request: Request, ctx: RequestContext) -> bool:
-    """``?all_tenants`` (or ``=1``/``=true``) widens an admin's listing to every project."""
-    if "all_tenants" not in request.query_params or not ctx.is_admin:
+    """``?all_tenants`` (or ``=1``/``=true``; openstacksdk sends ``all_projects``) widens an
+    admin's listing to every project."""
+    if not ctx.is_admin:
         return False
-    return request.query_params["all_tenants"].lower() in ("", "1", "true", "yes")
+    params = request.query_params
+    for name in ("all_tenants", "all_projects"):
+        if name in params and params[name].lower() in ("", "1", "true", "yes"):
+            return True
+    return False

@@ -2,6 +2,10 @@
 
 GET /v3/p1/volumes/detail?status=available&sort=created_at:desc&limit=2
 -> {"volumes": [...], "volumes_links": [{"rel": "next", "href": ".../detail?...&marker=ID"}]}
+
+A page holds at most ``limit`` items (never more than Cinder's ``osapi_max_limit``); a
+full page has a ``next`` link, as Cinder's has (so the last page of a list that divides
+evenly is followed by an empty one). The link is on the gateway's public URL.
 """
 
 from __future__ import annotations
@@ -11,11 +15,18 @@ from typing import Any
 
 from fastapi import Request
 
+from common_rpc.chassis.links import next_link
+
 from ..domain.checks import invalid_input
 from ..domain.errors import invalid, not_found
 
 # Paging, presentation and scope parameters; the rest filter on attributes.
-CONTROL = {"limit", "marker", "sort", "sort_key", "sort_dir", "all_tenants", "offset", "with_count"}
+CONTROL = {
+    "limit", "marker", "sort", "sort_key", "sort_dir", "all_tenants", "all_projects", "offset",
+    "with_count",
+}  # fmt: skip
+# Cinder's ``osapi_max_limit``: the largest page, and the page size when none is asked.
+MAX_LIMIT = 1000
 
 
 def _metadata_filter(text: str) -> dict[str, str]:
@@ -79,19 +90,24 @@ def render_list(
         if marker not in ids:
             raise not_found(kind, marker)
         items = items[ids.index(marker) + 1 :]
-    out: dict[str, Any] = {}
-    limit = params.get("limit")
-    if limit:
-        try:
-            size = int(limit)
-        except ValueError:
-            raise invalid("limit param must be an integer") from None
-        if size < 0:
-            raise invalid("limit param must be positive")
-        if len(items) > size > 0:
-            items = items[:size]
-            next_url = request.url.remove_query_params("marker")
-            href = str(next_url.include_query_params(marker=items[-1]["id"]))
-            out[f"{collection}_links"] = [{"rel": "next", "href": href}]
-    out = {collection: [by_id[i["id"]] for i in items]} | out
+    size = page_size(request)
+    items = items[:size]
+    out: dict[str, Any] = {collection: [by_id[i["id"]] for i in items]}
+    if items and len(items) >= size:
+        out[f"{collection}_links"] = [next_link(request, items[-1]["id"])]
     return out
+
+
+def page_size(request: Request) -> int:
+    """Cinder's ``_get_limit_param``: ``limit`` (at most ``MAX_LIMIT``), 400 if not a
+    whole number of at least 0."""
+    limit = request.query_params.get("limit")
+    if limit is None:
+        return MAX_LIMIT
+    try:
+        size = int(limit)
+    except ValueError:
+        raise invalid("limit param must be an integer") from None
+    if size < 0:
+        raise invalid("limit param must be positive")
+    return min(size, MAX_LIMIT)

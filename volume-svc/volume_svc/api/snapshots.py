@@ -12,7 +12,7 @@ from fastapi import APIRouter, Body, Request, Response
 
 from ..domain import flows, snapshots
 from ..domain.checks import field_error
-from .deps import action_of, all_tenants, envelope, transaction
+from .deps import action_of, all_tenants, envelope, known_action, transaction
 from .listing import render_list
 
 router = APIRouter(prefix="/v3/{project_id}/snapshots", tags=["snapshots"])
@@ -77,9 +77,11 @@ async def delete_snapshot(request: Request, project_id: str, snapshot_id: str) -
 async def snapshot_action(
     request: Request, project_id: str, snapshot_id: str, body: Any = Body(None)
 ) -> Response:
-    action, args = action_of(body, ("os-reset_status",))
-    if not isinstance(args, dict):
-        raise field_error(action, args, f"{args!r} is not of type 'object'")
+    action, args = action_of(body)
     async with transaction(request, project_id) as call:
+        await snapshots.get(call.session, call.ctx, snapshot_id)  # a missing one: 404
+        known_action(action, ("os-reset_status",))
+        if not isinstance(args, dict):
+            raise field_error(action, args, f"{args!r} is not of type 'object'")
         await snapshots.reset_status(call.session, call.ctx, snapshot_id, args)
     return Response(status_code=202)

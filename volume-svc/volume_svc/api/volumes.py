@@ -15,7 +15,7 @@ from common_rpc.errors import NotFound
 from ..domain import attach, flows, volumes
 from ..domain.checks import field_error, required
 from ..domain.errors import invalid
-from .deps import action_of, all_tenants, envelope, transaction
+from .deps import action_of, all_tenants, envelope, known_action, transaction
 from .listing import render_list
 
 router = APIRouter(prefix="/v3/{project_id}/volumes", tags=["volumes"])
@@ -80,28 +80,51 @@ async def delete_volume(request: Request, project_id: str, volume_id: str) -> Re
     return Response(status_code=202)
 
 
+# The actions this API serves; attaching is compute's (RPC) or the attachments API's.
+ACTIONS = (
+    "os-extend",
+    "os-reset_status",
+    "os-roll_detaching",
+    "os-set_bootable",
+    "os-update_readonly_flag",
+)
+# Those whose argument must be an object (Cinder's schemas check it before the volume).
+_OBJECT_ARGS = ("os-extend", "os-reset_status")
+
+
 @router.post("/{volume_id}/action", status_code=202)
 async def volume_action(
     request: Request, project_id: str, volume_id: str, body: Any = Body(None)
 ) -> Response:
-    """``os-extend``, ``os-reset_status`` and ``os-roll_detaching`` (a failed detach's
-    volume back to ``in-use``); attaching is compute's, over RPC."""
-    action, args = action_of(body, ("os-extend", "os-reset_status", "os-roll_detaching"))
-    if action != "os-roll_detaching" and not isinstance(args, dict):
+    """``os-extend``, ``os-reset_status``, ``os-roll_detaching`` (a failed detach's volume
+    back to ``in-use``), ``os-set_bootable`` (200) and ``os-update_readonly_flag``.
+
+    The volume is looked up before the action: any action on a missing volume is a 404,
+    an action this API does not have on an existing one Cinder's 400.
+    """
+    action, args = action_of(body)
+    if action in _OBJECT_ARGS and not isinstance(args, dict):
         raise field_error(action, args, f"{args!r} is not of type 'object'")
     async with transaction(request, project_id) as call:
-        if action == "os-extend":
-            if "new_size" not in args:
-                raise required(action, args, "new_size")
-            vol, size = await volumes.begin_extend(
-                call.session, call.ctx, call.settings, volume_id, args["new_size"]
-            )
-        elif action == "os-reset_status":
+        vol = await volumes.get(call.session, call.ctx, volume_id)
+        known_action(action, ACTIONS)
+        if action == "os-set_bootable":
+            await volumes.set_bootable(call.session, call.ctx, vol, args)
+            return Response(status_code=200)
+        if action == "os-update_readonly_flag":
+            await volumes.update_readonly(call.session, call.ctx, vol, args)
+            return Response(status_code=202)
+        if action == "os-reset_status":
             await volumes.reset_status(call.session, call.ctx, volume_id, args)
             return Response(status_code=202)
-        else:
+        if action == "os-roll_detaching":
             await attach.roll_detaching(call.session, call.ctx, volume_id)
             return Response(status_code=202)
+        if "new_size" not in args:
+            raise required(action, args, "new_size")
+        vol, size = await volumes.begin_extend(
+            call.session, call.ctx, call.settings, volume_id, args["new_size"]
+        )
     call.deps.tasks.spawn(flows.finish_extend(call.deps, call.ctx, vol.id, size))
     return Response(status_code=202)
 

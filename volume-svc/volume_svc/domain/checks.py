@@ -37,6 +37,15 @@ def invalid_input(reason: str) -> Invalid:
     return Invalid(f"Invalid input received: {reason}")
 
 
+def root(body: Any, name: str) -> None:
+    """The body is an object with ``name``: Cinder's schema errors at the root have no
+    field (``'metadata' is a required property``)."""
+    if not isinstance(body, dict):
+        raise Invalid(f"{body!r} is not of type 'object'")
+    if name not in body:
+        raise Invalid(f"{name!r} is a required property")
+
+
 def required(container: str, value: Any, name: str) -> Invalid:
     return field_error(container, value, f"{name!r} is a required property")
 
@@ -90,3 +99,48 @@ def status(value: Any, field: str, kind: str, allowed: tuple[str, ...]) -> str:
     if value.lower() not in allowed:
         raise field_error(field, value, f"{value!r} is not a {kind!r}")
     return value.lower()
+
+
+# Metadata keys: the snapshot and volume metadata schemas' patternProperties.
+METADATA_KEY = re.compile(r"^[a-zA-Z0-9-_:. ]{1,255}$")
+# Extra spec keys (``extra_specs_with_no_spaces_key``): no spaces.
+SPEC_KEY = re.compile(r"^[a-zA-Z0-9-_:.]{1,255}$")
+
+
+def additional(field: str, value: Any, extra: list[str]) -> Invalid:
+    """jsonschema's ``additionalProperties: False`` message."""
+    words = ", ".join(repr(k) for k in sorted(extra))
+    verb = "was" if len(extra) == 1 else "were"
+    return field_error(
+        field, value, f"Additional properties are not allowed ({words} {verb} unexpected)"
+    )
+
+
+def string_map(
+    value: Any,
+    field: str,
+    *,
+    key: re.Pattern[str] = METADATA_KEY,
+    nullable: bool = False,
+    exactly_one: bool = False,
+) -> dict[str, str | None]:
+    """An object of string values up to 255 characters under keys matching ``key``
+    (metadata, extra specs), with the messages of Cinder's schemas."""
+    if not isinstance(value, dict):
+        raise field_error(field, value, f"{value!r} is not of type 'object'")
+    if exactly_one and len(value) < 1:
+        raise field_error(field, value, f"{value!r} does not have enough properties")
+    if exactly_one and len(value) > 1:
+        raise field_error(field, value, f"{value!r} has too many properties")
+    extra = [k for k in value if not key.match(k)]
+    if extra:
+        raise additional(field, value, extra)
+    for name, item in value.items():
+        if item is None and nullable:
+            continue
+        if not isinstance(item, str):
+            kinds = "['string', 'null']" if nullable else "'string'"
+            raise field_error(name, item, f"{item!r} is not of type {kinds}")
+        if len(item) > 255:
+            raise field_error(name, item, f"{item!r} is too long")
+    return dict(value)

@@ -45,9 +45,16 @@ def links(base: str, project_id: str, volume_id: str) -> list[dict[str, str]]:
     return [{"rel": "self", "href": base + path}, {"rel": "bookmark", "href": base + path}]
 
 
+# Admin metadata keys Cinder shows inside a volume's ``metadata`` (its
+# ``add_visible_admin_metadata``).
+VISIBLE_ADMIN_METADATA = ("readonly", "attached_mode")
+
+
 def attachments(vol: Volume) -> list[dict[str, Any]]:
+    """The volume's attachment once attached (a reserved or connecting one is not shown,
+    as Cinder shows only ``attached`` ones)."""
     att = vol.attachment
-    if att is None:
+    if att is None or att.status != "attached":
         return []
     return [
         {
@@ -82,7 +89,7 @@ def view(vol: Volume, ctx: RequestContext, base: str = "", *, detail: bool = Tru
         "encrypted": False,
         "multiattach": False,
         "attachments": attachments(vol),
-        "metadata": dict(vol.metadata_ or {}),
+        "metadata": shown_metadata(vol),
         "snapshot_id": vol.snapshot_id,
         "source_volid": vol.source_volid,
         "user_id": vol.user_id,
@@ -104,6 +111,13 @@ def view(vol: Volume, ctx: RequestContext, base: str = "", *, detail: bool = Tru
         out["os-vol-mig-status-attr:migstat"] = None
         out["os-vol-mig-status-attr:name_id"] = None
     return out
+
+
+def shown_metadata(vol: Volume) -> dict[str, str]:
+    """The owner's metadata with the visible admin metadata (``readonly``) over it."""
+    admin = vol.admin_metadata or {}
+    visible = {k: admin[k] for k in VISIBLE_ADMIN_METADATA if k in admin}
+    return dict(vol.metadata_ or {}) | visible
 
 
 def info(vol: Volume, ctx: RequestContext) -> VolumeInfo:
@@ -288,6 +302,50 @@ async def begin_extend(
         deadline=timedelta(seconds=settings.task_deadline_s),
     )  # fmt: skip
     return vol, size
+
+
+async def set_bootable(session: AsyncSession, ctx: RequestContext, vol: Volume, args: Any) -> None:
+    """``os-set_bootable``: any status (Cinder's ``volume_api.update``)."""
+    if not isinstance(args, dict):
+        raise checks.field_error("os-set_bootable", args, f"{args!r} is not of type 'object'")
+    if "bootable" not in args:
+        raise checks.required("os-set_bootable", args, "bootable")
+    _only(args, "os-set_bootable", ("bootable",))
+    vol.bootable = checks.boolean(args["bootable"], "bootable")
+    vol.updated_at = utcnow()
+    await session.flush()
+    await emit(session, ctx, vol, events.UPDATE)
+
+
+async def update_readonly(
+    session: AsyncSession, ctx: RequestContext, vol: Volume, args: Any
+) -> None:
+    """``os-update_readonly_flag``: admin metadata ``readonly`` "True"/"False" (Cinder's
+    spelling), only while the volume is ``available``."""
+    if not isinstance(args, dict):
+        raise checks.field_error(
+            "os-update_readonly_flag", args, f"{args!r} is not of type 'object'"
+        )
+    if "readonly" not in args:
+        raise checks.required("os-update_readonly_flag", args, "readonly")
+    _only(args, "os-update_readonly_flag", ("readonly",))
+    flag = checks.boolean(args["readonly"], "readonly")
+    if vol.status != "available":
+        raise invalid(
+            f"Invalid volume: Volume {vol.id} status must be available to update readonly "
+            f"flag, but current status is: {vol.status}."
+        )
+    vol.admin_metadata = (vol.admin_metadata or {}) | {"readonly": str(flag)}
+    vol.updated_at = utcnow()
+    await session.flush()
+    await emit(session, ctx, vol, events.UPDATE)
+
+
+def _only(args: dict[str, Any], field: str, allowed: tuple[str, ...]) -> None:
+    """The schemas' ``additionalProperties: False``."""
+    extra = [k for k in args if k not in allowed]
+    if extra:
+        raise checks.additional(field, args, extra)
 
 
 async def reset_status(
