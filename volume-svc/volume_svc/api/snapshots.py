@@ -1,7 +1,8 @@
 """``/v3/{project_id}/snapshots``: point-in-time copies of a volume, on its host.
 
 Create and update answer Cinder's summary view; show and ``/detail`` add
-``os-extended-snapshot-attributes:progress`` and ``:project_id``.
+``os-extended-snapshot-attributes:progress`` and ``:project_id``. ``metadata`` and
+``metadata/{key}`` are Cinder's snapshot metadata API.
 """
 
 from __future__ import annotations
@@ -85,3 +86,57 @@ async def snapshot_action(
             raise field_error(action, args, f"{args!r} is not of type 'object'")
         await snapshots.reset_status(call.session, call.ctx, snapshot_id, args)
     return Response(status_code=202)
+
+
+@router.get("/{snapshot_id}/metadata")
+async def show_metadata(request: Request, project_id: str, snapshot_id: str) -> dict[str, Any]:
+    async with transaction(request, project_id) as call:
+        snap = await snapshots.get(call.session, call.ctx, snapshot_id)
+        return {"metadata": dict(snap.metadata_ or {})}
+
+
+@router.post("/{snapshot_id}/metadata")
+async def add_metadata(
+    request: Request, project_id: str, snapshot_id: str, body: Any = Body(None)
+) -> dict[str, Any]:
+    """Merge the given keys into the metadata; answer all of it."""
+    async with transaction(request, project_id) as call:
+        merged = await snapshots.set_metadata(
+            call.session, call.ctx, snapshot_id, body, replace=False
+        )
+        return {"metadata": merged}
+
+
+@router.put("/{snapshot_id}/metadata")
+async def replace_metadata(
+    request: Request, project_id: str, snapshot_id: str, body: Any = Body(None)
+) -> dict[str, Any]:
+    async with transaction(request, project_id) as call:
+        new = await snapshots.set_metadata(call.session, call.ctx, snapshot_id, body, replace=True)
+        return {"metadata": new}
+
+
+@router.get("/{snapshot_id}/metadata/{key}")
+async def show_metadata_item(
+    request: Request, project_id: str, snapshot_id: str, key: str
+) -> dict[str, Any]:
+    async with transaction(request, project_id) as call:
+        return {"meta": await snapshots.metadata_item(call.session, call.ctx, snapshot_id, key)}
+
+
+@router.put("/{snapshot_id}/metadata/{key}")
+async def set_metadata_item(
+    request: Request, project_id: str, snapshot_id: str, key: str, body: Any = Body(None)
+) -> dict[str, Any]:
+    async with transaction(request, project_id) as call:
+        meta = await snapshots.set_metadata_item(call.session, call.ctx, snapshot_id, key, body)
+        return {"meta": meta}
+
+
+@router.delete("/{snapshot_id}/metadata/{key}")
+async def delete_metadata_item(
+    request: Request, project_id: str, snapshot_id: str, key: str
+) -> Response:
+    async with transaction(request, project_id) as call:
+        await snapshots.delete_metadata_item(call.session, call.ctx, snapshot_id, key)
+    return Response(status_code=200)

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from common_rpc.context import RequestContext
 from common_rpc.contracts.payloads import SnapshotPayload
+from common_rpc.errors import NotFound
 from common_rpc.outbox import add_event
 
 from .. import events
@@ -23,7 +24,7 @@ from ..db.models import Snapshot, utcnow
 from ..settings import VolumeSettings
 from . import checks, quotas, states, volumes
 from .common import deadline, iso, metadata, new_id, owns, project_of, text
-from .errors import forbidden, not_found
+from .errors import forbidden, invalid, not_found
 
 # The statuses of a snapshot whose copy was made (Cinder sets progress to 100% then).
 MADE = ("available", "deleting", "error_deleting")
@@ -112,6 +113,60 @@ async def update(
     snap.updated_at = utcnow()
     await session.flush()
     return snap
+
+
+async def set_metadata(
+    session: AsyncSession, ctx: RequestContext, snapshot_id: str, body: Any, *, replace: bool
+) -> dict[str, str]:
+    """``PUT .../metadata`` replaces the metadata, ``POST`` merges into it (Cinder's
+    ``update_snapshot_metadata(delete=...)``); the whole metadata is answered."""
+    checks.root(body, "metadata")
+    given = checks.string_map(body["metadata"], "metadata")
+    snap = await get(session, ctx, snapshot_id)
+    snap.metadata_ = given if replace else dict(snap.metadata_ or {}) | given
+    snap.updated_at = utcnow()
+    await session.flush()
+    return dict(snap.metadata_)
+
+
+async def metadata_item(
+    session: AsyncSession, ctx: RequestContext, snapshot_id: str, key: str
+) -> dict[str, str]:
+    snap = await get(session, ctx, snapshot_id)
+    if key not in (snap.metadata_ or {}):
+        raise _no_key(snapshot_id, key)
+    return {key: snap.metadata_[key]}
+
+
+async def set_metadata_item(
+    session: AsyncSession, ctx: RequestContext, snapshot_id: str, key: str, body: Any
+) -> dict[str, str]:
+    """``PUT .../metadata/{key}`` with ``{"meta": {key: value}}``: exactly that key."""
+    checks.root(body, "meta")
+    meta = checks.string_map(body["meta"], "meta", exactly_one=True)
+    if key not in meta:
+        raise invalid("Request body and URI mismatch")
+    snap = await get(session, ctx, snapshot_id)
+    snap.metadata_ = dict(snap.metadata_ or {}) | meta
+    snap.updated_at = utcnow()
+    await session.flush()
+    return {key: snap.metadata_[key]}
+
+
+async def delete_metadata_item(
+    session: AsyncSession, ctx: RequestContext, snapshot_id: str, key: str
+) -> None:
+    snap = await get(session, ctx, snapshot_id)
+    if key not in (snap.metadata_ or {}):
+        raise _no_key(snapshot_id, key)
+    snap.metadata_ = {k: v for k, v in snap.metadata_.items() if k != key}
+    snap.updated_at = utcnow()
+    await session.flush()
+
+
+def _no_key(snapshot_id: str, key: str) -> NotFound:
+    """Cinder's SnapshotMetadataNotFound."""
+    return NotFound(f"Snapshot {snapshot_id} has no metadata with key {key}.")
 
 
 async def begin_delete(
