@@ -161,6 +161,10 @@ async def test_quota_set_api(tmp_path: Path, amqp_url: str) -> None:
             "injected_file_path_bytes": 255,
             "server_groups": 10,
             "server_group_members": 10,
+            "floating_ips": -1,
+            "fixed_ips": -1,
+            "security_groups": -1,
+            "security_group_rules": -1,
         }
         defaults = (await c.api.get("p1", f"{QUOTA}/p1/defaults")).json()["quota_set"]
         assert defaults == own.json()["quota_set"]

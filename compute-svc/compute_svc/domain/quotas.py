@@ -14,7 +14,11 @@ so nothing of it is created. Usage always equals the rows:
   the key was made in), like the other resources.
 
 Nova's other quota keys (``metadata_items``, ``injected_files``, ...) are shown with
-fixed values: the limits they name are fixed here (``EXTRA``), not per project.
+fixed values: the limits they name are fixed here (``EXTRA``), not per project. The 2.1
+schema also requires the network keys Nova proxied before 2.36 (``floating_ips``,
+``fixed_ips``, ``security_groups``, ``security_group_rules``): the network service
+enforces those with its own quotas, so compute shows them as -1 (no compute limit), as
+``/limits`` does.
 """
 
 from __future__ import annotations
@@ -42,6 +46,10 @@ EXTRA = {
     "injected_file_path_bytes": 255,
     "server_groups": 10,
     "server_group_members": 10,
+    "floating_ips": -1,
+    "fixed_ips": -1,
+    "security_groups": -1,
+    "security_group_rules": -1,
 }
 
 
