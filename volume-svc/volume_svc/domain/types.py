@@ -1,4 +1,9 @@
-"""Volume types: a default one always exists; admins add more (no backend choice yet)."""
+"""Volume types: a default one always exists; admins add, rename and delete more, and set
+their extra specs (kept and shown; no backend choice reads them yet).
+
+Extra specs are the admin's: other callers see only the keys Cinder shows users
+(``USER_VISIBLE_EXTRA_SPECS``).
+"""
 
 from __future__ import annotations
 
@@ -9,11 +14,24 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from common_rpc.context import RequestContext
+from common_rpc.errors import Conflict, NotFound
 
 from ..db.models import Volume, VolumeType
 from ..settings import VolumeSettings
+from . import checks
 from .common import new_id, text
 from .errors import forbidden, invalid, not_found
+
+# Cinder's policies.type_extra_specs.USER_VISIBLE_EXTRA_SPECS.
+USER_VISIBLE_EXTRA_SPECS = ("RESKEY:availability_zones", "multiattach", "replication_enabled")
+_UPDATABLE = ("name", "description", "is_public")
+
+
+def visible_specs(vt: VolumeType, ctx: RequestContext) -> dict[str, Any]:
+    specs = dict(vt.extra_specs or {})
+    if ctx.is_admin:
+        return specs
+    return {k: v for k, v in specs.items() if k in USER_VISIBLE_EXTRA_SPECS}
 
 
 def view(vt: VolumeType, ctx: RequestContext) -> dict[str, Any]:
@@ -23,7 +41,7 @@ def view(vt: VolumeType, ctx: RequestContext) -> dict[str, Any]:
         "description": vt.description,
         "is_public": vt.is_public,
         "os-volume-type-access:is_public": vt.is_public,
-        "extra_specs": dict(vt.extra_specs or {}),
+        "extra_specs": visible_specs(vt, ctx),
         "qos_specs_id": None,
     }
     return out
@@ -104,3 +122,95 @@ async def remove(
     if await session.scalar(select(exists().where(Volume.volume_type_id == vt.id))):
         raise invalid(f"Target volume type {vt.id} is still in use.")
     await session.delete(vt)
+
+
+async def update(
+    session: AsyncSession,
+    ctx: RequestContext,
+    settings: VolumeSettings,
+    ref: str,
+    body: dict[str, Any],
+) -> VolumeType:
+    """Cinder's type update: ``name``, ``description`` and ``is_public``, at least one.
+
+    The default type keeps its name: it is found by the name in the settings.
+    """
+    extra = [k for k in body if k not in _UPDATABLE]
+    if extra:
+        raise checks.additional("volume_type", body, extra)
+    name = body.get("name")
+    if name is not None and (not isinstance(name, str) or not 1 <= len(name) <= 255):
+        raise checks.field_error("name", name, f"{name!r} is not a valid name")
+    description = body.get("description")
+    if description is not None and (not isinstance(description, str) or len(description) > 255):
+        raise checks.field_error("description", description, f"{description!r} is too long")
+    public = body.get("is_public")
+    is_public = None if public is None else checks.boolean(public, "is_public")
+    if not ctx.is_admin:
+        raise forbidden("Policy doesn't allow volume_extension:types_manage to be performed.")
+    if name is not None and not name.strip():
+        raise invalid("Volume type name can not be empty.")
+    if name is None and description is None and is_public is None:
+        raise invalid("Specify volume type name, description, is_public or a combination thereof.")
+    vt = await get(session, ctx, ref)
+    if name is not None and name != vt.name:
+        if vt.name == settings.default_volume_type:
+            raise invalid(f"The default volume type {vt.name} can not be renamed.")
+        taken = select(exists().where(VolumeType.name == name, VolumeType.id != vt.id))
+        if await session.scalar(taken):
+            raise Conflict(f"Volume Type {name} already exists.")
+        vt.name = name
+    if description is not None:
+        vt.description = description
+    if is_public is not None:
+        vt.is_public = is_public
+    try:
+        await session.flush()
+    except IntegrityError:
+        # Renamed meanwhile by another request to the same name.
+        raise Conflict(f"Volume Type {name} already exists.") from None
+    return vt
+
+
+async def extra_specs(session: AsyncSession, ctx: RequestContext, ref: str) -> dict[str, Any]:
+    return visible_specs(await get(session, ctx, ref), ctx)
+
+
+async def extra_spec(
+    session: AsyncSession, ctx: RequestContext, ref: str, key: str
+) -> dict[str, Any]:
+    specs = await extra_specs(session, ctx, ref)
+    if key not in specs:
+        raise _no_spec(ref, key)
+    return {key: specs[key]}
+
+
+async def set_extra_specs(
+    session: AsyncSession, ctx: RequestContext, ref: str, specs: dict[str, Any]
+) -> None:
+    """Add or change the given keys (admins; not while volumes use the type, as Cinder)."""
+    vt = await _changeable(session, ctx, ref)
+    vt.extra_specs = dict(vt.extra_specs or {}) | specs
+    await session.flush()
+
+
+async def delete_extra_spec(session: AsyncSession, ctx: RequestContext, ref: str, key: str) -> None:
+    vt = await _changeable(session, ctx, ref)
+    if key not in (vt.extra_specs or {}):
+        raise _no_spec(vt.id, key)
+    vt.extra_specs = {k: v for k, v in vt.extra_specs.items() if k != key}
+    await session.flush()
+
+
+async def _changeable(session: AsyncSession, ctx: RequestContext, ref: str) -> VolumeType:
+    if not ctx.is_admin:
+        raise forbidden("Policy doesn't allow volume_extension:types_extra_specs to be performed.")
+    vt = await get(session, ctx, ref)
+    if await session.scalar(select(exists().where(Volume.volume_type_id == vt.id))):
+        raise invalid("Volume Type is currently in use.")
+    return vt
+
+
+def _no_spec(type_id: str, key: str) -> NotFound:
+    """Cinder's VolumeTypeExtraSpecsNotFound."""
+    return NotFound(f"Volume Type {type_id} has no extra specs with key {key}.")
