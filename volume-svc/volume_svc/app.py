@@ -22,7 +22,7 @@ from common_rpc.chassis.faults import nova_fault
 from common_rpc.chassis.ping import ping_router
 from common_rpc.chassis.runtime import ServiceRuntime
 
-from .api import limits, quotas, services, snapshots, types, versions, volumes
+from .api import limits, quotas, services, snapshots, transfers, types, versions, volumes
 from .db.models import Snapshot, Volume, VolumeExport
 from .rpc.handlers import rpc as volume_rpc
 from .settings import VolumeSettings
@@ -79,6 +79,8 @@ def create_app(settings: VolumeSettings | None = None) -> FastAPI:
             quotas.router,
             services.router,
             limits.router,
+            transfers.legacy_router,
+            transfers.router,
         ],
     )
     app.state.deps = deps

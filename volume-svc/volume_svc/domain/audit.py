@@ -21,7 +21,10 @@ from ..wiring import Deps
 from .common import transaction
 
 # Statuses in which a volume's file must exist on its host.
-HAS_FILE = ("available", "reserved", "attaching", "in-use", "detaching", "extending")
+HAS_FILE = (
+    "available", "reserved", "attaching", "in-use", "detaching", "extending",
+    "awaiting-transfer",
+)  # fmt: skip
 
 
 async def run(deps: Deps) -> AuditReport:

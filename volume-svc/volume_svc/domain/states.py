@@ -31,6 +31,7 @@ VOLUME_STATUSES = (
     "error_deleting",
     "extending",
     "error_extending",
+    "awaiting-transfer",
 )
 SNAPSHOT_STATUSES = ("creating", "available", "deleting", "error", "error_deleting")
 
@@ -51,6 +52,9 @@ VOLUME_FROM: dict[str, tuple[str, ...]] = {
     "detach": ("detaching", "in-use"),
     "roll_detaching": ("detaching",),
     "unreserve": ("reserved", "attaching"),
+    # offered to another project (domain.transfers), then accepted or withdrawn
+    "transfer": ("available",),
+    "transfer_end": ("awaiting-transfer",),
 }
 SNAPSHOT_FROM: dict[str, tuple[str, ...]] = {
     "create_done": ("creating",),
