@@ -200,7 +200,7 @@ CASES: dict[str, Case] = {
         "GET", lambda w: "/v2.0/networks?limit=x", None, 400, "BadRequest",
         lambda w: "Bad limit request: Limit must be an integer 0 or greater and not 'x'."),
     "network list sort key": Case(
-        "GET", lambda w: "/v2.0/networks?sort_key=bogus", None, 400, "HTTPBadRequest",
+        "GET", lambda w: "/v2.0/networks?sort_key=bogus&sort_dir=asc", None, 400, "HTTPBadRequest",
         lambda w: "['bogus'] is invalid attribute for sort_keys"),
     # subnets
     "subnet not found": Case(

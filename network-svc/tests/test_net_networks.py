@@ -79,7 +79,7 @@ async def test_list_pages_with_links(tmp_path) -> None:
     async with network_api(tmp_path) as api:
         for name in ("c", "a", "b"):
             await api.network("pA", name=name)
-        first = (await api.get("pA", "/v2.0/networks?limit=2&sort_key=name")).json()
+        first = (await api.get("pA", "/v2.0/networks?limit=2&sort_key=name&sort_dir=asc")).json()
         assert [n["name"] for n in first["networks"]] == ["a", "b"]
         href = first["networks_links"][0]["href"]
         rest = (await api.http.get(href, headers=api.as_("pA"))).json()

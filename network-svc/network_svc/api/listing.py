@@ -11,7 +11,7 @@ from typing import Any
 
 from fastapi import Request
 
-from ..domain.errors import bad_request, invalid
+from ..domain.errors import bad_request, invalid, not_found
 
 # Paging and presentation parameters; everything else is an attribute filter.
 CONTROL = {"limit", "marker", "sort_key", "sort_dir", "fields", "page_reverse"}
@@ -60,45 +60,140 @@ def select_fields(item: dict[str, Any], fields: list[str]) -> dict[str, Any]:
     return {k: v for k, v in item.items() if k in fields} if fields else item
 
 
+_STANDARD = "id name description project_id tenant_id tags created_at updated_at revision_number"
+# Each collection's attributes (a filter or sort_key on anything else is refused, as
+# Neutron's filter validation does); the lists and dictionaries among them are no sort key.
+ATTRIBUTES: dict[str, frozenset[str]] = {
+    name: frozenset(f"{_STANDARD} {attrs}".split())
+    for name, attrs in {
+        "networks": "status admin_state_up subnets shared router:external mtu "
+        "port_security_enabled availability_zones availability_zone_hints is_default "
+        "ipv4_address_scope ipv6_address_scope provider:network_type "
+        "provider:physical_network provider:segmentation_id",
+        "subnets": "network_id cidr ip_version gateway_ip allocation_pools enable_dhcp "
+        "dns_nameservers host_routes ipv6_ra_mode ipv6_address_mode subnetpool_id "
+        "service_types",
+        "ports": "network_id mac_address admin_state_up status device_id device_owner "
+        "fixed_ips security_groups allowed_address_pairs extra_dhcp_opts "
+        "port_security_enabled binding:vnic_type binding:host_id binding:vif_type "
+        "binding:vif_details binding:profile",
+        "routers": "status admin_state_up external_gateway_info routes distributed ha "
+        "availability_zones availability_zone_hints flavor_id",
+        "floatingips": "floating_ip_address floating_network_id router_id port_id "
+        "fixed_ip_address status port_details dns_name dns_domain qos_policy_id "
+        "port_forwardings",
+        "security_groups": "stateful shared security_group_rules",
+        "security_group_rules": "security_group_id direction ethertype protocol "
+        "port_range_min port_range_max remote_ip_prefix remote_group_id "
+        "remote_address_group_id normal_cidr normalized_cidr belongs_to_default_sg",
+        "agents": "agent_type binary host topic alive admin_state_up availability_zone "
+        "configurations started_at heartbeat_timestamp resources_synced",
+    }.items()
+}
+NOT_SORTABLE = frozenset(
+    "tags subnets availability_zones availability_zone_hints allocation_pools "
+    "dns_nameservers host_routes service_types fixed_ips security_groups "
+    "allowed_address_pairs extra_dhcp_opts binding:vif_details binding:profile "
+    "external_gateway_info routes port_details port_forwardings security_group_rules "
+    "configurations".split()
+)
+# The fault a collection's unknown marker answers (Neutron looks the marker up).
+KINDS = {
+    "networks": "Network",
+    "subnets": "Subnet",
+    "ports": "Port",
+    "routers": "Router",
+    "floatingips": "FloatingIP",
+    "security_groups": "SecurityGroup",
+    "security_group_rules": "SecurityGroupRule",
+    "agents": "Agent",
+}
+
+
+def _sorting(params: Any, collection: str) -> list[tuple[str, bool]]:
+    """[(sort key, descending)], Neutron's checks: known scalar keys, one asc/desc each."""
+    keys = [k for k in params.getlist("sort_key") if k]
+    dirs = [d for d in params.getlist("sort_dir") if d]
+    if len(keys) != len(dirs):
+        raise invalid("The number of sort_keys and sort_dirs must be same")
+    allowed = ATTRIBUTES.get(collection, frozenset()) - NOT_SORTABLE
+    absent = [k for k in keys if k not in allowed]
+    if absent:
+        raise invalid(f"{absent} is invalid attribute for sort_keys")
+    wrong = [d for d in dirs if d not in ("asc", "desc")]
+    if wrong:
+        raise invalid(f"{wrong} is invalid value for sort_dirs, valid value is 'asc' and 'desc'")
+    return [(key, direction == "desc") for key, direction in zip(keys, dirs, strict=True)]
+
+
+def _sort_value(item: dict[str, Any], key: str) -> tuple[int, Any]:
+    """None first, then booleans and numbers as numbers, everything else as text."""
+    value = item.get(key)
+    if value is None:
+        return (0, "")
+    if isinstance(value, (bool, int, float)):
+        return (1, value)
+    return (2, str(value))
+
+
+def _order(items: list[dict[str, Any]], sorting: list[tuple[str, bool]]) -> list[dict[str, Any]]:
+    out = sorted(items, key=lambda i: i["id"])  # the tie-breaker Neutron adds: id ascending
+    for key, descending in reversed(sorting):
+        out = sorted(out, key=lambda i: _sort_value(i, key), reverse=descending)
+    return out
+
+
+def _limit(params: Any) -> int | None:
+    limit = params.get("limit")
+    if limit is None or limit == "":
+        return None
+    try:
+        size = int(limit)
+    except ValueError:
+        size = -1
+    if size < 0:
+        raise bad_request("limit", f"Limit must be an integer 0 or greater and not '{limit}'")
+    return size or None  # 0: no limit, as Neutron reads it
+
+
 def render_list(request: Request, collection: str, items: list[dict[str, Any]]) -> dict[str, Any]:
     params = request.query_params
+    known = ATTRIBUTES.get(collection)
+    unknown = sorted(k for k in params if k not in CONTROL and known and k not in known)
+    if unknown:
+        raise invalid(f"{unknown} is invalid attribute for filtering")
+    sorting = _sorting(params, collection)
+    size = _limit(params)
+    everything = items
     for key in {k for k in params if k not in CONTROL}:
         wanted = params.getlist(key)
         if key in ADDRESS_FILTERS:
             wanted = [canonical(w) for w in wanted]
         if key == "fixed_ips":
             items = [i for i in items if _fixed_ip_match(i, wanted)]
-        elif items and key in items[0]:
+        else:
             items = [i for i in items if _matches(i.get(key), wanted)]
-    sort_key = params.get("sort_key")
-    if sort_key:
-        if items and sort_key not in items[0]:
-            raise invalid(f"{[sort_key]} is invalid attribute for sort_keys")
-        direction = params.get("sort_dir", "asc")
-        if direction not in ("asc", "desc"):
-            raise invalid(
-                f"{[direction]} is invalid value for sort_dirs, valid value is 'asc' and 'desc'"
-            )
-        reverse = direction == "desc"
-        items = sorted(items, key=lambda i: (str(i.get(sort_key) or ""), i["id"]), reverse=reverse)
+    items = _order(items, sorting) if sorting else items
     marker = params.get("marker")
-    if marker:
-        ids = [i["id"] for i in items]
-        items = items[ids.index(marker) + 1 :] if marker in ids else []
+    if marker and size is not None:
+        # As Neutron: the marker is looked up among what the caller may see (404 if it is
+        # unknown), and the page starts after its place in the order, filtered or not.
+        found = next((i for i in everything if i["id"] == marker), None)
+        if found is None:
+            raise not_found(KINDS.get(collection, "Resource"), marker)
+        ids = {i["id"] for i in items} | {marker}
+        if sorting:
+            ordered = _order([i for i in everything if i["id"] in ids], sorting)
+        else:
+            ordered = [i for i in everything if i["id"] in ids]
+        place = next(n for n, i in enumerate(ordered) if i["id"] == marker)
+        items = ordered[place + 1 :]
     out: dict[str, Any] = {}
-    limit = params.get("limit")
-    if limit:
-        try:
-            size = int(limit)
-        except ValueError:
-            size = -1
-        if size < 0:
-            raise bad_request("limit", f"Limit must be an integer 0 or greater and not '{limit}'")
-        if size > 0 and len(items) > size:
-            items = items[:size]
-            next_url = request.url.remove_query_params("marker")
-            href = str(next_url.include_query_params(marker=items[-1]["id"]))
-            out[f"{collection}_links"] = [{"rel": "next", "href": href}]
+    if size is not None and len(items) > size:
+        items = items[:size]
+        next_url = request.url.remove_query_params("marker")
+        href = str(next_url.include_query_params(marker=items[-1]["id"]))
+        out[f"{collection}_links"] = [{"rel": "next", "href": href}]
     fields = params.getlist("fields")
     out[collection] = [select_fields(i, fields) for i in items]
     return dict(sorted(out.items(), key=lambda kv: kv[0] != collection))
