@@ -135,9 +135,15 @@ async def test_router_shape_gateway_interfaces_and_409s(tmp_path, db) -> None:
         missing = await api.put(
             "pA",
             f"/v2.0/routers/{router['id']}",
-            {"router": {"external_gateway_info": {"network_id": "nope"}}},
+            {"router": {"external_gateway_info": {"network_id": str(uuid.uuid4())}}},
         )
         assert missing.status_code == 404
+        not_an_id = await api.put(
+            "pA",
+            f"/v2.0/routers/{router['id']}",
+            {"router": {"external_gateway_info": {"network_id": "nope"}}},
+        )
+        assert not_an_id.status_code == 400  # Neutron's type:uuid check
 
         removed = await api.put(
             "pA", f"/v2.0/routers/{router['id']}/remove_router_interface", {"subnet_id": sub["id"]}

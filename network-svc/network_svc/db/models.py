@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import JSON, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Integer, String, UniqueConstraint, false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from common_rpc.quotas import QuotaLimitColumns, QuotaUsageColumns
@@ -80,6 +80,9 @@ class Port(Standard, Base):
     device_owner: Mapped[str] = mapped_column(String(255), default="")
     host_id: Mapped[str] = mapped_column(String(255), default="")
     port_security_enabled: Mapped[bool] = mapped_column(default=True)
+    # Made by the cloud itself (DHCP, router gateway and interface, floating IP holder):
+    # a tenant's port may carry the same device_owner, never this flag.
+    service_owned: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     fixed_ips: Mapped[list[IpAllocation]] = relationship(
         lazy="selectin", order_by="IpAllocation.ip_address", viewonly=True

@@ -29,6 +29,7 @@ from ..drivers.base import TunnelPeer, forwarding_entries, member_sets
 from ..drivers.names import Names
 from ..wiring import Deps
 from . import desired, dhcp
+from .port_rows import DHCP_SERVER
 
 AGENT_BINARY = "network-agent"
 
@@ -50,9 +51,7 @@ async def audit(deps: Deps, *, agent_timeout_s: float = 10.0) -> AuditReport:
         states = {host: await desired.host_state(session, host) for host in hosts}
         dhcp_servers = (
             await session.execute(
-                select(Port.host_id, Port.network_id).where(
-                    Port.device_owner == dhcp.DEVICE_OWNER, Port.host_id != ""
-                )
+                select(Port.host_id, Port.network_id).where(DHCP_SERVER, Port.host_id != "")
             )
         ).all()
         routers = (
@@ -127,7 +126,7 @@ async def _check_db(session: AsyncSession, report: AuditReport, bind_deadline_s:
         held = await session.scalar(
             select(IpAllocation.ip_address)
             .join(Port, Port.id == IpAllocation.port_id)
-            .where(IpAllocation.subnet_id == subnet.id, Port.device_owner == dhcp.DEVICE_OWNER)
+            .where(IpAllocation.subnet_id == subnet.id, DHCP_SERVER)
         )
         if held is None:
             report.add("missing", "dhcp_port", subnet.id, detail="DHCP subnet without its address")

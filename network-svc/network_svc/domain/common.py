@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
 import uuid
 from datetime import datetime
 from typing import Any
@@ -71,7 +73,12 @@ def touch(row: Any) -> None:
     row.revision_number += 1
 
 
+UUID_LIKE = re.compile(r"^[0-9a-fA-F]{8}-?([0-9a-fA-F]{4}-?){3}[0-9a-fA-F]{12}$")
+
+
 def text(body: dict[str, Any], key: str, default: str = "", limit: int = 255) -> str:
+    """A name, description or device string: Neutron's lengths (255), and no control
+    characters (a newline or escape in a name garbles every log and table it is shown in)."""
     value = body.get(key, default)
     if value is None:
         value = ""
@@ -79,6 +86,17 @@ def text(body: dict[str, Any], key: str, default: str = "", limit: int = 255) ->
         raise bad_attribute(key, f"'{value}' is not a valid string")
     if len(value) > limit:
         raise bad_attribute(key, f"'{value}' exceeds maximum length of {limit}")
+    if any(unicodedata.category(c) in ("Cc", "Cs") for c in value):
+        raise bad_attribute(key, f"{value!r} contains control characters")
+    return value
+
+
+def uuid_attr(body: dict[str, Any], key: str) -> str:
+    """A reference to another resource: 400 unless it looks like a UUID, as Neutron's
+    ``type:uuid`` validator answers (a path id that is no UUID is simply not found)."""
+    value = body.get(key)
+    if not isinstance(value, str) or not UUID_LIKE.match(value):
+        raise bad_attribute(key, f"'{value}' is not a valid UUID")
     return value
 
 
@@ -89,10 +107,17 @@ _BOOLEANS = {
 }
 
 
-def flag(body: dict[str, Any], key: str, default: bool) -> bool:
-    value = body.get(key, default)
+def as_bool(value: Any) -> bool | None:
+    """``value`` as Neutron's convert_to_boolean reads it; None if it is no boolean."""
     if isinstance(value, bool):
         return value
     if isinstance(value, (str, int)) and str(value).strip().lower() in _BOOLEANS:
         return _BOOLEANS[str(value).strip().lower()]
-    raise invalid_input(f"'{value}' cannot be converted to boolean")
+    return None
+
+
+def flag(body: dict[str, Any], key: str, default: bool) -> bool:
+    value = as_bool(body.get(key, default))
+    if value is None:
+        raise invalid_input(f"'{body.get(key)}' cannot be converted to boolean")
+    return value

@@ -44,7 +44,7 @@ from ..db.models import (
 )
 from . import scheduling
 from .changes import generation_of
-from .port_rows import DHCP_OWNER, GATEWAY, INTERFACE
+from .port_rows import DHCP_SERVER, GATEWAY, INTERFACE
 
 
 async def network_state(
@@ -56,21 +56,17 @@ async def network_state(
     net = (await session.scalars(select(Network).where(Network.id == network_id))).one()
     rows = (
         await session.execute(
-            select(
-                Port.mac_address, IpAllocation.ip_address, IpAllocation.subnet_id, Port.device_owner
-            )
+            select(Port.mac_address, IpAllocation.ip_address, IpAllocation.subnet_id, DHCP_SERVER)
             .join(IpAllocation, IpAllocation.port_id == Port.id)
             .where(Port.network_id == network_id)
             .order_by(IpAllocation.ip_address)
         )
     ).all()
     # dnsmasq listens on its port's address of each subnet and leases to every other port.
-    server = {subnet: ip for _mac, ip, subnet, owner in rows if owner == DHCP_OWNER}
+    server = {subnet: ip for _mac, ip, subnet, is_server in rows if is_server}
     dhcp_port = (
         await session.execute(
-            select(Port.mac_address, Port.host_id).where(
-                Port.network_id == network_id, Port.device_owner == DHCP_OWNER
-            )
+            select(Port.mac_address, Port.host_id).where(Port.network_id == network_id, DHCP_SERVER)
         )
     ).first()
     peers = None
@@ -95,8 +91,8 @@ async def network_state(
         ],
         dhcp_hosts=[
             DhcpHost(mac=mac, ip=ip, hostname="host-" + ip.replace(".", "-").replace(":", "-"))
-            for mac, ip, _subnet, owner in rows
-            if owner != DHCP_OWNER
+            for mac, ip, _subnet, is_server in rows
+            if not is_server
         ],
         generation=await generation_of(session, "networks", net.id),
         # an unbound DHCP port (no network nodes): every host serving the network runs one
@@ -255,9 +251,7 @@ async def host_state(session: AsyncSession, host: str) -> HostState:
     server the host runs); each network as this host serves it (its tunnel peers)."""
     ports = list(
         await session.scalars(
-            select(Port)
-            .where(Port.host_id == host, Port.device_owner != DHCP_OWNER)
-            .order_by(Port.id)
+            select(Port).where(Port.host_id == host, ~DHCP_SERVER).order_by(Port.id)
         )
     )
     networks: dict[str, NetworkState] = {}
@@ -268,9 +262,7 @@ async def host_state(session: AsyncSession, host: str) -> HostState:
         return networks[network_id]
 
     items = [await port_state(session, port, await network(port.network_id)) for port in ports]
-    dhcp = await session.scalars(
-        select(Port.network_id).where(Port.host_id == host, Port.device_owner == DHCP_OWNER)
-    )
+    dhcp = await session.scalars(select(Port.network_id).where(Port.host_id == host, DHCP_SERVER))
     for network_id in sorted(set(dhcp)):
         await network(network_id)
     routers = await host_routers(session, host)

@@ -19,7 +19,7 @@ from . import ipam, quotas, scheduling
 from .changes import bump_generation
 from .common import new_id
 from .events import CREATE, UPDATE, port_event
-from .port_rows import DHCP_OWNER, insert_with_mac, reload, remove_row
+from .port_rows import DHCP_OWNER, DHCP_SERVER, insert_with_mac, reload, remove_row
 
 DEVICE_OWNER = DHCP_OWNER
 
@@ -30,7 +30,7 @@ def serves(subnet: Subnet) -> bool:
 
 
 async def port_of(session: AsyncSession, network_id: str) -> Port | None:
-    query = select(Port).where(Port.network_id == network_id, Port.device_owner == DEVICE_OWNER)
+    query = select(Port).where(Port.network_id == network_id, DHCP_SERVER)
     return (await session.scalars(query.order_by(Port.created_at))).first()
 
 
@@ -66,6 +66,7 @@ async def ensure_address(
             host_id=host,
             # Lives in the agent's namespace, not behind a tenant's firewall chain.
             port_security_enabled=False,
+            service_owned=True,
         )
         await insert_with_mac(session, port)
         await quotas.record(session, port.project_id, "port")  # counted, never refused

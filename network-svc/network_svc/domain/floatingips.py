@@ -26,8 +26,8 @@ from common_rpc.outbox import add_event
 
 from ..db.models import FloatingIp, IpAllocation, Port, Router, RouterPort, utcnow
 from ..settings import NetworkSettings
-from . import changes, events, ipam, networks, port_rows, quotas, routers, subnet_attrs
-from .common import admin_only, iso, new_id, owner_of, text
+from . import changes, events, ipam, networks, policy, port_rows, quotas, routers, subnet_attrs
+from .common import iso, new_id, owner_of, text, uuid_attr
 from .errors import (
     bad_attribute,
     bad_request,
@@ -225,10 +225,12 @@ async def _associate(
 async def create(
     session: AsyncSession, ctx: RequestContext, settings: NetworkSettings, body: dict[str, Any]
 ) -> FloatingIp:
-    admin_only(ctx, "create_floatingip", body, "floating_ip_address")
-    network_id = str(body.get("floating_network_id") or "")
-    if not network_id:
+    if not body.get("floating_network_id"):
         raise required("floating_network_id")
+    network_id = uuid_attr(body, "floating_network_id")
+    if body.get("port_id") is not None:
+        uuid_attr(body, "port_id")
+    policy.enforce(ctx, "create", "floatingip", body)
     network = await networks.get(session, ctx, network_id)
     if not network.external:
         raise invalid(
@@ -306,6 +308,9 @@ async def update(
     for key in ("floating_network_id", "floating_ip_address", "subnet_id"):
         if key in body:
             raise read_only(key)
+    if body.get("port_id") is not None:
+        uuid_attr(body, "port_id")
+    policy.enforce(ctx, "update", "floatingip", body)
     if "description" in body:
         fip.description = text(body, "description")
     if "port_id" in body:

@@ -17,9 +17,10 @@ from common_rpc.outbox import add_event
 
 from ..db.models import Network, Port, Subnet
 from ..settings import NetworkSettings
-from . import dhcp, events, quotas
-from .common import admin_only, flag, new_id, owner_of, owns, standard_view, text, touch, try_insert
+from . import dhcp, events, policy, quotas
+from .common import flag, new_id, owner_of, owns, standard_view, text, touch, try_insert
 from .errors import conflict, invalid, invalid_input, not_found, policy_denied
+from .port_rows import remove_row
 
 TYPES = ("local", "flat", "vlan", "vxlan")
 PROVIDER = ("provider:network_type", "provider:physical_network", "provider:segmentation_id")
@@ -154,7 +155,7 @@ def _provider(
 async def create(
     session: AsyncSession, ctx: RequestContext, settings: NetworkSettings, body: dict[str, Any]
 ) -> Network:
-    admin_only(ctx, "create_network", body, "router:external", "shared", *PROVIDER)
+    policy.enforce(ctx, "create", "network", body)
     kind, physnet, segment = _provider(body, settings)
     mtu = body.get("mtu") or (settings.vxlan_mtu if kind == "vxlan" else 1500)
     if not isinstance(mtu, int) or not 68 <= mtu <= 9000:
@@ -183,7 +184,7 @@ async def create(
 async def update(
     session: AsyncSession, ctx: RequestContext, network_id: str, body: dict[str, Any]
 ) -> Network:
-    admin_only(ctx, "update_network", body, "router:external", "shared", *PROVIDER)
+    policy.enforce(ctx, "update", "network", body)
     net = await get_owned(session, ctx, network_id, "update_network")
     if any(k in body for k in PROVIDER):
         raise invalid("Provider attributes cannot be changed.")
@@ -227,6 +228,13 @@ async def remove(session: AsyncSession, ctx: RequestContext, network_id: str) ->
     # A network's subnets are its project's (subnets.create).
     await quotas.release(session, net.project_id, "subnet", int(subnet_count or 0))
     await dhcp.remove_port(session, ctx, network_id)
+    # Neutron's auto-deleted owners: a DHCP port goes with its network, the cloud's or
+    # one its project made by hand.
+    owned = select(Port).where(
+        Port.network_id == network_id, Port.device_owner == dhcp.DEVICE_OWNER
+    )
+    for port in list(await session.scalars(owned)):
+        await remove_row(session, ctx, port)
     if await session.scalar(select(exists().where(Port.network_id == network_id))):
         raise in_use
     try:

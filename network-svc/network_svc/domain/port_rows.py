@@ -15,16 +15,16 @@ import random
 import re
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import and_, delete, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from common_rpc.context import RequestContext
 
-from ..db.models import IpAllocation, Port, PortSecurityGroup
+from ..db.models import FloatingIp, IpAllocation, Port, PortSecurityGroup, Router, RouterPort
 from . import quotas
 from .changes import bump_generation
-from .common import try_insert
-from .errors import conflict, not_found
+from .common import UUID_LIKE, try_insert
+from .errors import bad_attribute, conflict, not_found
 from .events import DELETE, port_event
 
 # dnsmasq's port (see ``dhcp``): made and removed with its subnets, never by hand.
@@ -35,13 +35,44 @@ GATEWAY = "network:router_gateway"
 FLOATINGIP = "network:floatingip"
 L3_OWNERS = frozenset({INTERFACE, GATEWAY, FLOATINGIP})
 
-MAC = re.compile(r"^([0-9a-f]{2}:){5}[0-9a-f]{2}$")
+# The network's DHCP server: the cloud's own port (a tenant's ``network:dhcp`` port on
+# its own network is only a port).
+DHCP_SERVER = and_(Port.device_owner == DHCP_OWNER, Port.service_owned.is_(True))
+
+MAC = re.compile(r"^([0-9a-f]{2}[:-]){5}[0-9a-f]{2}$")
 MAC_ATTEMPTS = 16
-UUID = re.compile(r"^[0-9a-fA-F]{8}-?([0-9a-fA-F]{4}-?){3}[0-9a-fA-F]{12}$")
+UUID = UUID_LIKE
 
 
 def random_mac() -> str:
     return "fa:16:3e:" + ":".join(f"{random.randint(0, 255):02x}" for _ in range(3))
+
+
+def mac_address(value: object) -> str:
+    """A MAC a port may have, lower case with colons: unicast and not all zeros (a
+    multicast or broadcast source address is dropped by every switch on the way)."""
+    if not isinstance(value, str) or not MAC.match(value.lower()):
+        raise bad_attribute("mac_address", f"'{value}' is not a valid MAC address")
+    mac = value.lower().replace("-", ":")
+    if int(mac[:2], 16) & 1 or mac == "00:00:00:00:00:00":
+        raise bad_attribute("mac_address", f"'{value}' is not a valid unicast MAC address")
+    return mac
+
+
+async def held_by_service(session: AsyncSession, port: Port) -> bool:
+    """Whether the port is one the cloud runs: its own (DHCP, gateway, floating IP
+    holder), or a router's leg. Such a port goes with its subnet, router or floating IP;
+    any other port, whatever its device_owner, its project may delete."""
+    if port.service_owned:
+        return True
+    query = select(
+        or_(
+            exists().where(RouterPort.port_id == port.id),
+            exists().where(Router.gw_port_id == port.id),
+            exists().where(FloatingIp.floating_port_id == port.id),
+        )
+    )
+    return bool(await session.scalar(query))
 
 
 def bridge_name(network_id: str) -> str:

@@ -7,6 +7,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -15,9 +16,19 @@ from common_rpc.errors import Conflict
 
 from ..db.models import IpAllocation, Network, Port, PortSecurityGroup, Subnet
 from ..settings import NetworkSettings
-from . import events, floatingips, ipam, networks, port_rows, quotas, security_groups, subnet_attrs
+from . import (
+    events,
+    floatingips,
+    ipam,
+    networks,
+    policy,
+    port_rows,
+    quotas,
+    security_groups,
+    subnet_attrs,
+)
 from .changes import GENERATIONS, REWIRED_KEY, bump_generation
-from .common import admin_only, flag, new_id, owner_of, owns, standard_view, text, touch
+from .common import flag, new_id, owner_of, owns, standard_view, text, touch, uuid_attr
 from .errors import (
     bad_attribute,
     conflict,
@@ -27,7 +38,20 @@ from .errors import (
     policy_denied,
     required,
 )
-from .port_rows import DHCP_OWNER, L3_OWNERS, MAC, UUID, get, insert_with_mac, reload, visible
+from .port_rows import DHCP_OWNER, UUID, get, insert_with_mac, mac_address, reload, visible
+
+# Neutron's vnic types; this cloud plugs ``normal`` (tap) ports only.
+VNIC_TYPES = (
+    "normal",
+    "direct",
+    "macvtap",
+    "baremetal",
+    "direct-physical",
+    "virtio-forwarder",
+    "smart-nic",
+    "vdpa",
+    "remote-managed",
+)
 
 # What in a port update changes its firewall or the member sets of its groups.
 SECURITY_KEYS = {"security_groups", "fixed_ips", "port_security_enabled", "mac_address"}
@@ -145,6 +169,9 @@ async def _set_groups(
     else:
         if not isinstance(requested, list):
             raise bad_attribute("security_groups", f"'{requested}' is not a list")
+        for group_id in requested:
+            if not isinstance(group_id, str) or not UUID.match(group_id):
+                raise invalid_input(f"'{group_id}' is not an integer or uuid")
         ids = list(dict.fromkeys(str(i) for i in requested))
         if ids and not port.port_security_enabled:
             raise invalid(
@@ -161,29 +188,41 @@ async def _set_groups(
     return links
 
 
-def _port_security(
-    ctx: RequestContext, network: Network, body: dict[str, Any], action: str
-) -> bool:
-    enabled = flag(body, "port_security_enabled", network.port_security_enabled)
-    if not enabled and not owns(ctx, network.project_id):
-        raise policy_denied(action, "port_security_enabled")
-    return enabled
+def _check_extras(body: dict[str, Any]) -> None:
+    """Attributes shown but not implemented: their empty values only (never dropped
+    silently), a valid vnic type, a dictionary for the binding profile."""
+    for key in ("allowed_address_pairs", "extra_dhcp_opts"):
+        value = body.get(key)
+        if value is not None and not isinstance(value, list):
+            raise bad_attribute(key, f"'{value}' is not a list")
+        if value:
+            raise bad_attribute(key, f"{key} are not supported by this cloud")
+    vnic = body.get("binding:vnic_type", "normal")
+    if vnic not in VNIC_TYPES:
+        raise bad_attribute("binding:vnic_type", f"'{vnic}' is not in {list(VNIC_TYPES)}")
+    if vnic != "normal":
+        raise bad_attribute("binding:vnic_type", f"vnic type '{vnic}' is not supported")
+    profile = body.get("binding:profile")
+    if profile is not None and not isinstance(profile, dict):
+        raise bad_attribute("binding:profile", f"'{profile}' is not a dictionary")
 
 
 async def create(
     session: AsyncSession, ctx: RequestContext, settings: NetworkSettings, body: dict[str, Any]
 ) -> Port:
-    admin_only(ctx, "create_port", body, "binding:host_id")
     if not body.get("network_id"):
         raise required("network_id")
-    network = await networks.get(session, ctx, str(body["network_id"]))
+    network_id = uuid_attr(body, "network_id")
+    mac = mac_address(body["mac_address"]) if body.get("mac_address") is not None else None
+    if "fixed_ips" in body:
+        fixed_ip_entries(body["fixed_ips"])  # its shape is checked before any policy
+    _check_extras(body)
+    network = await networks.get(session, ctx, network_id)
     if not (owns(ctx, network.project_id) or network.shared):
         # Neutron's create_port rule: the network's owner, or a shared network. Another
         # project's external network is visible, but not to plug into.
         raise policy_denied("create_port")
-    mac = body.get("mac_address")
-    if mac is not None and (not isinstance(mac, str) or not MAC.match(mac.lower())):
-        raise bad_attribute("mac_address", f"'{mac}' is not a valid MAC address")
+    policy.enforce(ctx, "create", "port", body, network=network)
     port = Port(
         id=new_id(),
         project_id=owner_of(ctx, body),
@@ -195,9 +234,9 @@ async def create(
         device_id=text(body, "device_id"),
         device_owner=text(body, "device_owner"),
         host_id=text(body, "binding:host_id"),
-        port_security_enabled=_port_security(ctx, network, body, "create_port"),
+        port_security_enabled=flag(body, "port_security_enabled", network.port_security_enabled),
     )
-    await insert_with_mac(session, port, mac.lower() if mac else None)
+    await insert_with_mac(session, port, mac)
     # One UPDATE in the common case; over the limit the transaction, insert included, rolls
     # back. Taken after the insert: its network's row lock comes first, as for a subnet's.
     await quotas.reserve(session, settings, port.project_id, "port")
@@ -237,8 +276,22 @@ async def _replace_ips(session: AsyncSession, port: Port, requested: Any) -> Non
 async def update(
     session: AsyncSession, ctx: RequestContext, port_id: str, body: dict[str, Any]
 ) -> Port:
-    admin_only(ctx, "update_port", body, "binding:host_id")
+    mac = mac_address(body["mac_address"]) if "mac_address" in body else None
+    if "fixed_ips" in body:
+        fixed_ip_entries(body["fixed_ips"])
+    _check_extras(body)
     port = await get(session, ctx, port_id)
+    # The network as it is, whoever may see it now: its owner decides the attribute rules.
+    network = (await session.scalars(select(Network).where(Network.id == port.network_id))).one()
+    policy.enforce(ctx, "update", "port", body, network=network)
+    if await port_rows.held_by_service(session, port) and any(
+        key in body and body[key] != getattr(port, key) for key in ("device_id", "device_owner")
+    ):
+        raise conflict(
+            "PortInUse",
+            f"Unable to complete operation on port {port_id} for network {port.network_id}. "
+            f"Port already has an attached device {port.device_id}.",
+        )
     for key in ("name", "description", "device_id", "device_owner"):
         if key in body:
             setattr(port, key, text(body, key))
@@ -247,10 +300,11 @@ async def update(
     if "admin_state_up" in body:
         port.admin_state_up = flag(body, "admin_state_up", port.admin_state_up)
     if "port_security_enabled" in body:
-        network = await networks.get(session, ctx, port.network_id)
-        port.port_security_enabled = _port_security(ctx, network, body, "update_port")
+        port.port_security_enabled = flag(body, "port_security_enabled", True)
+    if mac is not None and mac != port.mac_address:
+        await _change_mac(session, port, mac)
     if "fixed_ips" in body:
-        if port.device_owner == DHCP_OWNER:
+        if port.service_owned and port.device_owner == DHCP_OWNER:
             raise conflict("PortInUse", f"Port {port_id} is a DHCP port: its addresses are fixed.")
         await _replace_ips(session, port, body["fixed_ips"])
     groups_before = {link.security_group_id for link in port.security_groups}
@@ -277,8 +331,9 @@ async def update(
 async def remove(session: AsyncSession, ctx: RequestContext, port_id: str) -> Port:
     """Delete a port a tenant may delete; the removed row (its host, its network)."""
     port = await get(session, ctx, port_id)
-    if port.device_owner == DHCP_OWNER or (port.device_owner in L3_OWNERS and port.device_id):
-        # Neutron's rule: these go with their subnet, router or floating IP.
+    if await port_rows.held_by_service(session, port):
+        # Neutron's rule: these go with their subnet, router or floating IP. A port its
+        # project made, whatever its device_owner says, is its project's to delete.
         raise conflict(
             "ServicePortInUse",
             f"Port {port_id} cannot be deleted directly via the port API: "
@@ -290,6 +345,28 @@ async def remove(session: AsyncSession, ctx: RequestContext, port_id: str) -> Po
     await floatingips.release_orphans(session)
     await events.port_event(session, ctx, port, events.DELETE)
     return port
+
+
+async def _change_mac(session: AsyncSession, port: Port, mac: str) -> None:
+    """An admin's new MAC: not while a host has the port plugged, unique on its network."""
+    if port.host_id:
+        raise conflict(
+            "PortBound",
+            f"Unable to complete operation on port {port.id}, port is already bound, port "
+            f"type: bridge, old_mac {port.mac_address}, new_mac {mac}.",
+        )
+    network_id = port.network_id  # the row is expired if the savepoint rolls back
+    await session.flush()  # nothing pending: the savepoint below holds this change only
+    try:
+        async with session.begin_nested():
+            port.mac_address = mac
+            await session.flush()
+    except IntegrityError:
+        raise conflict(
+            "MacAddressInUse",
+            f"Unable to complete operation for network {network_id}. "
+            f"The mac address {mac} is in use.",
+        ) from None
 
 
 async def bind(session: AsyncSession, ctx: RequestContext, port_id: str, host: str) -> Port:

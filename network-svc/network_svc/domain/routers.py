@@ -39,13 +39,23 @@ from . import (
     events,
     ipam,
     networks,
+    policy,
     port_rows,
     quotas,
     scheduling,
     subnet_attrs,
     subnets,
 )
-from .common import admin_only, flag, new_id, owner_of, standard_view, text, touch, try_insert
+from .common import (
+    flag,
+    new_id,
+    owner_of,
+    standard_view,
+    text,
+    touch,
+    try_insert,
+    uuid_attr,
+)
 from .errors import (
     bad_attribute,
     bad_request,
@@ -53,7 +63,6 @@ from .errors import (
     invalid,
     invalid_input,
     not_found,
-    policy_denied,
 )
 from .port_rows import GATEWAY, INTERFACE, MAC_ATTEMPTS, UUID, random_mac
 
@@ -132,6 +141,7 @@ async def new_port(
         status="ACTIVE",
         device_id=device_id,
         device_owner=device_owner,
+        service_owned=True,
     )
     for _ in range(MAC_ATTEMPTS):
         port.mac_address = random_mac()
@@ -216,11 +226,6 @@ async def _set_gateway(
 ) -> None:
     if info is not None and not isinstance(info, dict):
         raise bad_attribute("external_gateway_info", f"'{info}' is not a dictionary")
-    for key in ("enable_snat", "external_fixed_ips"):
-        if info and key in info and not ctx.is_admin:
-            # Neutron's rules: only an admin turns SNAT off or picks addresses on the
-            # external network (a member cannot see its subnets).
-            raise policy_denied(action, "external_gateway_info", f"external_gateway_info:{key}")
     if not info:
         await _clear_gateway(session, ctx, router)
         return
@@ -277,10 +282,20 @@ async def _clear_gateway(session: AsyncSession, ctx: RequestContext, router: Rou
     await session.refresh(router, ["gw_port"])
 
 
+def _check_gateway_shape(body: dict[str, Any]) -> None:
+    """The gateway's shape, checked before its policy (as Neutron's API layer does)."""
+    info = body.get("external_gateway_info")
+    if info is not None and not isinstance(info, dict):
+        raise bad_attribute("external_gateway_info", f"'{info}' is not a dictionary")
+    if info and info.get("network_id") is not None:
+        uuid_attr(info, "network_id")
+
+
 async def create(
     session: AsyncSession, ctx: RequestContext, settings: NetworkSettings, body: dict[str, Any]
 ) -> Router:
-    admin_only(ctx, "create_router", body, "distributed", "ha")
+    _check_gateway_shape(body)
+    policy.enforce(ctx, "create", "router", body)
     router = Router(
         id=new_id(),
         project_id=owner_of(ctx, body),
@@ -307,7 +322,8 @@ async def create(
 async def update(
     session: AsyncSession, ctx: RequestContext, router_id: str, body: dict[str, Any]
 ) -> Router:
-    admin_only(ctx, "update_router", body, "distributed", "ha")
+    _check_gateway_shape(body)
+    policy.enforce(ctx, "update", "router", body)
     router = await get(session, ctx, router_id, lock=True)
     for key in ("routes",):
         if body.get(key):

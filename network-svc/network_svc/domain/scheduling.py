@@ -21,7 +21,7 @@ from common_rpc.tables import agents
 
 from ..db.models import Port, Router
 from ..settings import NetworkSettings
-from .port_rows import DHCP_OWNER
+from .port_rows import DHCP_SERVER
 
 AGENT_BINARY = "network-agent"
 
@@ -57,9 +57,7 @@ async def tunnel_endpoints(session: AsyncSession) -> dict[str, str]:
 async def load(session: AsyncSession) -> dict[str, int]:
     """DHCP servers and routers per host."""
     out: dict[str, int] = {}
-    dhcp = select(Port.host_id, func.count()).where(
-        Port.device_owner == DHCP_OWNER, Port.host_id != ""
-    )
+    dhcp = select(Port.host_id, func.count()).where(DHCP_SERVER, Port.host_id != "")
     routers = select(Router.host, func.count()).where(Router.host != "")
     for query, column in ((dhcp, Port.host_id), (routers, Router.host)):
         for host, count in await session.execute(query.group_by(column)):

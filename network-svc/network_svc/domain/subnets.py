@@ -24,7 +24,7 @@ from common_rpc.errors import Conflict
 from ..db.models import IpAllocation, Network, Port, Router, RouterPort, Subnet
 from ..settings import NetworkSettings
 from . import changes, dhcp, events, ipam, networks, quotas, subnet_attrs
-from .common import flag, new_id, owns, standard_view, text, touch
+from .common import flag, new_id, owns, standard_view, text, touch, uuid_attr
 from .errors import (
     bad_request,
     conflict,
@@ -97,9 +97,9 @@ async def list_all(session: AsyncSession, ctx: RequestContext) -> list[Subnet]:
 async def create(
     session: AsyncSession, ctx: RequestContext, settings: NetworkSettings, body: dict[str, Any]
 ) -> Subnet:
-    network_id = str(body.get("network_id") or "")
-    if not network_id:
+    if not body.get("network_id"):
         raise required("network_id")
+    network_id = uuid_attr(body, "network_id")
     version = subnet_attrs.ip_version(body.get("ip_version", 4))
     if body.get("cidr") is None:
         raise bad_request("subnets", "a subnetpool must be specified in the absence of a cidr")
