@@ -30,6 +30,7 @@ from .api import (
     limits,
     microversion,
     quotas,
+    server_groups,
     servers,
     versions,
 )
@@ -79,6 +80,7 @@ def create_app(settings: ComputeSettings | None = None) -> FastAPI:
             limits.router,
             quotas.router,
             compute_images.router,
+            server_groups.router,
         ],
     )
     faults.install(app)

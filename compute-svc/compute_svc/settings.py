@@ -10,7 +10,7 @@ Shared ones (``STACKLING_AMQP_URL``, ``STACKLING_DATA_DIR``, ...) apply when the
 from __future__ import annotations
 
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
@@ -41,8 +41,15 @@ class ComputeSettings(ServiceSettings):
     # the detach fails and is rolled back (the device stays attached, with a fault).
     device_detach_attempts: int = Field(8, ge=1)
     device_detach_timeout: float = Field(20.0, gt=0)
-    # An agent silent for longer is down: the scheduler skips its host.
+    # An agent silent for longer is down: the scheduler skips its host, its compute
+    # service shows "down" and its servers may be evacuated.
     agent_down_after_s: float = 30.0
+    # How the scheduler orders the hosts that fit: "spread" (the most free RAM first,
+    # Nova's default weigher) or "pack" (the least free RAM first: fill a host, then the
+    # next, so empty hosts stay empty).
+    scheduler_strategy: Literal["spread", "pack"] = "spread"
+    # The zone of a compute host whose agent names none (Nova's default_availability_zone).
+    default_availability_zone: str = "nova"
     # Each compute-api process records a heartbeat this often; one silent for
     # ``api_down_after_s`` is dead, and another takes over its boots and deletes.
     api_heartbeat_s: float = 3.0

@@ -58,6 +58,11 @@ def build(settings: AgentSettings) -> AgentShell:
         # Measured before the first heartbeat, so the scheduler sees the host at once.
         await host.refresh_capacity()
 
+    def capabilities() -> dict[str, Any]:
+        """The heartbeat's: the host's capacity and initiator, and its zone when set."""
+        zone = settings.agent_availability_zone
+        return host.capabilities() | ({"availability_zone": zone} if zone else {})
+
     async def close() -> None:
         await asyncio.to_thread(driver.close)
 
@@ -68,7 +73,7 @@ def build(settings: AgentSettings) -> AgentShell:
         commands=commands,
         host_state=HOST_STATE,
         converge=converge,
-        capabilities=host.capabilities,
+        capabilities=capabilities,
         before_start=measure,
         after_stop=close,
     )

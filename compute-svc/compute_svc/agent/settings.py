@@ -52,6 +52,9 @@ class AgentSettings(ComputeSettings, agent.AgentSettings):
     agent_capacity_vcpus: int | None = None
     agent_capacity_ram_mb: int | None = None
     agent_capacity_disk_gb: int | None = None
+    # The availability zone this host is in, reported in its heartbeat; unset: the
+    # service's default zone (COMPUTE_DEFAULT_AVAILABILITY_ZONE, "nova").
+    agent_availability_zone: str | None = None
 
     @model_validator(mode="after")
     def _known_driver_kinds(self) -> AgentSettings:

@@ -18,6 +18,7 @@ from ..domain import (
     boot,
     deletion,
     floating_ips,
+    moves,
     power,
     security_groups,
     servers,
@@ -44,7 +45,8 @@ async def _views(request: Request, call: Call, rows: list[Server]) -> list[dict[
 @router.post("", status_code=202)
 async def create_server(request: Request, body: Any = Body(None)) -> JSONResponse:
     spec = envelope(body, "server")
-    made = await boot.create(request.app.state.deps, current_context(), spec)
+    hints = body.get("os:scheduler_hints", body.get("OS-SCH-HNT:scheduler_hints"))
+    made = await boot.create(request.app.state.deps, current_context(), spec, hints)
     server_id = made.server.id
     out = {
         "id": server_id,
@@ -136,7 +138,8 @@ async def set_metadata(request: Request, server_id: str, body: Any = Body(None))
 @router.post("/{server_id}/action", response_model=None)
 async def server_action(request: Request, server_id: str, body: Any = Body(None)) -> Any:
     """One action per body: os-start, os-stop, reboot, os-getConsoleOutput,
-    addSecurityGroup, removeSecurityGroup."""
+    addSecurityGroup, removeSecurityGroup; admins: evacuate, migrate (then
+    confirmResize or revertResize)."""
     if not isinstance(body, dict) or len(body) != 1:
         raise invalid("Invalid input: expected exactly one action.")
     action, args = next(iter(body.items()))
@@ -144,6 +147,11 @@ async def server_action(request: Request, server_id: str, body: Any = Body(None)
     if action == "os-getConsoleOutput":
         output = await power.console_output(deps, ctx, server_id, _console_length(args))
         return {"output": output}
+    if action in moves.ACTIONS:
+        answer = await moves.request(deps, ctx, server_id, action, args)
+        if answer is not None:
+            return answer
+        return Response(status_code=204 if action == moves.CONFIRM else 202)
     if action in ("addSecurityGroup", "removeSecurityGroup"):
         await security_groups.server_action(deps, ctx, server_id, action, args)
     else:

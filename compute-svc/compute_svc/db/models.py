@@ -115,6 +115,8 @@ class Server(TransitionalMixin, Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     launched_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), default=None)
+    # The zone the create asked for (None: any); once placed, its host's zone.
+    availability_zone: Mapped[str | None] = mapped_column(String(255), default=None)
 
 
 class VolumeAttachment(Base):
@@ -228,3 +230,60 @@ class QuotaLimit(QuotaLimitColumns, Base):
     """A project's limit when an admin set one; otherwise the settings' default applies."""
 
     __tablename__ = "quota_limits"
+
+
+class ServerGroup(Base):
+    """Nova's server group: its members' hosts must be one (``affinity``) or all
+    different (``anti-affinity``); ``generation`` is bumped by every placement of a
+    member, so two members' placements take turns (``domain.server_groups``)."""
+
+    __tablename__ = "server_groups"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    project_id: Mapped[str] = mapped_column(String(64), index=True)
+    user_id: Mapped[str] = mapped_column(String(64), default="")
+    name: Mapped[str] = mapped_column(String(255))
+    policy: Mapped[str] = mapped_column(String(32))
+    # 2.64's rules: {"max_server_per_host": n} for anti-affinity.
+    rules: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    generation: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+
+class ServerGroupMember(Base):
+    """One server in one group (the key: a server is in at most one)."""
+
+    __tablename__ = "server_group_members"
+
+    server_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    group_id: Mapped[str] = mapped_column(String(36), index=True)
+
+
+class Migration(Base):
+    """A server moving between hosts: a cold migration (``migration``: VERIFY_RESIZE until
+    confirmed or reverted) or an evacuation (``evacuation``: its host is down). While it
+    runs, the destination's resources are held by a claim keyed by the migration's id, so
+    each host's usage is always the sum of its claims (``domain.moves``)."""
+
+    __tablename__ = "migrations"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    server_id: Mapped[str] = mapped_column(String(36), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    source_host: Mapped[str] = mapped_column(String(255))
+    dest_host: Mapped[str | None] = mapped_column(String(255), default=None)
+    # migrating -> finished (VERIFY_RESIZE) -> confirmed | reverted; error; done (evacuated)
+    status: Mapped[str] = mapped_column(String(32), default="migrating")
+    # What the server was before the move (its status, vm_state), restored by a revert.
+    old_status: Mapped[str] = mapped_column(String(16), default="ACTIVE")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+
+class ComputeService(Base):
+    """An operator's note on a host's compute service: why it was disabled."""
+
+    __tablename__ = "compute_services"
+
+    host: Mapped[str] = mapped_column(String(255), primary_key=True)
+    disabled_reason: Mapped[str | None] = mapped_column(String(255), default=None)

@@ -28,6 +28,8 @@ from ..db.models import InstanceAction, InstanceActionEvent, Server
 CREATE, DELETE, REBOOT, STOP, START = "create", "delete", "reboot", "stop", "start"
 ATTACH_VOLUME, DETACH_VOLUME = "attach_volume", "detach_volume"
 ATTACH_INTERFACE, DETACH_INTERFACE = "attach_interface", "detach_interface"
+EVACUATE, MIGRATE = "evacuate", "migrate"
+CONFIRM_RESIZE, REVERT_RESIZE = "confirmResize", "revertResize"
 
 # Nova's event of each action: "compute_" and the compute manager's method.
 EVENTS = {
@@ -40,6 +42,10 @@ EVENTS = {
     DETACH_VOLUME: "compute_detach_volume",
     ATTACH_INTERFACE: "compute_attach_interface",
     DETACH_INTERFACE: "compute_detach_interface",
+    EVACUATE: "compute_rebuild_instance",
+    MIGRATE: "compute_prep_resize",
+    CONFIRM_RESIZE: "compute_confirm_resize",
+    REVERT_RESIZE: "compute_revert_resize",
 }
 RUNNING, FINISHED = "running", "finished"
 SUCCESS, ERROR = "Success", "Error"

@@ -5,7 +5,9 @@ deadline; a claim without its
 server or a placed server without a claim; a host's usage row that differs from the sum
 of its claims; a guest on a host that no server there explains (orphan) or a server the
 database places on a host that has no guest for it (missing); an agent that does not
-answer (unreachable).
+answer (unreachable). A server moving between hosts (``domain.moves``) is explained on
+both: the destination's claim is held under its migration's id, and a migration's source
+keeps its copy until the migration is confirmed or reverted.
 """
 
 from __future__ import annotations
@@ -17,14 +19,15 @@ from sqlalchemy import select
 from common_rpc.audit import AuditReport
 from common_rpc.errors import RpcError
 
-from ..db.models import Claim, HostUsage, InstanceActionEvent, Server
+from ..db.models import Claim, HostUsage, InstanceActionEvent, Migration, Server
 from ..wiring import Deps
 from . import scheduler
 from .common import transaction
 from .detaching import RELEASING, UNPLUGGING
 
-TRANSITIONAL = ("BUILD", "DELETING", "REBOOT", "HARD_REBOOT")
-PLACED = ("ACTIVE", "SHUTOFF", "REBOOT", "HARD_REBOOT")
+TRANSITIONAL = ("BUILD", "DELETING", "REBOOT", "HARD_REBOOT", "REBUILD", "RESIZE", "REVERT_RESIZE")
+PLACED = ("ACTIVE", "SHUTOFF", "REBOOT", "HARD_REBOOT", "VERIFY_RESIZE")
+MOVING = ("migrating", "finished", "reverting")
 DETACHING = (UNPLUGGING, RELEASING)
 
 
@@ -35,6 +38,7 @@ async def audit(deps: Deps) -> AuditReport:
         rows = list(await session.scalars(select(Server)))
         claims = {c.server_id: c for c in await session.scalars(select(Claim))}
         usage = list(await session.scalars(select(HostUsage)))
+        moving = list(await session.scalars(select(Migration).where(Migration.status.in_(MOVING))))
         detaches = list(
             await session.scalars(
                 select(InstanceActionEvent).where(
@@ -44,6 +48,8 @@ async def audit(deps: Deps) -> AuditReport:
             )
         )
     servers = {s.id: s for s in rows}
+    migrations = {m.id for m in moving}
+    kept = {(m.server_id, m.source_host) for m in moving if m.kind == "migration"}
     report.count("servers", len(rows))
     report.count("claims", len(claims))
     for server in rows:
@@ -56,7 +62,7 @@ async def audit(deps: Deps) -> AuditReport:
         report.add("stuck", "detach", event.target or event.server_id, host=host,
                    detail=f"{event.status} (server {event.server_id})")  # fmt: skip
     for claim in claims.values():
-        if claim.server_id not in servers:
+        if claim.server_id not in servers and claim.server_id not in migrations:
             report.add("orphan", "claim", claim.server_id, host=claim.host, detail="no server")
     for row in usage:
         held = [c for c in claims.values() if c.host == row.host]
@@ -76,7 +82,9 @@ async def audit(deps: Deps) -> AuditReport:
         report.count("domains", len(domains))
         for server_id in sorted(domains):
             server = servers.get(server_id)
-            if server is None or server.host != agent.host:
+            if server is None or (
+                server.host != agent.host and (server_id, agent.host) not in kept
+            ):
                 report.add("orphan", "domain", server_id, host=agent.host, detail="no server")
         for server in rows:
             if server.host == agent.host and server.status in PLACED and server.id not in domains:

@@ -15,14 +15,25 @@ from typing import Any
 
 from common_rpc.context import RequestContext, use_context
 from common_rpc.contracts.network import CreatePort, FixedIpRequest, Port
-from common_rpc.errors import NotFound, RpcError, RpcTimeout
+from common_rpc.errors import Forbidden, NotFound, RpcError, RpcTimeout
 
 from ..contracts import ServerState, Spawned
 from ..db.models import Claim, Server, utcnow
 from ..wiring import Deps
-from . import actions, networks, quotas, scheduler, security_groups, servers
+from . import (
+    actions,
+    hypervisors,
+    networks,
+    placement,
+    quotas,
+    scheduler,
+    security_groups,
+    server_groups,
+    servers,
+)
 from .common import transaction
 from .desired import server_state
+from .errors import bad_field, invalid
 from .tasks import (
     BUILDING,
     Aborted,
@@ -50,11 +61,40 @@ class Created:
     security_groups: list[str]
 
 
-async def create(deps: Deps, ctx: RequestContext, spec: dict[str, Any]) -> Created:
+async def check_zone(deps: Deps, ctx: RequestContext, requested: Any) -> str | None:
+    """The create's ``availability_zone``: a zone some compute host is in, or
+    ``zone:host`` (admins only, Nova's forced host); None when none was asked."""
+    if requested is None:
+        return None
+    if not isinstance(requested, str):
+        raise bad_field("availability_zone", requested, f"{requested!r} is not of type 'string'")
+    zone, host = placement.split(requested)
+    if host is not None and not ctx.is_admin:
+        raise Forbidden(
+            "Policy doesn't allow os_compute_api:servers:create:forced_host to be performed."
+        )
+    agents = await hypervisors.compute_agents(deps)
+    default = deps.settings.default_availability_zone
+    zones = {scheduler.zone_of(a, default) for a in agents}
+    if zone is not None and zone not in zones:
+        raise invalid("The requested availability zone is not available")
+    if host is not None and host not in {a.host for a in agents}:
+        raise invalid(f"No valid host was found. Compute host {host} could not be found.")
+    return requested
+
+
+async def create(
+    deps: Deps, ctx: RequestContext, spec: dict[str, Any], hints: Any = None
+) -> Created:
     """``POST /servers``: checked (Nova's schema first: nothing is looked up for a bad
     body; then the networks, ports and groups, as the caller), the row and its action
-    recorded, the boot started; it runs after the caller has its answer."""
+    recorded, the boot started; it runs after the caller has its answer. ``hints``:
+    the body's ``os:scheduler_hints`` (``group``: the server group it joins)."""
     servers.check_create(spec)
+    if hints is not None and not isinstance(hints, dict):
+        raise bad_field("os:scheduler_hints", hints, f"{hints!r} is not of type 'object'")
+    group = (hints or {}).get("group")
+    zone = await check_zone(deps, ctx, spec.get("availability_zone"))
     wanted = security_groups.requested(spec.get("security_groups"))
     await networks.check_requested(deps, spec)
     groups = None
@@ -73,6 +113,9 @@ async def create(deps: Deps, ctx: RequestContext, spec: dict[str, Any]) -> Creat
             quota_defaults=quotas.defaults(deps.settings),
             security_groups=groups,
         )
+        server.availability_zone = zone
+        if group is not None:
+            await server_groups.join(session, server, group)
         await actions.record(session, server, actions.CREATE)
     start_boot(deps, server)
     return Created(server, admin_pass, wanted or ["default"])
@@ -138,7 +181,7 @@ async def _spawn(deps: Deps, host: str, desired: ServerState, deadline: datetime
 
 
 async def _schedule(deps: Deps, server_id: str) -> str:
-    hosts = await scheduler.alive_hosts(deps.agents, scheduler.Ratios.of(deps.settings))
+    hosts = await placement.candidates(deps)
     async with transaction(deps.runtime.sessions) as session:
         server = await session.get(Server, server_id)
         if server is None or server.status != "BUILD":
@@ -146,15 +189,22 @@ async def _schedule(deps: Deps, server_id: str) -> str:
         if server.task_owner != deps.instance:
             raise Superseded(server_id)
         held = await session.get(Claim, server_id)  # a boot taken over keeps its claim
+        zone = server.availability_zone
         if held is not None:
             host: str | None = held.host
+            zone = next((c.zone for c in hosts if c.host == held.host), zone)
         else:
             need = scheduler.Need(server.vcpus, server.ram_mb, server.disk_gb)
-            host = await scheduler.claim(session, server_id, need, hosts)
+            wanted = placement.Wanted.of_request(server.availability_zone)
+            cap = await placement.place(
+                session, deps.settings, server_id, need, hosts, wanted, server_id
+            )
+            host, zone = (cap.host, cap.zone) if cap is not None else (None, zone)
         if host is None:
             raise BootFailed(scheduler.NO_VALID_HOST)
         moved = await servers.move(session, server_id, expected=BUILDING, host=host,
-                                   owner=deps.instance, task_state="networking")  # fmt: skip
+                                   owner=deps.instance, task_state="networking",
+                                   availability_zone=zone)  # fmt: skip
     if not moved:
         raise await lost(deps, server_id)
     return host

@@ -16,7 +16,7 @@ from common_rpc.context import RequestContext, use_context
 
 from ..db.models import Server, ServerPort, VolumeAttachment
 from ..wiring import Deps
-from . import actions, quotas, scheduler, servers
+from . import actions, moves, quotas, scheduler, server_groups, servers
 from .boot import release, release_strays
 from .common import transaction
 from .tasks import load, server_context
@@ -101,4 +101,6 @@ async def delete(deps: Deps, server_id: str) -> bool:
         )
         await session.execute(sql_delete(ServerPort).where(ServerPort.server_id == server_id))
         await actions.forget(session, server_id)
+        await server_groups.leave(session, server_id)
+        await moves.forget(session, server_id)
     return True

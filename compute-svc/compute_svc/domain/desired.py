@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..contracts import (
@@ -24,7 +24,7 @@ from ..contracts import (
     ServerState,
     VolumeConnection,
 )
-from ..db.models import Image, Server, VolumeAttachment
+from ..db.models import Image, Migration, Server, VolumeAttachment
 from ..wiring import Deps
 from .common import transaction
 from .errors import invalid
@@ -115,7 +115,7 @@ def meta_data(server: Server) -> dict[str, Any]:
         "name": server.name,
         "hostname": hostname(server.name),
         "launch_index": 0,
-        "availability_zone": "nova",
+        "availability_zone": (server.availability_zone or "nova").partition(":")[0],
         "project_id": server.project_id,
         "public_keys": keys,
         "keys": [{"name": k, "type": "ssh", "data": v} for k, v in keys.items()],
@@ -159,23 +159,39 @@ async def server_state(session: AsyncSession, store: ImageStore, server: Server)
 
 # The states in which a server's guest belongs on its host.
 ON_HOST = ("BUILD", "ACTIVE", "SHUTOFF", "REBOOT", "HARD_REBOOT")
+# A server moving between hosts (``domain.moves``): its guest belongs on ``host`` (the
+# destination, once placed) and, for a migration, on its source too, kept for a revert.
+MOVING = ("REBUILD", "RESIZE", "VERIFY_RESIZE", "REVERT_RESIZE")
 
 
 def wanted_power(server: Server) -> Literal["running", "shutdown"] | None:
     """The power state the host should show; None while a boot or a command is under way
     (the agent then reports nothing for it: what it sees is about to change, and a report
     read before a boot started its domain would land after the boot made it ACTIVE)."""
-    if server.status == "BUILD" or server.task_state is not None:
+    if server.status == "BUILD" or server.status in MOVING or server.task_state is not None:
         return None
     return "shutdown" if server.status == "SHUTOFF" else "running"
 
 
 async def host_state(deps: Deps, host: str) -> HostState:
     """The servers whose guest belongs on ``host``, each with the power state wanted and
-    the NICs it has (hot-plugged ones too); anything else of ours there is an orphan."""
+    the NICs it has (hot-plugged ones too); anything else of ours there is an orphan.
+
+    A server evacuated away is not listed on its old host (which removes its copy when
+    it comes back); one migrating away is, until the migration is confirmed."""
     async with transaction(deps.runtime.sessions) as session:
+        kept = select(Migration.server_id).where(
+            Migration.source_host == host,
+            Migration.kind == "migration",
+            Migration.status.in_(("migrating", "finished", "reverting")),
+        )
         rows = await session.scalars(
-            select(Server).where(Server.host == host, Server.status.in_(ON_HOST))
+            select(Server).where(
+                or_(
+                    and_(Server.host == host, Server.status.in_(ON_HOST + MOVING)),
+                    and_(Server.id.in_(kept), Server.status.in_(MOVING)),
+                )
+            )
         )
         servers = [
             DesiredServer(

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 
 from common_rpc.agents import AgentView
+from common_rpc.errors import NotFound
 
-from ..db.models import Server
+from ..db.models import ComputeService, Server
 from ..wiring import Deps
 from . import scheduler
 from .common import transaction
@@ -49,3 +50,33 @@ async def hosts(deps: Deps, found: list[AgentView] | None = None) -> list[Hyperv
         used = scheduler.Need(*((row.vcpus, row.ram_mb, row.disk_gb) if row else (0, 0, 0)))
         out.append(Hypervisor(agent, cap, used, running.get(agent.host, 0)))
     return out
+
+
+async def find_service(deps: Deps, host: str, binary: str) -> AgentView:
+    """The compute service of ``host`` (``binary`` is Nova's name, ``nova-compute``)."""
+    if binary != "nova-compute":
+        raise NotFound(f"Service {binary} on host {host} could not be found.")
+    for agent in await compute_agents(deps):
+        if agent.host == host:
+            return agent
+    raise NotFound(f"Compute host {host} could not be found.")
+
+
+async def set_enabled(
+    deps: Deps, agent: AgentView, enabled: bool, reason: str | None = None
+) -> AgentView:
+    """An operator takes a host out of scheduling (or back): its agent's admin state,
+    and why, kept beside; its servers stay where they are."""
+    changed = await deps.agents.set_admin_state(agent.id, enabled)
+    async with transaction(deps.runtime.sessions) as session:
+        note = await session.get(ComputeService, agent.host)
+        if note is None:
+            note = ComputeService(host=agent.host)
+            session.add(note)
+        note.disabled_reason = None if enabled else reason
+    return changed
+
+
+async def disabled_reasons(deps: Deps) -> dict[str, str | None]:
+    async with transaction(deps.runtime.sessions, write=False) as session:
+        return {n.host: n.disabled_reason for n in await session.scalars(select(ComputeService))}

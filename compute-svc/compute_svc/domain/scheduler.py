@@ -1,5 +1,10 @@
 """Placing a server: filter alive compute hosts on free vCPU, RAM and disk, then claim.
 
+Which hosts may take it (its zone, its server group, a host an admin named or one it is
+moving away from) is ``domain.placement``'s; here the hosts left are weighed by
+``strategy``: ``spread`` tries the one with the most free RAM first (Nova's default
+RAM weigher), ``pack`` the one with the least, so servers fill a host before the next.
+
 A claim is a ``claims`` row plus a compare-and-swap on the host's ``host_usage`` row
 (``UPDATE ... SET used = used + need WHERE used + need <= limit``), made in the
 caller's transaction; so two boots racing for the last room never both get it, on
@@ -10,8 +15,8 @@ The limit is Placement's capacity: what the host has times the allocation ratio 
 each resource (settings, Nova's defaults: CPU 4.0, RAM 1.0, disk 1.0); one server is
 never larger than the host itself (Placement's ``max_unit``).
 
-    hosts = await alive_hosts(registry, Ratios.of(settings))
-    host = await claim(session, server_id, need, hosts)   # None: no room
+    hosts = await alive_hosts(registry, Ratios.of(settings), zone="nova")
+    host = await claim(session, server_id, need, hosts, "spread")   # None: no room
     await release(session, server_id)                      # idempotent
 """
 
@@ -34,6 +39,7 @@ if TYPE_CHECKING:
     from ..settings import ComputeSettings
 
 BINARY = "compute-agent"
+SPREAD, PACK = "spread", "pack"
 NO_VALID_HOST = "No valid host was found. There are not enough hosts available."
 
 
@@ -75,6 +81,8 @@ class Capacity:
     ram_mb: int
     disk_gb: int
     ratios: Ratios = field(default_factory=Ratios)
+    # The availability zone the host's agent reports (or the service's default).
+    zone: str = "nova"
 
     @property
     def limit(self) -> Need:
@@ -86,21 +94,31 @@ class Capacity:
         )
 
 
-def capacity(agent: AgentView, ratios: Ratios | None = None) -> Capacity | None:
-    """What an agent reported its host offers; None if it reported nothing usable."""
+def zone_of(agent: AgentView, default: str = "nova") -> str:
+    """The availability zone a compute host's agent reports, or ``default``."""
+    zone = agent.capabilities.get("availability_zone")
+    return zone if isinstance(zone, str) and zone else default
+
+
+def capacity(agent: AgentView, ratios: Ratios | None = None, zone: str = "nova") -> Capacity | None:
+    """What an agent reported its host offers; None if it reported nothing usable.
+    ``zone``: the zone of a host that reports none."""
     caps: dict[str, Any] = agent.capabilities
     try:
         vcpus, ram_mb, disk_gb = int(caps["vcpus"]), int(caps["ram_mb"]), int(caps["disk_gb"])
     except (KeyError, TypeError, ValueError):
         return None
-    return Capacity(agent.host, vcpus, ram_mb, disk_gb, ratios or Ratios())
+    return Capacity(agent.host, vcpus, ram_mb, disk_gb, ratios or Ratios(), zone_of(agent, zone))
 
 
-async def alive_hosts(registry: AgentRegistry, ratios: Ratios) -> list[Capacity]:
-    """Hosts whose compute-agent is alive and enabled, with what they offer."""
+async def alive_hosts(
+    registry: AgentRegistry, ratios: Ratios, zone: str = "nova"
+) -> list[Capacity]:
+    """Hosts whose compute-agent is alive (a heartbeat within ``agent_down_after_s``) and
+    enabled (an admin did not disable its service), with what they offer."""
     hosts = []
     for agent in await registry.list(binary=BINARY):
-        cap = capacity(agent, ratios) if agent.alive and agent.admin_state_up else None
+        cap = capacity(agent, ratios, zone) if agent.alive and agent.admin_state_up else None
         if cap is not None:
             hosts.append(cap)
     return hosts
@@ -123,16 +141,26 @@ def _fits(cap: Capacity, used: HostUsage | None, need: Need) -> bool:
 
 
 async def claim(
-    session: AsyncSession, server_id: str, need: Need, hosts: list[Capacity]
+    session: AsyncSession,
+    server_id: str,
+    need: Need,
+    hosts: list[Capacity],
+    strategy: str = SPREAD,
 ) -> str | None:
-    """Claim ``need`` on the host with the most free RAM that fits; None when none does."""
+    """Claim ``need`` on the first host that fits, the most free RAM first (``spread``)
+    or the least (``pack``), ties by name; None when none fits. ``server_id`` keys the
+    claim: a server's id, or a migration's for the room it holds on its destination."""
     used = await usage(session)
 
     def free_ram(cap: Capacity) -> int:
         row = used.get(cap.host)
         return cap.limit.ram_mb - (row.ram_mb if row else 0)
 
-    for cap in sorted(hosts, key=free_ram, reverse=True):
+    if strategy == PACK:
+        ordered = sorted(hosts, key=lambda cap: (free_ram(cap), cap.host))
+    else:
+        ordered = sorted(hosts, key=lambda cap: (-free_ram(cap), cap.host))
+    for cap in ordered:
         if not _fits(cap, used.get(cap.host), need):
             continue
         if cap.host not in used:
@@ -191,4 +219,25 @@ async def release(session: AsyncSession, server_id: str) -> bool:
         .execution_options(synchronize_session=False)
     )
     session.expunge(held)
+    return True
+
+
+async def rekey(session: AsyncSession, old_key: str, new_key: str) -> bool:
+    """The claim held under ``old_key`` (a migration's) becomes ``new_key``'s (its
+    server's) on the same host, usage unchanged: a confirmed move's room stays taken,
+    once. The caller released ``new_key``'s own claim first."""
+    held = await session.get(Claim, old_key)
+    if held is None:
+        return False
+    moved = Claim(
+        server_id=new_key,
+        host=held.host,
+        vcpus=held.vcpus,
+        ram_mb=held.ram_mb,
+        disk_gb=held.disk_gb,
+    )
+    await session.delete(held)
+    await session.flush()
+    session.add(moved)
+    await session.flush()
     return True

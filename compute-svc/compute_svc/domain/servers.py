@@ -35,13 +35,14 @@ from .common import flag, iso, new_id, nova_name, try_insert
 from .errors import bad_field, conflict, invalid
 
 EVENT = "compute.server.{action}.{phase}"
-SETTLED = ("ACTIVE", "SHUTOFF", "ERROR", "BUILD", "REBOOT", "HARD_REBOOT")
+SETTLED = ("ACTIVE", "SHUTOFF", "ERROR", "BUILD", "REBOOT", "HARD_REBOOT", "VERIFY_RESIZE")
 # What the API shows for a vm_state while the row's status is DELETING.
 STATUS_OF_VM_STATE = {
     "building": "BUILD",
     "active": "ACTIVE",
     "stopped": "SHUTOFF",
     "error": "ERROR",
+    "resized": "VERIFY_RESIZE",
 }
 USER_DATA_LIMIT = 65535
 METADATA_LIMIT = 128
@@ -467,6 +468,15 @@ def security_group_names(server: Server) -> list[dict[str, str]]:
     return [{"name": g["name"]} for g in server.security_groups]
 
 
+def zone_shown(server: Server) -> str:
+    """Nova's ``OS-EXT-AZ:availability_zone``: once placed, its host's zone; before, the
+    zone the create asked for, or ""."""
+    zone = (server.availability_zone or "").partition(":")[0]
+    if server.host:
+        return zone or "nova"
+    return zone
+
+
 def host_id(server: Server) -> str:
     """Nova's opaque per-project host id: equal for two servers on one host."""
     if not server.host:
@@ -505,7 +515,7 @@ def view(
         "key_name": server.key_name,
         "config_drive": "True",
         "OS-DCF:diskConfig": "MANUAL",
-        "OS-EXT-AZ:availability_zone": "nova",
+        "OS-EXT-AZ:availability_zone": zone_shown(server),
         "OS-EXT-STS:power_state": server.power_state,
         "OS-EXT-STS:task_state": "deleting" if server.status == "DELETING" else server.task_state,
         "OS-EXT-STS:vm_state": server.vm_state,

@@ -1,0 +1,668 @@
+"""Moving a server between hosts: evacuation (its host is down) and cold migration.
+
+Both are admin actions and run as background flows after the request's answer, with a
+``migrations`` row and a deadline the sweeper watches (ERROR past it):
+
+Each change of the server's status or host is published as ``compute.server.update.end``.
+
+- ``evacuate``: only when the server's host is down (its agent silent past
+  ``agent_down_after_s``), as Nova. REBUILD: a host is claimed (not the dead one; the
+  server's group and the host an admin named are honoured), the server's ``host`` moves
+  there at once (so the dead host's reconcile, when it comes back, removes its copy:
+  ``desired.host_state`` no longer lists it), its ports are bound to the new host (their
+  fixed IPs stay: network-svc moves the binding and the tunnels), its volumes are
+  exported to the new host's initiator, and it is spawned there from its image (the dead
+  host's disk is not reachable). A stopped server is stopped again. Then the old claim
+  is released and the new one becomes the server's.
+- ``migrate``: the server's host must be up (it stops the guest). RESIZE: a host is
+  claimed under the migration's id, the guest is stopped on its source (its domain and
+  disk kept there for a revert), ports and volumes move, it is spawned on the
+  destination (its root disk made again from its image: disks are per host here), then
+  VERIFY_RESIZE with the source still claimed. ``confirmResize`` destroys the source's
+  copy, releases its claim and makes the destination's the server's; ``revertResize``
+  destroys the destination's copy, moves ports and volumes back, starts the source's
+  guest again (if it ran) and releases the destination's claim. At every moment a host's
+  usage is the sum of its claims: the room on both hosts is held while both copies
+  exist, each once.
+
+    await request(deps, ctx, server_id, "evacuate", {"onSharedStorage": False})
+    await request(deps, ctx, server_id, "migrate", None)
+    await request(deps, ctx, server_id, "confirmResize", None)
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Coroutine
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from common_rpc.context import RequestContext, use_context
+from common_rpc.contracts.volume import Connector
+from common_rpc.errors import NotFound, RpcError
+
+from ..db.models import Migration, Server, VolumeAttachment, utcnow
+from ..wiring import Deps
+from . import actions, placement, scheduler, servers
+from .boot import BootFailed, bind_port
+from .common import new_id, transaction
+from .desired import server_state
+from .errors import bad_field, conflict, forbidden, invalid
+from .tasks import fault, load, power_code, server_context
+from .volumes import CONNECTOR_KEY, host_connector
+
+log = logging.getLogger(__name__)
+
+EVACUATE, MIGRATE = "evacuate", "migrate"
+CONFIRM, REVERT = "confirmResize", "revertResize"
+EVACUATION, MIGRATION = "evacuation", "migration"
+# A migration's states: placing and moving, then waiting for a confirm or revert.
+ACTIVE_STATES = ("migrating", "finished", "reverting")
+# The server statuses of a move under way (the sweeper's, with deadlines).
+MOVING = ("REBUILD", "RESIZE", "REVERT_RESIZE")
+ACTIONS = (EVACUATE, MIGRATE, CONFIRM, REVERT)
+
+
+async def request(deps: Deps, ctx: RequestContext, server_id: str, action: str, args: Any) -> Any:
+    """The API's entry: the server moved to its transitional status in the request's
+    transaction (404, 400, 403, 409 as Nova), the flow started after. What the route
+    answers: the evacuation's admin password, else None."""
+    if action in (EVACUATE, MIGRATE) and not ctx.is_admin:
+        raise forbidden(f"Policy doesn't allow os_compute_api:os-{action}-server to be performed.")
+    if action == EVACUATE:
+        target, admin_pass = _evacuate_args(args)
+        await _check_target(deps, target)
+        work = await _begin(deps, ctx, server_id, EVACUATION, target)
+        _start(deps, work[0], evacuate(deps, work[0].id, work[1]))
+        return {"adminPass": admin_pass}
+    if action == MIGRATE:
+        target = _migrate_args(args)
+        await _check_target(deps, target)
+        work = await _begin(deps, ctx, server_id, MIGRATION, target)
+        _start(deps, work[0], migrate(deps, work[0].id, work[1]))
+        return None
+    server, migration = await _begin_finish(deps, ctx, server_id, action)
+    flow = confirm if action == CONFIRM else revert
+    _start(deps, server, flow(deps, server.id, migration))
+    return None
+
+
+def _start(deps: Deps, server: Server, work: Coroutine[Any, Any, None]) -> None:
+    with use_context(server_context(server)):
+        deps.tasks.start(server.id, work)
+
+
+def _evacuate_args(args: Any) -> tuple[str | None, str]:
+    """Nova 2.1's evacuate body: ``onSharedStorage`` (required), ``host``, ``adminPass``."""
+    if not isinstance(args, dict):
+        raise bad_field("evacuate", args, f"{args!r} is not of type 'object'")
+    if "onSharedStorage" not in args:
+        raise bad_field("evacuate", args, "'onSharedStorage' is a required property")
+    shared = args["onSharedStorage"]
+    if isinstance(shared, str) and shared.lower() in ("true", "false"):
+        shared = shared.lower() == "true"
+    if not isinstance(shared, bool):
+        raise bad_field("onSharedStorage", shared, f"{shared!r} is not of type 'boolean'")
+    if shared:
+        # Each host keeps its disks in its own directory: nothing is shared to reuse.
+        raise invalid("Invalid state of instance files on shared storage")
+    host = args.get("host")
+    if host is not None and (not isinstance(host, str) or not host):
+        raise bad_field("host", host, f"{host!r} is not of type 'string'")
+    admin_pass = args.get("adminPass")
+    if admin_pass is not None and not isinstance(admin_pass, str):
+        raise bad_field("adminPass", admin_pass, f"{admin_pass!r} is not of type 'string'")
+    unknown = set(args) - {"onSharedStorage", "host", "adminPass"}
+    if unknown:
+        raise bad_field(
+            "evacuate", args, f"Additional properties are not allowed ({sorted(unknown)})"
+        )
+    return host, admin_pass or secrets.token_urlsafe(9)
+
+
+def _migrate_args(args: Any) -> str | None:
+    """``{"migrate": null}``, or 2.56's ``{"migrate": {"host": "cn2"}}``."""
+    if args is None:
+        return None
+    if not isinstance(args, dict):
+        raise bad_field("migrate", args, f"{args!r} is not of type 'object', 'null'")
+    unknown = set(args) - {"host"}
+    if unknown:
+        raise bad_field(
+            "migrate", args, f"Additional properties are not allowed ({sorted(unknown)})"
+        )
+    host = args.get("host")
+    if host is not None and (not isinstance(host, str) or not host):
+        raise bad_field("host", host, f"{host!r} is not of type 'string'")
+    return host
+
+
+async def _check_target(deps: Deps, target: str | None) -> None:
+    if target is None:
+        return
+    if target not in {a.host for a in await deps.agents.list(binary=scheduler.BINARY)}:
+        raise NotFound(f"Compute host {target} could not be found.")
+
+
+async def _source_alive(deps: Deps, host: str) -> bool:
+    for agent in await deps.agents.list(binary=scheduler.BINARY):
+        if agent.host == host:
+            return agent.alive
+    return False
+
+
+async def _begin(
+    deps: Deps, ctx: RequestContext, server_id: str, kind: str, target: str | None
+) -> tuple[Server, str]:
+    """The server to REBUILD (evacuation) or RESIZE (migration), its migration row and
+    action; the migration's id. Refused unless it is settled on a host, and its host is
+    down for an evacuation, up for a migration."""
+    async with transaction(deps.runtime.sessions) as session:
+        server = await servers.get(session, ctx, server_id)
+        action = EVACUATE if kind == EVACUATION else MIGRATE
+        allowed = ("ACTIVE", "SHUTOFF", "ERROR") if kind == EVACUATION else ("ACTIVE", "SHUTOFF")
+        if server.status not in allowed or server.task_state is not None or not server.host:
+            raise servers.conflict_state(server, action)
+        source = server.host
+        alive = await _source_alive(deps, source)
+        if kind == EVACUATION and alive:
+            raise invalid(f"Compute service of {source} is still in use.")
+        if kind == MIGRATION and not alive:
+            raise conflict(f"Compute service of {source} is unavailable at this time.")
+        if target == source:
+            raise invalid(f"The target host can't be the same one: {source}.")
+        status = "REBUILD" if kind == EVACUATION else "RESIZE"
+        task = "rebuilding" if kind == EVACUATION else "resize_prep"
+        deadline = datetime.now(UTC) + timedelta(seconds=deps.settings.build_timeout_s)
+        old = server.status
+        moved = await servers.move(
+            session,
+            server.id,
+            expected=allowed,
+            when_task=None,
+            status=status,
+            task_state=task,
+            task_owner=deps.instance,
+            task_deadline=deadline,
+        )
+        if not moved:
+            raise servers.conflict_state(server, action)
+        migration = Migration(
+            id=new_id(),
+            server_id=server.id,
+            kind=kind,
+            source_host=source,
+            dest_host=target,
+            status="migrating",
+            old_status=old,
+        )
+        session.add(migration)
+        await session.refresh(server)
+        await servers.emit(session, server, "update", "end")  # its status and task moved
+        await actions.record(session, server, action)
+        session.expunge(server)
+    return server, migration.id
+
+
+async def _begin_finish(
+    deps: Deps, ctx: RequestContext, server_id: str, action: str
+) -> tuple[Server, str]:
+    """confirmResize or revertResize of a server in VERIFY_RESIZE (else 409)."""
+    async with transaction(deps.runtime.sessions) as session:
+        server = await servers.get(session, ctx, server_id)
+        migration = await _active(session, server.id)
+        if server.status != "VERIFY_RESIZE" or migration is None or migration.status != "finished":
+            raise servers.conflict_state(server, action)
+        values: dict[str, Any] = {
+            "task_state": "resize_confirming" if action == CONFIRM else "resize_reverting"
+        }
+        if action == REVERT:
+            deadline = datetime.now(UTC) + timedelta(seconds=deps.settings.build_timeout_s)
+            values |= {
+                "status": "REVERT_RESIZE",
+                "task_owner": deps.instance,
+                "task_deadline": deadline,
+            }
+        if not await servers.move(
+            session, server.id, expected=("VERIFY_RESIZE",), when_task=None, **values
+        ):
+            raise servers.conflict_state(server, action)
+        if action == REVERT:
+            migration.status = "reverting"
+        await actions.record(session, server, action)
+        session.expunge(server)
+    return server, migration.id
+
+
+async def _active(session: AsyncSession, server_id: str) -> Migration | None:
+    return (
+        await session.scalars(
+            select(Migration)
+            .where(Migration.server_id == server_id, Migration.status.in_(ACTIVE_STATES))
+            .order_by(Migration.created_at.desc())
+        )
+    ).first()
+
+
+class MoveFailed(Exception):
+    pass
+
+
+async def _place(deps: Deps, server_id: str, migration_id: str) -> str:
+    """Claim a destination under the migration's id (not the source; the named host if
+    any; the server's group); the server's ``host`` moves there for an evacuation."""
+    hosts = await placement.candidates(deps)
+    async with transaction(deps.runtime.sessions) as session:
+        server = await session.get(Server, server_id)
+        migration = await session.get(Migration, migration_id)
+        if server is None or migration is None or server.status not in MOVING:
+            raise MoveFailed("The server left its move.")
+        need = scheduler.Need(server.vcpus, server.ram_mb, server.disk_gb)
+        wanted = placement.Wanted(
+            host=migration.dest_host, avoid=frozenset({migration.source_host})
+        )
+        cap = await placement.place(
+            session, deps.settings, migration.id, need, hosts, wanted, server.id
+        )
+        if cap is None:
+            raise MoveFailed(scheduler.NO_VALID_HOST)
+        migration.dest_host = cap.host
+        migration.updated_at = utcnow()
+        values: dict[str, Any] = {"availability_zone": cap.zone}
+        if migration.kind == EVACUATION:
+            values |= {"host": cap.host, "task_state": "rebuild_spawning"}
+        else:
+            values |= {"task_state": "resize_migrating"}
+        await servers.move(session, server.id, expected=MOVING, **values)
+        return cap.host
+
+
+async def _move_ports(deps: Deps, server_id: str, host: str) -> None:
+    """Bind each of the server's ports to ``host``: same port, same fixed IPs."""
+    server = await load(deps, server_id)
+    if server is None:
+        raise MoveFailed("The server is gone.")
+    nics = [dict(n) for n in server.nics or []]
+    for nic in nics:
+        if nic.get("bound"):
+            nic |= await bind_port(deps, nic, host)
+    async with transaction(deps.runtime.sessions) as session:
+        row = await session.get(Server, server_id)
+        if row is not None:
+            row.nics = nics
+
+
+async def _move_volumes(deps: Deps, server_id: str, old: str, new: str) -> None:
+    """Export each attached volume to ``new``'s initiator (the old host's export is let
+    go first, best effort: that host may be dead)."""
+    async with transaction(deps.runtime.sessions, write=False) as session:
+        rows = list(
+            await session.scalars(
+                select(VolumeAttachment).where(
+                    VolumeAttachment.server_id == server_id, VolumeAttachment.status == "attached"
+                )
+            )
+        )
+        found = [(r.volume_id, dict(r.connection or {})) for r in rows]
+    if not found:
+        return
+    conn = await host_connector(deps, new)
+    for volume_id, connection in found:
+        kept = connection.get(CONNECTOR_KEY)
+        if isinstance(kept, dict) and kept.get("host") == old:
+            try:
+                await deps.volume.terminate_connection(volume_id, Connector.model_validate(kept))
+            except RpcError as exc:
+                log.warning("export of %s to %s kept: %s", volume_id, old, exc.message)
+        info = await deps.volume.initialize_connection(volume_id, conn)
+        async with transaction(deps.runtime.sessions) as session:
+            row = await session.get(VolumeAttachment, (server_id, volume_id))
+            if row is not None:
+                row.connection = info.model_dump(mode="json") | {
+                    CONNECTOR_KEY: conn.model_dump(mode="json")
+                }
+
+
+async def _spawn_on(deps: Deps, server_id: str, host: str, stopped: bool) -> int:
+    """The whole server spawned on ``host`` (stopped again if it was); its power code."""
+    async with transaction(deps.runtime.sessions) as session:
+        server = await session.get(Server, server_id)
+        if server is None or server.status not in MOVING:
+            raise MoveFailed("The server left its move.")
+        desired = await server_state(session, deps.images, server)
+    reply = await deps.agent(host).spawn(desired, timeout=deps.settings.spawn_timeout_s)
+    power = power_code(reply.power_state, 1)
+    if stopped:
+        power = power_code((await deps.agent(host).power(server_id, "stop")).power_state, 4)
+    return power
+
+
+async def _destroy(deps: Deps, host: str | None, server_id: str) -> bool:
+    if host is None:
+        return True
+    try:
+        await deps.agent(host).destroy(server_id)
+    except RpcError as exc:
+        log.warning("destroy of %s on %s failed: %s", server_id, host, exc.message)
+        return False
+    return True
+
+
+async def evacuate(deps: Deps, server_id: str, migration_id: str) -> None:
+    """Rebuild the server on another host; ACTIVE (or SHUTOFF as it was) there, or
+    ERROR with a fault, its claim on the new host given back."""
+    dest: str | None = None
+    try:
+        dest = await _place(deps, server_id, migration_id)
+        async with transaction(deps.runtime.sessions, write=False) as session:
+            migration = await session.get(Migration, migration_id)
+            assert migration is not None
+            source, old = migration.source_host, migration.old_status
+        await _move_ports(deps, server_id, dest)
+        await _move_volumes(deps, server_id, source, dest)
+        power = await _spawn_on(deps, server_id, dest, stopped=old == "SHUTOFF")
+    except (MoveFailed, BootFailed, RpcError, AssertionError) as exc:
+        message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+        await _failed(
+            deps, server_id, migration_id, dest, f"Evacuation failed: {message}", EVACUATE
+        )
+        return
+    async with transaction(deps.runtime.sessions) as session:
+        stopped = old == "SHUTOFF"
+        moved = await servers.move(
+            session,
+            server_id,
+            expected=("REBUILD",),
+            status="SHUTOFF" if stopped else "ACTIVE",
+            vm_state="stopped" if stopped else "active",
+            task_state=None,
+            power_state=power,
+            generation=Server.generation + 1,
+            task_owner=None,
+            task_deadline=None,
+            fault=None,
+        )
+        if not moved:
+            return
+        await scheduler.release(session, server_id)  # the dead host's room
+        await scheduler.rekey(session, migration_id, server_id)
+        migration = await session.get(Migration, migration_id)
+        if migration is not None:
+            migration.status = "done"
+            migration.updated_at = utcnow()
+        row = await session.get(Server, server_id)
+        if row is not None:
+            await servers.emit(session, row, "update", "end")
+        await actions.finish(session, server_id, EVACUATE)
+
+
+async def migrate(deps: Deps, server_id: str, migration_id: str) -> None:
+    """Stop on the source (kept), move ports and volumes, spawn on the destination:
+    VERIFY_RESIZE; or back as it was, with the action's fault."""
+    dest: str | None = None
+    stopped_source = False
+    try:
+        dest = await _place(deps, server_id, migration_id)
+        async with transaction(deps.runtime.sessions, write=False) as session:
+            migration = await session.get(Migration, migration_id)
+            assert migration is not None
+            source, old = migration.source_host, migration.old_status
+        if old == "ACTIVE":
+            await deps.agent(source).power(server_id, "stop")
+            stopped_source = True
+        await _move_ports(deps, server_id, dest)
+        await _move_volumes(deps, server_id, source, dest)
+        power = await _spawn_on(deps, server_id, dest, stopped=old == "SHUTOFF")
+    except (MoveFailed, BootFailed, RpcError, AssertionError) as exc:
+        message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+        await _undo_migrate(deps, server_id, migration_id, dest, stopped_source, message)
+        return
+    async with transaction(deps.runtime.sessions) as session:
+        moved = await servers.move(
+            session,
+            server_id,
+            expected=("RESIZE",),
+            status="VERIFY_RESIZE",
+            vm_state="resized",
+            task_state=None,
+            host=dest,
+            power_state=power,
+            task_owner=None,
+            task_deadline=None,
+        )
+        migration = await session.get(Migration, migration_id)
+        if migration is not None and moved:
+            migration.status = "finished"
+            migration.updated_at = utcnow()
+            row = await session.get(Server, server_id)
+            if row is not None:
+                await servers.emit(session, row, "update", "end")
+            await actions.finish(session, server_id, MIGRATE)
+
+
+async def _undo_migrate(
+    deps: Deps,
+    server_id: str,
+    migration_id: str,
+    dest: str | None,
+    stopped_source: bool,
+    message: str,
+) -> None:
+    """A migration that failed half-way: the server back on its source as it was."""
+    async with transaction(deps.runtime.sessions, write=False) as session:
+        migration = await session.get(Migration, migration_id)
+        source = migration.source_host if migration is not None else None
+        old = migration.old_status if migration is not None else "ACTIVE"
+    if dest is not None:
+        await _destroy(deps, dest, server_id)
+    if source is not None:
+        try:
+            await _move_ports(deps, server_id, source)
+            if dest is not None:
+                await _move_volumes(deps, server_id, dest, source)
+            if stopped_source:
+                await deps.agent(source).power(server_id, "start")
+        except (MoveFailed, BootFailed, RpcError) as exc:
+            log.warning("migration of %s not undone on %s: %s", server_id, source, exc)
+    async with transaction(deps.runtime.sessions) as session:
+        await scheduler.release(session, migration_id)
+        row = await session.get(Migration, migration_id)
+        if row is not None:
+            row.status = "error"
+            row.updated_at = utcnow()
+        await servers.move(
+            session,
+            server_id,
+            expected=("RESIZE",),
+            status=old,
+            vm_state="stopped" if old == "SHUTOFF" else "active",
+            task_state=None,
+            task_owner=None,
+            task_deadline=None,
+        )
+        await actions.finish(session, server_id, MIGRATE, fault=f"Migration failed: {message}")
+
+
+async def _failed(
+    deps: Deps, server_id: str, migration_id: str, dest: str | None, message: str, action: str
+) -> None:
+    """An evacuation that failed: ERROR with the fault, the new host's copy and claim
+    given back, the server's host the dead one again (another evacuate may try)."""
+    if dest is not None:
+        await _destroy(deps, dest, server_id)
+    async with transaction(deps.runtime.sessions) as session:
+        await scheduler.release(session, migration_id)
+        migration = await session.get(Migration, migration_id)
+        source = migration.source_host if migration is not None else None
+        if migration is not None:
+            migration.status = "error"
+            migration.updated_at = utcnow()
+        values: dict[str, Any] = {}
+        if source is not None:
+            values["host"] = source
+        await servers.move(
+            session,
+            server_id,
+            expected=MOVING,
+            status="ERROR",
+            vm_state="error",
+            task_state=None,
+            task_owner=None,
+            task_deadline=None,
+            fault=fault(message),
+            **values,
+        )
+        await actions.finish(session, server_id, action, fault=message)
+
+
+async def confirm(deps: Deps, server_id: str, migration_id: str) -> None:
+    """The source's copy goes, its claim with it; the destination's becomes the server's."""
+    async with transaction(deps.runtime.sessions, write=False) as session:
+        migration = await session.get(Migration, migration_id)
+        source = migration.source_host if migration is not None else None
+        old = migration.old_status if migration is not None else "ACTIVE"
+    destroyed = await _destroy(deps, source, server_id)
+    async with transaction(deps.runtime.sessions) as session:
+        stopped = old == "SHUTOFF"
+        moved = await servers.move(
+            session,
+            server_id,
+            expected=("VERIFY_RESIZE",),
+            when_task="resize_confirming",
+            status="SHUTOFF" if stopped else "ACTIVE",
+            vm_state="stopped" if stopped else "active",
+            task_state=None,
+            generation=Server.generation + 1,
+        )
+        if not moved:
+            return
+        await scheduler.release(session, server_id)
+        await scheduler.rekey(session, migration_id, server_id)
+        row = await session.get(Migration, migration_id)
+        if row is not None:
+            row.status = "confirmed"
+            row.updated_at = utcnow()
+        # A source that did not answer removes its copy at its next reconcile: the
+        # server is no longer in its host state.
+        failed = None if destroyed else f"The copy on {source} is removed by its reconcile."
+        log.info("confirmed migration of %s: %s", server_id, failed or "source destroyed")
+        server = await session.get(Server, server_id)
+        if server is not None:
+            await servers.emit(session, server, "update", "end")
+        await actions.finish(session, server_id, CONFIRM)
+
+
+async def revert(deps: Deps, server_id: str, migration_id: str) -> None:
+    """The destination's copy goes, ports and volumes move back, the source's guest runs
+    again if it ran; the destination's claim is given back."""
+    async with transaction(deps.runtime.sessions, write=False) as session:
+        migration = await session.get(Migration, migration_id)
+        assert migration is not None
+        source, dest, old = migration.source_host, migration.dest_host, migration.old_status
+    message: str | None = None
+    power = 4
+    try:
+        await _destroy(deps, dest, server_id)
+        await _move_ports(deps, server_id, source)
+        if dest is not None:
+            await _move_volumes(deps, server_id, dest, source)
+        if old == "ACTIVE":
+            power = power_code((await deps.agent(source).power(server_id, "start")).power_state, 1)
+    except (MoveFailed, BootFailed, RpcError) as exc:
+        message = f"Revert failed: {getattr(exc, 'message', None) or exc}"
+    async with transaction(deps.runtime.sessions) as session:
+        stopped = old == "SHUTOFF"
+        values: dict[str, Any] = (
+            {"status": "ERROR", "vm_state": "error", "fault": fault(message)}
+            if message
+            else {
+                "status": old,
+                "vm_state": "stopped" if stopped else "active",
+                "power_state": power,
+            }
+        )
+        moved = await servers.move(
+            session,
+            server_id,
+            expected=("REVERT_RESIZE",),
+            host=source,
+            task_state=None,
+            task_owner=None,
+            task_deadline=None,
+            generation=Server.generation + 1,
+            **values,
+        )
+        if not moved:
+            return
+        await scheduler.release(session, migration_id)
+        row = await session.get(Migration, migration_id)
+        if row is not None:
+            row.status = "error" if message else "reverted"
+            row.updated_at = utcnow()
+        server = await session.get(Server, server_id)
+        if server is not None:
+            await servers.emit(session, server, "update", "end")
+        await actions.finish(session, server_id, REVERT, fault=message)
+
+
+async def expired(session: AsyncSession, row: Server) -> None:
+    """The sweeper's: a move past its deadline (its flow died with its process) ends in
+    ERROR; the destination's claim is given back, the server stays where ``host`` says."""
+    migration = await _active(session, row.id)
+    if migration is not None:
+        await scheduler.release(session, migration.id)
+        migration.status = "error"
+        migration.updated_at = utcnow()
+    row.vm_state = "error"
+    row.task_state = None
+    row.fault = fault("The move of the server did not finish within its deadline.")
+    action = (
+        EVACUATE
+        if row.status == "REBUILD"
+        else (REVERT if row.status == "REVERT_RESIZE" else MIGRATE)
+    )
+    await actions.finish(session, row.id, action, fault=row.fault["message"])
+
+
+async def forget(session: AsyncSession, server_id: str) -> None:
+    """A deleted server's moves: their claims given back (its delete's transaction)."""
+    rows = await session.scalars(
+        select(Migration).where(
+            Migration.server_id == server_id, Migration.status.in_(ACTIVE_STATES)
+        )
+    )
+    for migration in rows:
+        await scheduler.release(session, migration.id)
+        migration.status = "error"
+
+
+async def sources(session: AsyncSession, host: str) -> list[str]:
+    """Servers whose copy ``host`` keeps for a revert (a migration from it under way)."""
+    rows = await session.scalars(
+        select(Migration.server_id).where(
+            Migration.source_host == host,
+            Migration.kind == MIGRATION,
+            Migration.status.in_(ACTIVE_STATES),
+        )
+    )
+    return list(rows)
+
+
+def migration_view(migration: Migration) -> dict[str, Any]:
+    """Nova's ``os-migrations`` entry (admins)."""
+    return {
+        "id": migration.id,
+        "instance_uuid": migration.server_id,
+        "migration_type": "evacuation" if migration.kind == EVACUATION else "migration",
+        "source_compute": migration.source_host,
+        "dest_compute": migration.dest_host,
+        "source_node": migration.source_host,
+        "dest_node": migration.dest_host,
+        "status": migration.status,
+        "created_at": migration.created_at.isoformat() if migration.created_at else None,
+        "updated_at": migration.updated_at.isoformat() if migration.updated_at else None,
+    }
