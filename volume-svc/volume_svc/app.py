@@ -22,8 +22,18 @@ from common_rpc.chassis.faults import nova_fault
 from common_rpc.chassis.ping import ping_router
 from common_rpc.chassis.runtime import ServiceRuntime
 
-from .api import limits, quotas, services, snapshots, transfers, types, versions, volumes
-from .db.models import Snapshot, Volume, VolumeExport
+from .api import (
+    attachments,
+    limits,
+    quotas,
+    services,
+    snapshots,
+    transfers,
+    types,
+    versions,
+    volumes,
+)
+from .db.models import Attachment, Snapshot, Volume, VolumeExport
 from .rpc.handlers import rpc as volume_rpc
 from .settings import VolumeSettings
 from .wiring import Deps
@@ -32,8 +42,12 @@ MIGRATIONS = Path(__file__).parent / "db" / "migrations"
 
 
 async def _drop_export(session: AsyncSession, vol: Any) -> None:
-    # An attach abandoned past its deadline: forget the export; reconcile removes the target.
+    # An attach abandoned past its deadline: forget the export (reconcile removes the
+    # target) and the attachments API's unfinished attachment, if it made one.
     await session.execute(delete(VolumeExport).where(VolumeExport.volume_id == vol.id))
+    await session.execute(
+        delete(Attachment).where(Attachment.volume_id == vol.id, Attachment.status != "attached")
+    )
 
 
 def register_sweeps(runtime: ServiceRuntime) -> None:
@@ -81,6 +95,7 @@ def create_app(settings: VolumeSettings | None = None) -> FastAPI:
             limits.router,
             transfers.legacy_router,
             transfers.router,
+            attachments.router,
         ],
     )
     app.state.deps = deps

@@ -92,7 +92,7 @@ async def initialize_connection(
     except RpcError:
         # Keep the caller's error; a removal that fails too leaves the mark for reconcile.
         with contextlib.suppress(RpcError):
-            await _forget_export(deps, volume_id, host)
+            await forget_export(deps, volume_id, host)
         raise
     return ConnectionInfo(
         driver_volume_type="iscsi",
@@ -109,7 +109,7 @@ async def initialize_connection(
     )
 
 
-async def _forget_export(deps: Deps, volume_id: str, host: str) -> None:
+async def forget_export(deps: Deps, volume_id: str, host: str) -> None:
     """Mark the export as going, remove the target (the agent checks it is gone), then the row.
 
     Marked first, so a reconcile reading the database meanwhile removes the target rather
@@ -138,6 +138,9 @@ async def attach(
         att = vol.attachment
         if vol.status == "in-use" and att is not None and att.server_id == server_id:
             return volumes.info(vol, ctx)  # attached already, by this very request
+        if att is not None:
+            # The attachments API holds it (its reservation is not compute's).
+            raise invalid(f"Volume {volume_id} has an attachment already ({att.id}).")
         await states.move(session, vol, "attach", to="in-use")
         session.add(
             Attachment(
@@ -189,7 +192,7 @@ async def terminate_connection(
     async with transaction(deps.sessions) as session:
         vol = await volumes.get(session, ctx, volume_id)
         host = vol.host
-    await _forget_export(deps, volume_id, host)
+    await forget_export(deps, volume_id, host)
     return ConnectionTerminated(volume_id=volume_id, terminated=True)
 
 
@@ -205,7 +208,7 @@ async def detach(deps: Deps, ctx: RequestContext, volume_id: str, server_id: str
         host, exported = vol.host, vol.export is not None
     if exported:
         # An export outliving its attachment would let another tenant reach the data.
-        await _forget_export(deps, volume_id, host)
+        await forget_export(deps, volume_id, host)
     async with transaction(deps.sessions) as session:
         vol = await volumes.get(session, ctx, volume_id)
         await states.move(session, vol, "detach", to="available")
@@ -221,9 +224,12 @@ async def unreserve(deps: Deps, ctx: RequestContext, volume_id: str) -> VolumeIn
         if vol.status == "available":
             return volumes.info(vol, ctx)
         states.check(vol, "unreserve")
+        if vol.attachment is not None:
+            # Reserved through the attachments API: deleting that attachment frees it.
+            raise invalid(f"Volume {volume_id} is reserved by attachment {vol.attachment.id}.")
         host, exported = vol.host, vol.export is not None
     if exported:
-        await _forget_export(deps, volume_id, host)
+        await forget_export(deps, volume_id, host)
     async with transaction(deps.sessions) as session:
         vol = await volumes.get(session, ctx, volume_id)
         await states.move(session, vol, "unreserve", to="available")
