@@ -3,9 +3,10 @@
     app.include_router(identity_router(deps), prefix="/identity")
     # GET /identity (300), GET /identity/v3, POST /identity/v3/auth/tokens, ...
 
-Only the ``default`` domain exists; roles are admin, member and reader (each implying the
-next). Management calls are admin-only (``common.Access``). Paths here are relative to
-the mount point, so the prefix is chosen by the app alone.
+Only the ``default`` domain exists; roles admin, member and reader (each implying the
+next) are always there, admins may add others. Management calls are admin-only
+(``common.Access``). Paths here are relative to the mount point, so the prefix is
+chosen by the app alone.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from .assignments import assignments_router
 from .auth import auth_router
 from .catalog import catalog_router
 from .domains import domains_router
+from .groups import groups_router
 from .projects import projects_router
 from .roles import roles_router
 from .users import users_router
@@ -34,6 +36,7 @@ def identity_router(deps: Deps) -> APIRouter:
         assignments_router,
         domains_router,
         catalog_router,
+        groups_router,
     ):
         router.include_router(build(deps))
     return router

@@ -29,10 +29,14 @@ from ..domain.schemas import (
     Body,
     EndpointCreate,
     EndpointUpdate,
+    GroupCreate,
+    GroupUpdate,
     ProjectCreate,
     ProjectUpdate,
     RegionCreate,
     RegionUpdate,
+    RoleCreate,
+    RoleUpdate,
     ServiceCreate,
     ServiceUpdate,
     UserCreate,
@@ -83,6 +87,22 @@ class EndpointCreateBody(Body):
 
 class EndpointUpdateBody(Body):
     endpoint: EndpointUpdate
+
+
+class RoleCreateBody(Body):
+    role: RoleCreate
+
+
+class RoleUpdateBody(Body):
+    role: RoleUpdate
+
+
+class GroupCreateBody(Body):
+    group: GroupCreate
+
+
+class GroupUpdateBody(Body):
+    group: GroupUpdate
 
 
 # --- faults ---------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from ..db.models import (
     DEFAULT_DOMAIN_ID,
     DEFAULT_DOMAIN_NAME,
     Endpoint,
+    Group,
     Project,
     Region,
     Role,
@@ -100,9 +101,20 @@ def role_view(role: Role, links: Links) -> dict[str, Any]:
         "id": role.id,
         "name": role.name,
         "domain_id": None,
-        "description": None,
-        "options": {},
+        "description": role.description,
+        # Keystone lists an option once it was set.
+        "options": {} if role.immutable is None else {"immutable": role.immutable},
         "links": {"self": links.of("roles", role.id)},
+    }
+
+
+def group_view(group: Group, links: Links) -> dict[str, Any]:
+    return {
+        "id": group.id,
+        "name": group.name,
+        "domain_id": group.domain_id,
+        "description": group.description or "",
+        "links": {"self": links.of("groups", group.id)},
     }
 
 
@@ -120,17 +132,34 @@ def domain_view(links: Links) -> dict[str, Any]:
 def assignment_view(item: Assignment, links: Links, *, names: bool) -> dict[str, Any]:
     """One of ``GET /v3/role_assignments``; ``names`` adds the names (``include_names``)."""
     role: dict[str, Any] = {"id": item.role_id}
-    user: dict[str, Any] = {"id": item.user_id}
     project: dict[str, Any] = {"id": item.project_id}
     if names:
         role["name"] = item.role_name
-        user.update(name=item.user_name, domain=DOMAIN_REF)
         project.update(name=item.project_name, domain=DOMAIN_REF)
-    path = f"projects/{item.project_id}/users/{item.user_id}/roles/{item.role_id}"
-    view_links = {"assignment": links.of(path)}
+    view: dict[str, Any] = {"role": role}
+    if item.user_id is not None:
+        view["user"] = {"id": item.user_id}
+        if names:
+            view["user"].update(name=item.user_name, domain=DOMAIN_REF)
+    else:
+        view["group"] = {"id": item.group_id}
+        if names:
+            view["group"].update(name=item.group_name, domain=DOMAIN_REF)
+    view["scope"] = {"project": project}
+    # The grant it comes from: the group's for a role held through a group.
+    actor = (
+        f"groups/{item.via_group_id}"
+        if item.via_group_id is not None
+        else (f"users/{item.user_id}" if item.user_id is not None else f"groups/{item.group_id}")
+    )
+    granted = item.prior_role_id or item.role_id
+    view_links = {"assignment": links.of(f"projects/{item.project_id}/{actor}/roles/{granted}")}
+    if item.via_group_id is not None:
+        view_links["membership"] = links.of("groups", item.via_group_id, "users", str(item.user_id))
     if item.prior_role_id is not None:
         view_links["prior_role"] = links.of("roles", item.prior_role_id)
-    return {"role": role, "user": user, "scope": {"project": project}, "links": view_links}
+    view["links"] = view_links
+    return view
 
 
 def region_view(region: Region, links: Links) -> dict[str, Any]:

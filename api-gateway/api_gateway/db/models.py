@@ -8,10 +8,10 @@ added by the chassis migration branch, not declared here.
         session.add(project)
         session.add(User(name="alice", password_hash=stored, default_project_id=project.id))
 
-Identity lives here: projects, users, roles, role assignments, tokens, and the service
-catalog (regions, services, endpoints). Only one domain exists ("default", named
-"Default"); ``domain_id`` columns keep Keystone's shape. A token row holds the SHA-256 of
-the secret, never the secret itself.
+Identity lives here: projects, users, groups, roles, role assignments (to users and to
+groups), tokens, and the service catalog (regions, services, endpoints). Only one domain
+exists ("default", named "Default"); ``domain_id`` columns keep Keystone's shape. A token
+row holds the SHA-256 of the secret, never the secret itself.
 """
 
 from __future__ import annotations
@@ -70,6 +70,10 @@ class Role(Base):
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
     name: Mapped[str] = mapped_column(String(255), unique=True)
+    description: Mapped[str | None] = mapped_column(Text, default=None)
+    # Keystone's resource option "immutable" (None: never set). The gateway's policy keys
+    # on admin, member and reader, so those three are made immutable.
+    immutable: Mapped[bool | None] = mapped_column(Boolean, default=None)
 
 
 class RoleAssignment(Base):
@@ -80,6 +84,45 @@ class RoleAssignment(Base):
 
     user_id: Mapped[str] = mapped_column(
         String(64), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    project_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True
+    )
+    role_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("roles.id", ondelete="CASCADE"), primary_key=True
+    )
+
+
+class Group(Base):
+    __tablename__ = "groups"
+    __table_args__ = (UniqueConstraint("domain_id", "name", name="uq_groups_domain_name"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(255))
+    domain_id: Mapped[str] = mapped_column(String(64), default=DEFAULT_DOMAIN_ID)
+    description: Mapped[str | None] = mapped_column(Text, default=None)
+
+
+class GroupMembership(Base):
+    __tablename__ = "group_memberships"
+    __table_args__ = (Index("ix_group_memberships_user", "user_id"),)
+
+    group_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+
+
+class GroupRoleAssignment(Base):
+    """A role of a group on a project: every member holds it there."""
+
+    __tablename__ = "group_role_assignments"
+    __table_args__ = (Index("ix_group_role_assignments_project", "project_id"),)
+
+    group_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True
     )
     project_id: Mapped[str] = mapped_column(
         String(64), ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True

@@ -185,7 +185,8 @@ async def _ensure_roles(session: AsyncSession) -> None:
     present = set((await session.scalars(select(Role.name))).all())
     for name in ROLES:
         if name not in present:
-            session.add(Role(id=new_id(), name=name))
+            # Immutable, as the migration made them: the policy keys on these names.
+            session.add(Role(id=new_id(), name=name, immutable=True))
     await session.flush()
 
 

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from common_rpc.errors import Conflict, Invalid, NotFound
 
-from ..db.models import Project, RoleAssignment, new_id
+from ..db.models import GroupMembership, GroupRoleAssignment, Project, RoleAssignment, new_id
 from ..wiring import Deps
 from .common import get_or_404, not_none, require_default_domain
 from .schemas import ProjectCreate, ProjectUpdate
@@ -108,16 +108,14 @@ async def delete_project(deps: Deps, project_id: str) -> None:
 async def assigned_projects(
     session: AsyncSession, user_id: str, *, enabled_only: bool = False
 ) -> list[Project]:
-    """Projects where the user holds at least one role."""
-    query = (
-        select(Project)
-        .where(
-            Project.id.in_(
-                select(RoleAssignment.project_id).where(RoleAssignment.user_id == user_id)
-            )
-        )
-        .order_by(Project.name)
+    """Projects where the user holds at least one role (its own or one of its groups')."""
+    direct = select(RoleAssignment.project_id).where(RoleAssignment.user_id == user_id)
+    via_groups = (
+        select(GroupRoleAssignment.project_id)
+        .join(GroupMembership, GroupMembership.group_id == GroupRoleAssignment.group_id)
+        .where(GroupMembership.user_id == user_id)
     )
+    query = select(Project).where(Project.id.in_(direct.union(via_groups))).order_by(Project.name)
     if enabled_only:
         query = query.where(Project.enabled.is_(True))
     return list((await session.scalars(query)).all())

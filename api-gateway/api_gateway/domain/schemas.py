@@ -179,3 +179,37 @@ class EndpointUpdate(Body):
     region_id: str | None = None
     region: str | None = None
     enabled: StrictBool | None = None
+
+
+# --- roles and groups ---------------------------------------------------------------------
+
+
+class RoleOptions(Body):
+    immutable: StrictBool | None = None
+
+
+class RoleCreate(Body):
+    name: Name
+    description: Description | None = None
+    domain_id: Id | None = None  # only global roles here: a domain's is refused
+    options: RoleOptions = RoleOptions()
+
+
+class RoleUpdate(Body):
+    name: Name | None = None
+    description: Description | None = None
+    options: RoleOptions | None = None
+
+
+GroupName = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class GroupCreate(Body):
+    name: GroupName
+    description: str | None = None
+    domain_id: Id | None = None
+
+
+class GroupUpdate(Body):
+    name: GroupName | None = None
+    description: str | None = None

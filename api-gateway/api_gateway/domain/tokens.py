@@ -30,7 +30,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from common_rpc.errors import Unauthorized
 
-from ..db.models import Project, Role, RoleAssignment, Token, User
+from ..db.models import (
+    GroupMembership,
+    GroupRoleAssignment,
+    Project,
+    Role,
+    RoleAssignment,
+    Token,
+    User,
+)
 from ..settings import GatewaySettings
 from .auth import AuthContext, effective_roles
 from .token_cache import TokenCache
@@ -273,14 +281,19 @@ class TokenService:
 async def project_roles(
     session: AsyncSession, user_id: str, project_id: str
 ) -> tuple[RoleRef, ...]:
-    """The user's effective roles on a project (admin brings member and reader), by name."""
+    """The user's effective roles on a project, by name: granted to the user or to a group
+    it is a member of, with the roles they imply (admin brings member and reader)."""
+    direct = select(RoleAssignment.role_id).where(
+        RoleAssignment.user_id == user_id, RoleAssignment.project_id == project_id
+    )
+    via_groups = (
+        select(GroupRoleAssignment.role_id)
+        .join(GroupMembership, GroupMembership.group_id == GroupRoleAssignment.group_id)
+        .where(GroupMembership.user_id == user_id, GroupRoleAssignment.project_id == project_id)
+    )
     assigned = set(
         (
-            await session.scalars(
-                select(Role.name)
-                .join(RoleAssignment, RoleAssignment.role_id == Role.id)
-                .where(RoleAssignment.user_id == user_id, RoleAssignment.project_id == project_id)
-            )
+            await session.scalars(select(Role.name).where(Role.id.in_(direct.union(via_groups))))
         ).all()
     )
     if not assigned:
