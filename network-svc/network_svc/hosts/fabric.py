@@ -68,6 +68,9 @@ class FabricConfig:
     state_dir: Path = Path("data/hosts")
     # The broker the relay forwards to (host:port in the root namespace).
     broker: str = "127.0.0.1:5672"
+    # The broker's virtual host the agents use ("": the default one): a test's stack on
+    # a virtual host of its own gets its hosts' agents there too.
+    amqp_vhost: str = ""
 
     def __post_init__(self) -> None:
         if not _PREFIX.match(self.prefix):
@@ -153,7 +156,9 @@ class SimHost:
         """What makes an agent this host's: its name, broker, data and kernel names."""
         return {
             "STACKLING_HOST": self.name,
-            "STACKLING_AMQP_URL": f"amqp://guest:guest@{config.controller_ip}:5672/",
+            "STACKLING_AMQP_URL": (
+                f"amqp://guest:guest@{config.controller_ip}:5672/{config.amqp_vhost}"
+            ),
             "STACKLING_DATA_DIR": str(self.state_dir),
             "NETWORK_AGENT_NAME_PREFIX": self.prefix,
             "NETWORK_AGENT_LOCAL_IP": self.underlay_ip,
