@@ -31,6 +31,7 @@ from ..domain.schemas import (
     EndpointUpdate,
     GroupCreate,
     GroupUpdate,
+    PasswordChange,
     ProjectCreate,
     ProjectUpdate,
     RegionCreate,
@@ -87,6 +88,10 @@ class EndpointCreateBody(Body):
 
 class EndpointUpdateBody(Body):
     endpoint: EndpointUpdate
+
+
+class PasswordChangeBody(Body):
+    user: PasswordChange
 
 
 class RoleCreateBody(Body):

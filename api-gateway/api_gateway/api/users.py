@@ -3,6 +3,9 @@
     POST   /v3/users   {"user": {"name": "u2", "password": "pw", "default_project_id": P}} -> 201
     GET    /v3/users?name=u2            GET /v3/users/{id}            GET /v3/users/{id}/projects
     PATCH  /v3/users/{id}   {"user": {"password": "new"}}   -> 200; the user's tokens are revoked
+    POST   /v3/users/{id}/password  {"user": {"original_password": "pw", "password": "new"}}
+           -> 204 (the user's own change: no token needed, the old password is the proof);
+           401 when the old password is wrong; the user's tokens are revoked
     DELETE /v3/users/{id}   -> 204; its role assignments and tokens go with it
 
 A password is never shown, not even as a hash.
@@ -18,7 +21,7 @@ from ..domain import users
 from ..domain.auth import AuthContext
 from ..wiring import Deps
 from .common import Access, authorize, query_flag
-from .schemas import UserCreateBody, UserUpdateBody
+from .schemas import PasswordChangeBody, UserCreateBody, UserUpdateBody
 from .views import Links, collection, project_view, user_view
 
 
@@ -73,6 +76,11 @@ def users_router(deps: Deps) -> APIRouter:
     ) -> dict[str, Any]:
         user = await users.update_user(deps, user_id, body.user)
         return {"user": user_view(user, links)}
+
+    @router.post("/v3/users/{user_id}/password", status_code=204)
+    async def change_password(user_id: str, body: PasswordChangeBody) -> Response:
+        await users.change_password(deps, user_id, body.user)
+        return Response(status_code=204)
 
     @router.delete("/v3/users/{user_id}", status_code=204)
     async def delete_user(

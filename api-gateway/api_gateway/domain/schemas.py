@@ -213,3 +213,10 @@ class GroupCreate(Body):
 class GroupUpdate(Body):
     name: GroupName | None = None
     description: str | None = None
+
+
+class PasswordChange(Body):
+    """``POST /v3/users/{id}/password``: the new password, and the old one as proof."""
+
+    password: Password
+    original_password: Password

@@ -3,6 +3,7 @@
     user = await create_user(deps, UserCreate(name="u2", password="pw"))   # 409 for a taken name
     await user_projects(deps, user.id)                                      # where it has a role
     await update_user(deps, user.id, UserUpdate(password="new"))   # its tokens are revoked
+    await change_password(deps, user.id, PasswordChange(original_password="pw", password="new"))
     await delete_user(deps, user.id)     # its role assignments and tokens go with it
 
 A password is stored only as an argon2id hash (``Passwords``) and never shown.
@@ -10,17 +11,21 @@ A password is stored only as an argon2id hash (``Passwords``) and never shown.
 
 from __future__ import annotations
 
+import logging
+
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from common_rpc.errors import Conflict, Invalid, NotFound
+from common_rpc.errors import Conflict, Invalid, NotFound, Unauthorized
 
 from ..db.models import Project, User, new_id
 from ..wiring import Deps
 from .common import get_or_404, not_none, require_default_domain
 from .projects import assigned_projects
-from .schemas import UserCreate, UserUpdate
+from .schemas import PasswordChange, UserCreate, UserUpdate
+
+log = logging.getLogger(__name__)
 
 
 def duplicate_user(name: str) -> Conflict:
@@ -106,6 +111,24 @@ async def update_user(deps: Deps, user_id: str, spec: UserUpdate) -> User:
     elif changes.get("enabled") is False:
         deps.tokens.forget(user_id)
     return user
+
+
+async def change_password(deps: Deps, user_id: str, spec: PasswordChange) -> None:
+    """A user's own change: the original password is the proof (no token needed, as in
+    Keystone, so a user whose tokens were all revoked can still change it). Every failure
+    is the same 401; the new password revokes the user's tokens."""
+    async with deps.sessions() as session:
+        user = await session.get(User, user_id)
+    stored = user.password_hash if user is not None else None
+    matches = await deps.passwords.verify(stored, spec.original_password)
+    if not matches or user is None or not user.enabled:
+        log.info("password change refused for user %r", user_id)
+        raise Unauthorized("Error when changing user password: Invalid user / password")
+    new_hash = await deps.passwords.hash(spec.password)
+    async with deps.sessions.begin() as session:
+        row = await get_or_404(session, User, user_id, "user")
+        row.password_hash = new_hash
+    await deps.tokens.revoke_user(user_id)
 
 
 async def delete_user(deps: Deps, user_id: str) -> None:
