@@ -11,6 +11,9 @@ import pytest
 from netapi_helpers import Api, fault_type, network_api
 from test_net_ipam_concurrency import temp_postgres
 
+from network_svc.domain import desired
+from network_svc.domain.common import transaction
+
 
 @pytest.fixture(name="db", params=["sqlite", "postgresql"])
 async def db_fixture(request: pytest.FixtureRequest) -> AsyncIterator[dict[str, Any]]:
@@ -255,3 +258,22 @@ async def test_a_member_deletes_every_port_it_made_and_then_its_network(tmp_path
         assert left == []
         quota = await api.get("pA", "/v2.0/quotas/pA/details")
         assert quota.json()["quota"]["port"]["used"] == 0
+
+
+async def test_a_port_naming_a_router_is_no_leg_of_it(tmp_path) -> None:
+    """Only a router's own legs are placed on its host (the hosts' tunnel entries): a
+    member's port that only says network:router_interface and the router's id is not."""
+    async with network_api(tmp_path, default_network_type="local", l3_host="h-l3") as api:
+        net = await api.network("pA")
+        sub = await api.subnet("pA", net["id"], "10.0.0.0/24")
+        router = (await api.post("pA", "/v2.0/routers", {"router": {}})).json()["router"]
+        fake = await api.port(
+            "pA", net["id"], device_owner="network:router_interface", device_id=router["id"]
+        )
+        leg = await api.put(
+            "pA", f"/v2.0/routers/{router['id']}/add_router_interface", {"subnet_id": sub["id"]}
+        )
+        async with transaction(api.app.state.deps.sessions) as session:
+            hosts = await desired.port_hosts(session, net["id"])
+        placed = {port_id for port_id, _mac in hosts.get("h-l3", [])}
+        assert leg.json()["port_id"] in placed and fake["id"] not in placed

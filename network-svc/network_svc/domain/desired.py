@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from sqlalchemy import select
+from sqlalchemy import exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..contracts import (
@@ -118,6 +118,11 @@ async def port_hosts(session: AsyncSession, network_id: str) -> dict[str, list[t
             Port.network_id == network_id,
             Port.device_owner.in_((INTERFACE, GATEWAY)),
             Router.host != "",
+            # the router's own legs, not a tenant's port that only names the router
+            or_(
+                Router.gw_port_id == Port.id,
+                exists().where(RouterPort.port_id == Port.id, RouterPort.router_id == Router.id),
+            ),
         )
     )
     out: dict[str, list[tuple[str, str]]] = {}
