@@ -104,7 +104,8 @@ def openstack_cli(
     """Run the ``openstack`` CLI against the live gateway with the bootstrap's clouds.yaml.
 
     Returns the parsed JSON of ``-f json`` commands, the text otherwise (commands that print
-    nothing); ``check=False`` returns the finished process instead.
+    nothing); ``check=False`` returns the finished process instead. ``cloud=""``: no cloud,
+    the auth options are all in ``args``.
     """
     env = {
         key: value
@@ -113,7 +114,7 @@ def openstack_cli(
     }
     env["OS_CLIENT_CONFIG_FILE"] = str(gateway.settings.clouds_yaml_file)
     done = subprocess.run(
-        [str(OPENSTACK), "--os-cloud", cloud, *args],
+        [str(OPENSTACK), *(("--os-cloud", cloud) if cloud else ()), *args],
         env=env,
         capture_output=True,
         text=True,

@@ -14,6 +14,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from ..wiring import Deps
+from .app_credentials import app_credentials_router
 from .assignments import assignments_router
 from .auth import auth_router
 from .catalog import catalog_router
@@ -37,6 +38,7 @@ def identity_router(deps: Deps) -> APIRouter:
         domains_router,
         catalog_router,
         groups_router,
+        app_credentials_router,
     ):
         router.include_router(build(deps))
     return router

@@ -25,6 +25,7 @@ from starlette.responses import Response
 from common_rpc.chassis.faults import fault_bytes, keystone_fault
 
 from ..domain.schemas import (
+    ApplicationCredentialCreate,
     Auth,
     Body,
     EndpointCreate,
@@ -92,6 +93,10 @@ class EndpointUpdateBody(Body):
 
 class PasswordChangeBody(Body):
     user: PasswordChange
+
+
+class ApplicationCredentialCreateBody(Body):
+    application_credential: ApplicationCredentialCreate
 
 
 class RoleCreateBody(Body):

@@ -27,6 +27,7 @@ from ..db.models import (
     Service,
     User,
 )
+from ..domain.app_credentials import Credential
 from ..domain.assignments import Assignment
 from ..domain.catalog import CatalogService
 from ..domain.tokens import TokenInfo
@@ -200,6 +201,28 @@ def endpoint_view(endpoint: Endpoint, links: Links) -> dict[str, Any]:
     }
 
 
+def credential_view(
+    credential: Credential, links: Links, *, secret: str | None = None
+) -> dict[str, Any]:
+    """An application credential; ``secret`` only in the create's answer (shown once)."""
+    row = credential.row
+    view: dict[str, Any] = {
+        "id": row.id,
+        "name": row.name,
+        "description": row.description,
+        "user_id": row.user_id,
+        "project_id": row.project_id,
+        "expires_at": timestamp(row.expires_at) if row.expires_at is not None else None,
+        "unrestricted": row.unrestricted,
+        "roles": [{"id": r.id, "name": r.name, "domain_id": None} for r in credential.roles],
+        "access_rules": [],
+        "links": {"self": links.of("users", row.user_id, "application_credentials", row.id)},
+    }
+    if secret is not None:
+        view["secret"] = secret
+    return view
+
+
 def catalog_view(catalog: list[CatalogService]) -> list[dict[str, Any]]:
     return [
         {
@@ -242,4 +265,11 @@ def token_body(info: TokenInfo, catalog: list[CatalogService] | None) -> dict[st
         token["roles"] = [{"id": role.id, "name": role.name} for role in info.roles]
         if catalog is not None:
             token["catalog"] = catalog_view(catalog)
+    credential = info.application_credential
+    if credential is not None:
+        token["application_credential"] = {
+            "id": credential.id,
+            "name": credential.name,
+            "restricted": credential.restricted,
+        }
     return {"token": token}

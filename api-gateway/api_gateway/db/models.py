@@ -9,9 +9,10 @@ added by the chassis migration branch, not declared here.
         session.add(User(name="alice", password_hash=stored, default_project_id=project.id))
 
 Identity lives here: projects, users, groups, roles, role assignments (to users and to
-groups), tokens, and the service catalog (regions, services, endpoints). Only one domain
-exists ("default", named "Default"); ``domain_id`` columns keep Keystone's shape. A token
-row holds the SHA-256 of the secret, never the secret itself.
+groups), application credentials, tokens, and the service catalog (regions, services,
+endpoints). Only one domain exists ("default", named "Default"); ``domain_id`` columns
+keep Keystone's shape. A token row holds the SHA-256 of the secret, never the secret
+itself; an application credential only the argon2id hash of its secret.
 """
 
 from __future__ import annotations
@@ -174,6 +175,42 @@ class Endpoint(Base):
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
+class ApplicationCredential(Base):
+    """A secret a user made to let an application act on one project with chosen roles."""
+
+    __tablename__ = "application_credentials"
+    __table_args__ = (
+        UniqueConstraint("user_id", "name", name="uq_application_credentials_user_name"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str | None] = mapped_column(Text, default=None)
+    user_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    project_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("projects.id", ondelete="CASCADE"), index=True
+    )
+    secret_hash: Mapped[str] = mapped_column(String(255))
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), default=None)
+    # False: tokens got with it may not manage application credentials.
+    unrestricted: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class ApplicationCredentialRole(Base):
+    """A role an application credential's tokens may carry (if the user still holds it)."""
+
+    __tablename__ = "application_credential_roles"
+
+    application_credential_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("application_credentials.id", ondelete="CASCADE"), primary_key=True
+    )
+    role_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("roles.id", ondelete="CASCADE"), primary_key=True
+    )
+
+
 class Token(Base):
     """An issued token; ``id`` is the hex SHA-256 of the secret the client holds."""
 
@@ -193,3 +230,10 @@ class Token(Base):
     issued_at: Mapped[datetime] = mapped_column(UtcDateTime())
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), default=None)
+    # Set for a token got with an application credential: it goes with the credential.
+    application_credential_id: Mapped[str | None] = mapped_column(
+        String(64),
+        ForeignKey("application_credentials.id", ondelete="CASCADE"),
+        default=None,
+        index=True,
+    )

@@ -40,6 +40,8 @@ class AuthContext:
     project_name: str | None
     roles: frozenset[str]
     expires_at: datetime
+    # Got with an application credential that may not manage application credentials.
+    restricted: bool = False
 
     @property
     def is_admin(self) -> bool:

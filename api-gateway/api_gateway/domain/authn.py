@@ -1,4 +1,5 @@
-"""``POST /v3/auth/tokens``: check who asks (password or token method), then the scope.
+"""``POST /v3/auth/tokens``: check who asks (password, token or application credential
+method), then the scope (an application credential's is its project, never asked for).
 
     secret, info = await authenticate(deps, Auth.model_validate(body["auth"]))
 
@@ -21,8 +22,16 @@ from common_rpc.errors import Invalid, Unauthorized
 
 from ..db.models import Project, User
 from ..wiring import Deps
+from .app_credentials import check_secret
 from .common import expecting, is_default_domain
-from .schemas import Auth, DomainRef, PasswordMethod, ProjectRef, Scope
+from .schemas import (
+    ApplicationCredentialMethod,
+    Auth,
+    DomainRef,
+    PasswordMethod,
+    ProjectRef,
+    Scope,
+)
 from .tokens import AUTH_REQUIRED, TokenInfo, project_roles
 
 log = logging.getLogger(__name__)
@@ -50,6 +59,10 @@ async def authenticate(deps: Deps, request: Auth) -> tuple[str, TokenInfo]:
             raise expecting(method, "identity")
     if identity.password is not None and "password" in identity.methods:
         subject = await _password_subject(deps, identity.password)
+    elif identity.application_credential is not None and "application_credential" in (
+        identity.methods
+    ):
+        return await _with_credential(deps, identity.application_credential, request.scope)
     elif identity.token is not None and "token" in identity.methods:
         parent = await deps.tokens.describe(identity.token.id)
         if parent is None:
@@ -66,6 +79,24 @@ async def authenticate(deps: Deps, request: Auth) -> tuple[str, TokenInfo]:
         methods=subject.methods,
         not_after=parent.expires_at if parent else None,
         audit_chain_id=(parent.audit_chain_id or parent.audit_id) if parent else None,
+    )
+
+
+async def _with_credential(
+    deps: Deps, method: ApplicationCredentialMethod, scope: Scope | str | None
+) -> tuple[str, TokenInfo]:
+    """A token for the credential's project, with its roles the user still holds."""
+    if scope is not None:
+        raise _refuse("an application credential cannot request a scope")
+    credential = await check_secret(deps, method)
+    if credential is None:
+        raise _refuse(f"bad application credential {method.id or method.name!r}")
+    return await deps.tokens.issue(
+        credential.user_id,
+        credential.project_id,
+        methods=("application_credential",),
+        not_after=credential.expires_at,
+        application_credential_id=credential.id,
     )
 
 

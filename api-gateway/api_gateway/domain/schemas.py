@@ -13,6 +13,7 @@ answers one that does not fit in Keystone's words.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
@@ -52,6 +53,21 @@ class TokenMethod(Body):
     id: Annotated[str, Field(min_length=1, max_length=512)]
 
 
+class CredentialUser(Body):
+    id: Id | None = None
+    name: Name | None = None
+    domain: DomainRef | None = None
+
+
+class ApplicationCredentialMethod(Body):
+    """By id, or by name with its user (by id, or by name and domain); the secret always."""
+
+    id: Id | None = None
+    name: Name | None = None
+    user: CredentialUser | None = None
+    secret: Annotated[str, Field(min_length=1, max_length=MAX_PASSWORD_LENGTH)]
+
+
 class Identity(Body):
     # Other methods' payloads are kept: Keystone asks for each named method's payload
     # before it says a method is not supported.
@@ -60,6 +76,7 @@ class Identity(Body):
     methods: Annotated[list[str], Field(min_length=1)]
     password: PasswordMethod | None = None
     token: TokenMethod | None = None
+    application_credential: ApplicationCredentialMethod | None = None
 
     def has_payload(self, method: str) -> bool:
         return getattr(self, method, None) is not None or method in (self.model_extra or {})
@@ -220,3 +237,25 @@ class PasswordChange(Body):
 
     password: Password
     original_password: Password
+
+
+# --- application credentials -----------------------------------------------------------
+
+
+class RoleNameOrId(Body):
+    id: Id | None = None
+    name: Name | None = None
+
+
+class ApplicationCredentialCreate(Body):
+    name: Name
+    description: str | None = None
+    # Generated when left out: shown once in the create's answer.
+    secret: Annotated[str, Field(min_length=1, max_length=MAX_PASSWORD_LENGTH)] | None = None
+    # Naive times are UTC, as Keystone reads them.
+    expires_at: datetime | None = None
+    # Left out: every role the creating token holds.
+    roles: list[RoleNameOrId] | None = None
+    unrestricted: StrictBool = False
+    # Not offered here: any rule is refused, so its shape is left free-form.
+    access_rules: list[dict[str, Any]] | None = None

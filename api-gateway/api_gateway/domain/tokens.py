@@ -31,6 +31,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from common_rpc.errors import Unauthorized
 
 from ..db.models import (
+    ApplicationCredential,
+    ApplicationCredentialRole,
     GroupMembership,
     GroupRoleAssignment,
     Project,
@@ -65,6 +67,15 @@ class RoleRef:
 
 
 @dataclass(frozen=True, slots=True)
+class CredentialRef:
+    """The application credential a token was got with."""
+
+    id: str
+    name: str
+    restricted: bool
+
+
+@dataclass(frozen=True, slots=True)
 class TokenInfo:
     """What a token stands for now: its user, scope and effective roles."""
 
@@ -78,6 +89,7 @@ class TokenInfo:
     roles: tuple[RoleRef, ...]
     issued_at: datetime
     expires_at: datetime
+    application_credential: CredentialRef | None = None
 
     @property
     def auth(self) -> AuthContext:
@@ -89,6 +101,9 @@ class TokenInfo:
             project_name=self.project_name,
             roles=frozenset(role.name for role in self.roles),
             expires_at=self.expires_at,
+            restricted=(
+                self.application_credential is not None and self.application_credential.restricted
+            ),
         )
 
 
@@ -127,6 +142,7 @@ class TokenService:
         ttl_s: int | None = None,
         not_after: datetime | None = None,
         audit_chain_id: str | None = None,
+        application_credential_id: str | None = None,
     ) -> tuple[str, TokenInfo]:
         """A new token for an authenticated user; the secret is returned once, never stored.
 
@@ -152,6 +168,7 @@ class TokenService:
                         project_id=project_id,
                         issued_at=now,
                         expires_at=expires_at,
+                        application_credential_id=application_credential_id,
                     )
                 )
                 await session.flush()
@@ -262,8 +279,13 @@ class TokenService:
         roles: tuple[RoleRef, ...] = ()
         if token.project_id is not None:
             roles = await project_roles(session, token.user_id, token.project_id)
-            if not roles:
-                return None
+        credential: CredentialRef | None = None
+        if token.application_credential_id is not None:
+            credential, roles = await _credential_roles(
+                session, token.application_credential_id, roles
+            )
+        if token.project_id is not None and not roles:
+            return None
         return TokenInfo(
             audit_id=token.audit_id,
             audit_chain_id=token.audit_chain_id,
@@ -275,6 +297,7 @@ class TokenService:
             roles=roles,
             issued_at=token.issued_at,
             expires_at=token.expires_at,
+            application_credential=credential,
         )
 
 
@@ -301,6 +324,29 @@ async def project_roles(
     names = effective_roles(assigned)
     rows = (await session.execute(select(Role.id, Role.name).where(Role.name.in_(names)))).all()
     return tuple(sorted((RoleRef(id=r.id, name=r.name) for r in rows), key=lambda r: r.name))
+
+
+async def _credential_roles(
+    session: AsyncSession, credential_id: str, held: tuple[RoleRef, ...]
+) -> tuple[CredentialRef | None, tuple[RoleRef, ...]]:
+    """The roles a credential's token carries: those the credential names that its user
+    still holds, with what they imply (never more than the user holds now)."""
+    credential = await session.get(ApplicationCredential, credential_id)
+    if credential is None:
+        return None, ()
+    named = set(
+        (
+            await session.scalars(
+                select(Role.name)
+                .join(ApplicationCredentialRole, ApplicationCredentialRole.role_id == Role.id)
+                .where(ApplicationCredentialRole.application_credential_id == credential_id)
+            )
+        ).all()
+    )
+    held_names = {role.name for role in held}
+    allowed = effective_roles(named & held_names) & held_names
+    ref = CredentialRef(credential.id, credential.name, not credential.unrestricted)
+    return ref, tuple(role for role in held if role.name in allowed)
 
 
 def _rowcount(result: Any) -> int:
