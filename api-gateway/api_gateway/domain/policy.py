@@ -57,6 +57,23 @@ def _crud(collection: str, *, create: str = MEMBER, change: str = MEMBER) -> lis
     ]
 
 
+def _tags(*collections: str) -> list[Entry]:
+    """Neutron's resource tags: readers read them, members change them (the service
+    checks the resource is the caller's)."""
+    return [
+        entry
+        for collection in collections
+        for entry in (
+            ("GET", f"{collection}/{{id}}/tags", READER),
+            ("PUT", f"{collection}/{{id}}/tags", MEMBER),
+            ("DELETE", f"{collection}/{{id}}/tags", MEMBER),
+            ("GET", f"{collection}/{{id}}/tags/{{tag}}", READER),
+            ("PUT", f"{collection}/{{id}}/tags/{{tag}}", MEMBER),
+            ("DELETE", f"{collection}/{{id}}/tags/{{tag}}", MEMBER),
+        )
+    ]
+
+
 def _admin_api(*prefixes: str) -> list[Entry]:
     """Management APIs: every method on the path and below is admin only."""
     return [(ANY_METHOD, f"{prefix}/**", ADMIN) for prefix in prefixes]
@@ -227,6 +244,10 @@ NETWORK: list[Entry] = [
     ("GET", f"{V20}/quotas/{{project_id}}/default", READER),
     ("PUT", f"{V20}/quotas/{{project_id}}", ADMIN),
     ("DELETE", f"{V20}/quotas/{{project_id}}", ADMIN),
+    *_tags(f"{V20}/networks", f"{V20}/subnets", f"{V20}/ports", f"{V20}/routers"),
+    *_tags(f"{V20}/floatingips", f"{V20}/security-groups"),
+    # Neutron lists agents to anyone: a non-admin gets an empty list, not 403.
+    ("GET", f"{V20}/agents", READER),
     *_admin_api(f"{V20}/agents", f"{V20}/network-ip-availabilities"),
 ]
 
