@@ -113,6 +113,7 @@ SERVER_ACTIONS = {
             "migrate",
             "os-migrateLive",
             "evacuate",
+            "shelveOffload",
             "injectNetworkInfo",
             "resetNetwork",
         ),
