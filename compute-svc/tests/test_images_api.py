@@ -28,7 +28,7 @@ async def test_upload_download_and_status(tmp_path, amqp_url) -> None:
         created = await api.post("p1", "/image/v2/images", body)
         assert created.status_code == 201, created.text
         image = created.json()
-        assert image["status"] == "queued" and image["visibility"] == "private"
+        assert image["status"] == "queued" and image["visibility"] == "shared"  # Glance's default
         assert image["os_distro"] == "x" and image["owner"] == "p1"
         path = f"/image/v2/images/{image['id']}"
 
@@ -109,7 +109,7 @@ async def test_formats_properties_and_patch(tmp_path, amqp_url) -> None:
             {"name": "b", "disk_format": "vmdk", "container_format": "bare"},
             {"name": "b", "disk_format": "raw", "container_format": "docker"},
             {"name": "b", "disk_format": "raw", "container_format": "bare", "kernel_id": "nope"},
-            {"name": "b", "visibility": "shared"},
+            {"name": "b", "visibility": "everyone"},
             {"name": "b", "tags": "not-a-list"},
         ]
         for body in bad:

@@ -1,8 +1,13 @@
 """Images (Glance v2 shapes): records here, data in the ``ImageStore``.
 
-Visibility: an owner sees its private images, everyone sees public ones, an admin sees
-all; only an admin makes an image public. Status: queued -> saving -> active (upload),
-active <-> deactivated (admin).
+Visibility, as Glance's: an owner sees all its images, everyone sees ``public`` and
+``community`` ones, the projects a ``shared`` image was shared with see it
+(``domain.image_members``; in lists only once they accepted), an admin sees all. Only an
+admin makes an image public; an image made without a visibility is ``shared`` (Glance's
+default, so its owner can add members at once). Lists leave out ``community`` images of
+other projects unless asked for, and ``os_hidden`` ones unless asked for.
+Status: queued -> saving -> active (upload), active <-> deactivated (its owner or an
+admin, as Glance's default policy).
 """
 
 from __future__ import annotations
@@ -12,11 +17,14 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
+from sqlalchemy import delete as sql_delete
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from common_rpc.context import RequestContext
+from common_rpc.errors import QuotaExceeded
 
+from ..db.image_members import ImageMember
 from ..db.models import Image, utcnow
 from .common import flag, integer, iso, new_id, text, transaction
 from .errors import conflict, forbidden, invalid, not_found
@@ -24,7 +32,13 @@ from .image_store import ImageStore, Stored
 
 DISK_FORMATS = ("qcow2", "raw", "aki", "ari", "ami")
 CONTAINER_FORMATS = ("bare", "ami", "aki", "ari", "ovf")
-VISIBILITIES = ("private", "public")
+VISIBILITIES = ("private", "public", "shared", "community")
+DEFAULT_VISIBILITY = "shared"
+MEMBER_STATUSES = ("pending", "accepted", "rejected")
+TAG_LIMIT = 128  # Glance's image_tag_quota
+# ``os_hidden`` has no column of its own: it is kept in ``properties`` under this key
+# (never shown as an extra property; ``view`` lifts it out).
+HIDDEN = "os_hidden"
 # Attributes with a column; anything else given is an extra property (a string).
 CORE = {
     "id", "name", "status", "disk_format", "container_format", "visibility", "protected",
@@ -39,6 +53,7 @@ PROPERTY_KEY = re.compile(r"^[A-Za-z0-9_.:-]{1,255}$")
 
 def view(image: Image) -> dict[str, Any]:
     out: dict[str, Any] = dict(image.properties or {})
+    hidden = bool(out.pop(HIDDEN, False))
     out |= {
         "id": image.id,
         "name": image.name or None,
@@ -47,7 +62,7 @@ def view(image: Image) -> dict[str, Any]:
         "container_format": image.container_format,
         "visibility": image.visibility,
         "protected": image.protected,
-        "os_hidden": False,
+        "os_hidden": hidden,
         "owner": image.owner,
         "size": image.size,
         "virtual_size": None,
@@ -66,19 +81,60 @@ def view(image: Image) -> dict[str, Any]:
     return out
 
 
-def visible(image: Image, ctx: RequestContext) -> bool:
-    return ctx.is_admin or image.visibility == "public" or image.owner == ctx.project_id
+def hidden(image: Image) -> bool:
+    return bool((image.properties or {}).get(HIDDEN, False))
+
+
+def visible(image: Image, ctx: RequestContext, membership: str | None = None) -> bool:
+    """Whether the caller may read the image by its id; ``membership``: the caller's
+    project's member status on it, if it has one (any status will do, as in Glance)."""
+    if ctx.is_admin or image.owner == ctx.project_id:
+        return True
+    if image.visibility in ("public", "community"):
+        return True
+    return image.visibility == "shared" and membership is not None
 
 
 def _owns(image: Image, ctx: RequestContext) -> bool:
     return ctx.is_admin or image.owner == ctx.project_id
 
 
+async def membership(session: AsyncSession, project_id: str | None, image_id: str) -> str | None:
+    """The member status of ``project_id`` on the image (None: not a member)."""
+    if not project_id:
+        return None
+    row = await session.get(ImageMember, (image_id, project_id))
+    return row.status if row is not None else None
+
+
+async def memberships(session: AsyncSession, project_id: str | None) -> dict[str, str]:
+    """Every image shared with ``project_id``: {image_id: member status}."""
+    if not project_id:
+        return {}
+    rows = await session.scalars(select(ImageMember).where(ImageMember.member_id == project_id))
+    return {r.image_id: r.status for r in rows}
+
+
 async def get(session: AsyncSession, ctx: RequestContext, image_id: str) -> Image:
     image = await session.get(Image, image_id)
-    if image is None or not visible(image, ctx):
+    if image is None:
+        raise not_found("Image", image_id)
+    member = None
+    if image.visibility == "shared" and not _owns(image, ctx):
+        member = await membership(session, ctx.project_id, image_id)
+    if not visible(image, ctx, member):
         raise not_found("Image", image_id)
     return image
+
+
+async def usable(session: AsyncSession, image: Image, project_id: str) -> bool:
+    """Whether servers of ``project_id`` may boot from the image: what the project can
+    read by the image's id (a member of a shared image may, whatever it answered)."""
+    if image.owner == project_id or image.visibility in ("public", "community"):
+        return True
+    if image.visibility != "shared":
+        return False
+    return await membership(session, project_id, image.id) is not None
 
 
 async def get_owned(session: AsyncSession, ctx: RequestContext, image_id: str) -> Image:
@@ -89,9 +145,50 @@ async def get_owned(session: AsyncSession, ctx: RequestContext, image_id: str) -
     return image
 
 
-async def list_all(session: AsyncSession, ctx: RequestContext) -> list[Image]:
-    rows = await session.scalars(select(Image).order_by(Image.created_at.desc(), Image.id))
-    return [r for r in rows if visible(r, ctx)]
+def _listed(
+    image: Image,
+    ctx: RequestContext,
+    member: str | None,
+    visibility: str | None,
+    member_status: str,
+) -> bool:
+    """Glance's list rule: the caller's own images, public and community ones, shared
+    ones whose membership has ``member_status`` (``all``: any); an admin's, every image.
+    Without a ``visibility`` filter, other projects' community images are left out."""
+    mine = image.owner == ctx.project_id
+    if visibility is None:
+        if image.visibility == "community" and not mine:
+            return False
+    elif visibility != "all" and image.visibility != visibility:
+        return False
+    if ctx.is_admin or mine or image.visibility in ("public", "community"):
+        return True
+    if image.visibility != "shared" or member is None:
+        return False
+    return member_status == "all" or member == member_status
+
+
+async def list_all(
+    session: AsyncSession,
+    ctx: RequestContext,
+    *,
+    visibility: str | None = None,
+    member_status: str = "accepted",
+    os_hidden: bool = False,
+) -> list[Image]:
+    """What ``GET /v2/images`` lists before its attribute filters, newest first."""
+    if visibility is not None and visibility not in (*VISIBILITIES, "all"):
+        raise invalid(f"Invalid visibility value: {visibility}")
+    if member_status not in (*MEMBER_STATUSES, "all"):
+        raise invalid(f"Invalid status: {member_status}")
+    member_of = await memberships(session, ctx.project_id)
+    rows = await session.scalars(select(Image).order_by(Image.created_at.desc(), Image.id.desc()))
+    return [
+        r
+        for r in rows
+        if hidden(r) == os_hidden
+        and _listed(r, ctx, member_of.get(r.id), visibility, member_status)
+    ]
 
 
 def _choice(body: dict[str, Any], key: str, allowed: tuple[str, ...]) -> str | None:
@@ -101,6 +198,12 @@ def _choice(body: dict[str, Any], key: str, allowed: tuple[str, ...]) -> str | N
     if value not in allowed:
         raise invalid(f"Invalid value {value!r} for {key}; expected one of {', '.join(allowed)}.")
     return str(value)
+
+
+def _hidden(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise invalid(f"Invalid input for os_hidden: {value!r} is not a boolean.")
+    return value
 
 
 def _visibility(ctx: RequestContext, body: dict[str, Any], default: str) -> str:
@@ -153,13 +256,15 @@ async def create(session: AsyncSession, ctx: RequestContext, body: dict[str, Any
         status="queued",
         disk_format=_choice(body, "disk_format", DISK_FORMATS),
         container_format=_choice(body, "container_format", CONTAINER_FORMATS),
-        visibility=_visibility(ctx, body, "private"),
+        visibility=_visibility(ctx, body, DEFAULT_VISIBILITY),
         protected=flag(body, "protected", False),
         min_disk=integer(body, "min_disk", default=0),
         min_ram=integer(body, "min_ram", default=0),
         tags=_tags(body.get("tags", [])),
         properties=_properties(body),
     )
+    if _hidden(body.get("os_hidden", False)):
+        image.properties = image.properties | {HIDDEN: True}
     session.add(image)
     await session.flush()
     return image
@@ -208,6 +313,10 @@ async def patch(session: AsyncSession, ctx: RequestContext, image_id: str, chang
             setattr(image, key, integer(attrs, key))
     if "tags" in attrs:
         image.tags = _tags(attrs["tags"])
+    if "os_hidden" in attrs:
+        props[HIDDEN] = _hidden(attrs["os_hidden"])
+    if len(image.tags or []) > TAG_LIMIT:
+        raise QuotaExceeded(f"Maximum number of tags exceeded: {TAG_LIMIT}.")
     image.properties = props
     image.updated_at = utcnow()
     await session.flush()
@@ -283,9 +392,11 @@ async def abort_upload(session: AsyncSession, image_id: str) -> None:
 
 
 async def set_active(session: AsyncSession, ctx: RequestContext, image_id: str, on: bool) -> None:
-    if not ctx.is_admin:
-        raise forbidden()
+    """Deactivate or reactivate: the image's owner or an admin (Glance's default policy
+    since Wallaby, ``role:admin or (role:member and project_id:%(project_id)s)``)."""
     image = await get(session, ctx, image_id)
+    if not _owns(image, ctx):
+        raise forbidden(f"You are not permitted to {'re' if on else 'de'}activate this image.")
     src, dst = ("deactivated", "active") if on else ("active", "deactivated")
     if image.status not in (src, dst):
         raise forbidden(f"Not allowed to {'re' if on else 'de'}activate image in {image.status}.")
@@ -306,4 +417,30 @@ async def remove(session: AsyncSession, ctx: RequestContext, image_id: str) -> N
     image = await get_owned(session, ctx, image_id)
     if image.protected:
         raise forbidden(f"Image {image_id} is protected and cannot be deleted.")
+    await session.execute(sql_delete(ImageMember).where(ImageMember.image_id == image_id))
     await session.delete(image)
+
+
+async def add_tag(session: AsyncSession, ctx: RequestContext, image_id: str, tag: str) -> None:
+    """``PUT /tags/{tag}``: idempotent; at most ``TAG_LIMIT`` tags (413 beyond, as Glance)."""
+    image = await get_owned(session, ctx, image_id)
+    if not tag or len(tag) > 255:
+        raise invalid(f"Invalid tag {tag[:32]!r}: expected 1 to 255 characters.")
+    tags = list(image.tags or [])
+    if tag in tags:
+        return
+    if len(tags) >= TAG_LIMIT:
+        raise QuotaExceeded(f"Image tag limit exceeded for image {image_id}: {TAG_LIMIT} allowed.")
+    image.tags = [*tags, tag]
+    image.updated_at = utcnow()
+    await session.flush()
+
+
+async def remove_tag(session: AsyncSession, ctx: RequestContext, image_id: str, tag: str) -> None:
+    image = await get_owned(session, ctx, image_id)
+    tags = list(image.tags or [])
+    if tag not in tags:
+        raise not_found("Tag", tag)
+    image.tags = [t for t in tags if t != tag]
+    image.updated_at = utcnow()
+    await session.flush()
