@@ -21,6 +21,7 @@ from common_rpc.chassis.runtime import ServiceRuntime
 from .api import (
     admin,
     compute_images,
+    extensions,
     faults,
     flavors,
     images,
@@ -32,9 +33,10 @@ from .api import (
     quotas,
     server_groups,
     servers,
+    tenant_usage,
     versions,
 )
-from .domain import floating_ips, port_events, sweeps, takeover
+from .domain import floating_ips, port_events, sweeps, takeover, usage
 from .rpc.handlers import rpc
 from .settings import ComputeSettings
 from .wiring import Deps
@@ -60,6 +62,7 @@ def create_app(settings: ComputeSettings | None = None) -> FastAPI:
     takeover.register(deps)  # boots and deletes of a replica that died go on here
     runtime.subscribe("compute", port_events.PATTERNS, deps.ports.on_event)
     floating_ips.register(deps)  # servers' addresses show them, from network's events
+    usage.register(deps)  # the ledger os-simple-tenant-usage bills deleted servers from
     app = make_app(
         settings,
         runtime,
@@ -80,6 +83,8 @@ def create_app(settings: ComputeSettings | None = None) -> FastAPI:
             limits.router,
             quotas.router,
             compute_images.router,
+            tenant_usage.router,
+            extensions.router,
             server_groups.router,
         ],
     )
