@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 from fastapi import FastAPI, Request
 
-from common_rpc.chassis.links import next_link, public_base, public_url
+from common_rpc.chassis.links import next_link, previous_link, public_base, public_url
 from common_rpc.chassis.versions import link
 
 app = FastAPI()
@@ -18,6 +18,9 @@ async def items(request: Request, project_id: str) -> dict:
         "self": public_url(request, f"/v3/{project_id}/items/i1"),
         "here": public_url(request),
         "next": next_link(request, "i2"),
+        "next_forward": next_link(request, "i2", drop=("page_reverse",)),
+        "previous": previous_link(request, "i1", add={"page_reverse": "True"}),
+        "empty_next": next_link(request, None),
         "version": link(request, "/v3/"),
     }
 
@@ -64,3 +67,20 @@ async def test_odd_forwarded_values_never_make_a_link_elsewhere() -> None:
     # An unknown scheme is http; a prefix without its slash gets one, a trailing one goes.
     odd = {"X-Forwarded-Host": "gw", "X-Forwarded-Proto": "javascript", "X-Forwarded-Prefix": "v/"}
     assert (await _get("/v3/p1/items", odd))["base"] == "http://gw/v"
+
+
+async def test_previous_links_page_backwards_on_the_public_url() -> None:
+    body = await _get("/v3/p1/items?limit=2&marker=i0&page_reverse=False", GATEWAY)
+    # The marker and page_reverse are replaced, not repeated; limit stays where it was.
+    assert body["previous"] == {
+        "rel": "previous",
+        "href": "https://gw.example:8080/volume/v3/p1/items?limit=2&marker=i1&page_reverse=True",
+    }
+    # A next link can drop a parameter (Neutron's next link pages forward again).
+    assert body["next_forward"]["href"] == (
+        "https://gw.example:8080/volume/v3/p1/items?limit=2&marker=i2"
+    )
+    # No items, no marker: the link keeps the other parameters only.
+    assert body["empty_next"]["href"] == (
+        "https://gw.example:8080/volume/v3/p1/items?limit=2&page_reverse=False"
+    )

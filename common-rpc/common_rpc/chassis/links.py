@@ -12,6 +12,7 @@ links on the address it was called at.
     public_url(request, "/v3/p1/volumes/v1")  # "http://GW/volume/v3/p1/volumes/v1"
     next_link(request, "v9")                  # this request's URL with marker=v9:
     # {"rel": "next", "href": "http://GW/volume/v3/p1/volumes?limit=1&marker=v9"}
+    previous_link(request, "v1", add={"page_reverse": "True"})  # rel "previous"
 """
 
 from __future__ import annotations
@@ -40,10 +41,28 @@ def public_url(request: Request, path: str | None = None) -> str:
     return public_base(request) + (request.url.path if path is None else path)
 
 
-def next_link(request: Request, marker: str) -> dict[str, str]:
-    """The ``next`` link of a paged list: this request's public URL and query, with
-    ``marker`` replaced (every other parameter, ``limit`` included, kept as sent)."""
+def _paged_link(
+    request: Request, rel: str, marker: str | None, drop: tuple[str, ...], add: dict[str, str]
+) -> dict[str, str]:
     query = request.url.query
     url = URL(public_url(request) + (f"?{query}" if query else ""))
-    url = url.remove_query_params("marker").include_query_params(marker=marker)
-    return {"rel": "next", "href": str(url)}
+    url = url.remove_query_params(("marker", *drop, *add))
+    extra = ({"marker": marker} if marker is not None else {}) | add
+    return {"rel": rel, "href": str(url.include_query_params(**extra)) if extra else str(url)}
+
+
+def next_link(
+    request: Request, marker: str | None, *, drop: tuple[str, ...] = ()
+) -> dict[str, str]:
+    """The ``next`` link of a paged list: this request's public URL and query, with
+    ``marker`` replaced (every other parameter, ``limit`` included, kept as sent, but
+    those in ``drop``; no marker when None, as an empty page's links have none)."""
+    return _paged_link(request, "next", marker, drop, {})
+
+
+def previous_link(
+    request: Request, marker: str | None, *, add: dict[str, str] | None = None
+) -> dict[str, str]:
+    """The ``previous`` link: as ``next_link``, with ``add``'s parameters set (Neutron's
+    ``page_reverse=True``, which pages backwards from the marker)."""
+    return _paged_link(request, "previous", marker, (), dict(add or {}))
