@@ -102,9 +102,27 @@ build_services() {
   fi
 }
 
+# What the builds left behind: final images a rebuild replaced (untagged) and build stages
+# older than each package's newest (which stays, as the next build's cache).
+prune_superseded() {
+  local ids pkg
+  ids="$(docker images -q -f dangling=true -f label=org.stackling.stage=final)"
+  for pkg in "${PACKAGE_DIRS[@]}"; do
+    ids+=" $(docker images -f dangling=true -f label=org.stackling.stage=build \
+      -f "label=org.stackling.package=$pkg" --format '{{.CreatedAt}} {{.ID}}' |
+      sort -r | tail -n +2 | awk '{print $NF}')"
+  done
+  # shellcheck disable=SC2086  # one id a word
+  if [[ -n "${ids// /}" ]]; then
+    docker rmi -f $ids >/dev/null 2>&1 || true
+    say "pruned $(echo $ids | wc -w) superseded image(s)"
+  fi
+}
+
 build_wheels
 build_bases
 build_services
+prune_superseded
 say "done; images:"
 docker image ls --format '{{.Repository}}:{{.Tag}} {{.Size}}' |
   grep -E "^(stackling/|$STACKLING_BASE_IMAGES/)" | sort | sed 's/^/  /'
