@@ -191,5 +191,21 @@ async def test_seeding_keeps_ids_and_is_safe_to_race(tmp_path: Path, db_url: str
         async with sessions() as session:
             compute = await session.get(Endpoint, stable_id("RegionOne", "compute", "public"))
         assert compute is not None and compute.url == "http://new.test/compute/v2.1"
+        # A gateway started without volume's API (a compute and network cloud now) drops
+        # the seeded block storage entries; a service an admin made stays.
+        async with sessions() as session:
+            session.add(Service(id="admin-made", type="volumev3", name="mine", enabled=True))
+            await session.commit()
+        fewer = moved.model_copy(update={"volume_urls": []})
+        await bootstrap(sessions, fewer)
+        async with sessions() as session:
+            left = {(s.id, s.type) for s in (await session.scalars(select(Service))).all()}
+            orphans = await session.scalar(
+                select(func.count())
+                .select_from(Endpoint)
+                .where(Endpoint.service_id.in_([stable_id("volumev3"), stable_id("block-storage")]))
+            )
+        assert {kind for _, kind in left} == {"identity", "compute", "image", "network", "volumev3"}
+        assert ("admin-made", "volumev3") in left and orphans == 0
     finally:
         await engine.dispose()

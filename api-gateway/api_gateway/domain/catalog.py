@@ -17,9 +17,10 @@ configure (identity always; compute, which also serves images, network and volum
 their API replicas are set) is found by type or created, and its public, internal and
 admin endpoints in ``settings.region`` are created or pointed at the gateway's public
 URL again. Admins manage everything else through ``/v3/services``, ``/v3/endpoints`` and
-``/v3/regions``; a service the settings no longer configure stays until an admin deletes
-it. Seeded rows have ids derived from the entry, so replicas starting together make each
-row once.
+``/v3/regions``. A seeded service whose API the settings no longer configure is removed
+with its endpoints at the next start (the gateway could not proxy to it: a catalog entry
+clients follow into a 404 is worse than none); one an admin made stays. Seeded rows have
+ids derived from the entry, so replicas starting together make each row once.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from common_rpc.chassis.db import try_insert
@@ -181,8 +182,10 @@ def seeds(settings: GatewaySettings) -> list[Seed]:
 
 
 async def seed_catalog(session: AsyncSession, settings: GatewaySettings) -> None:
-    """Create what the settings configure and is missing; point seeded endpoints at them."""
+    """Create what the settings configure and is missing; point seeded endpoints at them;
+    remove the seeded services of APIs the settings no longer configure."""
     region = settings.region
+    await _unseed_unconfigured(session, settings)
     if await session.get(Region, region) is None:
         await try_insert(session, Region(id=region, description="", parent_region_id=None))
     for seed in seeds(settings):
@@ -215,6 +218,20 @@ async def seed_catalog(session: AsyncSession, settings: GatewaySettings) -> None
                 ),
             )
     await session.flush()
+
+
+async def _unseed_unconfigured(session: AsyncSession, settings: GatewaySettings) -> None:
+    """Delete the seeded service rows (and their endpoints) of unconfigured APIs."""
+    configured = {seed.type for seed in seeds(settings)}
+    gone = [
+        stable_id(kind)
+        for entries in ENTRIES.values()
+        for kind, _name, _path in entries
+        if kind not in configured
+    ]
+    # Endpoints first: SQLite enforces no foreign keys unless asked, so no cascade to rely on.
+    await session.execute(delete(Endpoint).where(Endpoint.service_id.in_(gone)))
+    await session.execute(delete(Service).where(Service.id.in_(gone)))
 
 
 async def _seeded_service(session: AsyncSession, seed: Seed) -> Service:
