@@ -76,11 +76,48 @@ async def test_delete_with_ports_is_network_in_use(tmp_path) -> None:
 
 
 async def test_list_pages_with_links(tmp_path) -> None:
+    """Neutron's pagination links, on the gateway's public URL and prefix: next unless a
+    forward page is short, previous unless a backward page is (page_reverse=True)."""
+    gateway = {
+        "X-Forwarded-Host": "gw.example:8080",
+        "X-Forwarded-Proto": "https",
+        "X-Forwarded-Prefix": "/network",
+    }
+    public = "https://gw.example:8080/network/v2.0/networks"
+
+    def links(page: dict) -> dict[str, str]:
+        return {link["rel"]: link["href"] for link in page.get("networks_links", [])}
+
+    async def follow(href: str) -> dict:
+        assert href.startswith(public + "?"), href
+        local = href.removeprefix("https://gw.example:8080/network")
+        resp = await api.http.get(local, headers=api.as_("pA") | gateway)
+        assert resp.status_code == 200, resp.text
+        return resp.json()
+
     async with network_api(tmp_path) as api:
         for name in ("c", "a", "b"):
             await api.network("pA", name=name)
-        first = (await api.get("pA", "/v2.0/networks?limit=2&sort_key=name&sort_dir=asc")).json()
+        first = await follow(f"{public}?limit=2&sort_key=name&sort_dir=asc")
         assert [n["name"] for n in first["networks"]] == ["a", "b"]
-        href = first["networks_links"][0]["href"]
-        rest = (await api.http.get(href, headers=api.as_("pA"))).json()
-        assert [n["name"] for n in rest["networks"]] == ["c"] and "networks_links" not in rest
+        assert set(links(first)) == {"next", "previous"}
+        rest = await follow(links(first)["next"])
+        assert [n["name"] for n in rest["networks"]] == ["c"]
+        # A short forward page: no next; its previous link pages back from "c".
+        assert set(links(rest)) == {"previous"}
+        assert "page_reverse=True" in links(rest)["previous"]
+        back = await follow(links(rest)["previous"])
+        assert [n["name"] for n in back["networks"]] == ["a", "b"]
+        # Backwards: a full page has both links, next pages forward again (no page_reverse).
+        assert "page_reverse" not in links(back)["next"]
+        again = await follow(links(back)["next"])
+        assert [n["name"] for n in again["networks"]] == ["c"]
+        # A short backward page has no previous.
+        start = await follow(links(back)["previous"])
+        assert start["networks"] == [] and set(links(start)) == {"next"}
+        # Without limit: no links; limit=0 is no limit.
+        whole = (await api.get("pA", "/v2.0/networks?limit=0")).json()
+        assert len(whole["networks"]) == 3 and "networks_links" not in whole
+        # A direct call links to the address it was called at.
+        direct = (await api.get("pA", "/v2.0/networks?limit=1")).json()
+        assert links(direct)["next"].startswith(str(api.http.base_url).rstrip("/") + "/v2.0/")

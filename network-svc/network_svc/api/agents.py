@@ -1,5 +1,8 @@
 """``/v2.0/agents`` (admin): the network agents, from their heartbeats, and their health.
 
+As Neutron's policy (get_agent is admin only, applied to each listed item): a non-admin
+lists none, and one agent is not found for them (404), whatever the method.
+
 Each network-agent does the L2 wiring and DHCP of its host, so it is listed once per role
 Neutron clients look for ("Linux bridge agent", "DHCP agent"), under its own id.
 """
@@ -14,7 +17,7 @@ from common_rpc.agents import AgentRegistry, AgentView
 from common_rpc.context import current_context
 from common_rpc.errors import NotFound
 
-from ..domain.errors import invalid, not_found, policy_denied
+from ..domain.errors import invalid, not_found
 from .deps import envelope
 from .listing import render_list, select_fields
 
@@ -26,9 +29,11 @@ def _registry(request: Request) -> AgentRegistry:
     return request.app.state.deps.agents
 
 
-def _admin(action: str) -> None:
+def _admin(agent_id: str) -> None:
+    """Agents are hidden from non-admins: Neutron answers 404, as for any resource its
+    policy does not let the caller read."""
     if not current_context().is_admin:
-        raise policy_denied(action)
+        raise not_found("Agent", agent_id)
 
 
 def view(agent: AgentView) -> dict[str, Any]:
@@ -63,21 +68,22 @@ async def _get(request: Request, agent_id: str) -> AgentView:
 
 @router.get("")
 async def list_agents(request: Request) -> dict[str, Any]:
-    _admin("get_agent")
+    if not current_context().is_admin:
+        return render_list(request, "agents", [])
     items = [view(a) for a in await _registry(request).list(binary=BINARY)]
     return render_list(request, "agents", items)
 
 
 @router.get("/{agent_id}")
 async def show_agent(request: Request, agent_id: str) -> dict[str, Any]:
-    _admin("get_agent")
+    _admin(agent_id)
     item = view(await _get(request, agent_id))
     return {"agent": select_fields(item, request.query_params.getlist("fields"))}
 
 
 @router.put("/{agent_id}")
 async def update_agent(request: Request, agent_id: str, body: Any = Body(None)) -> dict[str, Any]:
-    _admin("update_agent")
+    _admin(agent_id)
     await _get(request, agent_id)
     change = envelope(body, "agent")
     unknown = set(change) - {"admin_state_up", "description"}
@@ -94,7 +100,7 @@ async def update_agent(request: Request, agent_id: str, body: Any = Body(None)) 
 
 @router.delete("/{agent_id}", status_code=204)
 async def delete_agent(request: Request, agent_id: str) -> Response:
-    _admin("delete_agent")
+    _admin(agent_id)
     await _get(request, agent_id)
     await _registry(request).delete(agent_id)
     return Response(status_code=204)

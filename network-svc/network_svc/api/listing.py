@@ -1,7 +1,8 @@
 """Neutron list semantics on rendered resources: filters, ``fields``, sorting and paging.
 
 GET /v2.0/ports?device_id=X&fixed_ips=ip_address=10.0.0.5&limit=2&sort_key=name
--> {"ports": [...], "ports_links": [{"rel": "next", "href": ".../ports?...&marker=ID"}]}
+-> {"ports": [...], "ports_links": [{"rel": "next", "href": ".../ports?...&marker=ID"},
+                                   {"rel": "previous", ...&marker=FIRST&page_reverse=True}]}
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ import ipaddress
 from typing import Any
 
 from fastapi import Request
+
+from common_rpc.chassis.links import next_link, previous_link
 
 from ..domain.errors import bad_request, invalid, not_found
 
@@ -156,6 +159,23 @@ def _limit(params: Any) -> int | None:
     return size or None  # 0: no limit, as Neutron reads it
 
 
+def _page_links(
+    request: Request, items: list[dict[str, Any]], size: int, reverse: bool
+) -> list[dict[str, str]]:
+    """Neutron's pagination links (api_common.get_pagination_links): ``next`` unless a
+    forward page came back short, ``previous`` unless a backward one did; on the public
+    URL and prefix, so a client following them goes through the gateway again."""
+    links = []
+    short = len(items) < size
+    if not (short and not reverse):
+        last = items[-1]["id"] if items else None
+        links.append(next_link(request, last, drop=("page_reverse",)))
+    if not (short and reverse):
+        first = items[0]["id"] if items else None
+        links.append(previous_link(request, first, add={"page_reverse": "True"}))
+    return links
+
+
 def render_list(request: Request, collection: str, items: list[dict[str, Any]]) -> dict[str, Any]:
     params = request.query_params
     known = ATTRIBUTES.get(collection)
@@ -174,10 +194,12 @@ def render_list(request: Request, collection: str, items: list[dict[str, Any]]) 
         else:
             items = [i for i in items if _matches(i.get(key), wanted)]
     items = _order(items, sorting) if sorting else items
+    reverse = str(params.get("page_reverse", "")).lower() == "true"
     marker = params.get("marker")
     if marker and size is not None:
         # As Neutron: the marker is looked up among what the caller may see (404 if it is
-        # unknown), and the page starts after its place in the order, filtered or not.
+        # unknown), and the page starts after its place in the order (ends before it when
+        # paging backwards), filtered or not.
         found = next((i for i in everything if i["id"] == marker), None)
         if found is None:
             raise not_found(KINDS.get(collection, "Resource"), marker)
@@ -187,13 +209,13 @@ def render_list(request: Request, collection: str, items: list[dict[str, Any]]) 
         else:
             ordered = [i for i in everything if i["id"] in ids]
         place = next(n for n, i in enumerate(ordered) if i["id"] == marker)
-        items = ordered[place + 1 :]
+        items = ordered[:place] if reverse else ordered[place + 1 :]
     out: dict[str, Any] = {}
-    if size is not None and len(items) > size:
-        items = items[:size]
-        next_url = request.url.remove_query_params("marker")
-        href = str(next_url.include_query_params(marker=items[-1]["id"]))
-        out[f"{collection}_links"] = [{"rel": "next", "href": href}]
+    if size is not None:
+        items = items[-size:] if reverse else items[:size]
+        links = _page_links(request, items, size, reverse)
+        if links:
+            out[f"{collection}_links"] = links
     fields = params.getlist("fields")
     out[collection] = [select_fields(i, fields) for i in items]
     return dict(sorted(out.items(), key=lambda kv: kv[0] != collection))
