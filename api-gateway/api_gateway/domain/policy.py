@@ -303,8 +303,9 @@ IMAGE: list[Entry] = [
     ("DELETE", f"{V2}/images/{{id}}", MEMBER),
     ("GET", f"{V2}/images/{{id}}/file", READER),
     ("PUT", f"{V2}/images/{{id}}/file", MEMBER),
-    ("POST", f"{V2}/images/{{id}}/actions/deactivate", ADMIN),
-    ("POST", f"{V2}/images/{{id}}/actions/reactivate", ADMIN),
+    # owner or admin (Glance since Wallaby): the image API checks the owner itself
+    ("POST", f"{V2}/images/{{id}}/actions/deactivate", MEMBER),
+    ("POST", f"{V2}/images/{{id}}/actions/reactivate", MEMBER),
     ("PUT", f"{V2}/images/{{id}}/tags/{{tag}}", MEMBER),
     ("DELETE", f"{V2}/images/{{id}}/tags/{{tag}}", MEMBER),
     ("GET", f"{V2}/images/{{id}}/members", READER),
