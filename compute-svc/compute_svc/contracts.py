@@ -22,6 +22,7 @@ API version history (what each side may rely on):
          and ``until`` (the unplug asked again) and answer ``attempts``
     1.6  compute: host_servers is host_state (one name in every service), answering
          ``{"host", "servers"}``; compute.<host>: host_state is inventory (the audit's)
+    1.7  compute.<host>: power takes pause, unpause, suspend (a managed save) and resume
 """
 
 from __future__ import annotations
@@ -35,11 +36,11 @@ from common_rpc.chassis.agent import HostStateRequest
 from common_rpc.contracts.volume import ConnectionInfo
 from common_rpc.methods import Contract, Empty, Message, Method
 
-VERSION = "1.6"
+VERSION = "1.7"
 
 # The power states of a guest as a hypervisor reports them (Nova's names, lower case).
 PowerState = Literal["running", "shutdown", "paused", "crashed", "nostate"]
-PowerAction = Literal["start", "stop", "reboot"]
+PowerAction = Literal["start", "stop", "reboot", "pause", "unpause", "suspend", "resume"]
 
 # ---------------------------------------------------------------- shared parts
 
@@ -324,7 +325,12 @@ class Inventory(Message):
 
 SPAWN = Method("spawn", Spawn, Spawned, doc="disks, config drive, volumes, a running domain")
 DESTROY = Method("destroy", ServerRef, Destroyed, doc="no domain and no disk afterwards")
-POWER = Method("power", Power, DomainState, doc="start, stop, or a hard reboot")
+POWER = Method(
+    "power",
+    Power,
+    DomainState,
+    doc="start, stop, a hard reboot, pause/unpause, suspend (managed save)/resume",
+)
 CONSOLE_OUTPUT = Method("console_output", ConsoleRequest, ConsoleOutput)
 ATTACH_VOLUME = Method("attach_volume", AttachVolume, VolumeAttached, doc="hot-plug the disk")
 DETACH_VOLUME = Method(

@@ -174,7 +174,8 @@ class FakeComputeAgent:
         @router.implement(cc.POWER)
         async def power(deps: Any, request: cc.Power) -> cc.DomainState:
             agent.power.append((request.action, request.server_id))
-            state = "shutdown" if request.action == "stop" else "running"
+            states = {"stop": "shutdown", "suspend": "shutdown", "pause": "paused"}
+            state = states.get(request.action, "running")
             return cc.DomainState(
                 server_id=request.server_id,
                 domain=f"fake-{request.server_id}",

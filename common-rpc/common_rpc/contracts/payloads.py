@@ -135,7 +135,11 @@ class ServiceHeartbeat(_Payload):
 
 
 def _register() -> None:
-    for action in ("create", "update", "delete", "start", "stop", "reboot", "attach", "detach"):
+    for action in (
+        *("create", "update", "delete", "start", "stop", "reboot", "attach", "detach"),
+        *("pause", "unpause", "suspend", "resume", "lock", "unlock", "rebuild"),
+        *("resize", "resize_confirm", "resize_revert", "shelve", "shelve_offload", "unshelve"),
+    ):
         for phase in ("start", "end"):
             register(
                 f"compute.server.{action}.{phase}",

@@ -30,6 +30,7 @@ ATTACH_VOLUME, DETACH_VOLUME = "attach_volume", "detach_volume"
 ATTACH_INTERFACE, DETACH_INTERFACE = "attach_interface", "detach_interface"
 EVACUATE, MIGRATE = "evacuate", "migrate"
 CONFIRM_RESIZE, REVERT_RESIZE = "confirmResize", "revertResize"
+PAUSE, UNPAUSE, SUSPEND, RESUME = "pause", "unpause", "suspend", "resume"
 
 # Nova's event of each action: "compute_" and the compute manager's method.
 EVENTS = {
@@ -46,6 +47,10 @@ EVENTS = {
     MIGRATE: "compute_prep_resize",
     CONFIRM_RESIZE: "compute_confirm_resize",
     REVERT_RESIZE: "compute_revert_resize",
+    PAUSE: "compute_pause_instance",
+    UNPAUSE: "compute_unpause_instance",
+    SUSPEND: "compute_suspend_instance",
+    RESUME: "compute_resume_instance",
 }
 RUNNING, FINISHED = "running", "finished"
 SUCCESS, ERROR = "Success", "Error"

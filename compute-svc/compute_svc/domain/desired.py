@@ -158,7 +158,7 @@ async def server_state(session: AsyncSession, store: ImageStore, server: Server)
 
 
 # The states in which a server's guest belongs on its host.
-ON_HOST = ("BUILD", "ACTIVE", "SHUTOFF", "REBOOT", "HARD_REBOOT")
+ON_HOST = ("BUILD", "ACTIVE", "SHUTOFF", "REBOOT", "HARD_REBOOT", "PAUSED", "SUSPENDED")
 # A server moving between hosts (``domain.moves``): its guest belongs on ``host`` (the
 # destination, once placed) and, for a migration, on its source too, kept for a revert.
 MOVING = ("REBUILD", "RESIZE", "VERIFY_RESIZE", "REVERT_RESIZE")
@@ -170,7 +170,10 @@ def wanted_power(server: Server) -> Literal["running", "shutdown"] | None:
     read before a boot started its domain would land after the boot made it ACTIVE)."""
     if server.status == "BUILD" or server.status in MOVING or server.task_state is not None:
         return None
-    return "shutdown" if server.status == "SHUTOFF" else "running"
+    if server.status == "PAUSED":
+        return None  # paused by the tenant: neither started nor stopped by a reconcile
+    # A suspended guest is a shut-off domain with a managed save image.
+    return "shutdown" if server.status in ("SHUTOFF", "SUSPENDED") else "running"
 
 
 async def host_state(deps: Deps, host: str) -> HostState:

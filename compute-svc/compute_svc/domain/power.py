@@ -1,4 +1,10 @@
-"""Power actions: os-stop, os-start and reboot through the host's agent."""
+"""Power actions through the host's agent: os-stop, os-start, reboot, pause/unpause
+(libvirt suspend/resume: PAUSED) and suspend/resume (a managed save: SUSPENDED).
+
+Each moves the server's ``task_state`` in the request's transaction, with an owner and a
+deadline (``rpc_timeout_s`` times four); its flow ends it. A flow that died with its
+process leaves the deadline to the sweeper (``expired``): the task is cleared, the
+status kept as it was, and the action ends with the fault."""
 
 from __future__ import annotations
 
@@ -24,9 +30,18 @@ log = logging.getLogger(__name__)
 
 
 POWER = {
-    # action: (from status, task_state, agent call, to status, vm_state, power_state)
+    # action: (from status, task_state, to status, vm_state, power_state); the agent's
+    # power call is the action's name.
     "stop": ("ACTIVE", "powering-off", "SHUTOFF", "stopped", 4),
     "start": ("SHUTOFF", "powering-on", "ACTIVE", "active", 1),
+    "pause": ("ACTIVE", "pausing", "PAUSED", "paused", 3),
+    "unpause": ("PAUSED", "unpausing", "ACTIVE", "active", 1),
+    "suspend": ("ACTIVE", "suspending", "SUSPENDED", "suspended", 4),
+    "resume": ("SUSPENDED", "resuming", "ACTIVE", "active", 1),
+}
+# The request bodies' names of the actions above.
+VERBS = {"os-stop": "stop", "os-start": "start"} | {
+    v: v for v in POWER if v not in ("stop", "start")
 }
 
 
@@ -40,9 +55,9 @@ async def request(deps: Deps, ctx: RequestContext, server_id: str, action: str, 
     async with transaction(deps.runtime.sessions) as session:
         server = await servers.get(session, ctx, server_id)
         start: Callable[[], None]
-        if action in ("os-start", "os-stop"):
-            verb = action.removeprefix("os-")
-            if not await begin_power(session, server, verb):
+        if action in VERBS:
+            verb = VERBS[action]
+            if not await begin_power(session, deps, server, verb):
                 raise servers.conflict_state(server, action)
             start = partial(start_power, deps, server, verb)
         elif action == "reboot":
@@ -106,7 +121,7 @@ async def observed(deps: Deps, server_id: str, power_state: str | int) -> str | 
         return server.status
 
 
-async def begin_power(session: AsyncSession, server: Server, action: str) -> bool:
+async def begin_power(session: AsyncSession, deps: Deps, server: Server, action: str) -> bool:
     source, task_state, *_ = POWER[action]
     moved = await servers.move(
         session,
@@ -114,6 +129,8 @@ async def begin_power(session: AsyncSession, server: Server, action: str) -> boo
         expected=(source,),
         when_task=None,
         task_state=task_state,
+        task_owner=deps.instance,
+        task_deadline=_deadline(deps),
     )
     if moved:
         await servers.emit(session, server, action, "start")
@@ -141,7 +158,7 @@ async def power(deps: Deps, server_id: str, action: str) -> None:
     ok = failed is None
     async with transaction(deps.runtime.sessions) as session:
         await actions.finish(session, server_id, action, fault=failed)
-        values: dict[str, Any] = {"task_state": None}
+        values: dict[str, Any] = {"task_state": None, "task_owner": None, "task_deadline": None}
         if ok:
             values |= {
                 "status": target,
@@ -166,7 +183,7 @@ async def begin_reboot(session: AsyncSession, deps: Deps, server: Server, hard: 
         status="HARD_REBOOT" if hard else "REBOOT",
         task_state="rebooting_hard" if hard else "rebooting",
         task_owner=deps.instance,
-        task_deadline=datetime.now(UTC) + timedelta(seconds=deps.settings.rpc_timeout_s * 4),
+        task_deadline=_deadline(deps),
     )
     if moved:
         await servers.emit(session, server, "reboot", "start")
@@ -205,3 +222,26 @@ async def reboot(deps: Deps, server_id: str, hard: bool) -> None:
             row = await session.get(Server, server_id)
             if row is not None:
                 await servers.emit(session, row, "reboot", "end")
+
+
+def _deadline(deps: Deps) -> datetime:
+    return datetime.now(UTC) + timedelta(seconds=deps.settings.rpc_timeout_s * 4)
+
+
+# The statuses a power action starts from, and its task states (the sweeper's).
+SOURCES = tuple(sorted({entry[0] for entry in POWER.values()}))
+TASKS = {entry[1]: action for action, entry in POWER.items()}
+
+
+async def expired(session: AsyncSession, row: Server) -> None:
+    """The sweeper's: a power action whose flow died past its deadline. Its task is
+    cleared and the status kept (the host's reconcile reports the guest's real power
+    state); the action ends with the fault."""
+    action = TASKS.get(row.task_state or "")
+    row.task_owner = None
+    row.task_deadline = None
+    if action is None:
+        return  # a deadline left by another flow: nothing of ours runs
+    row.task_state = None
+    why = f"The {action} of the server did not finish within its deadline."
+    await actions.finish(session, row.id, action, fault=why)

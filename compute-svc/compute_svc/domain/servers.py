@@ -35,7 +35,17 @@ from .common import flag, iso, new_id, nova_name, try_insert
 from .errors import bad_field, conflict, invalid
 
 EVENT = "compute.server.{action}.{phase}"
-SETTLED = ("ACTIVE", "SHUTOFF", "ERROR", "BUILD", "REBOOT", "HARD_REBOOT", "VERIFY_RESIZE")
+SETTLED = (
+    "ACTIVE",
+    "SHUTOFF",
+    "ERROR",
+    "BUILD",
+    "REBOOT",
+    "HARD_REBOOT",
+    "VERIFY_RESIZE",
+    "PAUSED",
+    "SUSPENDED",
+)
 # What the API shows for a vm_state while the row's status is DELETING.
 STATUS_OF_VM_STATE = {
     "building": "BUILD",
@@ -43,6 +53,8 @@ STATUS_OF_VM_STATE = {
     "stopped": "SHUTOFF",
     "error": "ERROR",
     "resized": "VERIFY_RESIZE",
+    "paused": "PAUSED",
+    "suspended": "SUSPENDED",
 }
 USER_DATA_LIMIT = 65535
 METADATA_LIMIT = 128

@@ -23,7 +23,7 @@ from typing import Any, Literal, Protocol
 from common_rpc.chassis import commands
 
 DiskFormat = Literal["qcow2", "raw", "aki-ari"]
-PowerAction = Literal["start", "stop", "reboot"]
+PowerAction = Literal["start", "stop", "reboot", "pause", "unpause", "suspend", "resume"]
 # The power states of the RPC contract (Nova's names, lower case).
 PowerState = Literal["running", "shutdown", "paused", "crashed", "nostate"]
 

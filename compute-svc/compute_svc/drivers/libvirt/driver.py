@@ -309,6 +309,18 @@ class LibvirtDriver:
                     dom.reset(0)  # a hard reset: a guest without ACPI handling reboots too
                 else:
                     dom.create()
+            elif action == "pause":
+                if dom.state()[0] != libvirt.VIR_DOMAIN_PAUSED:
+                    dom.suspend()  # libvirt's suspend: the vCPUs stop, memory stays
+            elif action == "unpause":
+                if dom.state()[0] == libvirt.VIR_DOMAIN_PAUSED:
+                    dom.resume()
+            elif action == "suspend":
+                if dom.isActive():
+                    dom.managedSave(0)  # memory to disk, the domain shut off
+            elif action == "resume":
+                if not dom.isActive():
+                    dom.create()  # restores the managed save image
             else:
                 raise VirtError(f"unknown power action {action!r}")
         except libvirt.libvirtError as exc:

