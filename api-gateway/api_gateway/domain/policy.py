@@ -271,6 +271,26 @@ VOLUME: list[Entry] = [
     ("DELETE", f"{V3}/volumes/{{id}}/metadata/{{key}}", MEMBER),
     *_crud(f"{V3}/snapshots"),
     ("GET", f"{V3}/snapshots/detail", READER),
+    ("GET", f"{V3}/snapshots/{{id}}/metadata", READER),
+    ("PUT", f"{V3}/snapshots/{{id}}/metadata", MEMBER),
+    ("POST", f"{V3}/snapshots/{{id}}/metadata", MEMBER),
+    ("GET", f"{V3}/snapshots/{{id}}/metadata/{{key}}", READER),
+    ("PUT", f"{V3}/snapshots/{{id}}/metadata/{{key}}", MEMBER),
+    ("DELETE", f"{V3}/snapshots/{{id}}/metadata/{{key}}", MEMBER),
+    # Transfers: the giver makes and deletes one; any project's member accepts with the
+    # auth key (the service checks the key, as Cinder's volume:accept_transfer).
+    *(
+        entry
+        for transfers in (f"{V3}/os-volume-transfer", f"{V3}/volume-transfers")
+        for entry in (
+            ("GET", transfers, READER),
+            ("POST", transfers, MEMBER),
+            ("GET", f"{transfers}/detail", READER),
+            ("GET", f"{transfers}/{{id}}", READER),
+            ("DELETE", f"{transfers}/{{id}}", MEMBER),
+            ("POST", f"{transfers}/{{id}}/accept", MEMBER),
+        )
+    ),
     ("POST", f"{V3}/snapshots/{{id}}/action", SNAPSHOT_ACTIONS),
     *_crud(f"{V3}/types", create=ADMIN, change=ADMIN),
     ("GET", f"{V3}/types/default", READER),
