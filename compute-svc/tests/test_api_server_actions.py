@@ -167,3 +167,39 @@ async def test_power_action_past_its_deadline_is_swept(lab: dict[str, Any]) -> N
     assert await deps.runtime.sweeper.sweep_once() >= 1
     server = await _settled(api, sid, "ACTIVE")
     assert server["OS-EXT-STS:task_state"] is None
+
+
+async def test_lock_and_unlock(lab: dict[str, Any]) -> None:
+    api = lab["api"]
+    sid, _ = await _boot(lab)
+    path = f"/v2.1/servers/{sid}"
+    assert (await _act(api, sid, {"lock": {"bogus": 1}})).status_code == 400
+    assert (await _act(api, sid, {"lock": None})).status_code == 202
+    # A member's actions, delete and metadata are refused while it is locked.
+    resp = await _act(api, sid, {"os-stop": None})
+    assert resp.status_code == 409 and f"Instance {sid} is locked" in resp.text, resp.text
+    assert (await _act(api, sid, {"pause": None})).status_code == 409
+    assert (await api.delete("p1", path)).status_code == 409
+    assert (await api.put("p1", f"{path}/metadata", {"metadata": {"a": "b"}})).status_code == 409
+    # Reading is fine; another project sees nothing.
+    assert (await _act(api, sid, {"os-getConsoleOutput": {}})).status_code == 200
+    assert (await _act(api, sid, {"unlock": None}, project="p2")).status_code == 404
+    # An admin is not held by the lock.
+    assert (await _act(api, sid, {"pause": None}, project="admin")).status_code == 202
+    await _settled(api, sid, "PAUSED")
+    # The owner unlocks its own lock.
+    assert (await _act(api, sid, {"unlock": None})).status_code == 202
+    assert (await _act(api, sid, {"unpause": None})).status_code == 202
+    await _settled(api, sid, "ACTIVE")
+    # An admin's lock with a reason: only an admin may unlock it.
+    body = {"lock": {"locked_reason": "maintenance"}}
+    assert (await _act(api, sid, body, project="admin")).status_code == 202
+    resp = await _act(api, sid, {"unlock": None})
+    assert resp.status_code == 403 and "unlock_override" in resp.text, resp.text
+    async with api.app.state.deps.runtime.sessions() as session:
+        from compute_svc.db.models import Server
+
+        row = await session.get(Server, sid)
+        assert row is not None and (row.locked_by, row.locked_reason) == ("admin", "maintenance")
+    assert (await _act(api, sid, {"unlock": None}, project="admin")).status_code == 202
+    assert (await api.delete("p1", path)).status_code == 204

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Body, Request, Response
 
 from common_rpc.context import current_context
 
-from ..domain import interfaces
+from ..domain import interfaces, locking
 from ..domain.common import envelope
 
 router = APIRouter(prefix="/v2.1/servers", tags=["servers"])
@@ -36,6 +36,7 @@ async def show_interface(request: Request, server_id: str, port_id: str) -> dict
 async def attach_interface(request: Request, server_id: str, body: Any = Body(None)) -> Any:
     wanted = interfaces.requested(envelope(body, "interfaceAttachment"))
     deps = request.app.state.deps
+    await locking.check_id(deps, current_context(), server_id)
     attachment = await interfaces.attach_to(deps, current_context(), server_id, wanted)
     return {"interfaceAttachment": attachment}
 
@@ -44,5 +45,6 @@ async def attach_interface(request: Request, server_id: str, body: Any = Body(No
 async def detach_interface(request: Request, server_id: str, port_id: str) -> Response:
     """202 once the NIC is marked detaching; the host unplugs it after (asking the guest
     again while it holds it), and a failure shows in ``os-instance-actions``."""
+    await locking.check_id(request.app.state.deps, current_context(), server_id)
     await interfaces.detach(request.app.state.deps, current_context(), server_id, port_id)
     return Response(status_code=202)

@@ -18,6 +18,7 @@ from ..domain import (
     boot,
     deletion,
     floating_ips,
+    locking,
     moves,
     power,
     security_groups,
@@ -27,6 +28,7 @@ from ..domain import (
 from ..domain.common import envelope
 from ..domain.errors import invalid
 from .common import Call, base_url, links, page, transaction
+from .microversion import version_of
 
 router = APIRouter(prefix="/v2.1/servers", tags=["servers"])
 
@@ -39,7 +41,11 @@ async def _views(request: Request, call: Call, rows: list[Server]) -> list[dict[
     volumes = await servers.attachments(call.session, [r.id for r in rows])
     floating = await floating_ips.of_servers(call.session, rows)
     link = partial(_link, request)
-    return [servers.view(r, call.ctx, link, volumes[r.id], floating) for r in rows]
+    version = version_of(request)
+    return [
+        servers.view(r, call.ctx, link, volumes[r.id], floating) | locking.view_fields(r, version)
+        for r in rows
+    ]
 
 
 @router.post("", status_code=202)
@@ -129,6 +135,7 @@ async def set_metadata(request: Request, server_id: str, body: Any = Body(None))
     if not isinstance(body, dict) or "metadata" not in body:
         raise invalid("Invalid input: expected an object under 'metadata'.")
     async with transaction(request) as call:
+        locking.check(await servers.get(call.session, call.ctx, server_id), call.ctx)
         server = await servers.set_metadata(
             call.session, call.ctx, server_id, body["metadata"], replace=request.method == "PUT"
         )
@@ -144,6 +151,11 @@ async def server_action(request: Request, server_id: str, body: Any = Body(None)
         raise invalid("Invalid input: expected exactly one action.")
     action, args = next(iter(body.items()))
     deps, ctx = request.app.state.deps, current_context()
+    if action in locking.ACTIONS:
+        await locking.request(deps, ctx, server_id, action, args)
+        return Response(status_code=202)
+    if action not in locking.UNCHECKED:
+        await locking.check_id(deps, ctx, server_id)
     if action == "os-getConsoleOutput":
         output = await power.console_output(deps, ctx, server_id, _console_length(args))
         return {"output": output}
@@ -206,6 +218,7 @@ async def show_attachment(request: Request, server_id: str, volume_id: str) -> d
 async def attach_volume(request: Request, server_id: str, body: Any = Body(None)) -> Any:
     volume_id = volumes.requested(envelope(body, "volumeAttachment"))
     deps = request.app.state.deps
+    await locking.check_id(deps, current_context(), server_id)
     device = await volumes.attach_to(deps, current_context(), server_id, volume_id)
     return {"volumeAttachment": _attachment(server_id, volume_id, device)}
 
@@ -214,5 +227,6 @@ async def attach_volume(request: Request, server_id: str, body: Any = Body(None)
 async def detach_volume(request: Request, server_id: str, volume_id: str) -> Response:
     """202 once the volume is ``detaching``; the host unplugs it after (asking the guest
     again while it holds it), and a failure shows in ``os-instance-actions``."""
+    await locking.check_id(request.app.state.deps, current_context(), server_id)
     await volumes.detach(request.app.state.deps, current_context(), server_id, volume_id)
     return Response(status_code=202)

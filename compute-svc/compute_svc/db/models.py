@@ -117,6 +117,10 @@ class Server(TransitionalMixin, Base):
     launched_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), default=None)
     # The zone the create asked for (None: any); once placed, its host's zone.
     availability_zone: Mapped[str | None] = mapped_column(String(255), default=None)
+    # Nova's lock: None, or who locked it ("owner": its project, "admin": another's
+    # admin), and the 2.73 reason given (``domain.locking``).
+    locked_by: Mapped[str | None] = mapped_column(String(16), default=None)
+    locked_reason: Mapped[str | None] = mapped_column(String(255), default=None)
 
 
 class VolumeAttachment(Base):
@@ -276,6 +280,10 @@ class Migration(Base):
     status: Mapped[str] = mapped_column(String(32), default="migrating")
     # What the server was before the move (its status, vm_state), restored by a revert.
     old_status: Mapped[str] = mapped_column(String(16), default="ACTIVE")
+    # A resize's flavors ({"id", "vcpus", "ram_mb", "disk_gb"}): the old one comes back
+    # with a revert; None for a migration or an evacuation (the flavor stays).
+    old_flavor: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    new_flavor: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 

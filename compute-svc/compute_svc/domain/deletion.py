@@ -16,7 +16,7 @@ from common_rpc.context import RequestContext, use_context
 
 from ..db.models import Server, ServerPort, VolumeAttachment
 from ..wiring import Deps
-from . import actions, moves, quotas, scheduler, server_groups, servers
+from . import actions, locking, moves, quotas, scheduler, server_groups, servers
 from .boot import release, release_strays
 from .common import transaction
 from .tasks import load, server_context
@@ -28,6 +28,7 @@ async def delete_server(deps: Deps, ctx: RequestContext, server_id: str) -> None
     (a delete already under way is left to run)."""
     async with transaction(deps.runtime.sessions) as session:
         server = await servers.get(session, ctx, server_id)
+        locking.check(server, ctx)
         started = await request_delete(session, deps, server)
     if started:
         start_delete(deps, server)
