@@ -27,6 +27,7 @@ from .api.routers import router as routers_router
 from .api.security_groups import groups as security_groups_router
 from .api.security_groups import rules as security_group_rules_router
 from .api.subnets import router as subnets_router
+from .api.tags import router as tags_router
 from .rpc.handlers import rpc as network_rpc
 from .settings import NetworkSettings
 from .wiring import Deps
@@ -65,6 +66,7 @@ def create_app(settings: NetworkSettings | None = None) -> FastAPI:
             routers_router,
             floatingips_router,
             quotas_router,
+            tags_router,
         ],
         builtin_extensions=BUILTIN,
     )

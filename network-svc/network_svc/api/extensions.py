@@ -25,6 +25,7 @@ _ALIASES = {
     "floatingip": ("Floating IPs", "Floating IP addresses mapped 1:1 to fixed IPs."),
     "fip-port-details": ("Floating IP Port Details", "The associated port's details."),
     "quotas": ("Quota management support", "Expose functions for quotas management per project."),
+    "standard-attr-tag": ("Tag support for resources with standard attribute", "Tags."),
     "quota_details": ("Quota details management support", "Expose quota usage per project."),
 }
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Body, Request, Response
 
-from ..domain import changes, floatingips
+from ..domain import changes, floatingips, tags
 from .deps import envelope, transaction
 from .listing import render_list, select_fields
 from .routers import push_routers
@@ -32,9 +32,10 @@ async def create_floatingip(request: Request, body: Any = Body(None)) -> dict[st
     async with transaction(request) as call:
         changed = changes.routers(call.session)
         networks = changes.networks(call.session)
-        row = await floatingips.create(
-            call.session, call.ctx, call.settings, envelope(body, "floatingip")
-        )
+        attrs = envelope(body, "floatingip")
+        given = tags.valid_tags(attrs.pop("tags")) if "tags" in attrs else None
+        row = await floatingips.create(call.session, call.ctx, call.settings, attrs)
+        tags.on_create(row, given)
         out = {"floatingip": await _shown(call.session, row, call.ctx)}
     await push_routers(request, changed, networks)
     return out

@@ -14,10 +14,13 @@ from fastapi import Request
 
 from common_rpc.chassis.links import next_link, previous_link
 
+from ..domain import tags
 from ..domain.errors import bad_request, invalid, not_found
 
 # Paging and presentation parameters; everything else is an attribute filter.
 CONTROL = {"limit", "marker", "sort_key", "sort_dir", "fields", "page_reverse"}
+# Neutron's tag filters (on collections with tags), each a comma-separated list.
+TAG_FILTERS = {"tags", "tags-any", "not-tags", "not-tags-any"}
 # Filters on addresses: matched in their canonical spelling, as they are stored.
 ADDRESS_FILTERS = {
     "cidr",
@@ -179,13 +182,19 @@ def _page_links(
 def render_list(request: Request, collection: str, items: list[dict[str, Any]]) -> dict[str, Any]:
     params = request.query_params
     known = ATTRIBUTES.get(collection)
-    unknown = sorted(k for k in params if k not in CONTROL and known and k not in known)
+    tag_filters = TAG_FILTERS if known and "tags" in known else set()
+    unknown = sorted(
+        k for k in params if k not in CONTROL | tag_filters and known and k not in known
+    )
     if unknown:
         raise invalid(f"{unknown} is invalid attribute for filtering")
     sorting = _sorting(params, collection)
     size = _limit(params)
     everything = items
-    for key in {k for k in params if k not in CONTROL}:
+    by_tags = {k: params.getlist(k) for k in params if k in tag_filters}
+    if by_tags:
+        items = [i for i in items if tags.matches(i.get("tags") or [], by_tags)]
+    for key in {k for k in params if k not in CONTROL | tag_filters}:
         wanted = params.getlist(key)
         if key in ADDRESS_FILTERS:
             wanted = [canonical(w) for w in wanted]

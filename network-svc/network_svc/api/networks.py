@@ -20,4 +20,6 @@ async def _removed(deps: Deps, network: Network, _info: dict[str, Any]) -> None:
     await network_removed(deps, network)
 
 
-router = crud_router("networks", "network", networks, create=_create, after_remove=_removed)
+router = crud_router(
+    "networks", "network", networks, create=_create, after_remove=_removed, tagged=True
+)

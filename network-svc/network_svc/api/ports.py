@@ -29,5 +29,11 @@ async def _removed(deps: Deps, port: Port, info: dict[str, Any]) -> None:
 
 
 router = crud_router(
-    "ports", "port", ports, create=_create, after_update=_updated, after_remove=_removed
+    "ports",
+    "port",
+    ports,
+    create=_create,
+    after_update=_updated,
+    after_remove=_removed,
+    tagged=True,
 )

@@ -11,6 +11,7 @@ from typing import Any
 
 from fastapi import APIRouter, Body, Request, Response
 
+from ..domain import tags
 from ..domain.errors import invalid
 from ..wiring import Deps
 from .deps import Call, envelope, transaction
@@ -41,16 +42,25 @@ def crud_router(
     after_update: AfterCommit | None = None,
     after_remove: AfterCommit | None = None,
     reads_write: bool = False,
+    tagged: bool = False,
 ) -> APIRouter:
     """GET/POST ``/v2.0/{path}``, GET/PUT/DELETE ``/v2.0/{path}/{id}``.
 
     GETs run in read-only transactions unless ``reads_write`` (a list that may create,
     like a project's first look at its security groups making the default one).
+    ``tagged``: the resource has tags, which a create body may give.
     """
     path = path or collection
     router = APIRouter(prefix=f"/v2.0/{path}", tags=[collection])
     render = view or domain.view
-    make = create or (lambda call, body: domain.create(call.session, call.ctx, body))
+    build = create or (lambda call, body: domain.create(call.session, call.ctx, body))
+
+    async def make(call: Call, body: dict[str, Any]) -> Any:
+        # Tags given at create (``tagged`` collections) are set on the new row.
+        given = tags.valid_tags(body.pop("tags")) if tagged and "tags" in body else None
+        row = await build(call, body)
+        tags.on_create(row, given)
+        return row
 
     @router.get("")
     async def list_resources(request: Request) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from typing import Any
 
 from fastapi import APIRouter, Body, Request, Response
 
-from ..domain import changes, push, routers
+from ..domain import changes, push, routers, tags
 from ..domain.errors import invalid
 from .deps import envelope, transaction
 from .listing import render_list, select_fields
@@ -44,7 +44,10 @@ async def create_router(request: Request, body: Any = Body(None)) -> dict[str, A
     async with transaction(request) as call:
         changed = changes.routers(call.session)
         networks = changes.networks(call.session)
-        row = await routers.create(call.session, call.ctx, call.settings, envelope(body, "router"))
+        attrs = envelope(body, "router")
+        given = tags.valid_tags(attrs.pop("tags")) if "tags" in attrs else None
+        row = await routers.create(call.session, call.ctx, call.settings, attrs)
+        tags.on_create(row, given)
         out = {"router": routers.view(row)}
     await push_routers(request, changed, networks)
     return out

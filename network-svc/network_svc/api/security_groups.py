@@ -26,6 +26,7 @@ groups = crud_router(
     path="security-groups",
     create=lambda call, body: security_groups.create(call.session, call.ctx, call.settings, body),
     reads_write=True,
+    tagged=True,
 )
 rules = crud_router(
     "security_group_rules",

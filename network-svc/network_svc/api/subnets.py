@@ -34,4 +34,5 @@ router = crud_router(
     after_create=_changed,
     after_update=_changed,
     after_remove=_changed,
+    tagged=True,
 )

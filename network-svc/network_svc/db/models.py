@@ -34,6 +34,8 @@ class Standard:
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     revision_number: Mapped[int] = mapped_column(Integer, default=1)
+    # Neutron's standard-attr-tag: a small set of strings, changed under the row's lock.
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
 
 
 class Network(Standard, Base):
@@ -49,6 +51,7 @@ class Network(Standard, Base):
     network_type: Mapped[str] = mapped_column(String(16))
     physical_network: Mapped[str | None] = mapped_column(String(64), default=None)
     segmentation_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    availability_zone_hints: Mapped[list[str]] = mapped_column(JSON, default=list)
 
     subnets: Mapped[list[Subnet]] = relationship(
         lazy="selectin", order_by="Subnet.created_at", viewonly=True
@@ -162,6 +165,9 @@ class Router(Standard, Base):
     enable_snat: Mapped[bool] = mapped_column(default=True)
     host: Mapped[str] = mapped_column(String(255), default="", index=True)
     generation: Mapped[int] = mapped_column(Integer, default=0)
+    availability_zone_hints: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # extraroute: [{"destination": cidr, "nexthop": ip}], each nexthop on a connected subnet.
+    routes: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
 
     gw_port: Mapped[Port | None] = relationship(
         lazy="selectin", viewonly=True, foreign_keys="Router.gw_port_id"
@@ -204,6 +210,7 @@ class FloatingIp(Base):
     router_id: Mapped[str | None] = mapped_column(
         ForeignKey("routers.id"), default=None, index=True
     )
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     revision_number: Mapped[int] = mapped_column(Integer, default=1)

@@ -61,7 +61,7 @@ def standard_view(row: Any) -> dict[str, Any]:
         "description": row.description,
         "project_id": row.project_id,
         "tenant_id": row.project_id,
-        "tags": [],
+        "tags": sorted(row.tags or []),
         "created_at": iso(row.created_at),
         "updated_at": iso(row.updated_at),
         "revision_number": row.revision_number,

@@ -86,7 +86,7 @@ def view(
         "project_id": fip.project_id,
         "tenant_id": fip.project_id,
         "description": fip.description,
-        "tags": [],
+        "tags": sorted(fip.tags or []),
         "created_at": iso(fip.created_at),
         "updated_at": iso(fip.updated_at),
         "revision_number": fip.revision_number,
