@@ -20,6 +20,7 @@ from .api import faults, versions
 from .api.agents import router as agents_router_api
 from .api.extensions import BUILTIN
 from .api.floatingips import router as floatingips_router
+from .api.ip_availability import router as ip_availability_router
 from .api.networks import router as networks_router
 from .api.ports import router as ports_router
 from .api.quotas import router as quotas_router
@@ -67,6 +68,7 @@ def create_app(settings: NetworkSettings | None = None) -> FastAPI:
             floatingips_router,
             quotas_router,
             tags_router,
+            ip_availability_router,
         ],
         builtin_extensions=BUILTIN,
     )

@@ -26,6 +26,7 @@ _ALIASES = {
     "fip-port-details": ("Floating IP Port Details", "The associated port's details."),
     "quotas": ("Quota management support", "Expose functions for quotas management per project."),
     "standard-attr-tag": ("Tag support for resources with standard attribute", "Tags."),
+    "network-ip-availability": ("Network IP Availability", "IP availability of networks."),
     "quota_details": ("Quota details management support", "Expose quota usage per project."),
 }
 

@@ -92,6 +92,8 @@ ATTRIBUTES: dict[str, frozenset[str]] = {
         "security_group_rules": "security_group_id direction ethertype protocol "
         "port_range_min port_range_max remote_ip_prefix remote_group_id "
         "remote_address_group_id normal_cidr normalized_cidr belongs_to_default_sg",
+        "network_ip_availabilities": "network_id network_name total_ips "
+        "used_ips subnet_ip_availability",
         "agents": "agent_type binary host topic alive admin_state_up availability_zone "
         "configurations started_at heartbeat_timestamp resources_synced",
     }.items()
@@ -101,7 +103,7 @@ NOT_SORTABLE = frozenset(
     "dns_nameservers host_routes service_types fixed_ips security_groups "
     "allowed_address_pairs extra_dhcp_opts binding:vif_details binding:profile "
     "external_gateway_info routes port_details port_forwardings security_group_rules "
-    "configurations".split()
+    "configurations subnet_ip_availability".split()
 )
 # The fault a collection's unknown marker answers (Neutron looks the marker up).
 KINDS = {
@@ -113,6 +115,7 @@ KINDS = {
     "security_groups": "SecurityGroup",
     "security_group_rules": "SecurityGroupRule",
     "agents": "Agent",
+    "network_ip_availabilities": "Network",
 }
 
 
@@ -142,8 +145,10 @@ def _sort_value(item: dict[str, Any], key: str) -> tuple[int, Any]:
     return (2, str(value))
 
 
-def _order(items: list[dict[str, Any]], sorting: list[tuple[str, bool]]) -> list[dict[str, Any]]:
-    out = sorted(items, key=lambda i: i["id"])  # the tie-breaker Neutron adds: id ascending
+def _order(
+    items: list[dict[str, Any]], sorting: list[tuple[str, bool]], key_of: str = "id"
+) -> list[dict[str, Any]]:
+    out = sorted(items, key=lambda i: i[key_of])  # the tie-breaker Neutron adds: id ascending
     for key, descending in reversed(sorting):
         out = sorted(out, key=lambda i: _sort_value(i, key), reverse=descending)
     return out
@@ -163,7 +168,7 @@ def _limit(params: Any) -> int | None:
 
 
 def _page_links(
-    request: Request, items: list[dict[str, Any]], size: int, reverse: bool
+    request: Request, items: list[dict[str, Any]], size: int, reverse: bool, key_of: str
 ) -> list[dict[str, str]]:
     """Neutron's pagination links (api_common.get_pagination_links): ``next`` unless a
     forward page came back short, ``previous`` unless a backward one did; on the public
@@ -171,15 +176,19 @@ def _page_links(
     links = []
     short = len(items) < size
     if not (short and not reverse):
-        last = items[-1]["id"] if items else None
+        last = items[-1][key_of] if items else None
         links.append(next_link(request, last, drop=("page_reverse",)))
     if not (short and reverse):
-        first = items[0]["id"] if items else None
+        first = items[0][key_of] if items else None
         links.append(previous_link(request, first, add={"page_reverse": "True"}))
     return links
 
 
-def render_list(request: Request, collection: str, items: list[dict[str, Any]]) -> dict[str, Any]:
+def render_list(
+    request: Request, collection: str, items: list[dict[str, Any]], key_of: str = "id"
+) -> dict[str, Any]:
+    """The page of ``items`` the query asks for; ``key_of`` names each item's id (the
+    marker's key: ``network_id`` for IP availabilities)."""
     params = request.query_params
     known = ATTRIBUTES.get(collection)
     tag_filters = TAG_FILTERS if known and "tags" in known else set()
@@ -202,27 +211,27 @@ def render_list(request: Request, collection: str, items: list[dict[str, Any]]) 
             items = [i for i in items if _fixed_ip_match(i, wanted)]
         else:
             items = [i for i in items if _matches(i.get(key), wanted)]
-    items = _order(items, sorting) if sorting else items
+    items = _order(items, sorting, key_of) if sorting else items
     reverse = str(params.get("page_reverse", "")).lower() == "true"
     marker = params.get("marker")
     if marker and size is not None:
         # As Neutron: the marker is looked up among what the caller may see (404 if it is
         # unknown), and the page starts after its place in the order (ends before it when
         # paging backwards), filtered or not.
-        found = next((i for i in everything if i["id"] == marker), None)
+        found = next((i for i in everything if i[key_of] == marker), None)
         if found is None:
             raise not_found(KINDS.get(collection, "Resource"), marker)
-        ids = {i["id"] for i in items} | {marker}
+        ids = {i[key_of] for i in items} | {marker}
         if sorting:
-            ordered = _order([i for i in everything if i["id"] in ids], sorting)
+            ordered = _order([i for i in everything if i[key_of] in ids], sorting, key_of)
         else:
-            ordered = [i for i in everything if i["id"] in ids]
-        place = next(n for n, i in enumerate(ordered) if i["id"] == marker)
+            ordered = [i for i in everything if i[key_of] in ids]
+        place = next(n for n, i in enumerate(ordered) if i[key_of] == marker)
         items = ordered[:place] if reverse else ordered[place + 1 :]
     out: dict[str, Any] = {}
     if size is not None:
         items = items[-size:] if reverse else items[:size]
-        links = _page_links(request, items, size, reverse)
+        links = _page_links(request, items, size, reverse, key_of)
         if links:
             out[f"{collection}_links"] = links
     fields = params.getlist("fields")
