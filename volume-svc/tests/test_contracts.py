@@ -94,8 +94,22 @@ SAMPLES: dict[type[BaseModel], BaseModel] = {
     ),
     contracts.Unexported: contracts.Unexported(volume_id="v1"),
     contracts.Inventory: contracts.Inventory(
-        volumes=["v1"], snapshots=["s1"], exports={"v1": ["iqn.x:c1"]}, target_helper="tgt"
+        volumes=["v1"],
+        snapshots=["s1"],
+        backups=["b1"],
+        partial_backups=["b2"],
+        exports={"v1": ["iqn.x:c1"]},
+        target_helper="tgt",
     ),
+    contracts.CreateBackup: contracts.CreateBackup(
+        backup_id="b1", volume_id="v1", snapshot_id="s1"
+    ),
+    contracts.BackupFile: contracts.BackupFile(
+        backup_id="b1", path="/srv/b1.img", size_bytes=1 << 30
+    ),
+    contracts.RestoreBackup: contracts.RestoreBackup(backup_id="b1", volume_id="v2", size_gb=2),
+    contracts.BackupRef: contracts.BackupRef(backup_id="b1"),
+    contracts.BackupDeleted: contracts.BackupDeleted(backup_id="b1"),
 }
 
 ALL_METHODS = [*contracts.API.methods, *contracts.AGENT.methods]

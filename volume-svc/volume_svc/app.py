@@ -24,6 +24,7 @@ from common_rpc.chassis.runtime import ServiceRuntime
 
 from .api import (
     attachments,
+    backups,
     limits,
     quotas,
     services,
@@ -33,7 +34,7 @@ from .api import (
     versions,
     volumes,
 )
-from .db.models import Attachment, Snapshot, Volume, VolumeExport
+from .db.models import Attachment, Backup, Snapshot, Volume, VolumeExport
 from .rpc.handlers import rpc as volume_rpc
 from .settings import VolumeSettings
 from .wiring import Deps
@@ -62,6 +63,12 @@ def register_sweeps(runtime: ServiceRuntime) -> None:
     sweeper.register(Volume, "detaching", to="in-use")
     sweeper.register(Snapshot, "creating", to="error")
     sweeper.register(Snapshot, "deleting", to="error_deleting")
+    # A backup only reads its volume: past the deadline the volume is usable again.
+    sweeper.register(Volume, "backing-up", to="available")
+    sweeper.register(Volume, "restoring-backup", to="error_restoring")
+    sweeper.register(Backup, "creating", to="error")
+    sweeper.register(Backup, "deleting", to="error_deleting")
+    sweeper.register(Backup, "restoring", to="available")
 
 
 def create_app(settings: VolumeSettings | None = None) -> FastAPI:
@@ -96,6 +103,7 @@ def create_app(settings: VolumeSettings | None = None) -> FastAPI:
             transfers.legacy_router,
             transfers.router,
             attachments.router,
+            backups.router,
         ],
     )
     app.state.deps = deps

@@ -19,20 +19,28 @@ from common_rpc.methods import Empty, Message, Method
 from common_rpc.rpc import RpcClient
 
 from .contracts import (
+    CREATE_BACKUP,
     CREATE_SNAPSHOT,
     CREATE_VOLUME,
+    DELETE_BACKUP,
     DELETE_SNAPSHOT,
     DELETE_VOLUME,
     EXPORT_VOLUME,
     EXTEND_VOLUME,
     INVENTORY,
+    RESTORE_BACKUP,
     UNEXPORT_VOLUME,
+    BackupDeleted,
+    BackupFile,
+    BackupRef,
+    CreateBackup,
     CreateSnapshot,
     CreateVolume,
     Exported,
     ExportVolume,
     ExtendVolume,
     Inventory,
+    RestoreBackup,
     SnapshotDeleted,
     SnapshotFile,
     SnapshotRef,
@@ -98,3 +106,16 @@ class AgentApi:
 
     async def inventory(self) -> Inventory:
         return await self._invoke(INVENTORY, Empty())
+
+    async def create_backup(
+        self, backup_id: str, volume_id: str, snapshot_id: str | None = None
+    ) -> BackupFile:
+        request = CreateBackup(backup_id=backup_id, volume_id=volume_id, snapshot_id=snapshot_id)
+        return await self._invoke(CREATE_BACKUP, request, self.copy_timeout)
+
+    async def restore_backup(self, backup_id: str, volume_id: str, size_gb: int) -> VolumeFile:
+        request = RestoreBackup(backup_id=backup_id, volume_id=volume_id, size_gb=size_gb)
+        return await self._invoke(RESTORE_BACKUP, request, self.copy_timeout)
+
+    async def delete_backup(self, backup_id: str) -> BackupDeleted:
+        return await self._invoke(DELETE_BACKUP, BackupRef(backup_id=backup_id))

@@ -14,6 +14,7 @@ Two topics:
 API version history (of ``volume.<host>``):
     1.0 - create_volume, delete_volume, extend_volume, create_snapshot, delete_snapshot,
           export_volume, unexport_volume, inventory
+    1.1 - create_backup, restore_backup, delete_backup; inventory lists backups
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from common_rpc.chassis.agent import HostStateRequest
 from common_rpc.contracts.volume import VOLUME, VolumeRef
 from common_rpc.methods import Contract, Empty, Message, Method
 
-VERSION = "1.0"
+VERSION = "1.1"
 
 # ---------------------------------------------------------------- volume: host_state, audit
 
@@ -99,6 +100,37 @@ class SnapshotDeleted(Message):
     deleted: bool = True
 
 
+class CreateBackup(Message):
+    """A copy of the volume's file (or of its snapshot's) in the host's backup store."""
+
+    backup_id: str
+    volume_id: str
+    snapshot_id: str | None = None
+
+
+class BackupFile(Message):
+    backup_id: str
+    path: str
+    size_bytes: int
+
+
+class RestoreBackup(Message):
+    """The volume's file replaced whole by the backup's bytes, grown to ``size_gb``."""
+
+    backup_id: str
+    volume_id: str
+    size_gb: int
+
+
+class BackupRef(Message):
+    backup_id: str
+
+
+class BackupDeleted(Message):
+    backup_id: str
+    deleted: bool = True
+
+
 class ExportVolume(Message):
     """One target for the volume, open to ``initiator`` only, behind a CHAP account."""
 
@@ -125,6 +157,9 @@ class Inventory(Message):
 
     volumes: list[str] = []
     snapshots: list[str] = []
+    backups: list[str] = []
+    # Backup copies cut short (a ``.part`` file left by a killed agent).
+    partial_backups: list[str] = []
     # volume id -> the initiators its target admits
     exports: dict[str, list[str]] = {}
     target_helper: str = ""
@@ -142,6 +177,9 @@ UNEXPORT_VOLUME = Method(
     "unexport_volume", VolumeRef, Unexported, doc="raises if the target is still there after"
 )
 INVENTORY = Method("inventory", Empty, Inventory)
+CREATE_BACKUP = Method("create_backup", CreateBackup, BackupFile, doc="copy into the store")
+RESTORE_BACKUP = Method("restore_backup", RestoreBackup, VolumeFile, doc="the volume replaced")
+DELETE_BACKUP = Method("delete_backup", BackupRef, BackupDeleted)
 
 AGENT = Contract(
     "volume.<host>",
@@ -154,5 +192,8 @@ AGENT = Contract(
         EXPORT_VOLUME,
         UNEXPORT_VOLUME,
         INVENTORY,
+        CREATE_BACKUP,
+        RESTORE_BACKUP,
+        DELETE_BACKUP,
     ],
 )

@@ -34,6 +34,8 @@ class VolumeSettings(ServiceSettings):
     quota_volumes: int = 10
     quota_gigabytes: int = 1000
     quota_snapshots: int = 10
+    quota_backups: int = 10
+    quota_backup_gigabytes: int = 1000
     # An absurd size is refused before it reaches quotas or a backend.
     max_volume_size_gb: int = 16384
     default_volume_type: str = "__DEFAULT__"

@@ -12,20 +12,28 @@ from common_rpc.contracts.volume import VolumeRef
 from common_rpc.methods import Empty
 
 from ..contracts import (
+    CREATE_BACKUP,
     CREATE_SNAPSHOT,
     CREATE_VOLUME,
+    DELETE_BACKUP,
     DELETE_SNAPSHOT,
     DELETE_VOLUME,
     EXPORT_VOLUME,
     EXTEND_VOLUME,
     INVENTORY,
+    RESTORE_BACKUP,
     UNEXPORT_VOLUME,
+    BackupDeleted,
+    BackupFile,
+    BackupRef,
+    CreateBackup,
     CreateSnapshot,
     CreateVolume,
     Exported,
     ExportVolume,
     ExtendVolume,
     Inventory,
+    RestoreBackup,
     SnapshotDeleted,
     SnapshotFile,
     SnapshotRef,
@@ -78,3 +86,18 @@ async def unexport_volume(host: VolumeHost, request: VolumeRef) -> Unexported:
 @rpc.implement(INVENTORY)
 async def inventory(host: VolumeHost, request: Empty) -> Inventory:
     return await host.inventory()
+
+
+@rpc.implement(CREATE_BACKUP)
+async def create_backup(host: VolumeHost, request: CreateBackup) -> BackupFile:
+    return await host.create_backup(request.backup_id, request.volume_id, request.snapshot_id)
+
+
+@rpc.implement(RESTORE_BACKUP)
+async def restore_backup(host: VolumeHost, request: RestoreBackup) -> VolumeFile:
+    return await host.restore_backup(request.backup_id, request.volume_id, request.size_gb)
+
+
+@rpc.implement(DELETE_BACKUP)
+async def delete_backup(host: VolumeHost, request: BackupRef) -> BackupDeleted:
+    return await host.delete_backup(request.backup_id)

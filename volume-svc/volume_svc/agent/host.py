@@ -17,6 +17,8 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from ..contracts import (
+    BackupDeleted,
+    BackupFile,
     Exported,
     HostState,
     Inventory,
@@ -26,16 +28,24 @@ from ..contracts import (
     VolumeDeleted,
     VolumeFile,
 )
-from ..drivers.base import Backend, DriverError, ExportSpec, TargetHelper
+from ..drivers.base import Backend, BackupStore, DriverError, ExportSpec, TargetHelper
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 
 class VolumeHost:
-    def __init__(self, backend: Backend, target: TargetHelper, *, name_prefix: str = "") -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        target: TargetHelper,
+        *,
+        name_prefix: str = "",
+        backups: BackupStore | None = None,
+    ) -> None:
         self.backend = backend
         self.target = target
+        self.backups = backups
         self.name_prefix = name_prefix
         self._lock = asyncio.Lock()
         # When each volume was last exported or unexported: a reconcile that read the DB
@@ -85,6 +95,34 @@ class VolumeHost:
         await self._run(self.backend.delete_snapshot, snapshot_id)
         return SnapshotDeleted(snapshot_id=snapshot_id, deleted=True)
 
+    def _store(self) -> BackupStore:
+        if self.backups is None:
+            raise DriverError("this host has no backup store")
+        return self.backups
+
+    async def create_backup(
+        self, backup_id: str, volume_id: str, snapshot_id: str | None = None
+    ) -> BackupFile:
+        """A copy of the snapshot's file, or of the volume's as it is now (an attached
+        volume's is as consistent as a forced snapshot's: the same copy of the same file)."""
+        store = self._store()
+        if snapshot_id is not None:
+            source = self.backend.snapshot_path(snapshot_id)
+        else:
+            source = self.backend.volume_path(volume_id)
+        path = await self._run(store.backup, backup_id, source)
+        return BackupFile(backup_id=backup_id, path=str(path), size_bytes=path.stat().st_size)
+
+    async def restore_backup(self, backup_id: str, volume_id: str, size_gb: int) -> VolumeFile:
+        store = self._store()
+        dest = self.backend.volume_path(volume_id)
+        await self._run(store.restore, backup_id, dest, size_gb)
+        return VolumeFile(volume_id=volume_id, path=str(dest), size_gb=size_gb)
+
+    async def delete_backup(self, backup_id: str) -> BackupDeleted:
+        await self._run(self._store().delete, backup_id)
+        return BackupDeleted(backup_id=backup_id, deleted=True)
+
     async def export_volume(self, volume_id: str, initiator: str, chap_secret: str) -> Exported:
         async with self._lock:
             return await self._export(volume_id, initiator, chap_secret)
@@ -115,6 +153,10 @@ class VolumeHost:
         return Inventory(
             volumes=sorted(await self._run(self.backend.list_volumes)),
             snapshots=sorted(await self._run(self.backend.list_snapshots)),
+            backups=sorted(await self._run(self.backups.list_backups)) if self.backups else [],
+            partial_backups=(
+                sorted(await self._run(self.backups.list_partial)) if self.backups else []
+            ),
             exports={vid: list(e.initiators) for vid, e in sorted(exports.items())},
             target_helper=self.target.name,
         )

@@ -19,7 +19,7 @@ from common_rpc.chassis.agent import AgentShell
 from common_rpc.chassis.agent_process import run_agent
 
 from ..contracts import HOST_STATE
-from ..drivers import load_backend, load_target
+from ..drivers import load_backend, load_backup, load_target
 from .handlers import rpc as commands
 from .host import VolumeHost
 from .settings import AgentSettings
@@ -35,7 +35,8 @@ def build(settings: AgentSettings) -> AgentShell:
     config = settings.driver_config()
     backend = load_backend(settings.driver("backend"), config)
     target = load_target(settings.driver("target"), config)
-    host = VolumeHost(backend, target, name_prefix=settings.agent_name_prefix)
+    backups = load_backup(settings.driver("backup"), config)
+    host = VolumeHost(backend, target, name_prefix=settings.agent_name_prefix, backups=backups)
     storage = config.storage_dir
 
     def capabilities() -> dict[str, Any]:
@@ -43,6 +44,7 @@ def build(settings: AgentSettings) -> AgentShell:
         usage = shutil.disk_usage(storage)
         return {
             "backend": settings.driver("backend"),
+            "backup": settings.driver("backup"),
             "target_helper": target.name,
             "portal": settings.agent_portal,
             "total_gb": usage.total >> 30,

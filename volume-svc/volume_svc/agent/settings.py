@@ -32,6 +32,8 @@ class AgentSettings(VolumeSettings, agent.AgentSettings):
 
     # Where the volume files live; default: <data_dir>/volumes
     agent_storage_dir: Path | None = None
+    # Where the backup driver ``file`` keeps backups; default: <data_dir>/backups
+    agent_backup_dir: Path | None = None
     # The target driver when VOLUME_DRIVERS names none: "auto" (LIO where configfs has a
     # target directory, else tgt), "tgt", "lio", "fake" or an installed plugin's name.
     agent_target_helper: str = "auto"
@@ -62,7 +64,7 @@ class AgentSettings(VolumeSettings, agent.AgentSettings):
 
     def driver(self, kind: str) -> str:
         """The name of the ``kind`` driver this host loads (an entry point's)."""
-        defaults = {"backend": "file", "target": self.agent_target_helper}
+        defaults = {"backend": "file", "target": self.agent_target_helper, "backup": "file"}
         return self.drivers.get(kind) or defaults[kind]
 
     def driver_config(self) -> DriverConfig:
@@ -72,4 +74,5 @@ class AgentSettings(VolumeSettings, agent.AgentSettings):
             portal=self.agent_portal,
             name_prefix=self.agent_name_prefix,
             tgt_control_port=self.agent_tgt_control_port,
+            backup_dir=self.agent_backup_dir or self.data_dir / "backups",
         )

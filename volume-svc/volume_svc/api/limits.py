@@ -25,13 +25,13 @@ async def limits(request: Request, project_id: str) -> dict[str, Any]:
         "maxTotalVolumes": hard["volumes"],
         "maxTotalSnapshots": hard["snapshots"],
         "maxTotalVolumeGigabytes": hard["gigabytes"],
-        "maxTotalBackups": 0,
-        "maxTotalBackupGigabytes": 0,
+        "maxTotalBackups": hard["backups"],
+        "maxTotalBackupGigabytes": hard["backup_gigabytes"],
         "totalVolumesUsed": used["volumes"],
         "totalSnapshotsUsed": used["snapshots"],
         "totalGigabytesUsed": used["gigabytes"],
-        "totalBackupsUsed": 0,
-        "totalBackupGigabytesUsed": 0,
+        "totalBackupsUsed": used["backups"],
+        "totalBackupGigabytesUsed": used["backup_gigabytes"],
     }
     return {"limits": {"rate": [], "absolute": absolute}}
 

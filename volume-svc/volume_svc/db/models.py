@@ -83,6 +83,37 @@ class Snapshot(TransitionalMixin, Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class Backup(TransitionalMixin, Base):
+    """A copy of a volume in the backup store of the volume's host (Cinder's backups).
+
+    It outlives its volume (``volume_id`` is no foreign key): a backup of a deleted
+    volume is restored to a new one. ``restore_volume_id`` names the volume a restore
+    is writing while the backup is ``restoring``.
+    """
+
+    __tablename__ = "backups"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    project_id: Mapped[str] = mapped_column(String(64), index=True)
+    user_id: Mapped[str] = mapped_column(String(64), default="")
+    volume_id: Mapped[str] = mapped_column(String(36), index=True)
+    # The snapshot copied instead of the volume's current data, when one was named.
+    snapshot_id: Mapped[str | None] = mapped_column(String(36), default=None)
+    name: Mapped[str] = mapped_column(String(255), default="")
+    description: Mapped[str] = mapped_column(String(255), default="")
+    size: Mapped[int] = mapped_column(Integer)
+    host: Mapped[str] = mapped_column(String(255), default="")
+    container: Mapped[str | None] = mapped_column(String(255), default=None)
+    availability_zone: Mapped[str] = mapped_column(String(255), default="nova")
+    fail_reason: Mapped[str | None] = mapped_column(String(255), default=None)
+    metadata_: Mapped[dict[str, str]] = mapped_column("metadata", JSON, default=dict)
+    restore_volume_id: Mapped[str | None] = mapped_column(String(36), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # When the volume's data was read (Cinder's data_timestamp).
+    data_timestamp: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class Attachment(Base):
     """Who a volume is attached to; unique per volume (no multiattach).
 

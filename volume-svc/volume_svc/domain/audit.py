@@ -1,7 +1,8 @@
 """The volume audit: does every backend host hold exactly what the database says?
 
-Findings: a file or target on a host that no row explains (``orphan``), a volume whose
-file or expected export is absent (``missing``), a target open to an initiator other
+Findings: a file, backup copy or target on a host that no row explains (``orphan``), a
+volume whose file or expected export is absent or an available backup without its copy
+(``missing``), a target open to an initiator other
 than the recorded one (``mismatch``), a row past its task deadline (``stuck``), and a
 host that did not answer (``unreachable``).
 """
@@ -16,10 +17,12 @@ from common_rpc.audit import AuditReport
 from common_rpc.errors import RpcError
 
 from ..contracts import Inventory
-from ..db.models import Snapshot, Volume, VolumeExport
+from ..db.models import Backup, Snapshot, Volume, VolumeExport
 from ..wiring import Deps
 from .common import transaction
 
+# Statuses in which a backup's copy must be complete in its host's store.
+BACKUP_HAS_FILE = ("available", "restoring")
 # Statuses in which a volume's file must exist on its host.
 HAS_FILE = (
     "available", "reserved", "attaching", "in-use", "detaching", "extending",
@@ -33,23 +36,26 @@ async def run(deps: Deps) -> AuditReport:
     async with transaction(deps.sessions) as session:
         vols = list(await session.scalars(select(Volume)))
         snaps = list(await session.scalars(select(Snapshot)))
+        backs = list(await session.scalars(select(Backup)))
         rows = list(await session.scalars(select(VolumeExport)))
     # An export being removed is expected to be gone: its target, if any, is an orphan.
     exports = {e.volume_id: e for e in rows if not e.removing}
-    for row in [*vols, *snaps]:
+    for row in [*vols, *snaps, *backs]:
         if row.task_deadline is not None and row.task_deadline < now:
-            kind = "volume" if isinstance(row, Volume) else "snapshot"
+            kind = type(row).__name__.lower()
             report.add("stuck", kind, row.id, host=row.host, detail=f"{row.status} past deadline")
-    hosts = sorted({v.host for v in vols} | {deps.settings.volume_host()})
+    hosts = sorted({v.host for v in vols} | {b.host for b in backs} | {deps.settings.volume_host()})
     for host in hosts:
         try:
             inv = await deps.agent(host).inventory()
         except RpcError as exc:
-            if any(v.host == host for v in vols):
+            if any(v.host == host for v in [*vols, *backs]):
                 report.add("unreachable", "host", host, host=host, detail=str(exc))
             continue
         _compare(report, host, inv, vols, snaps, exports)
+        _compare_backups(report, host, inv, backs)
     report.count("volumes", len(vols))
+    report.count("backups", len(backs))
     report.count("snapshots", len(snaps))
     report.count("exports", len(exports))
     return report
@@ -88,3 +94,19 @@ def _compare(
             report.add("missing", "target", vid, host=host, detail="expected export is absent")
     report.count("targets", len(targets))
     report.count("files", len(files) + len(snap_files))
+
+
+def _compare_backups(report: AuditReport, host: str, inv: Inventory, backs: list[Backup]) -> None:
+    """Backup copies against the backup rows: an unexplained copy or a copy cut short with
+    no backup being made is an orphan; an available backup without its copy is missing."""
+    here = {b.id: b for b in backs if b.host == host}
+    files = set(inv.backups)
+    for bid in sorted(files - set(here)):
+        report.add("orphan", "backup_file", bid, host=host, detail="file without a backup row")
+    for bid in sorted(set(inv.partial_backups)):
+        if bid not in here or here[bid].status != "creating":
+            report.add("orphan", "backup_part", bid, host=host, detail="copy cut short")
+    for bid, backup in sorted(here.items()):
+        if backup.status in BACKUP_HAS_FILE and bid not in files:
+            report.add("missing", "backup_file", bid, host=host, detail=f"status {backup.status}")
+    report.count("backup_files", len(files))

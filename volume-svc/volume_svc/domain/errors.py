@@ -27,13 +27,20 @@ def forbidden(message: str = "Policy doesn't allow this operation.") -> Forbidde
 
 
 def over_quota(resource: str, requested: int, in_use: int, limit: int) -> QuotaExceeded:
-    """Cinder's 413 texts: VolumeSizeExceedsAvailableQuota, SnapshotLimitExceeded and
-    VolumeLimitExceeded."""
+    """Cinder's 413 texts: VolumeSizeExceedsAvailableQuota, SnapshotLimitExceeded,
+    VolumeLimitExceeded, BackupLimitExceeded and VolumeBackupSizeExceedsAvailableQuota."""
     if resource == "gigabytes":
         return QuotaExceeded(
             "Requested volume or snapshot exceeds allowed gigabytes quota. "
             f"Requested {requested}G, quota is {limit}G and {in_use}G has been consumed."
         )
+    if resource == "backup_gigabytes":
+        return QuotaExceeded(
+            "Requested backup exceeds allowed Backup gigabytes quota. "
+            f"Requested {requested}G, quota is {limit}G and {in_use}G has been consumed."
+        )
+    if resource == "backups":
+        return QuotaExceeded(f"Maximum number of backups allowed ({limit}) exceeded")
     if resource == "snapshots":
         return QuotaExceeded(f"Maximum number of snapshots allowed ({limit}) exceeded")
     return QuotaExceeded(

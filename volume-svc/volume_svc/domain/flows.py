@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import logging
 
+from common_rpc.chassis.sweeper import transition
 from common_rpc.context import RequestContext
 from common_rpc.errors import RpcError
 
 from .. import events
-from ..db.models import Snapshot, Volume
+from ..db.models import Backup, Snapshot, Volume, utcnow
 from ..wiring import Deps
-from . import quotas, snapshots, states, volumes
+from . import backups, quotas, snapshots, states, volumes
 from .common import transaction
 
 log = logging.getLogger(__name__)
@@ -141,3 +142,97 @@ async def finish_snapshot_delete(deps: Deps, ctx: RequestContext, snapshot_id: s
         await snapshots.emit(session, ctx, snap, events.DELETE)
         await quotas.release(session, snap.project_id, {"snapshots": 1, "gigabytes": snap.size})
         await session.delete(snap)
+
+
+async def finish_backup(deps: Deps, ctx: RequestContext, backup_id: str) -> None:
+    """The agent copies the volume (or its snapshot) into the store; the backup becomes
+    ``available`` or ``error`` (its quota is held until it is deleted), and a volume held
+    ``backing-up`` is ``available`` again either way."""
+    async with transaction(deps.sessions) as session:
+        backup = await session.get(Backup, backup_id)
+        if backup is None:
+            return
+        host, volume_id, snapshot_id = backup.host, backup.volume_id, backup.snapshot_id
+    fail_reason = None
+    try:
+        await deps.agent(host).create_backup(backup_id, volume_id, snapshot_id)
+    except RpcError as exc:
+        log.warning("backup %s of volume %s failed: %s", backup_id, volume_id, exc)
+        fail_reason = str(exc)[:255] or "the copy failed"
+    async with transaction(deps.sessions) as session:
+        vol = await session.get(Volume, volume_id)
+        if vol is not None and vol.task_owner == backups.holder(backup_id):
+            await transition(session, Volume, volume_id, expected="backing-up", to="available")
+        backup = await session.get(Backup, backup_id)
+        if backup is None:
+            return
+        status = "available" if fail_reason is None else "error"
+        won = await transition(
+            session, Backup, backup_id, expected="creating", to=status,
+            fail_reason=fail_reason, updated_at=utcnow(),
+        )  # fmt: skip
+        if won and fail_reason is None:
+            await session.refresh(backup)
+            await backups.emit(session, ctx, backup, events.CREATE)
+
+
+async def finish_backup_delete(deps: Deps, ctx: RequestContext, backup_id: str) -> None:
+    async with transaction(deps.sessions) as session:
+        backup = await session.get(Backup, backup_id)
+        if backup is None:
+            return
+        host = backup.host
+    try:
+        await deps.agent(host).delete_backup(backup_id)
+    except RpcError as exc:
+        log.warning("deleting backup %s failed: %s", backup_id, exc)
+        async with transaction(deps.sessions) as session:
+            await transition(session, Backup, backup_id, expected="deleting", to="error_deleting")
+        return
+    async with transaction(deps.sessions) as session:
+        backup = await session.get(Backup, backup_id)
+        if backup is None:
+            return
+        backup.status = "deleted"
+        await backups.emit(session, ctx, backup, events.DELETE)
+        await quotas.release(
+            session, backup.project_id, {"backups": 1, "backup_gigabytes": backup.size}
+        )
+        await session.delete(backup)
+
+
+async def finish_restore(
+    deps: Deps, ctx: RequestContext, backup_id: str, volume_id: str, new: bool
+) -> None:
+    """The agent replaces the volume's file with the backup's bytes. Success: both are
+    ``available``; failure: the backup is ``available`` again and the volume ``error``
+    (made for the restore) or ``error_restoring`` (its old data may be gone)."""
+    async with transaction(deps.sessions) as session:
+        vol = await session.get(Volume, volume_id)
+        if vol is None:
+            return
+        host, size = vol.host, vol.size
+    try:
+        await deps.agent(host).restore_backup(backup_id, volume_id, size)
+        ok = True
+    except RpcError as exc:
+        log.warning("restoring backup %s to %s failed: %s", backup_id, volume_id, exc)
+        ok = False
+    async with transaction(deps.sessions) as session:
+        failed = "error" if new else "error_restoring"
+        moved = await transition(
+            session, Volume, volume_id, expected="restoring-backup",
+            to="available" if ok else failed, updated_at=utcnow(),
+        )  # fmt: skip
+        await transition(
+            session, Backup, backup_id, expected="restoring", to="available", updated_at=utcnow()
+        )
+        vol = await session.get(Volume, volume_id)
+        backup = await session.get(Backup, backup_id)
+        if not (ok and moved) or vol is None:
+            return
+        await session.refresh(vol)
+        await volumes.emit(session, ctx, vol, events.CREATE if new else events.UPDATE)
+        if backup is not None:
+            await session.refresh(backup)
+            await backups.emit(session, ctx, backup, events.RESTORE)

@@ -1,4 +1,5 @@
-"""Per-project quotas (volumes, gigabytes, snapshots), reserved with the resource's row.
+"""Per-project quotas (volumes, gigabytes, snapshots, backups, backup_gigabytes), reserved
+with the resource's row.
 
 The engine is common-rpc's (``common_rpc.quotas``) over this service's own tables:
 ``reserve`` runs inside the transaction that inserts the volume or snapshot, one
@@ -19,7 +20,7 @@ from ..db.models import QuotaLimit, QuotaUsage
 from ..settings import VolumeSettings
 from .errors import invalid, over_quota
 
-RESOURCES = ("volumes", "gigabytes", "snapshots")
+RESOURCES = ("volumes", "gigabytes", "snapshots", "backups", "backup_gigabytes")
 
 QUOTAS = Quotas(QuotaUsage, QuotaLimit, RESOURCES, over_limit=over_quota, invalid=invalid)
 
@@ -29,6 +30,8 @@ def defaults(settings: VolumeSettings) -> dict[str, int]:
         "volumes": settings.quota_volumes,
         "gigabytes": settings.quota_gigabytes,
         "snapshots": settings.quota_snapshots,
+        "backups": settings.quota_backups,
+        "backup_gigabytes": settings.quota_backup_gigabytes,
     }
 
 

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from common_rpc.chassis.sweeper import transition
 
-from ..db.models import Snapshot, Volume
+from ..db.models import Backup, Snapshot, Volume
 from .errors import invalid_state
 
 VOLUME_STATUSES = (
@@ -32,13 +32,16 @@ VOLUME_STATUSES = (
     "extending",
     "error_extending",
     "awaiting-transfer",
+    "backing-up",
+    "restoring-backup",
+    "error_restoring",
 )
 SNAPSHOT_STATUSES = ("creating", "available", "deleting", "error", "error_deleting")
 
 # action -> the statuses it may start from
 VOLUME_FROM: dict[str, tuple[str, ...]] = {
     "create_done": ("creating",),
-    "delete": ("available", "error", "error_deleting", "error_extending"),
+    "delete": ("available", "error", "error_deleting", "error_extending", "error_restoring"),
     "delete_failed": ("deleting",),
     "extend": ("available",),
     "extend_done": ("extending",),
@@ -55,6 +58,21 @@ VOLUME_FROM: dict[str, tuple[str, ...]] = {
     # offered to another project (domain.transfers), then accepted or withdrawn
     "transfer": ("available",),
     "transfer_end": ("awaiting-transfer",),
+    # backed up (domain.backups): an attached volume stays in-use meanwhile
+    "backup": ("available",),
+    "backup_forced": ("available", "in-use"),
+    "backup_done": ("backing-up",),
+    # a backup restored over it, or into it when the restore made it
+    "restore": ("available",),
+    "restore_done": ("restoring-backup",),
+}
+BACKUP_STATUSES = ("creating", "available", "deleting", "error", "error_deleting", "restoring")
+BACKUP_FROM: dict[str, tuple[str, ...]] = {
+    "create_done": ("creating",),
+    "delete": ("available", "error", "error_deleting"),
+    "delete_failed": ("deleting",),
+    "restore": ("available",),
+    "restore_done": ("restoring",),
 }
 SNAPSHOT_FROM: dict[str, tuple[str, ...]] = {
     "create_done": ("creating",),
@@ -64,17 +82,22 @@ SNAPSHOT_FROM: dict[str, tuple[str, ...]] = {
 }
 
 
+TABLES: dict[type[Any], dict[str, tuple[str, ...]]] = {
+    Volume: VOLUME_FROM,
+    Snapshot: SNAPSHOT_FROM,
+    Backup: BACKUP_FROM,
+}
+
+
 def check(row: Any, action: str) -> None:
     """400 unless ``row`` may start ``action`` from its current status."""
-    table = VOLUME_FROM if isinstance(row, Volume) else SNAPSHOT_FROM
-    if row.status not in table[action]:
-        kind = "Volume" if isinstance(row, Volume) else "Snapshot"
-        raise invalid_state(kind, row.id, row.status, action.replace("_", " "))
+    if row.status not in TABLES[type(row)][action]:
+        raise invalid_state(type(row).__name__, row.id, row.status, action.replace("_", " "))
 
 
 async def move(
     session: AsyncSession,
-    row: Volume | Snapshot,
+    row: Volume | Snapshot | Backup,
     action: str,
     *,
     to: str,
@@ -84,8 +107,8 @@ async def move(
 ) -> None:
     """Swap ``row`` to ``to`` if it still is in a status ``action`` starts from."""
     check(row, action)
-    table = VOLUME_FROM if isinstance(row, Volume) else SNAPSHOT_FROM
     model = type(row)
+    table = TABLES[model]
     won = await transition(
         session,
         model,

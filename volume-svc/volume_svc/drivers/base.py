@@ -9,9 +9,10 @@ Every call is idempotent, so the agent may repeat it after a crash or a lost rep
     target.unexport("v1"); assert "v1" not in target.list_exports()
 
 Drivers are plugins: an entry point of group ``stackling.volume.drivers`` named
-``backend.<name>`` or ``target.<name>`` names a ``BackendDriver`` or ``TargetDriver`` (a
-class with ``from_config``), the built-in ones in volume-svc's pyproject as a third
-party's would be, and the agent's settings choose them (``VOLUME_DRIVERS``).
+``backend.<name>``, ``target.<name>`` or ``backup.<name>`` names a ``BackendDriver``,
+``TargetDriver`` or ``BackupDriver`` (a class with ``from_config``), the built-in ones in
+volume-svc's pyproject as a third party's would be, and the agent's settings choose them
+(``VOLUME_DRIVERS``).
 """
 
 from __future__ import annotations
@@ -65,6 +66,9 @@ class DriverConfig:
     tgt_control_port: int = 0
     # LIO's configfs directory: where it exists, ``auto`` picks LIO.
     lio_dir: Path = Path("/sys/kernel/config/target")
+    # Where backups are kept on this host (a backup driver's store); None: beside the
+    # volumes, in ``<storage_dir>/../backups``.
+    backup_dir: Path | None = None
 
 
 class Backend(Protocol):
@@ -93,6 +97,23 @@ class TargetHelper(Protocol):
     def list_exports(self) -> dict[str, Export]: ...
 
 
+class BackupStore(Protocol):
+    """Whole copies of volume files kept apart from the volumes (Cinder's backup driver).
+
+    ``backup`` and ``restore`` write to a temporary name and rename it into place, so a
+    failed or interrupted copy leaves no half backup and no half-restored volume.
+    """
+
+    name: str
+
+    def backup(self, backup_id: str, source: Path) -> Path: ...
+    def restore(self, backup_id: str, dest: Path, size_gb: int) -> Path: ...
+    def delete(self, backup_id: str) -> None: ...
+    def backup_path(self, backup_id: str) -> Path: ...
+    def list_backups(self) -> frozenset[str]: ...
+    def list_partial(self) -> frozenset[str]: ...
+
+
 class BackendDriver(Protocol):
     """What a ``backend.<name>`` entry point names."""
 
@@ -103,3 +124,9 @@ class TargetDriver(Protocol):
     """What a ``target.<name>`` entry point names."""
 
     def from_config(self, config: DriverConfig) -> TargetHelper: ...
+
+
+class BackupDriver(Protocol):
+    """What a ``backup.<name>`` entry point names."""
+
+    def from_config(self, config: DriverConfig) -> BackupStore: ...

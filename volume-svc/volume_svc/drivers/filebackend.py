@@ -22,11 +22,23 @@ GIB = 1 << 30
 _CHUNK = 64 << 20
 
 
-def copy_sparse(source: Path, dest: Path) -> None:
-    """Copy ``source`` to ``dest`` data extent by data extent; holes stay holes."""
-    tmp = dest.with_name(dest.name + ".part")
+def partial(path: Path) -> Path:
+    """The name a copy is written under until it is complete."""
+    return path.with_name(path.name + ".part")
+
+
+def copy_sparse(source: Path, dest: Path, size_bytes: int | None = None) -> None:
+    """Copy ``source`` to ``dest`` data extent by data extent; holes stay holes.
+
+    ``size_bytes`` grows the copy before it takes ``dest``'s name, so ``dest`` never has
+    a size other than its final one.
+    """
+    tmp = partial(dest)
     try:
         _copy_extents(source, tmp)
+        if size_bytes is not None:
+            with open(tmp, "r+b") as f:
+                f.truncate(size_bytes)
     except BaseException:
         tmp.unlink(missing_ok=True)  # a failed copy leaves no partial file behind
         raise
@@ -90,9 +102,7 @@ class FileBackend:
         path = self.volume_path(volume_id)
         if source.stat().st_size > size_gb * GIB:
             raise DriverError(f"clone of {source.name} does not fit in {size_gb} GiB")
-        copy_sparse(source, path)
-        with open(path, "r+b") as f:
-            f.truncate(size_gb * GIB)
+        copy_sparse(source, path, size_gb * GIB)
         return path
 
     def extend(self, volume_id: str, size_gb: int) -> Path:
@@ -106,7 +116,10 @@ class FileBackend:
         return path
 
     def delete(self, volume_id: str) -> None:
-        self.volume_path(volume_id).unlink(missing_ok=True)
+        path = self.volume_path(volume_id)
+        path.unlink(missing_ok=True)
+        # A copy into the volume (clone, restore) cut short by a killed agent.
+        partial(path).unlink(missing_ok=True)
 
     def snapshot(self, snapshot_id: str, volume_id: str) -> Path:
         source = self.volume_path(volume_id)
