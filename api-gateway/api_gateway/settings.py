@@ -9,6 +9,7 @@ Shared ones (``STACKLING_AMQP_URL``, ``STACKLING_DATA_DIR``, ...) apply when the
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import ClassVar
 
@@ -31,9 +32,18 @@ class GatewaySettings(ServiceSettings):
     compute_urls: list[str] = Field(default_factory=list)
     network_urls: list[str] = Field(default_factory=list)
     volume_urls: list[str] = Field(default_factory=list)
-    token_ttl_s: int = 3600
-    # How long a validated token is trusted from memory before the database is asked again.
-    token_cache_s: float = 5.0
+    # How long a token lives (Keystone's [token] expiration).
+    token_ttl_s: int = Field(3600, ge=1)
+    # How long a validated token is trusted from memory before the database is asked again:
+    # the bound on how late another replica sees a revocation (``domain/tokens.py``).
+    token_cache_s: float = Field(5.0, ge=0)
+    # Keystone's [security_compliance]: after this many failed password attempts in a row a
+    # user is locked out for ``lockout_duration_s`` (0: never), or until an admin enables it.
+    lockout_failure_attempts: int = Field(0, ge=0)
+    lockout_duration_s: int = Field(1800, ge=1)
+    # New passwords must match this regex (empty: any); the description is the 400's text.
+    password_regex: str = ""
+    password_regex_description: str = ""
     identity_private_key_path: Path | None = None
     # Bootstrap: created on first start when missing; a password left empty is generated
     # and printed once.
@@ -50,6 +60,12 @@ class GatewaySettings(ServiceSettings):
     def _canonical_public_url(cls, value: str) -> str:
         # Echoed in the catalog, version links and clouds.yaml: IPv6 hosts per RFC 5952.
         return canonical_url(value)
+
+    @field_validator("password_regex")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        re.compile(value)  # a bad pattern stops the start, not every password change
+        return value
 
     @field_validator("compute_urls", "network_urls", "volume_urls")
     @classmethod

@@ -9,16 +9,12 @@ real port (uvicorn in a thread, for openstacksdk).
 
 from __future__ import annotations
 
-import asyncio
-import threading
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import asyncpg
 import pytest
-import uvicorn
 from identity_fixtures import (
     PG_ADMIN_DSN,
     PUBLIC_URL,
@@ -26,10 +22,11 @@ from identity_fixtures import (
     LiveGateway,
     build_app,
     gateway_settings,
+    start_live_gateway,
 )
 
-from api_gateway.domain.bootstrap import bootstrap, prepare
-from common_rpc.testing import free_port, running_app
+from api_gateway.domain.bootstrap import bootstrap
+from common_rpc.testing import running_app
 
 
 @pytest.fixture
@@ -67,25 +64,5 @@ async def gateway(db_url: str, tmp_path: Path) -> AsyncIterator[Gateway]:
 
 @pytest.fixture(scope="module")
 def live_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveGateway]:
-    """The gateway on a real port (uvicorn in a thread), bootstrapped like ``main`` does."""
-    data_dir = tmp_path_factory.mktemp("gateway")
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    settings = gateway_settings(data_dir, f"sqlite+aiosqlite:///{data_dir}/gateway.db", url)
-    accounts = asyncio.run(prepare(settings))
-    config = uvicorn.Config(
-        build_app(settings), host="127.0.0.1", port=port, log_config=None, lifespan="on"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="gateway-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the gateway did not start")
-        time.sleep(0.05)
-    try:
-        yield LiveGateway(url, settings, accounts)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
+    with start_live_gateway(tmp_path_factory.mktemp("gateway")) as gateway:
+        yield gateway

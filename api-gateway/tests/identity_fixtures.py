@@ -9,21 +9,29 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
 import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
+import uvicorn
 from fastapi import FastAPI
 
 from api_gateway.app import create_app
+from api_gateway.domain.bootstrap import prepare
 from api_gateway.domain.tokens import TokenService
 from api_gateway.settings import GatewaySettings
 from common_rpc.chassis.identity import generate_keypair
+from common_rpc.testing import free_port
 
 # The real ``openstack`` client of the venv the tests run in.
 OPENSTACK = Path(sys.executable).parent / "openstack"
@@ -96,6 +104,33 @@ class LiveGateway:
     url: str
     settings: GatewaySettings
     accounts: dict[str, Any]
+
+
+@contextmanager
+def start_live_gateway(data_dir: Path, **overrides: Any) -> Iterator[LiveGateway]:
+    """The gateway on a real port (uvicorn in a thread), bootstrapped like ``main`` does;
+    ``overrides`` change its settings."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    settings = gateway_settings(data_dir, f"sqlite+aiosqlite:///{data_dir}/gateway.db", url)
+    settings = settings.model_copy(update=overrides)
+    accounts = asyncio.run(prepare(settings))
+    config = uvicorn.Config(
+        build_app(settings), host="127.0.0.1", port=port, log_config=None, lifespan="on"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="gateway-server", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the gateway did not start")
+        time.sleep(0.05)
+    try:
+        yield LiveGateway(url, settings, accounts)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
 
 
 def openstack_cli(

@@ -8,7 +8,9 @@
            401 when the old password is wrong; the user's tokens are revoked
     DELETE /v3/users/{id}   -> 204; its role assignments and tokens go with it
 
-A password is never shown, not even as a hash.
+A password is never shown, not even as a hash. A user locked out after failed password
+attempts (``domain/protections.py``) shows ``options.locked_until``; enabling it ends the
+lockout.
 """
 
 from __future__ import annotations
@@ -17,8 +19,11 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
 
+from ..db.models import User
 from ..domain import users
 from ..domain.auth import AuthContext
+from ..domain.protections import locked_until
+from ..domain.tokens import utcnow
 from ..wiring import Deps
 from .common import Access, authorize, query_flag
 from .schemas import PasswordChangeBody, UserCreateBody, UserUpdateBody
@@ -31,13 +36,17 @@ def users_router(deps: Deps) -> APIRouter:
     admin, caller = access.admin, access.caller
     links = Links(deps.settings.public_url)
 
+    def view(user: User) -> dict[str, Any]:
+        until = locked_until(deps.settings, user, utcnow())
+        return user_view(user, links, locked_until=until)
+
     @router.post("/v3/users", status_code=201)
     async def create_user(
         body: UserCreateBody,
         _auth: AuthContext = Depends(admin("identity:create_user")),
     ) -> dict[str, Any]:
         user = await users.create_user(deps, body.user)
-        return {"user": user_view(user, links)}
+        return {"user": view(user)}
 
     @router.get("/v3/users")
     async def list_users(
@@ -50,14 +59,14 @@ def users_router(deps: Deps) -> APIRouter:
         found = await users.list_users(
             deps, name=name, enabled=query_flag(enabled), domain_id=domain_id
         )
-        views = [user_view(u, links) for u in found]
+        views = [view(u) for u in found]
         return collection("users", views, links.collection(request))
 
     @router.get("/v3/users/{user_id}")
     async def show_user(user_id: str, auth: AuthContext = Depends(caller)) -> dict[str, Any]:
         authorize("identity:get_user", auth, owner=auth.user_id == user_id)
         user = await users.get_user(deps, user_id)
-        return {"user": user_view(user, links)}
+        return {"user": view(user)}
 
     @router.get("/v3/users/{user_id}/projects")
     async def list_user_projects(
@@ -75,7 +84,7 @@ def users_router(deps: Deps) -> APIRouter:
         _auth: AuthContext = Depends(admin("identity:update_user")),
     ) -> dict[str, Any]:
         user = await users.update_user(deps, user_id, body.user)
-        return {"user": user_view(user, links)}
+        return {"user": view(user)}
 
     @router.post("/v3/users/{user_id}/password", status_code=204)
     async def change_password(user_id: str, body: PasswordChangeBody) -> Response:

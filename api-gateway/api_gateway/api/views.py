@@ -78,15 +78,26 @@ def project_view(project: Project, links: Links) -> dict[str, Any]:
     }
 
 
-def user_view(user: User, links: Links) -> dict[str, Any]:
-    """A user as Keystone shows it; the password (or its hash) is never part of it."""
+def user_view(user: User, links: Links, *, locked_until: datetime | None = None) -> dict[str, Any]:
+    """A user as Keystone shows it; the password (or its hash) is never part of it.
+
+    ``locked_until``: while a lockout holds the user, when it ends, shown among the options
+    next to Keystone's ``ignore_lockout_failure_attempts`` (Keystone itself only refuses;
+    the options are what ``openstack user show`` prints, unknown top-level attributes are
+    dropped by openstacksdk). It is read-only: an update that sends it back is ignored.
+    """
+    options: dict[str, Any] = {}
+    if user.ignore_lockout is not None:
+        options["ignore_lockout_failure_attempts"] = user.ignore_lockout
+    if locked_until is not None:
+        options["locked_until"] = timestamp(locked_until)
     view: dict[str, Any] = {
         "id": user.id,
         "name": user.name,
         "domain_id": user.domain_id,
         "enabled": user.enabled,
         "password_expires_at": None,
-        "options": {},
+        "options": options,
         "links": {"self": links.of("users", user.id)},
     }
     # Keystone leaves optional attributes out rather than showing them null.

@@ -20,7 +20,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from common_rpc.chassis.sweeper import UtcDateTime
@@ -64,6 +64,11 @@ class User(Base):
     )
     email: Mapped[str | None] = mapped_column(String(255), default=None)
     description: Mapped[str | None] = mapped_column(Text, default=None)
+    # Failed password attempts in a row and the last one's time (Keystone's lockout).
+    failed_auth_count: Mapped[int] = mapped_column(Integer, default=0)
+    failed_auth_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), default=None)
+    # Keystone's user option ignore_lockout_failure_attempts (None: never set).
+    ignore_lockout: Mapped[bool | None] = mapped_column(Boolean, default=None)
 
 
 class Role(Base):

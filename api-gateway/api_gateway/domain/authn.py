@@ -7,7 +7,8 @@ Scope: a project by id or by name and domain; none given means the user's defaul
 project when they hold a role there (Keystone's rule), else an unscoped token; the
 string ``"unscoped"`` always gives one. Every failure is the same 401 for the client,
 with the reason in the gateway's log, so a caller cannot tell a wrong password from an
-unknown user (the password check costs as long in both cases).
+unknown user (the password check costs as long in both cases). Password attempts go
+through ``protections.check_password``: the lockout, the failed-login count and log.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from ..db.models import Project, User
 from ..wiring import Deps
 from .app_credentials import check_secret
 from .common import expecting, is_default_domain
+from .protections import check_password
 from .schemas import (
     ApplicationCredentialMethod,
     Auth,
@@ -106,13 +108,12 @@ async def _password_subject(deps: Deps, method: PasswordMethod) -> _Subject:
         raise Invalid("Invalid input for field identity/password/user: id or name must be present.")
     async with deps.sessions() as session:
         user = await _find_user(session, ref.id, ref.name, ref.domain)
-    stored = user.password_hash if user is not None else None
     # No password is a wrong one (Keystone: 401), checked as long as any other.
     given = ref.password if ref.password is not None else ""
-    if not await deps.passwords.verify(stored, given) or user is None or not ref.password:
-        raise _refuse(f"bad credentials for user {ref.id or ref.name!r}")
-    if not user.enabled:
-        raise _refuse(f"user {user.id} is disabled")
+    reason = await check_password(deps, user, given, who=str(ref.id or ref.name))
+    if reason is not None or user is None:
+        raise _refuse(f"{reason} for user {ref.id or ref.name!r}")
+    stored = user.password_hash
     if stored is not None and deps.passwords.needs_rehash(stored):
         # Stronger parameters than when it was set: upgrade the hash while we know the password.
         new_hash = await deps.passwords.hash(given)

@@ -122,6 +122,12 @@ class ProjectUpdate(Body):
 # --- users ----------------------------------------------------------------------------------
 
 
+class UserOptions(Body):
+    """Keystone's user options; only the lockout's is kept here."""
+
+    ignore_lockout_failure_attempts: StrictBool | None = None
+
+
 class UserCreate(Body):
     name: Name
     password: Password | None = None
@@ -130,6 +136,7 @@ class UserCreate(Body):
     default_project_id: Id | None = None
     email: Annotated[str, Field(max_length=255)] | None = None
     description: str | None = None
+    options: UserOptions | None = None
 
 
 class UserUpdate(Body):
@@ -139,6 +146,7 @@ class UserUpdate(Body):
     default_project_id: Id | None = None
     email: Annotated[str, Field(max_length=255)] | None = None
     description: str | None = None
+    options: UserOptions | None = None
 
 
 # --- the catalog: regions, services, endpoints --------------------------------------------

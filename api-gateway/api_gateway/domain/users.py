@@ -11,8 +11,6 @@ A password is stored only as an argon2id hash (``Passwords``) and never shown.
 
 from __future__ import annotations
 
-import logging
-
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,9 +21,8 @@ from ..db.models import Project, User, new_id
 from ..wiring import Deps
 from .common import get_or_404, not_none, require_default_domain
 from .projects import assigned_projects
+from .protections import check_password, check_password_rules
 from .schemas import PasswordChange, UserCreate, UserUpdate
-
-log = logging.getLogger(__name__)
 
 
 def duplicate_user(name: str) -> Conflict:
@@ -41,6 +38,8 @@ async def check_project(session: AsyncSession, project_id: str | None) -> None:
 
 
 async def create_user(deps: Deps, spec: UserCreate) -> User:
+    if spec.password:
+        check_password_rules(deps.settings, spec.password)
     user = User(
         id=new_id(),
         name=spec.name,
@@ -50,6 +49,8 @@ async def create_user(deps: Deps, spec: UserCreate) -> User:
         email=spec.email,
         description=spec.description,
         password_hash=await deps.passwords.hash(spec.password) if spec.password else None,
+        failed_auth_count=0,
+        ignore_lockout=spec.options.ignore_lockout_failure_attempts if spec.options else None,
     )
     try:
         async with deps.sessions.begin() as session:
@@ -94,8 +95,16 @@ async def update_user(deps: Deps, user_id: str, spec: UserUpdate) -> User:
     """Apply the attributes the client gave (``model_fields_set``)."""
     changes = spec.model_dump(include=spec.model_fields_set)
     not_none(changes, "name", "enabled")
+    options = changes.pop("options", None) or {}
+    if "ignore_lockout_failure_attempts" in options:
+        changes["ignore_lockout"] = options["ignore_lockout_failure_attempts"]
+    if changes.get("enabled") is True:
+        # Keystone: enabling a user is how an admin ends its lockout.
+        changes.update(failed_auth_count=0, failed_auth_at=None)
     if "password" in changes:
         password = changes.pop("password")
+        if password:
+            check_password_rules(deps.settings, password)
         changes["password_hash"] = await deps.passwords.hash(password) if password else None
     try:
         async with deps.sessions.begin() as session:
@@ -116,14 +125,14 @@ async def update_user(deps: Deps, user_id: str, spec: UserUpdate) -> User:
 async def change_password(deps: Deps, user_id: str, spec: PasswordChange) -> None:
     """A user's own change: the original password is the proof (no token needed, as in
     Keystone, so a user whose tokens were all revoked can still change it). Every failure
-    is the same 401; the new password revokes the user's tokens."""
+    is the same 401 (and counts toward the lockout); a new password breaking the password
+    rules is a 400; the new password revokes the user's tokens."""
     async with deps.sessions() as session:
         user = await session.get(User, user_id)
-    stored = user.password_hash if user is not None else None
-    matches = await deps.passwords.verify(stored, spec.original_password)
-    if not matches or user is None or not user.enabled:
-        log.info("password change refused for user %r", user_id)
+    # Counted toward the lockout, and refused while locked, as a login would be.
+    if await check_password(deps, user, spec.original_password, who=user_id) is not None:
         raise Unauthorized("Error when changing user password: Invalid user / password")
+    check_password_rules(deps.settings, spec.password)
     new_hash = await deps.passwords.hash(spec.password)
     async with deps.sessions.begin() as session:
         row = await get_or_404(session, User, user_id, "user")
