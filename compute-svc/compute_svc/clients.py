@@ -38,8 +38,11 @@ from .contracts import (
     DESTROY,
     DETACH_INTERFACE,
     DETACH_VOLUME,
+    FINISH_RESIZE,
     INVENTORY,
     POWER,
+    REBUILD,
+    RESIZE,
     SPAWN,
     AttachInterface,
     AttachVolume,
@@ -49,12 +52,14 @@ from .contracts import (
     DetachInterface,
     DetachVolume,
     DomainState,
+    FinishResize,
     InterfaceAttached,
     InterfaceDetached,
     Inventory,
     Nic,
     Power,
     PowerAction,
+    Resize,
     ServerRef,
     ServerState,
     Spawn,
@@ -123,6 +128,20 @@ class AgentClient:
     async def power(self, server_id: str, action: PowerAction) -> DomainState:
         """``start``, ``stop`` or ``reboot`` (a reboot is a hard one on this hypervisor)."""
         return await self._invoke(POWER, Power(server_id=server_id, action=action))
+
+    async def rebuild(self, server: ServerState, *, timeout: float | None = None) -> Spawned:
+        return await self._invoke(REBUILD, Spawn(server=server), timeout)
+
+    async def resize(
+        self, server: ServerState, running: bool, *, timeout: float | None = None
+    ) -> DomainState:
+        return await self._invoke(RESIZE, Resize(server=server, running=running), timeout)
+
+    async def finish_resize(
+        self, server_id: str, *, revert: bool, running: bool, timeout: float | None = None
+    ) -> DomainState:
+        request = FinishResize(server_id=server_id, revert=revert, running=running)
+        return await self._invoke(FINISH_RESIZE, request, timeout)
 
     async def console_output(self, server_id: str, length: int | None) -> ConsoleOutput:
         return await self._invoke(

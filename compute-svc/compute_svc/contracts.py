@@ -23,6 +23,8 @@ API version history (what each side may rely on):
     1.6  compute: host_servers is host_state (one name in every service), answering
          ``{"host", "servers"}``; compute.<host>: host_state is inventory (the audit's)
     1.7  compute.<host>: power takes pause, unpause, suspend (a managed save) and resume
+    1.8  compute.<host>: resize and finish_resize (a resize on the server's own host),
+         rebuild (the same server made again from its image)
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from common_rpc.chassis.agent import HostStateRequest
 from common_rpc.contracts.volume import ConnectionInfo
 from common_rpc.methods import Contract, Empty, Message, Method
 
-VERSION = "1.7"
+VERSION = "1.8"
 
 # The power states of a guest as a hypervisor reports them (Nova's names, lower case).
 PowerState = Literal["running", "shutdown", "paused", "crashed", "nostate"]
@@ -209,6 +211,21 @@ class ServerRef(Message):
     server_id: str
 
 
+class Resize(Message):
+    """The server at its new flavor on its own host; ``running``: start it after."""
+
+    server: ServerState
+    running: bool = True
+
+
+class FinishResize(Message):
+    """Drop the copy kept by ``resize`` (confirm), or go back to it (``revert``)."""
+
+    server_id: str
+    revert: bool = False
+    running: bool = True
+
+
 class DomainState(Message):
     server_id: str
     domain: str
@@ -350,6 +367,18 @@ DETACH_INTERFACE = Method(
     doc="unplug the NIC with the port's MAC, asked again as detach_volume; fine when gone",
 )
 INVENTORY = Method("inventory", Empty, Inventory, doc="what the host has (the audit)")
+RESIZE = Method(
+    "resize",
+    Resize,
+    DomainState,
+    doc="stop, keep a copy of the disk and definition, grow the disk, define at the new size",
+)
+FINISH_RESIZE = Method(
+    "finish_resize", FinishResize, DomainState, doc="confirm: drop the copy; revert: back to it"
+)
+REBUILD = Method(
+    "rebuild", Spawn, Spawned, doc="the domain and disk made again from the (new) image"
+)
 
 AGENT = Contract(
     "compute.<host>",
@@ -363,5 +392,8 @@ AGENT = Contract(
         ATTACH_INTERFACE,
         DETACH_INTERFACE,
         INVENTORY,
+        RESIZE,
+        FINISH_RESIZE,
+        REBUILD,
     ],
 )

@@ -28,6 +28,9 @@ class ComputeSettings(ServiceSettings):
     port: int = 8774
     # Where image data lives (one file per image id); defaults to ``<data_dir>/images``.
     images_dir: Path | None = None
+    # A resize may land on the server's own host (Nova's allow_resize_to_same_host; on
+    # here, so a one-host cloud can resize): the old disk is kept there for a revert.
+    allow_resize_to_same_host: bool = True
     # A server still in BUILD after this goes to ERROR (the sweeper).
     build_timeout_s: float = 600.0
     # A delete that has not converged after this is retried.

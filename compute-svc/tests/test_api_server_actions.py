@@ -203,3 +203,56 @@ async def test_lock_and_unlock(lab: dict[str, Any]) -> None:
         assert row is not None and (row.locked_by, row.locked_reason) == ("admin", "maintenance")
     assert (await _act(api, sid, {"unlock": None}, project="admin")).status_code == 202
     assert (await api.delete("p1", path)).status_code == 204
+
+
+async def _usage(api: Any) -> tuple[int, int]:
+    hyper = (await api.get("admin", "/v2.1/os-hypervisors/detail", *ADMIN)).json()
+    [row] = hyper["hypervisors"]
+    return row["vcpus_used"], row["memory_mb_used"]
+
+
+async def test_resize_on_one_host_confirm_and_revert(lab: dict[str, Any]) -> None:
+    api, agent = lab["api"], lab["agent"]
+    sid, _ = await _boot(lab)
+    big = await api.flavor("m1.big", ram=256, vcpus=2, disk=2)
+    small_disk = await api.flavor("m1.flat", ram=128, vcpus=1, disk=0)
+    base = await _usage(api)
+    assert (await _act(api, sid, {"resize": {}})).status_code == 400
+    resp = await _act(api, sid, {"resize": {"flavorRef": "nope"}})
+    assert resp.status_code == 400, resp.text
+    resp = await _act(api, sid, {"resize": {"flavorRef": small_disk["id"]}})
+    assert resp.status_code == 400 and "resize disk down" in resp.text, resp.text
+    assert (await _act(api, sid, {"confirmResize": None})).status_code == 409
+
+    # Resize, then revert: the old size and disk are back, the new claim given back.
+    disk = agent.host.driver.store.disk(sid)
+    disk.with_name("marker").write_text("before")
+    assert (await _act(api, sid, {"resize": {"flavorRef": big["id"]}})).status_code == 202
+    server = await _settled(api, sid, "VERIFY_RESIZE")
+    assert server["flavor"]["id"] == big["id"] and server["OS-EXT-STS:vm_state"] == "resized"
+    info = agent.host.driver._require(sid).info()
+    assert (info[1] // 1024, info[3]) == (256, 2)
+    # Both sizes are held on the host while both disks exist, each once.
+    assert await _usage(api) == (base[0] + 2, base[1] + 256)
+    assert (await _act(api, sid, {"revertResize": None})).status_code == 202
+    server = await _settled(api, sid, "ACTIVE")
+    assert server["flavor"]["id"] != big["id"]
+    info = agent.host.driver._require(sid).info()
+    assert (info[0], info[1] // 1024, info[3]) == (1, 128, 1)
+    assert disk.with_name("marker").read_text() == "before"
+    assert await _usage(api) == base
+    assert not agent.host.driver.store.resize_copy(sid).exists()
+
+    # Resize, then confirm: the claim is the new size's alone.
+    assert (await _act(api, sid, {"resize": {"flavorRef": big["id"]}})).status_code == 202
+    await _settled(api, sid, "VERIFY_RESIZE")
+    assert (await _act(api, sid, {"confirmResize": None})).status_code == 204
+    server = await _settled(api, sid, "ACTIVE")
+    assert server["flavor"]["id"] == big["id"]
+    assert await _usage(api) == (base[0] + 1, base[1] + 128)
+    assert not agent.host.driver.store.resize_copy(sid).exists()
+    info = agent.host.driver._require(sid).info()
+    assert (info[0], info[1] // 1024, info[3]) == (1, 256, 2)
+    done = [a for a, _ in await _actions(api, sid)]
+    assert done[:4] == ["confirmResize", "resize", "revertResize", "resize"]
+    assert (await api.delete("p1", f"/v2.1/servers/{sid}")).status_code == 204

@@ -23,8 +23,11 @@ from ..contracts import (
     DESTROY,
     DETACH_INTERFACE,
     DETACH_VOLUME,
+    FINISH_RESIZE,
     INVENTORY,
     POWER,
+    REBUILD,
+    RESIZE,
     SPAWN,
     AttachInterface,
     AttachVolume,
@@ -34,10 +37,12 @@ from ..contracts import (
     DetachInterface,
     DetachVolume,
     DomainState,
+    FinishResize,
     InterfaceAttached,
     InterfaceDetached,
     Inventory,
     Power,
+    Resize,
     ServerRef,
     Spawn,
     Spawned,
@@ -76,6 +81,23 @@ async def destroy(host: ComputeHost, request: ServerRef) -> Destroyed:
 @rpc.implement(POWER)
 async def power(host: ComputeHost, request: Power) -> DomainState:
     return await _checked(host.power(request.server_id, request.action))
+
+
+@rpc.implement(REBUILD)
+async def rebuild(host: ComputeHost, request: Spawn) -> Spawned:
+    """The domain and disk made again from the server's (new) image."""
+    return await _checked(host.rebuild(request.server))
+
+
+@rpc.implement(RESIZE)
+async def resize(host: ComputeHost, request: Resize) -> DomainState:
+    """A resize on this host: the old files kept aside until finish_resize."""
+    return await _checked(host.resize(request.server, request.running))
+
+
+@rpc.implement(FINISH_RESIZE)
+async def finish_resize(host: ComputeHost, request: FinishResize) -> DomainState:
+    return await _checked(host.finish_resize(request.server_id, request.revert, request.running))
 
 
 @rpc.implement(CONSOLE_OUTPUT)

@@ -126,6 +126,26 @@ class ComputeHost:
             self.deleted.popitem(last=False)
         self.generations.pop(server_id, None)
 
+    async def rebuild(self, server: ServerState) -> Spawned:
+        """The server made again from its (new) image; not a delete: later spawns count."""
+        spec = ServerSpec.from_wire(server.model_dump())
+        async with self._lock(spec.server_id):
+            observed = max(self.generations.get(spec.server_id, -1), spec.generation)
+            info = await self._run(self.driver.rebuild, spec)
+            self.generations[spec.server_id] = observed
+            return Spawned(**_domain(info).model_dump(), observed_generation=observed)
+
+    async def resize(self, server: ServerState, running: bool) -> DomainState:
+        spec = ServerSpec.from_wire(server.model_dump())
+        async with self._lock(spec.server_id):
+            info = await self._run(self.driver.resize, spec, running)
+            self.generations[spec.server_id] = spec.generation
+            return _domain(info)
+
+    async def finish_resize(self, server_id: str, revert: bool, running: bool) -> DomainState:
+        async with self._lock(server_id):
+            return _domain(await self._run(self.driver.finish_resize, server_id, revert, running))
+
     async def power(self, server_id: str, action: PowerAction) -> DomainState:
         async with self._lock(server_id):
             return _domain(await self._run(self.driver.power, server_id, action))

@@ -31,6 +31,7 @@ ATTACH_INTERFACE, DETACH_INTERFACE = "attach_interface", "detach_interface"
 EVACUATE, MIGRATE = "evacuate", "migrate"
 CONFIRM_RESIZE, REVERT_RESIZE = "confirmResize", "revertResize"
 PAUSE, UNPAUSE, SUSPEND, RESUME = "pause", "unpause", "suspend", "resume"
+RESIZE, REBUILD = "resize", "rebuild"
 
 # Nova's event of each action: "compute_" and the compute manager's method.
 EVENTS = {
@@ -47,6 +48,8 @@ EVENTS = {
     MIGRATE: "compute_prep_resize",
     CONFIRM_RESIZE: "compute_confirm_resize",
     REVERT_RESIZE: "compute_revert_resize",
+    RESIZE: "compute_prep_resize",
+    REBUILD: "compute_rebuild_instance",
     PAUSE: "compute_pause_instance",
     UNPAUSE: "compute_unpause_instance",
     SUSPEND: "compute_suspend_instance",

@@ -24,8 +24,9 @@ from .errors import bad_field, conflict, forbidden
 
 LOCK, UNLOCK = "lock", "unlock"
 ACTIONS = (LOCK, UNLOCK)
-# Actions a locked server still answers for anyone (they change nothing on it).
-UNCHECKED = ("lock", "unlock", "os-getConsoleOutput")
+# Actions a locked server still answers for anyone (they change nothing on it), and
+# the admin-only ones (an admin is not held; anyone else is refused with 403 first).
+UNCHECKED = ("lock", "unlock", "os-getConsoleOutput", "evacuate", "migrate")
 
 
 def locked_error(server_id: str) -> Exception:

@@ -45,9 +45,9 @@ from common_rpc.context import RequestContext, use_context
 from common_rpc.contracts.volume import Connector
 from common_rpc.errors import NotFound, RpcError
 
-from ..db.models import Migration, Server, VolumeAttachment, utcnow
+from ..db.models import Flavor, Migration, Server, VolumeAttachment, utcnow
 from ..wiring import Deps
-from . import actions, placement, scheduler, servers
+from . import actions, flavors, placement, scheduler, servers
 from .boot import BootFailed, bind_port
 from .common import new_id, transaction
 from .desired import server_state
@@ -57,14 +57,14 @@ from .volumes import CONNECTOR_KEY, host_connector
 
 log = logging.getLogger(__name__)
 
-EVACUATE, MIGRATE = "evacuate", "migrate"
+EVACUATE, MIGRATE, RESIZE = "evacuate", "migrate", "resize"
 CONFIRM, REVERT = "confirmResize", "revertResize"
 EVACUATION, MIGRATION = "evacuation", "migration"
 # A migration's states: placing and moving, then waiting for a confirm or revert.
 ACTIVE_STATES = ("migrating", "finished", "reverting")
 # The server statuses of a move under way (the sweeper's, with deadlines).
 MOVING = ("REBUILD", "RESIZE", "REVERT_RESIZE")
-ACTIONS = (EVACUATE, MIGRATE, CONFIRM, REVERT)
+ACTIONS = (EVACUATE, MIGRATE, RESIZE, CONFIRM, REVERT)
 
 
 async def request(deps: Deps, ctx: RequestContext, server_id: str, action: str, args: Any) -> Any:
@@ -83,6 +83,11 @@ async def request(deps: Deps, ctx: RequestContext, server_id: str, action: str, 
         target = _migrate_args(args)
         await _check_target(deps, target)
         work = await _begin(deps, ctx, server_id, MIGRATION, target)
+        _start(deps, work[0], migrate(deps, work[0].id, work[1]))
+        return None
+    if action == RESIZE:
+        flavor_id = _resize_args(args)
+        work = await _begin(deps, ctx, server_id, MIGRATION, None, flavor_id=flavor_id)
         _start(deps, work[0], migrate(deps, work[0].id, work[1]))
         return None
     server, migration = await _begin_finish(deps, ctx, server_id, action)
@@ -141,6 +146,52 @@ def _migrate_args(args: Any) -> str | None:
     return host
 
 
+def _resize_args(args: Any) -> str:
+    """``{"resize": {"flavorRef": "2", "OS-DCF:diskConfig": "AUTO"}}``."""
+    if not isinstance(args, dict):
+        raise bad_field("resize", args, f"{args!r} is not of type 'object'")
+    if "flavorRef" not in args:
+        raise bad_field("resize", args, "'flavorRef' is a required property")
+    unknown = set(args) - {"flavorRef", "OS-DCF:diskConfig"}
+    if unknown:
+        raise bad_field(
+            "resize", args, f"Additional properties are not allowed ({sorted(unknown)})"
+        )
+    ref = args["flavorRef"]
+    if isinstance(ref, int) and not isinstance(ref, bool):
+        ref = str(ref)
+    if not isinstance(ref, str) or not ref:
+        raise bad_field("flavorRef", ref, f"{ref!r} is not of type 'string', 'integer'")
+    if args.get("OS-DCF:diskConfig", "MANUAL") not in ("AUTO", "MANUAL"):
+        value = args["OS-DCF:diskConfig"]
+        raise bad_field("OS-DCF:diskConfig", value, f"{value!r} is not one of ['AUTO', 'MANUAL']")
+    return ref.rsplit("/", 1)[-1]
+
+
+def _flavor(flavor: Flavor) -> dict[str, Any]:
+    return {
+        "id": flavor.id,
+        "vcpus": flavor.vcpus,
+        "ram_mb": flavor.ram_mb,
+        "disk_gb": flavor.disk_gb,
+    }
+
+
+async def _new_flavor(
+    session: AsyncSession, ctx: RequestContext, server: Server, ref: str
+) -> Flavor:
+    """The flavor a resize goes to: another one, with no smaller disk (400 as Nova)."""
+    try:
+        flavor = await flavors.get(session, ctx, ref)
+    except NotFound:
+        raise invalid(f"Invalid flavorRef provided: {ref}") from None
+    if flavor.id == server.flavor_id:
+        raise invalid("When resizing, instances must change flavor!")
+    if flavor.disk_gb < server.disk_gb:
+        raise invalid("Resize error: Unable to resize disk down.")
+    return flavor
+
+
 async def _check_target(deps: Deps, target: str | None) -> None:
     if target is None:
         return
@@ -156,14 +207,20 @@ async def _source_alive(deps: Deps, host: str) -> bool:
 
 
 async def _begin(
-    deps: Deps, ctx: RequestContext, server_id: str, kind: str, target: str | None
+    deps: Deps,
+    ctx: RequestContext,
+    server_id: str,
+    kind: str,
+    target: str | None,
+    flavor_id: str | None = None,
 ) -> tuple[Server, str]:
     """The server to REBUILD (evacuation) or RESIZE (migration), its migration row and
     action; the migration's id. Refused unless it is settled on a host, and its host is
     down for an evacuation, up for a migration."""
     async with transaction(deps.runtime.sessions) as session:
         server = await servers.get(session, ctx, server_id)
-        action = EVACUATE if kind == EVACUATION else MIGRATE
+        action = EVACUATE if kind == EVACUATION else (RESIZE if flavor_id else MIGRATE)
+        new_flavor = await _new_flavor(session, ctx, server, flavor_id) if flavor_id else None
         allowed = ("ACTIVE", "SHUTOFF", "ERROR") if kind == EVACUATION else ("ACTIVE", "SHUTOFF")
         if server.status not in allowed or server.task_state is not None or not server.host:
             raise servers.conflict_state(server, action)
@@ -200,9 +257,19 @@ async def _begin(
             status="migrating",
             old_status=old,
         )
+        if new_flavor is not None:
+            migration.old_flavor = {
+                "id": server.flavor_id,
+                "vcpus": server.vcpus,
+                "ram_mb": server.ram_mb,
+                "disk_gb": server.disk_gb,
+            }
+            migration.new_flavor = _flavor(new_flavor)
         session.add(migration)
         await session.refresh(server)
         await servers.emit(session, server, "update", "end")  # its status and task moved
+        if new_flavor is not None:
+            await servers.emit(session, server, "resize", "start")
         await actions.record(session, server, action)
         session.expunge(server)
     return server, migration.id
@@ -261,10 +328,15 @@ async def _place(deps: Deps, server_id: str, migration_id: str) -> str:
         migration = await session.get(Migration, migration_id)
         if server is None or migration is None or server.status not in MOVING:
             raise MoveFailed("The server left its move.")
-        need = scheduler.Need(server.vcpus, server.ram_mb, server.disk_gb)
-        wanted = placement.Wanted(
-            host=migration.dest_host, avoid=frozenset({migration.source_host})
-        )
+        size = migration.new_flavor or {
+            "vcpus": server.vcpus,
+            "ram_mb": server.ram_mb,
+            "disk_gb": server.disk_gb,
+        }
+        need = scheduler.Need(size["vcpus"], size["ram_mb"], size["disk_gb"])
+        same_host = migration.new_flavor is not None and deps.settings.allow_resize_to_same_host
+        avoid = frozenset() if same_host else frozenset({migration.source_host})
+        wanted = placement.Wanted(host=migration.dest_host, avoid=avoid)
         cap = await placement.place(
             session, deps.settings, migration.id, need, hosts, wanted, server.id
         )
@@ -277,8 +349,30 @@ async def _place(deps: Deps, server_id: str, migration_id: str) -> str:
             values |= {"host": cap.host, "task_state": "rebuild_spawning"}
         else:
             values |= {"task_state": "resize_migrating"}
+        if migration.new_flavor is not None:  # the new size is the server's from now on
+            values |= _flavor_values(migration.new_flavor)
         await servers.move(session, server.id, expected=MOVING, **values)
         return cap.host
+
+
+def _flavor_values(flavor: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "flavor_id": flavor["id"],
+        "vcpus": flavor["vcpus"],
+        "ram_mb": flavor["ram_mb"],
+        "disk_gb": flavor["disk_gb"],
+    }
+
+
+async def _resize_here(deps: Deps, server_id: str, host: str, running: bool) -> int:
+    """A resize on the server's own host: the agent keeps the old files for a revert."""
+    async with transaction(deps.runtime.sessions) as session:
+        server = await session.get(Server, server_id)
+        if server is None or server.status not in MOVING:
+            raise MoveFailed("The server left its move.")
+        desired = await server_state(session, deps.images, server)
+    reply = await deps.agent(host).resize(desired, running, timeout=deps.settings.spawn_timeout_s)
+    return power_code(reply.power_state, 1 if running else 4)
 
 
 async def _move_ports(deps: Deps, server_id: str, host: str) -> None:
@@ -405,18 +499,24 @@ async def migrate(deps: Deps, server_id: str, migration_id: str) -> None:
     VERIFY_RESIZE; or back as it was, with the action's fault."""
     dest: str | None = None
     stopped_source = False
+    action = MIGRATE
     try:
         dest = await _place(deps, server_id, migration_id)
         async with transaction(deps.runtime.sessions, write=False) as session:
             migration = await session.get(Migration, migration_id)
             assert migration is not None
             source, old = migration.source_host, migration.old_status
-        if old == "ACTIVE":
-            await deps.agent(source).power(server_id, "stop")
+            action = RESIZE if migration.new_flavor is not None else MIGRATE
+        if dest == source:  # a resize on its own host (allow_resize_to_same_host)
             stopped_source = True
-        await _move_ports(deps, server_id, dest)
-        await _move_volumes(deps, server_id, source, dest)
-        power = await _spawn_on(deps, server_id, dest, stopped=old == "SHUTOFF")
+            power = await _resize_here(deps, server_id, source, running=old == "ACTIVE")
+        else:
+            if old == "ACTIVE":
+                await deps.agent(source).power(server_id, "stop")
+                stopped_source = True
+            await _move_ports(deps, server_id, dest)
+            await _move_volumes(deps, server_id, source, dest)
+            power = await _spawn_on(deps, server_id, dest, stopped=old == "SHUTOFF")
     except (MoveFailed, BootFailed, RpcError, AssertionError) as exc:
         message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
         await _undo_migrate(deps, server_id, migration_id, dest, stopped_source, message)
@@ -441,7 +541,9 @@ async def migrate(deps: Deps, server_id: str, migration_id: str) -> None:
             row = await session.get(Server, server_id)
             if row is not None:
                 await servers.emit(session, row, "update", "end")
-            await actions.finish(session, server_id, MIGRATE)
+                if action == RESIZE:
+                    await servers.emit(session, row, "resize", "end")
+            await actions.finish(session, server_id, action)
 
 
 async def _undo_migrate(
@@ -452,11 +554,20 @@ async def _undo_migrate(
     stopped_source: bool,
     message: str,
 ) -> None:
-    """A migration that failed half-way: the server back on its source as it was."""
+    """A migration that failed half-way: the server back on its source as it was (a
+    resize: at its old flavor)."""
     async with transaction(deps.runtime.sessions, write=False) as session:
         migration = await session.get(Migration, migration_id)
         source = migration.source_host if migration is not None else None
         old = migration.old_status if migration is not None else "ACTIVE"
+        old_flavor = migration.old_flavor if migration is not None else None
+    action = RESIZE if old_flavor is not None else MIGRATE
+    if dest is not None and dest == source:
+        try:  # back to the copy the host kept (none kept yet: the guest is started)
+            await deps.agent(source).finish_resize(server_id, revert=True, running=old == "ACTIVE")
+        except RpcError as exc:
+            log.warning("resize of %s not undone on %s: %s", server_id, source, exc)
+        dest = source = None  # nothing else moved
     if dest is not None:
         await _destroy(deps, dest, server_id)
     if source is not None:
@@ -483,8 +594,10 @@ async def _undo_migrate(
             task_state=None,
             task_owner=None,
             task_deadline=None,
+            **(_flavor_values(old_flavor) if old_flavor else {}),
         )
-        await actions.finish(session, server_id, MIGRATE, fault=f"Migration failed: {message}")
+        what = "Resize" if action == RESIZE else "Migration"
+        await actions.finish(session, server_id, action, fault=f"{what} failed: {message}")
 
 
 async def _failed(
@@ -524,8 +637,17 @@ async def confirm(deps: Deps, server_id: str, migration_id: str) -> None:
     async with transaction(deps.runtime.sessions, write=False) as session:
         migration = await session.get(Migration, migration_id)
         source = migration.source_host if migration is not None else None
+        dest = migration.dest_host if migration is not None else None
         old = migration.old_status if migration is not None else "ACTIVE"
-    destroyed = await _destroy(deps, source, server_id)
+        resized = migration is not None and migration.new_flavor is not None
+    if source is not None and source == dest:
+        destroyed = True  # one host: only the copy it kept goes
+        try:
+            await deps.agent(source).finish_resize(server_id, revert=False, running=old == "ACTIVE")
+        except RpcError as exc:
+            log.warning("kept copy of %s on %s not dropped: %s", server_id, source, exc)
+    else:
+        destroyed = await _destroy(deps, source, server_id)
     async with transaction(deps.runtime.sessions) as session:
         stopped = old == "SHUTOFF"
         moved = await servers.move(
@@ -553,6 +675,8 @@ async def confirm(deps: Deps, server_id: str, migration_id: str) -> None:
         server = await session.get(Server, server_id)
         if server is not None:
             await servers.emit(session, server, "update", "end")
+            if resized:
+                await servers.emit(session, server, "resize_confirm", "end")
         await actions.finish(session, server_id, CONFIRM)
 
 
@@ -563,15 +687,23 @@ async def revert(deps: Deps, server_id: str, migration_id: str) -> None:
         migration = await session.get(Migration, migration_id)
         assert migration is not None
         source, dest, old = migration.source_host, migration.dest_host, migration.old_status
+        old_flavor = migration.old_flavor
     message: str | None = None
     power = 4
     try:
-        await _destroy(deps, dest, server_id)
-        await _move_ports(deps, server_id, source)
-        if dest is not None:
-            await _move_volumes(deps, server_id, dest, source)
-        if old == "ACTIVE":
-            power = power_code((await deps.agent(source).power(server_id, "start")).power_state, 1)
+        if dest == source:  # one host: back to the files and definition it kept
+            reply = await deps.agent(source).finish_resize(
+                server_id, revert=True, running=old == "ACTIVE"
+            )
+            power = power_code(reply.power_state, 4)
+        else:
+            await _destroy(deps, dest, server_id)
+            await _move_ports(deps, server_id, source)
+            if dest is not None:
+                await _move_volumes(deps, server_id, dest, source)
+            if old == "ACTIVE":
+                reply = await deps.agent(source).power(server_id, "start")
+                power = power_code(reply.power_state, 1)
     except (MoveFailed, BootFailed, RpcError) as exc:
         message = f"Revert failed: {getattr(exc, 'message', None) or exc}"
     async with transaction(deps.runtime.sessions) as session:
@@ -585,6 +717,8 @@ async def revert(deps: Deps, server_id: str, migration_id: str) -> None:
                 "power_state": power,
             }
         )
+        if old_flavor:  # the old size is the server's again (its claim never left)
+            values |= _flavor_values(old_flavor)
         moved = await servers.move(
             session,
             server_id,
@@ -606,6 +740,8 @@ async def revert(deps: Deps, server_id: str, migration_id: str) -> None:
         server = await session.get(Server, server_id)
         if server is not None:
             await servers.emit(session, server, "update", "end")
+            if old_flavor:
+                await servers.emit(session, server, "resize_revert", "end")
         await actions.finish(session, server_id, REVERT, fault=message)
 
 
@@ -613,17 +749,22 @@ async def expired(session: AsyncSession, row: Server) -> None:
     """The sweeper's: a move past its deadline (its flow died with its process) ends in
     ERROR; the destination's claim is given back, the server stays where ``host`` says."""
     migration = await _active(session, row.id)
+    resized = False
     if migration is not None:
         await scheduler.release(session, migration.id)
         migration.status = "error"
         migration.updated_at = utcnow()
+        if migration.old_flavor:  # its claim is the old size's: so is the server
+            resized = True
+            for key, value in _flavor_values(migration.old_flavor).items():
+                setattr(row, key, value)
     row.vm_state = "error"
     row.task_state = None
     row.fault = fault("The move of the server did not finish within its deadline.")
     action = (
         EVACUATE
         if row.status == "REBUILD"
-        else (REVERT if row.status == "REVERT_RESIZE" else MIGRATE)
+        else (REVERT if row.status == "REVERT_RESIZE" else (RESIZE if resized else MIGRATE))
     )
     await actions.finish(session, row.id, action, fault=row.fault["message"])
 

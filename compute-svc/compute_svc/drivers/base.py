@@ -239,6 +239,19 @@ class VirtDriver(Protocol):
 
     def power(self, server_id: str, action: PowerAction) -> DomainInfo: ...
 
+    def rebuild(self, spec: ServerSpec) -> DomainInfo:
+        """Domain and disk made again from ``spec`` (its image may be another)."""
+        ...
+
+    def resize(self, spec: ServerSpec, running: bool) -> DomainInfo:
+        """Stop, keep a copy of the files and definition, grow the disk, define at the
+        new size (started if ``running``); a repeat keeps the first copy."""
+        ...
+
+    def finish_resize(self, server_id: str, revert: bool, running: bool) -> DomainInfo:
+        """Confirm (drop the copy) or revert (back to it); started if ``running``."""
+        ...
+
     def console_output(self, server_id: str, length: int | None = None) -> str:
         """The serial console log; with ``length``, only its last ``length`` lines."""
         ...

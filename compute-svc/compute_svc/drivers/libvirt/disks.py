@@ -114,6 +114,16 @@ class InstanceStore:
         tmp.chmod(0o644)
         os.replace(tmp, path)
 
+    def resize_copy(self, server_id: str) -> Path:
+        """Where a resize on this host keeps the server's files for a revert (under
+        ``_resize``: not a server directory, so the reconcile leaves it alone)."""
+        return self.root / "_resize" / _name(server_id)
+
+    def grow(self, path: Path, size_gb: int) -> None:
+        """Make the disk ``size_gb`` large unless it already is (never shrunk)."""
+        if path.exists() and size_gb * GIB > virtual_size(path, "qcow2"):
+            _qemu_img("resize", "-q", "-f", "qcow2", str(path), str(size_gb * GIB))
+
     def create_blank(self, path: Path, size_gb: int) -> None:
         if path.exists():
             return
@@ -148,6 +158,7 @@ class InstanceStore:
 
     def remove(self, server_id: str) -> None:
         shutil.rmtree(self.server_dir(server_id), ignore_errors=True)
+        shutil.rmtree(self.resize_copy(server_id), ignore_errors=True)
 
     def owners(self) -> set[str]:
         """Names of the per-server directories (the server ids)."""

@@ -281,6 +281,62 @@ class LibvirtDriver:
             self._remove_secret(usage)
         self.store.remove(server_id)
 
+    def rebuild(self, spec: ServerSpec) -> DomainInfo:
+        """The server made again: its domain and files go (its volumes' secrets are made
+        again by the spawn), then a spawn from ``spec``'s image."""
+        self.destroy(spec.server_id)
+        return self.spawn(spec)
+
+    def resize(self, spec: ServerSpec, running: bool) -> DomainInfo:
+        """Resize on this host: stop the guest, keep its files and definition aside (a
+        repeat keeps the first copy), grow its disk and define it at ``spec``'s size."""
+        dom = self._require(spec.server_id)
+        kept = self.store.resize_copy(spec.server_id)
+        try:
+            if dom.isActive():
+                self._stop(dom)
+            if not kept.exists():
+                kept.parent.mkdir(parents=True, exist_ok=True)
+                partial = kept.with_name(kept.name + ".partial")
+                shutil.rmtree(partial, ignore_errors=True)
+                shutil.copytree(self.store.server_dir(spec.server_id), partial)
+                xml = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+                (partial / "domain.xml").write_text(xml)
+                partial.replace(kept)
+            definition = self._prepare(spec)
+            self.store.grow(self.store.disk(spec.server_id), spec.disk_gb)
+            dom = self.conn().defineXML(dx.render(definition))
+            if running and not dom.isActive():
+                dom.create()
+        except (libvirt.libvirtError, DiskError, ConfigDriveError, OSError) as exc:
+            raise VirtError(f"resize of server {spec.server_id} failed: {exc}") from exc
+        return self._info(spec.server_id, dom)
+
+    def finish_resize(self, server_id: str, revert: bool, running: bool) -> DomainInfo:
+        """Confirm: the kept copy goes. Revert: the guest stopped, its kept files and
+        definition back in place. Either way started if ``running``."""
+        dom = self._require(server_id)
+        kept = self.store.resize_copy(server_id)
+        try:
+            if revert and kept.exists():
+                if dom.isActive():
+                    self._stop(dom)
+                dom = self.conn().defineXML((kept / "domain.xml").read_text())
+                current = self.store.server_dir(server_id)
+                trash = kept.with_name(kept.name + ".old")
+                shutil.rmtree(trash, ignore_errors=True)
+                if current.exists():
+                    current.replace(trash)
+                kept.replace(current)
+                (current / "domain.xml").unlink(missing_ok=True)
+                shutil.rmtree(trash, ignore_errors=True)
+            shutil.rmtree(kept, ignore_errors=True)
+            if running and not dom.isActive():
+                dom.create()
+        except (libvirt.libvirtError, OSError) as exc:
+            raise VirtError(f"finishing the resize of server {server_id} failed: {exc}") from exc
+        return self._info(server_id, dom)
+
     def _undefine(self, dom: libvirt.virDomain) -> None:
         # No NVRAM flag: the domains boot by BIOS, and the test driver rejects it.
         flags = (
