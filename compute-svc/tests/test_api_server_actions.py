@@ -256,3 +256,30 @@ async def test_resize_on_one_host_confirm_and_revert(lab: dict[str, Any]) -> Non
     done = [a for a, _ in await _actions(api, sid)]
     assert done[:4] == ["confirmResize", "resize", "revertResize", "resize"]
     assert (await api.delete("p1", f"/v2.1/servers/{sid}")).status_code == 204
+
+
+async def test_rebuild_with_another_image_keeps_ports(lab: dict[str, Any]) -> None:
+    api, agent, network = lab["api"], lab["agent"], lab["network"]
+    sid, before = await _boot(lab)
+    other = await _image(api, "other")
+    ports = (await network.get("admin", f"/v2.0/ports?device_id={sid}", *ADMIN)).json()["ports"]
+    assert (await _act(api, sid, {"rebuild": {}})).status_code == 400
+    resp = await _act(api, sid, {"rebuild": {"imageRef": "0" * 32}})
+    assert resp.status_code == 400, resp.text
+    body = {"rebuild": {"imageRef": other["id"], "name": "again", "adminPass": "s3cret"}}
+    resp = await _act(api, sid, body)
+    assert resp.status_code == 202, resp.text
+    shown = resp.json()["server"]
+    assert (shown["adminPass"], shown["image"]["id"], shown["status"]) == (
+        "s3cret",
+        other["id"],
+        "REBUILD",
+    )
+    server = await _settled(api, sid, "ACTIVE")
+    assert server["name"] == "again" and server["addresses"] == before["addresses"]
+    xml = agent.host.driver._require(sid).XMLDesc(0)
+    assert other["id"] in xml
+    after = (await network.get("admin", f"/v2.0/ports?device_id={sid}", *ADMIN)).json()["ports"]
+    assert [p["id"] for p in after] == [p["id"] for p in ports]
+    assert (await _actions(api, sid))[0] == ("rebuild", None)
+    assert (await api.delete("p1", f"/v2.1/servers/{sid}")).status_code == 204

@@ -21,6 +21,7 @@ from ..domain import (
     locking,
     moves,
     power,
+    rebuild,
     security_groups,
     servers,
     volumes,
@@ -156,6 +157,11 @@ async def server_action(request: Request, server_id: str, body: Any = Body(None)
         return Response(status_code=202)
     if action not in locking.UNCHECKED:
         await locking.check_id(deps, ctx, server_id)
+    if action == "rebuild":
+        admin_pass, row = await rebuild.request(deps, ctx, server_id, args)
+        async with transaction(request, write=False) as call:
+            view = (await _views(request, call, [row]))[0]
+        return JSONResponse({"server": view | {"adminPass": admin_pass}}, status_code=202)
     if action == "os-getConsoleOutput":
         output = await power.console_output(deps, ctx, server_id, _console_length(args))
         return {"output": output}

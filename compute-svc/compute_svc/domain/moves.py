@@ -761,11 +761,10 @@ async def expired(session: AsyncSession, row: Server) -> None:
     row.vm_state = "error"
     row.task_state = None
     row.fault = fault("The move of the server did not finish within its deadline.")
-    action = (
-        EVACUATE
-        if row.status == "REBUILD"
-        else (REVERT if row.status == "REVERT_RESIZE" else (RESIZE if resized else MIGRATE))
-    )
+    if row.status == "REBUILD":  # an evacuation, or a rebuild on its own host
+        action = EVACUATE if migration is not None else actions.REBUILD
+    else:
+        action = REVERT if row.status == "REVERT_RESIZE" else (RESIZE if resized else MIGRATE)
     await actions.finish(session, row.id, action, fault=row.fault["message"])
 
 
