@@ -74,6 +74,8 @@ SAMPLES: dict[type[BaseModel], BaseModel] = {
         findings=[Finding(kind="orphan", resource="domain", id="s9", host="cn1")],
     ),
     cc.Spawn: cc.Spawn(server=STATE),
+    cc.Resize: cc.Resize(server=STATE, running=False),
+    cc.FinishResize: cc.FinishResize(server_id="s1", revert=True, running=True),
     cc.Spawned: cc.Spawned(
         server_id="s1", domain="stackling-s1", power_state="running", observed_generation=3
     ),
@@ -108,7 +110,7 @@ def test_the_api_and_the_agent_serve_exactly_their_contracts() -> None:
     assert cc.HOST_STATE.name == "host_state" and "host_servers" not in cc.API.names
     assert cc.AGENT.names == {
         "spawn", "destroy", "power", "console_output", "attach_volume", "detach_volume",
-        "attach_interface", "detach_interface", "inventory",
+        "attach_interface", "detach_interface", "inventory", "resize", "finish_resize", "rebuild",
     }  # fmt: skip
 
 
