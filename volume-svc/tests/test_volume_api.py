@@ -221,7 +221,7 @@ async def test_malformed_requests_answer_4xx_faults_never_500(tmp_path) -> None:
             ("post", f"/volumes/{vid}/action", {"os-frobnicate": {}}),
             ("post", "/volumes", {"volume": {"size": 1, "snapshot_id": "a", "source_volid": "b"}}),
             ("post", "/volumes", {"volume": {"size": 1, "availability_zone": "mars"}}),
-            ("post", "/volumes", {"volume": {"size": 1, "imageRef": "img"}}),
+            ("post", "/volumes", {"volume": {"size": 1, "imageRef": ["img"]}}),
             ("post", "/volumes", {"volume": {"size": 1, "name": "x" * 300}}),
             ("post", "/snapshots", {"snapshot": {}}),
             ("post", "/snapshots", {"snapshot": {"volume_id": "missing"}}),

@@ -1,4 +1,5 @@
-"""Typed clients of what volume-api calls: the volume-agent of one host (``volume.<host>``).
+"""Typed clients of what volume-api calls: the volume-agent of one host (``volume.<host>``),
+and the Image v2 API (compute-svc's, over HTTP as the caller).
 
     agent = AgentApi(runtime.rpc, "st1", timeout=30)
     await agent.create_volume("v1", size_gb=1)                       # VolumeFile
@@ -7,14 +8,31 @@
 
 Every call has a deadline (a data copy the longer one); a host that is down raises
 ``RpcTimeout``.
+
+    images = ImageApi("http://compute:8774/image", timeout=30)
+    image = await images.show(image_id, identity)    # ImageInfo; 404: NotFound
+
+The image API is reached with the caller's own signed identity (the gateway's
+``X-Stackling-Identity`` the request came with), so it answers what the caller may see,
+as Cinder reads Glance with the user's token; no service holds a key to sign with.
 """
 
 from __future__ import annotations
 
-from typing import TypeVar
+import asyncio
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from common_rpc.chassis.agent import agent_topic
+from common_rpc.chassis.identity import IDENTITY_HEADER
+from common_rpc.context import REQUEST_ID_HEADER, current_context
 from common_rpc.contracts.volume import VolumeRef
+from common_rpc.errors import NotFound, ServiceUnavailable
 from common_rpc.methods import Empty, Message, Method
 from common_rpc.rpc import RpcClient
 
@@ -39,6 +57,7 @@ from .contracts import (
     Exported,
     ExportVolume,
     ExtendVolume,
+    ImageSource,
     Inventory,
     RestoreBackup,
     SnapshotDeleted,
@@ -74,13 +93,15 @@ class AgentApi:
         size_gb: int,
         snapshot_id: str | None = None,
         source_volume_id: str | None = None,
+        image: ImageSource | None = None,
     ) -> VolumeFile:
-        copying = snapshot_id is not None or source_volume_id is not None
+        copying = snapshot_id is not None or source_volume_id is not None or image is not None
         request = CreateVolume(
             volume_id=volume_id,
             size_gb=size_gb,
             snapshot_id=snapshot_id,
             source_volume_id=source_volume_id,
+            image=image,
         )
         return await self._invoke(CREATE_VOLUME, request, self.copy_timeout if copying else None)
 
@@ -119,3 +140,65 @@ class AgentApi:
 
     async def delete_backup(self, backup_id: str) -> BackupDeleted:
         return await self._invoke(DELETE_BACKUP, BackupRef(backup_id=backup_id))
+
+
+class ImageInfo(BaseModel):
+    """What a volume needs of an Image v2 record (Glance's names)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str
+    name: str | None = None
+    status: str
+    disk_format: str | None = None
+    container_format: str | None = None
+    size: int | None = None
+    min_disk: int = 0
+    min_ram: int = 0
+    checksum: str | None = None
+
+
+class ImageApi:
+    """Image v2 over HTTP (compute-svc serves it under ``/image``), as the caller."""
+
+    def __init__(self, base_url: str, *, timeout: float = 30.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+
+    def file_url(self, image_id: str) -> str:
+        return f"{self.base_url}/v2/images/{urllib.parse.quote(image_id, safe='')}/file"
+
+    def _get(self, path: str, identity: str) -> Any:
+        headers = {
+            IDENTITY_HEADER: identity,
+            REQUEST_ID_HEADER: current_context().request_id,
+            "Accept": "application/json",
+        }
+        request = urllib.request.Request(self.base_url + path, headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as answer:
+                return json.loads(answer.read())
+        except urllib.error.HTTPError as exc:
+            if exc.code in (401, 403, 404):
+                raise NotFound("image") from None
+            raise ServiceUnavailable(f"the image API answered {exc.code}") from None
+        except (OSError, ValueError) as exc:
+            raise ServiceUnavailable(f"the image API did not answer: {exc}") from None
+
+    async def show(self, image_id: str, identity: str) -> ImageInfo:
+        """The image's record; NotFound when it does not exist or the caller may not see it."""
+        path = f"/v2/images/{urllib.parse.quote(image_id, safe='')}"
+        body = await asyncio.to_thread(self._get, path, identity)
+        try:
+            return ImageInfo.model_validate(body)
+        except ValidationError:
+            raise ServiceUnavailable("the image API answered an unexpected record") from None
+
+    async def find(self, name: str, identity: str) -> list[ImageInfo]:
+        """The images named ``name`` the caller sees (an ``imageRef`` may be a name)."""
+        path = "/v2/images?" + urllib.parse.urlencode({"name": name})
+        body = await asyncio.to_thread(self._get, path, identity)
+        try:
+            return [ImageInfo.model_validate(i) for i in body.get("images", [])]
+        except (ValidationError, AttributeError):
+            raise ServiceUnavailable("the image API answered an unexpected list") from None

@@ -15,16 +15,19 @@ API version history (of ``volume.<host>``):
     1.0 - create_volume, delete_volume, extend_volume, create_snapshot, delete_snapshot,
           export_volume, unexport_volume, inventory
     1.1 - create_backup, restore_backup, delete_backup; inventory lists backups
+    1.2 - create_volume from an image (``image``)
 """
 
 from __future__ import annotations
+
+from pydantic import Field
 
 from common_rpc.audit import AuditReport
 from common_rpc.chassis.agent import HostStateRequest
 from common_rpc.contracts.volume import VOLUME, VolumeRef
 from common_rpc.methods import Contract, Empty, Message, Method
 
-VERSION = "1.1"
+VERSION = "1.2"
 
 # ---------------------------------------------------------------- volume: host_state, audit
 
@@ -56,13 +59,31 @@ API = Contract("volume", [*VOLUME.methods, HOST_STATE, AUDIT])
 # ---------------------------------------------------------------- volume.<host>: commands
 
 
+class ImageSource(Message):
+    """Where the host reads an image's bytes: the Image v2 API's file URL, as the caller.
+
+    ``identity`` is the caller's signed identity (short-lived, the gateway's): the image
+    API admits the host's download as that caller; it is never logged.
+    """
+
+    image_id: str
+    url: str
+    identity: str = Field(repr=False)
+    disk_format: str
+    # Glance's md5 of the bytes, checked after the download.
+    checksum: str | None = None
+    size_bytes: int | None = None
+
+
 class CreateVolume(Message):
-    """A volume file of ``size_gb``; a copy of a snapshot or of another volume when named."""
+    """A volume file of ``size_gb``; a copy of a snapshot or of another volume when named,
+    or an image's bytes converted to raw."""
 
     volume_id: str
     size_gb: int
     snapshot_id: str | None = None
     source_volume_id: str | None = None
+    image: ImageSource | None = None
 
 
 class ExtendVolume(Message):

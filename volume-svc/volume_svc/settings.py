@@ -39,6 +39,11 @@ class VolumeSettings(ServiceSettings):
     # An absurd size is refused before it reaches quotas or a backend.
     max_volume_size_gb: int = 16384
     default_volume_type: str = "__DEFAULT__"
+    # The Image v2 API (compute-svc serves it under /image): volumes made from an image
+    # read its record here, and the volume host its bytes, as the caller (its signed
+    # identity); the host must reach this URL. Deadline of the record's read.
+    image_url: str = "http://127.0.0.1:8774/image"
+    image_timeout: float = 30.0
     availability_zone: str = "nova"
 
     def volume_host(self) -> str:

@@ -20,7 +20,7 @@ from common_rpc.agents import AgentRegistry
 from common_rpc.chassis.runtime import ServiceRuntime
 from common_rpc.rpc import RpcClient
 
-from .clients import AgentApi
+from .clients import AgentApi, ImageApi
 from .settings import VolumeSettings
 
 log = logging.getLogger(__name__)
@@ -63,12 +63,14 @@ class Deps:
     settings: VolumeSettings
     agents: AgentRegistry
     tasks: Tasks
+    images: ImageApi
 
     @classmethod
     def build(cls, runtime: ServiceRuntime) -> Deps:
         settings = runtime.settings
         assert isinstance(settings, VolumeSettings)
-        return cls(runtime, settings, AgentRegistry(runtime.sessions), Tasks())
+        images = ImageApi(settings.image_url, timeout=settings.image_timeout)
+        return cls(runtime, settings, AgentRegistry(runtime.sessions), Tasks(), images)
 
     @property
     def sessions(self) -> async_sessionmaker[AsyncSession]:

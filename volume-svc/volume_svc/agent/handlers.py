@@ -49,7 +49,11 @@ rpc = RpcRouter()
 @rpc.implement(CREATE_VOLUME)
 async def create_volume(host: VolumeHost, request: CreateVolume) -> VolumeFile:
     return await host.create_volume(
-        request.volume_id, request.size_gb, request.snapshot_id, request.source_volume_id
+        request.volume_id,
+        request.size_gb,
+        request.snapshot_id,
+        request.source_volume_id,
+        request.image,
     )
 
 

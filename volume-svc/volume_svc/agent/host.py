@@ -14,6 +14,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 from ..contracts import (
@@ -21,6 +22,7 @@ from ..contracts import (
     BackupFile,
     Exported,
     HostState,
+    ImageSource,
     Inventory,
     SnapshotDeleted,
     SnapshotFile,
@@ -28,6 +30,7 @@ from ..contracts import (
     VolumeDeleted,
     VolumeFile,
 )
+from ..drivers import images
 from ..drivers.base import Backend, BackupStore, DriverError, ExportSpec, TargetHelper
 
 T = TypeVar("T")
@@ -42,10 +45,13 @@ class VolumeHost:
         *,
         name_prefix: str = "",
         backups: BackupStore | None = None,
+        download_timeout: float = 60.0,
     ) -> None:
         self.backend = backend
         self.target = target
         self.backups = backups
+        # Of each read of an image download (a stalled image API fails the create).
+        self.download_timeout = download_timeout
         self.name_prefix = name_prefix
         self._lock = asyncio.Lock()
         # When each volume was last exported or unexported: a reconcile that read the DB
@@ -64,8 +70,11 @@ class VolumeHost:
         size_gb: int,
         snapshot_id: str | None = None,
         source_volume_id: str | None = None,
+        image: ImageSource | None = None,
     ) -> VolumeFile:
-        if snapshot_id is not None:
+        if image is not None:
+            path = await self._run(self._from_image, volume_id, size_gb, image)
+        elif snapshot_id is not None:
             source = self.backend.snapshot_path(snapshot_id)
             path = await self._run(self.backend.clone, volume_id, source, size_gb)
         elif source_volume_id is not None:
@@ -74,6 +83,18 @@ class VolumeHost:
         else:
             path = await self._run(self.backend.create, volume_id, size_gb)
         return VolumeFile(volume_id=volume_id, path=str(path), size_gb=size_gb)
+
+    def _from_image(self, volume_id: str, size_gb: int, image: ImageSource) -> Path:
+        """Download the image beside the volume, convert it in; the download never stays."""
+        scratch = self.backend.scratch_path(volume_id)
+        try:
+            images.download(
+                image.url, image.identity, scratch, timeout=self.download_timeout,
+                md5=image.checksum,
+            )  # fmt: skip
+            return self.backend.import_image(volume_id, scratch, image.disk_format, size_gb)
+        finally:
+            scratch.unlink(missing_ok=True)
 
     async def delete_volume(self, volume_id: str) -> VolumeDeleted:
         """The export first (checked gone), then the file: no target outlives its data."""

@@ -10,12 +10,21 @@ from typing import Any
 
 from fastapi import APIRouter, Body, Request, Response
 
+from common_rpc.chassis.identity import IDENTITY_HEADER
 from common_rpc.errors import NotFound
 
-from ..domain import attach, flows, volumes
+from ..domain import attach, flows, images, volumes
 from ..domain.checks import field_error, required
 from ..domain.errors import invalid
-from .deps import action_of, all_tenants, envelope, known_action, transaction
+from .deps import (
+    action_of,
+    all_tenants,
+    check_project,
+    deps_of,
+    envelope,
+    known_action,
+    transaction,
+)
 from .listing import render_list
 
 router = APIRouter(prefix="/v3/{project_id}/volumes", tags=["volumes"])
@@ -49,10 +58,20 @@ async def volumes_summary(request: Request, project_id: str) -> dict[str, Any]:
 
 @router.post("", status_code=202)
 async def create_volume(request: Request, project_id: str, body: Any = Body(None)) -> Any:
+    """An ``imageRef`` is looked up in the image API as the caller before the row is made;
+    the agent then reads its bytes with the same identity (``flows.finish_create``)."""
+    fields = envelope(body, "volume")
+    identity = request.headers.get(IDENTITY_HEADER)
+    image = None
+    if fields.get("imageRef") is not None:
+        check_project(request, project_id)
+        image = await images.resolve(deps_of(request).images, fields["imageRef"], identity)
     async with transaction(request, project_id) as call:
-        vol = await volumes.create(call.session, call.ctx, call.settings, envelope(body, "volume"))
+        vol = await volumes.create(call.session, call.ctx, call.settings, fields, image=image)
         out = volumes.view(vol, call.ctx, call.base, detail=False)
-    call.deps.tasks.spawn(flows.finish_create(call.deps, call.ctx, vol.id))
+    call.deps.tasks.spawn(
+        flows.finish_create(call.deps, call.ctx, vol.id, identity if image else None)
+    )
     return {"volume": out}
 
 

@@ -57,6 +57,9 @@ class Volume(TransitionalMixin, Base):
     admin_metadata: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     snapshot_id: Mapped[str | None] = mapped_column(String(36), default=None)
     source_volid: Mapped[str | None] = mapped_column(String(36), default=None)
+    # The image the volume was made from, and Cinder's ``volume_image_metadata`` of it.
+    image_id: Mapped[str | None] = mapped_column(String(36), default=None)
+    image_metadata: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     # The CHAP secret of the volume's export; never shown in the API.
     chap_secret: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

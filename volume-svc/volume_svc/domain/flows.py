@@ -16,6 +16,7 @@ from common_rpc.context import RequestContext
 from common_rpc.errors import RpcError
 
 from .. import events
+from ..contracts import ImageSource
 from ..db.models import Backup, Snapshot, Volume, utcnow
 from ..wiring import Deps
 from . import backups, quotas, snapshots, states, volumes
@@ -24,16 +25,21 @@ from .common import transaction
 log = logging.getLogger(__name__)
 
 
-async def finish_create(deps: Deps, ctx: RequestContext, volume_id: str) -> None:
+async def finish_create(
+    deps: Deps, ctx: RequestContext, volume_id: str, identity: str | None = None
+) -> None:
+    """The agent makes the file (empty, a copy, or an image's bytes read as the caller
+    with ``identity``); a volume made from an image is bootable."""
     async with transaction(deps.sessions) as session:
         vol = await session.get(Volume, volume_id)
         if vol is None:
             return
         host, size = vol.host, vol.size
         snapshot_id, source_id = vol.snapshot_id, vol.source_volid
+        image = _image_source(deps, vol, identity)
     try:
         await deps.agent(host).create_volume(
-            volume_id, size, snapshot_id=snapshot_id, source_volume_id=source_id
+            volume_id, size, snapshot_id=snapshot_id, source_volume_id=source_id, image=image
         )
         status = "available"
     except RpcError as exc:
@@ -43,9 +49,26 @@ async def finish_create(deps: Deps, ctx: RequestContext, volume_id: str) -> None
         vol = await session.get(Volume, volume_id)
         if vol is None:
             return
-        await states.move(session, vol, "create_done", to=status)
+        bootable = {"bootable": True} if image is not None and status == "available" else {}
+        await states.move(session, vol, "create_done", to=status, **bootable)
         if status == "available":
             await volumes.emit(session, ctx, vol, events.CREATE)
+
+
+def _image_source(deps: Deps, vol: Volume, identity: str | None) -> ImageSource | None:
+    if vol.image_id is None:
+        return None
+    meta = vol.image_metadata or {}
+    return ImageSource(
+        image_id=vol.image_id,
+        url=deps.images.file_url(vol.image_id),
+        # No identity (a process restarted mid-create cannot have one): the download
+        # is refused and the volume ends in error, as it must.
+        identity=identity or "",
+        disk_format=meta.get("disk_format", "raw"),
+        checksum=meta.get("checksum"),
+        size_bytes=int(meta["size"]) if meta.get("size") else None,
+    )
 
 
 async def finish_delete(deps: Deps, ctx: RequestContext, volume_id: str) -> None:

@@ -22,9 +22,10 @@ from common_rpc.errors import NotFound, QuotaExceeded
 from common_rpc.outbox import add_event
 
 from .. import events
+from ..clients import ImageInfo
 from ..db.models import Snapshot, Volume, utcnow
 from ..settings import VolumeSettings
-from . import checks, quotas, states, types
+from . import checks, images, quotas, states, types
 from .common import deadline, iso, metadata, new_id, owns, project_of, text
 from .errors import forbidden, invalid, not_found
 
@@ -104,6 +105,8 @@ def view(vol: Volume, ctx: RequestContext, base: str = "", *, detail: bool = Tru
         "shared_targets": False,
         "migration_status": None,
     }
+    if vol.image_metadata:
+        out["volume_image_metadata"] = dict(vol.image_metadata)
     if detail:
         out["os-vol-tenant-attr:tenant_id"] = vol.project_id
     if detail and ctx.is_admin:
@@ -149,9 +152,15 @@ async def list_all(session: AsyncSession, ctx: RequestContext, all_tenants: bool
 
 
 async def create(
-    session: AsyncSession, ctx: RequestContext, settings: VolumeSettings, body: dict[str, Any]
+    session: AsyncSession,
+    ctx: RequestContext,
+    settings: VolumeSettings,
+    body: dict[str, Any],
+    *,
+    image: ImageInfo | None = None,
 ) -> Volume:
-    """Insert the row in ``creating`` and reserve its quota in this same transaction."""
+    """Insert the row in ``creating`` and reserve its quota in this same transaction;
+    ``image`` is the body's ``imageRef`` already looked up (``images.resolve``)."""
     project = project_of(ctx)
     # Cinder's order: the body's schema, the volume type, the sources, then the size.
     size_given = checks.volume_size(body.get("size"), "size", allow_null=True)
@@ -159,8 +168,10 @@ async def create(
     source_id = checks.uuid_or_null(body.get("source_volid"), "source_volid")
     if snapshot_id is not None and source_id is not None:
         raise invalid("Only one of snapshot_id and source_volid may be given.")
-    if body.get("imageRef") or body.get("backup_id"):
-        raise invalid("Creating a volume from an image or a backup is not supported.")
+    if body.get("backup_id"):
+        raise invalid("Creating a volume from a backup is not supported: restore the backup.")
+    if image is not None and (snapshot_id is not None or source_id is not None):
+        raise invalid("Only one of imageRef, snapshot_id and source_volid may be given.")
     type_ref = body.get("volume_type")
     if type_ref:
         try:
@@ -185,6 +196,8 @@ async def create(
         raise checks.invalid_input("Volume size 'None' must be an integer and greater than 0")
     else:
         size = size_given
+        if image is not None:
+            images.check_size(image, size)
     _within_limit(size, settings)
     zone = body.get("availability_zone") or settings.availability_zone
     if zone != settings.availability_zone:
@@ -203,6 +216,8 @@ async def create(
         metadata_=metadata(body) or {},
         snapshot_id=str(snapshot_id) if snapshot_id is not None else None,
         source_volid=str(source_id) if source_id is not None else None,
+        image_id=image.id if image is not None else None,
+        image_metadata=images.metadata(image) if image is not None else {},
         chap_secret=secrets.token_hex(8),
         status="creating",
         task_owner=host,

@@ -17,6 +17,7 @@ import os
 from pathlib import Path
 
 from .base import DriverConfig, DriverError
+from .images import to_raw
 
 GIB = 1 << 30
 _CHUNK = 64 << 20
@@ -115,11 +116,25 @@ class FileBackend:
             f.truncate(size_gb * GIB)
         return path
 
+    def scratch_path(self, volume_id: str) -> Path:
+        """Where an image is downloaded before it is converted into the volume."""
+        return self.volume_path(volume_id).with_suffix(".download")
+
+    def import_image(self, volume_id: str, source: Path, disk_format: str, size_gb: int) -> Path:
+        """A new volume holding the image ``source`` converted to raw, of ``size_gb``."""
+        path = self.volume_path(volume_id)
+        tmp = partial(path)
+        tmp.unlink(missing_ok=True)
+        to_raw(source, tmp, disk_format, size_gb * GIB)
+        tmp.replace(path)
+        return path
+
     def delete(self, volume_id: str) -> None:
         path = self.volume_path(volume_id)
         path.unlink(missing_ok=True)
-        # A copy into the volume (clone, restore) cut short by a killed agent.
+        # A copy into the volume (clone, restore, image) cut short by a killed agent.
         partial(path).unlink(missing_ok=True)
+        self.scratch_path(volume_id).unlink(missing_ok=True)
 
     def snapshot(self, snapshot_id: str, volume_id: str) -> Path:
         source = self.volume_path(volume_id)
