@@ -2,30 +2,52 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import MetaData, Table, insert, select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common_rpc.chassis.db import make_engine, make_sessionmaker
 from common_rpc.chassis.migrations import upgrade
 from compute_svc.app import MIGRATIONS
-from compute_svc.db.models import Keypair, QuotaUsage, Server
+from compute_svc.db.models import QuotaUsage
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def _server(project: str, vcpus: int, ram_mb: int, status: str) -> Server:
-    return Server(
-        id=f"{project}-{vcpus}-{status}",
-        project_id=project,
-        name="s",
-        flavor_id="f",
-        vcpus=vcpus,
-        ram_mb=ram_mb,
-        disk_gb=1,
-        status=status,
-        meta={},
-        requested_networks=[],
-        nics=[],
-    )
+def _server(project: str, vcpus: int, ram_mb: int, status: str) -> dict[str, Any]:
+    return {
+        "id": f"{project}-{vcpus}-{status}",
+        "project_id": project,
+        "user_id": "",
+        "name": "s",
+        "flavor_id": "f",
+        "image_id": "",
+        "vcpus": vcpus,
+        "ram_mb": ram_mb,
+        "disk_gb": 1,
+        "status": status,
+        "vm_state": "building",
+        "power_state": 0,
+        "generation": 1,
+        "metadata": {},
+        "requested_networks": [],
+        "nics": [],
+        "access_ipv4": "",
+        "access_ipv6": "",
+        "created_at": NOW,
+        "updated_at": NOW,
+    }
+
+
+async def _insert_as_of_then(engine: AsyncEngine, table: str, rows: list[dict[str, Any]]) -> None:
+    """Rows written with the table as it was at that revision (reflected), not as today's
+    models have it: later migrations add columns the old schema lacks."""
+    async with engine.begin() as conn:
+        old = await conn.run_sync(lambda sync: Table(table, MetaData(), autoload_with=sync))
+        await conn.execute(insert(old), rows)
 
 
 async def test_usage_starts_from_existing_servers_and_keypairs(tmp_path: Path) -> None:
@@ -34,18 +56,27 @@ async def test_usage_starts_from_existing_servers_and_keypairs(tmp_path: Path) -
     engine = make_engine(url)
     sessions = make_sessionmaker(engine)
     try:
-        async with sessions.begin() as session:
-            session.add_all(
-                [
-                    _server("p1", 1, 128, "ACTIVE"),
-                    _server("p1", 2, 512, "ERROR"),  # still holds its quota
-                    _server("p2", 4, 1024, "DELETING"),
-                    Keypair(
-                        user_id="u1", name="k", project_id="p1", public_key="x", fingerprint="f"
-                    ),
-                    Keypair(user_id="u2", name="k", project_id="", public_key="x", fingerprint="f"),
-                ]
-            )
+        servers = [
+            _server("p1", 1, 128, "ACTIVE"),
+            _server("p1", 2, 512, "ERROR"),  # still holds its quota
+            _server("p2", 4, 1024, "DELETING"),
+        ]
+        await _insert_as_of_then(engine, "servers", servers)
+        keypair = {
+            "name": "k",
+            "public_key": "x",
+            "fingerprint": "f",
+            "key_type": "ssh",
+            "created_at": NOW,
+        }
+        await _insert_as_of_then(
+            engine,
+            "keypairs",
+            [
+                keypair | {"user_id": "u1", "project_id": "p1"},
+                keypair | {"user_id": "u2", "project_id": ""},
+            ],
+        )
         await upgrade(url, MIGRATIONS)
         async with sessions() as session:
             rows = await session.scalars(select(QuotaUsage))
