@@ -53,7 +53,9 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.include_router(identity_router(deps), prefix="/identity")
     proxy = Proxy(settings, deps.tokens, deps.signer)
     install_proxy(app, proxy)
-    app.include_router(events_router(deps.events, deps.tokens))
+    # Open event streams recheck their token as often as other replicas see a revocation.
+    recheck_s = max(settings.token_cache_s, 1.0)
+    app.include_router(events_router(deps.events, deps.tokens, recheck_s=recheck_s))
     # The web console: its files, its session, and the cookie edge (outermost).
     install_console(app, deps)
     # Bootstrap runs after the migrations and before the first request is served.

@@ -53,8 +53,14 @@ def event_types_document() -> dict[str, Any]:
     }
 
 
-def events_router(stream: EventStream, validator: TokenValidator) -> APIRouter:
-    """``GET /v1/events`` (SSE) and ``GET /v1/events/types``, both needing a valid token."""
+def events_router(
+    stream: EventStream, validator: TokenValidator, *, recheck_s: float = 5.0
+) -> APIRouter:
+    """``GET /v1/events`` (SSE) and ``GET /v1/events/types``, both needing a valid token.
+
+    An open stream asks the validator again every ``recheck_s`` and ends once its token is
+    revoked, its user disabled or deleted, or the role it was opened with is gone.
+    """
     router = APIRouter(prefix="/v1/events", tags=["events"])
     fault = FAULTS["gateway"]
 
@@ -82,8 +88,25 @@ def events_router(stream: EventStream, validator: TokenValidator) -> APIRouter:
             return fault_response(fault, 400, message)
         if stream.full:
             return fault_response(fault, 503, "Too many event streams; retry later.")
+        token = read_token(request.scope["headers"])
+        project_id = auth.project_id
+
+        async def still_allowed() -> bool:
+            now = await validator.validate(token) if token else None
+            return (
+                now is not None
+                and now.project_id == project_id
+                and (now.is_admin or not all_projects)
+            )
+
         return StreamingResponse(
-            stream.frames(auth.project_id, patterns, all_projects),
+            stream.frames(
+                project_id,
+                patterns,
+                all_projects,
+                still_allowed=still_allowed,
+                recheck_s=recheck_s,
+            ),
             media_type="text/event-stream",
             # No caching, and no buffering by a proxy in front: events must flow as they come.
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},

@@ -27,7 +27,7 @@ import logging
 import re
 import socket
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 import orjson
@@ -182,22 +182,50 @@ class EventStream:
             pass  # a full queue means its reader is not waiting: it sees ``closed`` next
 
     async def frames(
-        self, project_id: str, patterns: tuple[str, ...], all_projects: bool = False
+        self,
+        project_id: str,
+        patterns: tuple[str, ...],
+        all_projects: bool = False,
+        *,
+        still_allowed: Callable[[], Awaitable[bool]] | None = None,
+        recheck_s: float = 5.0,
     ) -> AsyncIterator[bytes]:
-        """An SSE body: subscribed while it is iterated, so a client that left never lingers."""
+        """An SSE body: subscribed while it is iterated, so a client that left never lingers.
+
+        ``still_allowed`` is asked every ``recheck_s`` (the token behind the stream still
+        valid, for this project): a stream outlives no revocation by more than that, plus
+        the validation's own cache. On False it ends with ``event: error``.
+        """
         sub = self.subscribe(project_id, patterns, all_projects)
+        loop = asyncio.get_running_loop()
+        next_beat = loop.time() + self.heartbeat_s
+        next_check = loop.time() + recheck_s if still_allowed is not None else float("inf")
         try:
             yield b": connected\n\n"
             while True:
                 if sub.closed is not None:
                     yield error_frame("stream_closed", sub.closed)
                     return
-                try:
-                    frame = await asyncio.wait_for(sub.queue.get(), self.heartbeat_s)
-                except TimeoutError:
+                now = loop.time()
+                if still_allowed is not None and now >= next_check:
+                    if not await still_allowed():
+                        yield error_frame(
+                            "unauthorized", "The token is no longer valid for this stream."
+                        )
+                        return
+                    next_check = loop.time() + recheck_s
+                if now >= next_beat:
                     yield b": heartbeat\n\n"
+                    next_beat = loop.time() + self.heartbeat_s
+                    continue
+                try:
+                    frame = await asyncio.wait_for(
+                        sub.queue.get(), max(0.0, min(next_beat, next_check) - now)
+                    )
+                except TimeoutError:
                     continue
                 if frame:
                     yield frame
+                    next_beat = loop.time() + self.heartbeat_s  # a beat only after silence
         finally:
             self.unsubscribe(sub)

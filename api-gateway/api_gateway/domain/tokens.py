@@ -6,10 +6,22 @@
     await tokens.revoke(secret)              # None from now on; at once in this process
     add_lifespan(app, tokens)                # start/stop: purges long-expired tokens hourly
 
-``validate`` runs on every proxied request, so a validated token is remembered for
-``cache_s`` seconds: other replicas see a revoke, a disabled user or project or a removed
-role within that time. Roles are read when a token is validated, not frozen at issue,
-so a scoped token whose user lost every role on its project stops working.
+Revocation. A token stops working when it is revoked, expires, its user is disabled or
+deleted, the user's password changes (``revoke_user``), its project is disabled or
+deleted, or its user no longer holds any role on its project (roles are read when a token
+is validated, not frozen at issue: a removed grant, group membership or group grant, or a
+deleted role, is gone from the token too). No service has to be told: services never see
+a client's token. The gateway validates the token on every proxied request and only then
+signs the identity it forwards (``X-Stackling-Identity``, checked by each service's chassis
+per request), so a request the gateway refuses never reaches a service, and a signed
+identity, reused per token for a few minutes, is re-signed as soon as what the token
+stands for changes. ``validate`` runs on every proxied request, so a validated token is
+remembered for ``cache_s`` seconds (``GATEWAY_TOKEN_CACHE_S``); the process that made the
+change forgets at once (``forget``). The bound on every service is therefore
+``token_cache_s`` for requests through another replica, and for an open event stream
+(``/v1/events``), which rechecks its token every ``max(token_cache_s, 1)`` seconds, that
+plus ``token_cache_s``. ``tests/test_identity_revocation.py`` measures it through a
+service behind two gateway replicas.
 """
 
 from __future__ import annotations
