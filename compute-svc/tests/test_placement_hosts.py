@@ -114,11 +114,12 @@ class Lab:
 
     async def boot(self, name: str, project: str = "p1", **extra: Any) -> str:
         hints = extra.pop("hints", None)
+        roles = extra.pop("roles", ())
         server = {"name": name, "flavorRef": self.flavor, "imageRef": self.image, **extra}
         body: dict[str, Any] = {"server": server}
         if hints:
             body["os:scheduler_hints"] = hints
-        resp = await self.api.post(project, "/v2.1/servers", body, *extra.pop("roles", ()))
+        resp = await self.api.post(project, "/v2.1/servers", body, *roles)
         assert resp.status_code == 202, resp.text
         return str(resp.json()["server"]["id"])
 
@@ -375,8 +376,12 @@ async def test_evacuate_and_cold_migration_move_servers_and_their_claims(
         body = {"subnet": {"network_id": net["network"]["id"], "cidr": "10.9.0.0/24"}}
         await lb.c.network.post("p1", "/v2.0/subnets", body)
         networks = [{"uuid": net["network"]["id"]}]
-        sid = await lb.boot("mover", networks=networks)
+        # On the cloud's own host (an admin's zone:host), so that a and b are the two
+        # places the evacuation and then the migration can go, one each.
+        zone = f"nova:{lb.c.host}"
+        sid = await lb.boot("mover", networks=networks, availability_zone=zone, roles=ADMIN)
         own = await lb.host_of(sid)
+        assert own == lb.c.host
         port = await _port_of(lb, sid)
         fixed = port["fixed_ips"][0]["ip_address"]
         path = f"/v2.1/servers/{sid}/action"
