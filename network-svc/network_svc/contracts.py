@@ -30,6 +30,8 @@ API version history (of ``network.<host>``):
           ``peers`` (l2-population: each other host serving a VXLAN network, its tunnel
           endpoint and the ports behind it, for the FDB and ARP entries); inventory()
           adds ``tunnels`` (the entries each VXLAN device has)
+    1.5 - router states carry ``routes`` (extraroute: destination and nexthop, made
+          the namespace's static routes); an agent before 1.5 ignores them
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from common_rpc.chassis.agent import HostStateRequest
 from common_rpc.contracts.network import NETWORK
 from common_rpc.methods import Contract, Empty, Message, Method
 
-VERSION = "1.4"
+VERSION = "1.5"
 
 # ---------------------------------------------------------------- desired state
 
@@ -177,6 +179,8 @@ class RouterState(Message):
     gateway: RouterGateway | None = None
     interfaces: list[RouterInterface] = []
     floating_ips: list[FloatingIpMapping] = []
+    # Static routes (extraroute), each nexthop on a subnet one of its legs is on.
+    routes: list[HostRoute] = []
     networks: list[NetworkState] = []
     absent: bool = False
 

@@ -1,6 +1,7 @@
 """Routers on the real kernel, API to data plane: routing between two subnets, SNAT to an
 external network, a floating IP reachable from outside (and from its target's own
-subnet: hairpin NAT) until it is disassociated.
+subnet: hairpin NAT) until it is disassociated; static routes (extraroute) in the
+router's namespace.
 
 network-api and network-agent (Linux drivers, random name prefix) run in-process; the
 API places routers on the agent's host (``l3_host``). Guests are namespaces plugged as
@@ -16,6 +17,7 @@ import uuid
 from typing import Any
 
 from netapi_helpers import Api, network_api
+from test_agent_routers_linux import kernel_routes
 from test_agent_wiring import MEMBER, _agent, _ping, _plug_guest, host_lab_fixture, thread
 
 from common_rpc import RpcClient, use_context
@@ -238,3 +240,60 @@ async def test_router_routes_snats_and_floats(tmp_path, host_lab) -> None:
             for ns in [*guests, f"{prefix}x0"]:
                 await thread(netlink.remove_netns, ns)
     print("timings:", {k: round(v, 2) for k, v in timings.items()})
+
+
+async def test_router_static_routes_in_its_namespace(tmp_path, host_lab) -> None:
+    """extraroute on the real kernel: a route set through the API appears in the router's
+    namespace (read with pyroute2), a reconcile restores it when it goes missing, and it
+    goes when removed through the API; the router's delete leaves nothing."""
+    prefix, state_dir = host_lab
+    api_topic = f"nettest-{prefix}-{secrets.token_hex(3)}"
+    host = f"{prefix}-cn1"
+    async with network_api(tmp_path, default_network_type="local", l3_host=host) as api:
+        runtime = api.app.state.runtime
+        api_server = runtime.serve(
+            api_topic, api.app.state.deps, network_rpc, agents_router(runtime.sessions)
+        )
+        await api_server.start()
+        agent = _agent(prefix, state_dir, api_topic)
+        await agent.start()
+        try:
+            net = await api.network("pA")
+            sub = await api.subnet("pA", net["id"], "10.86.0.0/24")
+            router = (await api.post("pA", "/v2.0/routers", {"router": {"name": "r"}})).json()
+            path = f"/v2.0/routers/{router['router']['id']}"
+            body = {"subnet_id": sub["id"]}
+            assert (await api.put("pA", f"{path}/add_router_interface", body)).status_code == 200
+            namespace = agent.host.names.router_namespace(router["router"]["id"])
+            route = {"destination": "10.187.0.0/16", "nexthop": "10.86.0.254"}
+            added = await api.put("pA", f"{path}/add_extraroutes", {"router": {"routes": [route]}})
+            assert added.status_code == 200, added.text
+
+            def has_route() -> bool:
+                if namespace not in netlink.list_netns():
+                    return False
+                return kernel_routes(namespace).get("10.187.0.0/16") == ["10.86.0.254"]
+
+            await _eventually(has_route)
+            # Gone behind the agent's back: its reconcile puts it back.
+            await thread(_sh, namespace, "ip", "route", "del", "10.187.0.0/16")
+            assert not await thread(has_route)
+            await agent.reconciler.run_once()
+            assert await thread(has_route)
+
+            gone = await api.put(
+                "pA", f"{path}/remove_extraroutes", {"router": {"routes": [route]}}
+            )
+            assert gone.status_code == 200 and gone.json()["router"]["routes"] == []
+            await _eventually(has_route, want=False)
+            assert namespace in await thread(netlink.list_netns)  # the router itself stays
+            assert (await api.put("pA", f"{path}/remove_router_interface", body)).status_code == 200
+            assert (await api.delete("pA", path)).status_code == 204
+
+            async def removed() -> bool:
+                return namespace not in await thread(netlink.list_netns)
+
+            await wait_for(removed, timeout=15)
+        finally:
+            await agent.stop()
+            await api_server.stop()

@@ -16,8 +16,11 @@ NET = {"network_id": "n1", "segmentation_type": "local", "mtu": 1400, "generatio
 EXT = {"network_id": "ext", "segmentation_type": "local", "mtu": 1500, "generation": 1}
 
 
-def _router(router_id: str, generation: int, fips: list[dict[str, str]]) -> RouterState:
+def _router(
+    router_id: str, generation: int, fips: list[dict[str, str]], routes: Any = ()
+) -> RouterState:
     data: dict[str, Any] = {
+        "routes": list(routes),
         "router_id": router_id,
         "generation": generation,
         "admin_state_up": True,
@@ -72,3 +75,26 @@ async def test_converge_removes_routers_the_db_no_longer_has() -> None:
     result = await host.converge(state, 0.0)
     assert result["routers"] == 1 and result["removed"] >= 1
     assert set(host.router.routers) == {"kept"}
+
+
+async def test_router_routes_reach_the_driver() -> None:
+    """Static routes go with the router's state; one whose nexthop no leg reaches is not
+    made, two nexthops for a destination make one (multipath) route."""
+    host = HostAgent(load("fake", DriverConfig(Names("t3"))), Names("t3"))
+    assert isinstance(host.router, FakeRouter)
+    routes = [
+        {"destination": "10.9.0.0/16", "nexthop": "10.0.0.254"},
+        {"destination": "10.9.0.0/16", "nexthop": "203.0.113.9"},
+        {"destination": "10.8.0.0/16", "nexthop": "192.0.2.1"},
+    ]
+    await host.sync_router(_router("r1", 1, [], routes), 1)
+    assert host.router.routers["r1"].routes == (
+        ("10.9.0.0/16", "10.0.0.254"),
+        ("10.9.0.0/16", "203.0.113.9"),
+        ("10.8.0.0/16", "192.0.2.1"),
+    )
+    assert host.router.tables["r1"] == {"10.9.0.0/16": ("10.0.0.254", "203.0.113.9")}
+    await host.sync_router(_router("r1", 2, [], routes[:1]), 2)
+    assert host.router.tables["r1"] == {"10.9.0.0/16": ("10.0.0.254",)}
+    await host.sync_router(RouterState(router_id="r1", absent=True), 3)
+    assert "r1" not in host.router.tables

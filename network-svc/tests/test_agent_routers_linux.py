@@ -1,9 +1,13 @@
 """LinuxRouter on the real kernel: repeated ensure() changes nothing, a narrower spec
-removes legs, floating IPs and SNAT, delete() leaves nothing (the lab checks the host)."""
+removes legs, floating IPs and SNAT, static routes (extraroute) come and go, delete()
+leaves nothing (the lab checks the host)."""
 
 from __future__ import annotations
 
+import socket
+
 from driver_fixtures import Lab, lab_fixture
+from pyroute2 import NetNS
 
 from network_svc.drivers.base import FloatingIpSpec, RouterLeg, RouterSpec
 from network_svc.drivers.linux import netlink, priv
@@ -65,3 +69,66 @@ def test_router_ensure_is_idempotent_and_converges(lab: Lab) -> None:
     router.delete("r-0001")
     assert router.list_owned() == frozenset()
     assert host_gw not in netlink.links()
+
+
+def kernel_routes(namespace: str) -> dict[str, list[str]]:
+    """Every IPv4 route of the namespace's main table, read with pyroute2 (what
+    ``ip netns exec <ns> ip route`` shows): destination -> its gateways (none: on-link)."""
+    out: dict[str, list[str]] = {}
+    ns = NetNS(namespace)
+    try:
+        for msg in ns.get_routes(family=socket.AF_INET, table=254):
+            dst = f"{msg.get('RTA_DST') or '0.0.0.0'}/{msg['dst_len']}"
+            hops = [msg.get("RTA_GATEWAY")] + [
+                h.get("RTA_GATEWAY") for h in msg.get("RTA_MULTIPATH") or ()
+            ]
+            out[dst] = sorted(h for h in hops if h)
+    finally:
+        ns.close()
+    return out
+
+
+def test_router_static_routes_follow_the_spec(lab: Lab) -> None:
+    inside = lab.network("10.94.0.0/24")
+    outside = lab.network("10.95.0.0/24")
+    router = LinuxRouter(lab.names)
+    leg = RouterLeg("p-in-0002", inside.network_id, "fa:16:3e:94:00:01", ("10.94.0.1/24",))
+    gw = RouterLeg("p-gw-0002", outside.network_id, "fa:16:3e:95:00:05", ("10.95.0.5/24",))
+    routes = (
+        ("10.200.0.0/16", "10.94.0.254"),
+        ("10.201.0.0/24", "10.94.0.253"),
+        ("10.201.0.0/24", "10.95.0.254"),  # two nexthops: one multipath route
+        ("10.202.0.0/16", "10.99.0.1"),  # no leg reaches it: not made (the kernel refuses)
+    )
+    spec = RouterSpec("r-0002", (leg,), gw, "10.95.0.1", True, (), routes)
+
+    namespace = router.ensure(spec)
+    table = kernel_routes(namespace)
+    assert table["10.200.0.0/16"] == ["10.94.0.254"]
+    assert table["10.201.0.0/24"] == ["10.94.0.253", "10.95.0.254"]
+    assert "10.202.0.0/16" not in table
+    assert table["0.0.0.0/0"] == ["10.95.0.1"]  # the gateway's default route stays
+    assert netlink.sync_static_routes(netlink.static_routes(namespace), namespace) == 0
+    router.ensure(spec)
+    assert kernel_routes(namespace) == table  # repeated: nothing changes
+
+    # A route deleted behind the driver's back comes back; one no longer wanted goes.
+    ns = NetNS(namespace)
+    try:
+        ns.route("del", dst="10.200.0.0/16", gateway="10.94.0.254")
+    finally:
+        ns.close()
+    assert "10.200.0.0/16" not in kernel_routes(namespace)
+    router.ensure(RouterSpec("r-0002", (leg,), gw, "10.95.0.1", True, (), routes[:1]))
+    table = kernel_routes(namespace)
+    assert table["10.200.0.0/16"] == ["10.94.0.254"] and "10.201.0.0/24" not in table
+
+    # A static default route takes the place of the gateway's; without routes it returns.
+    default = (("0.0.0.0/0", "10.94.0.254"),)
+    router.ensure(RouterSpec("r-0002", (leg,), gw, "10.95.0.1", True, (), default))
+    assert kernel_routes(namespace)["0.0.0.0/0"] == ["10.94.0.254"]
+    router.ensure(RouterSpec("r-0002", (leg,), gw, "10.95.0.1", True, ()))
+    table = kernel_routes(namespace)
+    assert table["0.0.0.0/0"] == ["10.95.0.1"] and "10.200.0.0/16" not in table
+    router.delete("r-0002")
+    assert router.list_owned() == frozenset()

@@ -119,4 +119,5 @@ def router_spec(router: RouterState) -> RouterSpec:
         next_hop=gateway.next_hop if gateway else None,
         enable_snat=router.enable_snat,
         floating_ips=tuple(FloatingIpSpec(f.floating_ip, f.fixed_ip) for f in router.floating_ips),
+        routes=tuple((r.destination, r.nexthop) for r in router.routes),
     )

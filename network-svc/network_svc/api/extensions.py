@@ -27,6 +27,11 @@ _ALIASES = {
     "quotas": ("Quota management support", "Expose functions for quotas management per project."),
     "standard-attr-tag": ("Tag support for resources with standard attribute", "Tags."),
     "network-ip-availability": ("Network IP Availability", "IP availability of networks."),
+    "extraroute": ("Neutron Extra Route", "Extra routes configuration for L3 router"),
+    "extraroute-atomic": (
+        "Atomically add/remove extra routes",
+        "Edit a router's routes atomically.",
+    ),
     "quota_details": ("Quota details management support", "Expose quota usage per project."),
 }
 

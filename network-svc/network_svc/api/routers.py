@@ -109,3 +109,28 @@ async def remove_router_interface(
         out = await routers.remove_interface(call.session, call.ctx, router_id, _action_body(body))
     await push_routers(request, changed, networks)
     return out
+
+
+async def _change_routes(request: Request, router_id: str, body: Any, *, add: bool) -> Any:
+    async with transaction(request) as call:
+        changed = changes.routers(call.session)
+        row = await routers.change_routes(call.session, call.ctx, router_id, body, add=add)
+        out = {"router": routers.view(row)}
+    await push.routers_changed(request.app.state.deps, changed)
+    return out
+
+
+@router.put("/{router_id}/add_extraroutes")
+async def add_extraroutes(
+    request: Request, router_id: str, body: Any = Body(None)
+) -> dict[str, Any]:
+    """extraroute-atomic: ``{"router": {"routes": [...]}}`` joins the router's routes."""
+    return await _change_routes(request, router_id, body, add=True)
+
+
+@router.put("/{router_id}/remove_extraroutes")
+async def remove_extraroutes(
+    request: Request, router_id: str, body: Any = Body(None)
+) -> dict[str, Any]:
+    """extraroute-atomic: the given routes leave the router's routes (absent ones: ignored)."""
+    return await _change_routes(request, router_id, body, add=False)

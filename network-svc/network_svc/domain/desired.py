@@ -337,6 +337,7 @@ async def router_state(session: AsyncSession, router_id: str) -> RouterState | N
         gateway=gateway,
         interfaces=interfaces,
         floating_ips=[FloatingIpMapping(floating_ip=f, fixed_ip=x) for f, x in fips if x],
+        routes=[HostRoute.model_validate(r) for r in router.routes or ()],
         networks=[await network_state(session, n, router.host) for n in network_ids],
     )
 

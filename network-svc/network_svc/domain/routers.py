@@ -37,6 +37,7 @@ from ..settings import NetworkSettings
 from . import (
     changes,
     events,
+    extraroute,
     ipam,
     networks,
     policy,
@@ -87,7 +88,7 @@ def view(router: Router, _ctx: RequestContext | None = None) -> dict[str, Any]:
         "status": router.status,
         "admin_state_up": router.admin_state_up,
         "external_gateway_info": gateway_info(router),
-        "routes": [],
+        "routes": [dict(r) for r in router.routes or ()],
         "distributed": False,
         "ha": False,
         "availability_zones": ["nova"],
@@ -295,6 +296,8 @@ async def create(
     session: AsyncSession, ctx: RequestContext, settings: NetworkSettings, body: dict[str, Any]
 ) -> Router:
     _check_gateway_shape(body)
+    if "routes" in body:  # extraroute: allow_post False
+        raise invalid("Attribute 'routes' not allowed in POST")
     policy.enforce(ctx, "create", "router", body)
     router = Router(
         id=new_id(),
@@ -324,10 +327,8 @@ async def update(
 ) -> Router:
     _check_gateway_shape(body)
     policy.enforce(ctx, "update", "router", body)
+    routes = extraroute.parse(body["routes"]) if "routes" in body else None
     router = await get(session, ctx, router_id, lock=True)
-    for key in ("routes",):
-        if body.get(key):
-            raise invalid(f"Unrecognized attribute(s) '{key}'")
     if "name" in body:
         router.name = text(body, "name")
     if "description" in body:
@@ -336,11 +337,28 @@ async def update(
         router.admin_state_up = flag(body, "admin_state_up", router.admin_state_up)
     if "external_gateway_info" in body:
         await _set_gateway(session, ctx, router, body["external_gateway_info"], "update_router")
+    if routes is not None:
+        await extraroute.check(session, router, routes)
+        router.routes = routes
     touch(router)
     changes.mark_router(session, router)
     await session.flush()
     await emit(session, ctx, router, events.UPDATE)
     return router
+
+
+async def change_routes(
+    session: AsyncSession, ctx: RequestContext, router_id: str, body: Any, *, add: bool
+) -> Router:
+    """extraroute-atomic: add or remove routes in the router's list, under its lock."""
+    given = extraroute.action_routes(body)
+    router = await get(session, ctx, router_id, lock=True)
+    policy.enforce(ctx, "update", "router", {"routes": given})
+    old = [dict(r) for r in router.routes or ()]
+    routes = extraroute.added(old, given) if add else extraroute.removed(old, given)
+    if routes == old:
+        return router
+    return await update(session, ctx, router_id, {"routes": routes})
 
 
 async def remove(session: AsyncSession, ctx: RequestContext, router_id: str) -> None:
@@ -483,6 +501,7 @@ async def remove_interface(
             f"Router interface for subnet {subnet.id} on router {router.id} cannot be "
             "deleted, as it is required by one or more floating IPs.",
         )
+    extraroute.check_interface_unused(router, subnet)
     port = await session.get(Port, row.port_id)
     assert port is not None
     info = _interface_info(router, port, subnet.id)

@@ -234,11 +234,13 @@ def _route_cidr(value: Any) -> str | None:
     return None
 
 
-def host_routes(value: Any, version: int, subnet_id: str | None) -> list[dict[str, str]]:
+def hostroutes(attribute: str, value: Any) -> list[dict[str, str]]:
+    """neutron_lib's ``type:hostroutes`` (a subnet's host routes, a router's routes):
+    a list of {destination: CIDR, nexthop: address}, no duplicates; None is empty."""
     if value is None:
         return []
     if not isinstance(value, list):
-        raise bad_attribute("host_routes", f"Invalid data format for hostroute: '{value}'")
+        raise bad_attribute(attribute, f"Invalid data format for hostroute: '{value}'")
     routes: list[dict[str, str]] = []
     for route in value:
         reason = _dict_keys(["destination", "nexthop"], route)
@@ -246,21 +248,26 @@ def host_routes(value: Any, version: int, subnet_id: str | None) -> list[dict[st
         if reason is None and address(route["nexthop"]) is None:
             reason = not_an_address(route["nexthop"])
         if reason:
-            raise bad_attribute("host_routes", reason)
+            raise bad_attribute(attribute, reason)
         canonical = {
             "destination": str(ipaddress.ip_network(route["destination"])),
             "nexthop": str(ipaddress.ip_address(route["nexthop"])),
         }
         if canonical in routes:
-            raise bad_attribute("host_routes", f"Duplicate hostroute '{route}'")
+            raise bad_attribute(attribute, f"Duplicate hostroute '{route}'")
         routes.append(canonical)
+    return routes
+
+
+def host_routes(value: Any, version: int, subnet_id: str | None) -> list[dict[str, str]]:
+    routes = hostroutes("host_routes", value)
     if len(routes) > MAX_HOST_ROUTES:
         raise invalid(
             f"Unable to complete operation for {subnet_id or 'new subnet'}. The number of "
             f"host routes exceeds the limit {MAX_HOST_ROUTES}.",
             "HostRoutesExhausted",
         )
-    for route, canonical in zip(value, routes, strict=True):
+    for route, canonical in zip(value or (), routes, strict=True):
         for key in ("nexthop", "destination"):
             if ipaddress.ip_network(canonical[key]).version != version:
                 raise _version_mismatch(key, route[key], version)

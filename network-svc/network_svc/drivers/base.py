@@ -228,6 +228,22 @@ class RouterSpec:
     next_hop: str | None = None  # the external subnet's gateway: the default route
     enable_snat: bool = True
     floating_ips: Sequence[FloatingIpSpec] = ()
+    # Static routes (destination CIDR, nexthop); a nexthop no leg reaches is not made.
+    routes: Sequence[tuple[str, str]] = ()
+
+
+def static_routes(spec: RouterSpec) -> dict[str, tuple[str, ...]]:
+    """The IPv4 routes a router's namespace gets: destination -> its nexthops, sorted
+    (several make one multipath route), only nexthops on a subnet one of its legs is on
+    (the kernel refuses others; the API keeps them connected, a removed gateway not)."""
+    legs = [*spec.interfaces, *([spec.gateway] if spec.gateway else [])]
+    nets = [ipaddress.ip_interface(c).network for leg in legs for c in leg.cidrs]
+    out: dict[str, set[str]] = {}
+    for destination, nexthop in spec.routes:
+        dst, via = ipaddress.ip_network(destination), ipaddress.ip_address(nexthop)
+        if dst.version == via.version == 4 and any(via in net for net in nets):
+            out.setdefault(str(dst), set()).add(str(via))
+    return {dst: tuple(sorted(hops, key=ipaddress.ip_address)) for dst, hops in out.items()}
 
 
 class RouterDriver(Protocol):

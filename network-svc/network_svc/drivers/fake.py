@@ -23,6 +23,7 @@ from network_svc.drivers.base import (
     SetKey,
     forwarding_entries,
     member_sets,
+    static_routes,
 )
 from network_svc.drivers.names import Names
 
@@ -160,6 +161,8 @@ class FakeFirewall:
 class FakeRouter:
     names: Names = field(default_factory=Names)
     routers: dict[str, RouterSpec] = field(default_factory=dict)
+    # router id -> the static routes its namespace would have (destination -> nexthops)
+    tables: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict)
 
     @classmethod
     def from_config(cls, config: DriverConfig) -> FakeRouter:
@@ -167,10 +170,12 @@ class FakeRouter:
 
     def ensure(self, spec: RouterSpec) -> str:
         self.routers[spec.router_id] = spec
+        self.tables[spec.router_id] = static_routes(spec)
         return self.names.router_namespace(spec.router_id)
 
     def delete(self, router_id: str) -> None:
         self.routers.pop(router_id, None)
+        self.tables.pop(router_id, None)
 
     def list_owned(self) -> frozenset[str]:
         return frozenset(self.names.router_namespace(r) for r in self.routers)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import errno
 import ipaddress
 import os
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -234,3 +235,46 @@ def remove_netns(name: str) -> None:
 
 def list_netns() -> list[str]:
     return list(netns.listnetns())
+
+
+RTPROT_STATIC = 4  # the protocol our static routes carry: only these are ours to change
+MAIN_TABLE = 254
+
+
+def _hops(msg: Any) -> tuple[str, ...]:
+    gateway = msg.get("RTA_GATEWAY")
+    hops = [gateway] if gateway else [h.get("RTA_GATEWAY") for h in msg.get("RTA_MULTIPATH") or ()]
+    return tuple(sorted((str(h) for h in hops if h), key=ipaddress.ip_address))
+
+
+def static_routes(namespace: str | None = None) -> dict[str, tuple[str, ...]]:
+    """The IPv4 static routes (protocol static, main table): destination -> nexthops."""
+    with _ipr(namespace) as ipr:
+        return {
+            f"{m.get('RTA_DST') or '0.0.0.0'}/{m['dst_len']}": _hops(m)
+            for m in ipr.get_routes(family=socket.AF_INET, table=MAIN_TABLE)
+            if m["proto"] == RTPROT_STATIC
+        }
+
+
+def sync_static_routes(want: dict[str, tuple[str, ...]], namespace: str | None = None) -> int:
+    """Make the IPv4 static routes exactly ``want`` (several nexthops: one multipath
+    route); how many routes changed."""
+    have = static_routes(namespace)
+    changed = 0
+    with _ipr(namespace) as ipr:
+        try:
+            for dst in sorted(set(have) - set(want)):
+                ipr.route("del", dst=dst, table=MAIN_TABLE, proto=RTPROT_STATIC)
+                changed += 1
+            for dst, hops in sorted(want.items()):
+                if have.get(dst) == hops:
+                    continue
+                via: dict[str, Any] = {"gateway": hops[0]}
+                if len(hops) > 1:
+                    via = {"multipath": [{"gateway": h} for h in hops]}
+                ipr.route("replace", dst=dst, table=MAIN_TABLE, proto=RTPROT_STATIC, **via)
+                changed += 1
+        except NetlinkError as exc:
+            raise _fail("static routes in", namespace or "the host", exc) from exc
+    return changed

@@ -6,6 +6,7 @@ Layout for router R (P = the Names prefix)::
       Pqr<port>  <-veth->  Ptr<port>  on the subnet network's bridge, holds the gateway IP
       Pqg<port>  <-veth->  Ptg<port>  on the external network's bridge, holds the gateway
                                       IP and every floating IP (/32); default route out
+      static routes (extraroute): protocol static, via nexthops on the legs' subnets
     nat table (rewritten whole, atomically, by iptables-restore inside the namespace):
       PREROUTING/OUTPUT  -d FIP -j DNAT --to-destination FIXED
       POSTROUTING        -s FIXED -o Pqg… -j SNAT --to-source FIP
@@ -29,7 +30,13 @@ from __future__ import annotations
 
 import ipaddress
 
-from network_svc.drivers.base import DriverConfig, DriverError, RouterLeg, RouterSpec
+from network_svc.drivers.base import (
+    DriverConfig,
+    DriverError,
+    RouterLeg,
+    RouterSpec,
+    static_routes,
+)
 from network_svc.drivers.linux import netlink, priv
 from network_svc.drivers.names import Names
 
@@ -112,7 +119,10 @@ class LinuxRouter:
         for name in netlink.links(namespace):
             if name.startswith(self._leg_prefixes()) and name not in wanted:
                 netlink.delete_link(name, namespace)
-        self._default_route(namespace, spec, gateway_dev)
+        routes = static_routes(spec)
+        if "0.0.0.0/0" not in routes:  # a static default route takes the gateway's place
+            self._default_route(namespace, spec, gateway_dev)
+        netlink.sync_static_routes(routes, namespace)
         restore = ["iptables-restore", "-w", "10"]
         # without --noflush: the nat table is replaced whole, in one transaction
         text = "\n".join(nat_rules(spec, gateway_dev, self.names)) + "\n"
