@@ -1,9 +1,10 @@
 """FakeImageApi: a stand-in for compute-svc's Image v2 API over real HTTP, for volume tests.
 
-It answers the three requests volume-svc makes (an image's record, a list by name, its
-file) in Glance's shapes, and checks each carries a valid gateway-signed identity with
-the real verifier: a private image is another project's 404, a bad identity a 401. It
-records who asked for what, so a test sees the volume host read the bytes as the caller.
+It answers the requests volume-svc makes (an image's record, a list by name, its file;
+for an upload a new image, its file's PUT and its delete) in Glance's shapes, and checks
+each carries a valid gateway-signed identity with the real verifier: a private image is
+another project's 404, a bad identity a 401. It records who asked for what, so a test
+sees the volume host read and write the bytes as the caller.
 
     fake = FakeImageApi(public_key_path)
     image = fake.add(path_to_qcow2, "qcow2", owner="p1")
@@ -62,6 +63,10 @@ class FakeImageApi:
     seen: list[tuple[str, str | None]] = field(default_factory=list)
     # Answer the file with this status instead (an image API failing mid-create).
     file_status: int | None = None
+    # Answer an upload (PUT of a file) with this status instead.
+    put_status: int | None = None
+    # Where uploaded files go.
+    upload_dir: Path | None = None
     url: str = ""
 
     def add(self, path: Path, disk_format: str, *, owner: str, **attrs: Any) -> FakeImage:
@@ -95,14 +100,65 @@ class FakeImageApi:
                 self.end_headers()
                 self.wfile.write(body)
 
-            def do_GET(self) -> None:
+            def _caller(self) -> Any:
                 try:
                     ctx = verifier.verify(self.headers.get(IDENTITY_HEADER) or "")
                 except Unauthorized:
                     self._send(401, b'{"error": "unauthorized"}')
+                    return None
+                fake.seen.append((f"{self.command} {urlsplit(self.path).path}", ctx.project_id))
+                return ctx
+
+            def _mine(self, ctx: Any) -> FakeImage | None:
+                parts = urlsplit(self.path).path.removeprefix("/image/v2/images/").split("/")
+                image = fake.images.get(parts[0])
+                if image is None or image.owner != ctx.project_id:
+                    self._send(404, b'{"message": "not found"}')
+                    return None
+                return image
+
+            def do_POST(self) -> None:
+                ctx = self._caller()
+                if ctx is None:
+                    return
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                assert fake.upload_dir is not None
+                image = FakeImage(
+                    id=str(uuid.uuid4()), path=fake.upload_dir / f"{uuid.uuid4()}.img",
+                    disk_format=body["disk_format"], owner=ctx.project_id, name=body["name"],
+                    status="queued", visibility=body.get("visibility", "private"),
+                )  # fmt: skip
+                fake.images[image.id] = image
+                self._send(201, json.dumps(image.record()).encode())
+
+            def do_PUT(self) -> None:
+                ctx = self._caller()
+                image = self._mine(ctx) if ctx is not None else None
+                if image is None:
+                    return
+                length = int(self.headers["Content-Length"])
+                data = self.rfile.read(length)
+                if fake.put_status is not None:
+                    self._send(fake.put_status, b"")
+                    return
+                image.path.write_bytes(data)
+                image.size, image.status = len(data), "active"
+                image.checksum = hashlib.md5(data).hexdigest()
+                self._send(204, b"")
+
+            def do_DELETE(self) -> None:
+                ctx = self._caller()
+                image = self._mine(ctx) if ctx is not None else None
+                if image is not None:
+                    del fake.images[image.id]
+                    image.path.unlink(missing_ok=True)
+                    self._send(204, b"")
+
+            def do_GET(self) -> None:
+                ctx = self._caller()
+                if ctx is None:
                     return
                 url = urlsplit(self.path)
-                fake.seen.append((url.path, ctx.project_id))
                 parts = url.path.removeprefix("/image/v2/images").strip("/").split("/")
                 if parts == [""]:
                     name = parse_qs(url.query).get("name", [None])[0]

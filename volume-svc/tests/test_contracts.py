@@ -120,6 +120,13 @@ SAMPLES: dict[type[BaseModel], BaseModel] = {
     ),
     contracts.RestoreBackup: contracts.RestoreBackup(backup_id="b1", volume_id="v2", size_gb=2),
     contracts.BackupRef: contracts.BackupRef(backup_id="b1"),
+    contracts.UploadImage: contracts.UploadImage(
+        volume_id="v1",
+        url="http://compute/image/v2/images/i2/file",
+        identity="signed",
+        disk_format="qcow2",
+    ),
+    contracts.ImageUploaded: contracts.ImageUploaded(volume_id="v1", size_bytes=1 << 20),
     contracts.BackupDeleted: contracts.BackupDeleted(backup_id="b1"),
 }
 

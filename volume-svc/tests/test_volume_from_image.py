@@ -45,6 +45,11 @@ def _head(path: Path) -> bytes:
         return f.read(MIB)
 
 
+def _fill(path: Path, byte: int) -> None:
+    with open(path, "r+b") as f:
+        f.write(bytes([byte]) * MIB)
+
+
 def _format_of(path: Path) -> str:
     argv = ["qemu-img", "info", "--output=json", str(path)]
     return json.loads(subprocess.run(argv, capture_output=True, check=True).stdout)["format"]
@@ -93,8 +98,8 @@ async def test_a_qcow2_image_becomes_a_bootable_raw_volume(tmp_path: Path) -> No
             assert path.stat().st_size == GIB
             assert _format_of(path) == "raw"
             # Both the record and the bytes were read as the caller's project.
-            assert (f"/image/v2/images/{image.id}", "p1") in fake.seen
-            assert (f"/image/v2/images/{image.id}/file", "p1") in fake.seen
+            assert (f"GET /image/v2/images/{image.id}", "p1") in fake.seen
+            assert (f"GET /image/v2/images/{image.id}/file", "p1") in fake.seen
             assert _leftovers(api) == []
 
             # By name too; shown in the detailed list, not on a volume without an image.
@@ -234,4 +239,73 @@ async def test_the_image_is_read_back_through_the_iscsi_export(tmp_path: Path, t
             assert (await api.delete("p1", f"/volumes/{vid}")).status_code == 202
             await api.wait_status("p1", "volumes", vid, "deleted")
             assert api.names.iqn_prefix not in tgtd.targets()
+            assert (await api.audit())["findings"] == []
+
+
+async def test_a_volume_uploaded_to_a_qcow2_image_makes_the_same_volume_again(
+    tmp_path: Path,
+) -> None:
+    """os-volume_upload_image: the image is made as the caller, the agent PUTs the volume
+    converted to qcow2, and a volume made from that image holds the volume's bytes."""
+    _signer, public = signing_keys(tmp_path / "keys")
+    fake = FakeImageApi(public, upload_dir=tmp_path)
+    with fake.serving():
+        async with volume_api(tmp_path, image_url=fake.url) as api:
+            assert api.agent is not None
+            vol = await api.volume("p1", size=1, description="src")
+            _fill(api.agent.host.backend.volume_path(vol["id"]), 0x3D)
+            action = {"os-volume_upload_image": {"image_name": "up", "disk_format": "qcow2"}}
+            resp = await api.post("p1", f"/volumes/{vol['id']}/action", action)
+            assert resp.status_code == 202, resp.text
+            out = resp.json()["os-volume_upload_image"]
+            assert out["id"] == vol["id"] and out["status"] == "uploading"
+            assert out["disk_format"] == "qcow2" and out["container_format"] == "bare"
+            assert out["image_name"] == "up" and out["display_description"] == "src"
+            await api.wait_status("p1", "volumes", vol["id"], "available")
+            image = fake.images[out["image_id"]]
+            assert image.status == "active" and image.owner == "p1"
+            assert _format_of(image.path) == "qcow2"
+            assert (f"PUT /image/v2/images/{image.id}/file", "p1") in fake.seen
+            assert _leftovers(api) == []
+
+            resp = await _create(api, "p1", size=1, imageRef=image.id)
+            assert resp.status_code == 202, resp.text
+            copy = await api.wait_status("p1", "volumes", resp.json()["volume"]["id"], "available")
+            assert _head(api.agent.host.backend.volume_path(copy["id"])) == b"\x3d" * MIB
+
+            # The image API refuses the bytes: the image made for them is deleted again.
+            fake.put_status = 500
+            action = {"os-volume_upload_image": {"image_name": "bad", "disk_format": "qcow2"}}
+            resp = await api.post("p1", f"/volumes/{vol['id']}/action", action)
+            assert resp.status_code == 202, resp.text
+            failed = resp.json()["os-volume_upload_image"]["image_id"]
+            # The flow deletes the image before it lets the volume go.
+            await api.wait_status("p1", "volumes", vol["id"], "available")
+            assert failed not in fake.images
+            assert _leftovers(api) == []
+
+            cases = [
+                ({"os-volume_upload_image": {}}, 400),
+                ({"os-volume_upload_image": {"image_name": "x", "disk_format": "ami"}}, 400),
+                ({"os-volume_upload_image": {"image_name": "x", "bogus": 1}}, 400),
+                ({"os-volume_upload_image": "x"}, 400),
+            ]
+            for body, code in cases:
+                resp = await api.post("p1", f"/volumes/{vol['id']}/action", body)
+                assert resp.status_code == code, (body, resp.text)
+            missing = "00000000-0000-0000-0000-000000000000"
+            resp = await api.post("p1", f"/volumes/{missing}/action", cases[1][0])
+            assert resp.status_code == 404
+            # An attached volume needs force.
+            connector = {"initiator": api.names.initiator(), "host": "cn1", "ip": "127.0.0.1"}
+            await api.call("p1", "reserve", volume_id=copy["id"])
+            await api.call("p1", "initialize_connection", volume_id=copy["id"], connector=connector)
+            await api.call(
+                "p1", "attach", volume_id=copy["id"], server_id="s1", mountpoint="/dev/vdb",
+                host="cn1",
+            )  # fmt: skip
+            action = {"os-volume_upload_image": {"image_name": "att"}}
+            resp = await api.post("p1", f"/volumes/{copy['id']}/action", action)
+            assert resp.status_code == 400 and "in-use" in resp.text
+            assert len(fake.images) == 1
             assert (await api.audit())["findings"] == []

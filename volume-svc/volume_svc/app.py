@@ -66,6 +66,8 @@ def register_sweeps(runtime: ServiceRuntime) -> None:
     # A backup only reads its volume: past the deadline the volume is usable again.
     sweeper.register(Volume, "backing-up", to="available")
     sweeper.register(Volume, "restoring-backup", to="error_restoring")
+    # An upload only reads its volume (the image it made stays queued for its owner).
+    sweeper.register(Volume, "uploading", to="available")
     sweeper.register(Backup, "creating", to="error")
     sweeper.register(Backup, "deleting", to="error_deleting")
     sweeper.register(Backup, "restoring", to="available")

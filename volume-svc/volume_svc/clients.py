@@ -32,7 +32,7 @@ from common_rpc.chassis.agent import agent_topic
 from common_rpc.chassis.identity import IDENTITY_HEADER
 from common_rpc.context import REQUEST_ID_HEADER, current_context
 from common_rpc.contracts.volume import VolumeRef
-from common_rpc.errors import NotFound, ServiceUnavailable
+from common_rpc.errors import Invalid, NotFound, ServiceUnavailable
 from common_rpc.methods import Empty, Message, Method
 from common_rpc.rpc import RpcClient
 
@@ -48,6 +48,7 @@ from .contracts import (
     INVENTORY,
     RESTORE_BACKUP,
     UNEXPORT_VOLUME,
+    UPLOAD_IMAGE,
     BackupDeleted,
     BackupFile,
     BackupRef,
@@ -58,12 +59,14 @@ from .contracts import (
     ExportVolume,
     ExtendVolume,
     ImageSource,
+    ImageUploaded,
     Inventory,
     RestoreBackup,
     SnapshotDeleted,
     SnapshotFile,
     SnapshotRef,
     Unexported,
+    UploadImage,
     VolumeDeleted,
     VolumeFile,
 )
@@ -141,6 +144,14 @@ class AgentApi:
     async def delete_backup(self, backup_id: str) -> BackupDeleted:
         return await self._invoke(DELETE_BACKUP, BackupRef(backup_id=backup_id))
 
+    async def upload_image(
+        self, volume_id: str, url: str, identity: str, disk_format: str
+    ) -> ImageUploaded:
+        request = UploadImage(
+            volume_id=volume_id, url=url, identity=identity, disk_format=disk_format
+        )
+        return await self._invoke(UPLOAD_IMAGE, request, self.copy_timeout)
+
 
 class ImageInfo(BaseModel):
     """What a volume needs of an Image v2 record (Glance's names)."""
@@ -168,22 +179,36 @@ class ImageApi:
     def file_url(self, image_id: str) -> str:
         return f"{self.base_url}/v2/images/{urllib.parse.quote(image_id, safe='')}/file"
 
-    def _get(self, path: str, identity: str) -> Any:
+    def _call(
+        self, method: str, path: str, identity: str, body: dict[str, Any] | None = None
+    ) -> Any:
         headers = {
             IDENTITY_HEADER: identity,
             REQUEST_ID_HEADER: current_context().request_id,
             "Accept": "application/json",
         }
-        request = urllib.request.Request(self.base_url + path, headers=headers)
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        request = urllib.request.Request(
+            self.base_url + path, data=data, headers=headers, method=method
+        )
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as answer:
-                return json.loads(answer.read())
+                raw = answer.read()
+                return json.loads(raw) if raw else None
         except urllib.error.HTTPError as exc:
             if exc.code in (401, 403, 404):
                 raise NotFound("image") from None
+            if 400 <= exc.code < 500:
+                raise Invalid(f"the image API refused the request ({exc.code})") from None
             raise ServiceUnavailable(f"the image API answered {exc.code}") from None
         except (OSError, ValueError) as exc:
             raise ServiceUnavailable(f"the image API did not answer: {exc}") from None
+
+    def _get(self, path: str, identity: str) -> Any:
+        return self._call("GET", path, identity)
 
     async def show(self, image_id: str, identity: str) -> ImageInfo:
         """The image's record; NotFound when it does not exist or the caller may not see it."""
@@ -193,6 +218,19 @@ class ImageApi:
             return ImageInfo.model_validate(body)
         except ValidationError:
             raise ServiceUnavailable("the image API answered an unexpected record") from None
+
+    async def create(self, fields: dict[str, Any], identity: str) -> ImageInfo:
+        """A new (``queued``) image record owned by the caller's project."""
+        body = await asyncio.to_thread(self._call, "POST", "/v2/images", identity, fields)
+        try:
+            return ImageInfo.model_validate(body)
+        except ValidationError:
+            raise ServiceUnavailable("the image API answered an unexpected record") from None
+
+    async def delete(self, image_id: str, identity: str) -> None:
+        """Remove an image this service created for the caller (an upload that failed)."""
+        path = f"/v2/images/{urllib.parse.quote(image_id, safe='')}"
+        await asyncio.to_thread(self._call, "DELETE", path, identity)
 
     async def find(self, name: str, identity: str) -> list[ImageInfo]:
         """The images named ``name`` the caller sees (an ``imageRef`` may be a name)."""

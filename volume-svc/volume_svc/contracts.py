@@ -15,7 +15,7 @@ API version history (of ``volume.<host>``):
     1.0 - create_volume, delete_volume, extend_volume, create_snapshot, delete_snapshot,
           export_volume, unexport_volume, inventory
     1.1 - create_backup, restore_backup, delete_backup; inventory lists backups
-    1.2 - create_volume from an image (``image``)
+    1.2 - create_volume from an image (``image``), upload_image
 """
 
 from __future__ import annotations
@@ -121,6 +121,21 @@ class SnapshotDeleted(Message):
     deleted: bool = True
 
 
+class UploadImage(Message):
+    """The volume's bytes, in ``disk_format``, PUT to an image's file URL as the caller
+    (``identity``, as in ``ImageSource``)."""
+
+    volume_id: str
+    url: str
+    identity: str = Field(repr=False)
+    disk_format: str
+
+
+class ImageUploaded(Message):
+    volume_id: str
+    size_bytes: int
+
+
 class CreateBackup(Message):
     """A copy of the volume's file (or of its snapshot's) in the host's backup store."""
 
@@ -201,6 +216,7 @@ INVENTORY = Method("inventory", Empty, Inventory)
 CREATE_BACKUP = Method("create_backup", CreateBackup, BackupFile, doc="copy into the store")
 RESTORE_BACKUP = Method("restore_backup", RestoreBackup, VolumeFile, doc="the volume replaced")
 DELETE_BACKUP = Method("delete_backup", BackupRef, BackupDeleted)
+UPLOAD_IMAGE = Method("upload_image", UploadImage, ImageUploaded, doc="the volume to an image")
 
 AGENT = Contract(
     "volume.<host>",
@@ -216,5 +232,6 @@ AGENT = Contract(
         CREATE_BACKUP,
         RESTORE_BACKUP,
         DELETE_BACKUP,
+        UPLOAD_IMAGE,
     ],
 )

@@ -23,6 +23,7 @@ from ..contracts import (
     INVENTORY,
     RESTORE_BACKUP,
     UNEXPORT_VOLUME,
+    UPLOAD_IMAGE,
     BackupDeleted,
     BackupFile,
     BackupRef,
@@ -32,12 +33,14 @@ from ..contracts import (
     Exported,
     ExportVolume,
     ExtendVolume,
+    ImageUploaded,
     Inventory,
     RestoreBackup,
     SnapshotDeleted,
     SnapshotFile,
     SnapshotRef,
     Unexported,
+    UploadImage,
     VolumeDeleted,
     VolumeFile,
 )
@@ -105,3 +108,8 @@ async def restore_backup(host: VolumeHost, request: RestoreBackup) -> VolumeFile
 @rpc.implement(DELETE_BACKUP)
 async def delete_backup(host: VolumeHost, request: BackupRef) -> BackupDeleted:
     return await host.delete_backup(request.backup_id)
+
+
+@rpc.implement(UPLOAD_IMAGE)
+async def upload_image(host: VolumeHost, request: UploadImage) -> ImageUploaded:
+    return await host.upload_image(request)

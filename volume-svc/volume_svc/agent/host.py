@@ -23,10 +23,12 @@ from ..contracts import (
     Exported,
     HostState,
     ImageSource,
+    ImageUploaded,
     Inventory,
     SnapshotDeleted,
     SnapshotFile,
     Unexported,
+    UploadImage,
     VolumeDeleted,
     VolumeFile,
 )
@@ -95,6 +97,19 @@ class VolumeHost:
             return self.backend.import_image(volume_id, scratch, image.disk_format, size_gb)
         finally:
             scratch.unlink(missing_ok=True)
+
+    async def upload_image(self, request: UploadImage) -> ImageUploaded:
+        """The volume's file, converted beside it when not raw, PUT to the image's file."""
+        source = self.backend.volume_path(request.volume_id)
+        if not source.exists():
+            raise DriverError(f"volume {request.volume_id} has no file on this host")
+        size = await self._run(
+            lambda: images.upload(
+                source, request.url, request.identity, request.disk_format,
+                self.backend.scratch_path(request.volume_id), timeout=self.download_timeout,
+            )
+        )  # fmt: skip
+        return ImageUploaded(volume_id=request.volume_id, size_bytes=size)
 
     async def delete_volume(self, volume_id: str) -> VolumeDeleted:
         """The export first (checked gone), then the file: no target outlives its data."""

@@ -6,9 +6,11 @@ follows (``domain.flows``) and the status says when it is done.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from fastapi import APIRouter, Body, Request, Response
+from fastapi.responses import JSONResponse
 
 from common_rpc.chassis.identity import IDENTITY_HEADER
 from common_rpc.errors import NotFound
@@ -102,6 +104,7 @@ async def delete_volume(request: Request, project_id: str, volume_id: str) -> Re
 # The actions this API serves; attaching is compute's (RPC) or the attachments API's.
 ACTIONS = (
     "os-extend",
+    "os-volume_upload_image",
     "os-reset_status",
     "os-roll_detaching",
     "os-set_bootable",
@@ -122,6 +125,8 @@ async def volume_action(
     an action this API does not have on an existing one Cinder's 400.
     """
     action, args = action_of(body)
+    if action == "os-volume_upload_image":
+        return await _upload_image(request, project_id, volume_id, args)
     if action in _OBJECT_ARGS and not isinstance(args, dict):
         raise field_error(action, args, f"{args!r} is not of type 'object'")
     async with transaction(request, project_id) as call:
@@ -206,3 +211,37 @@ async def delete_metadata_item(
         rest = {k: v for k, v in vol.metadata_.items() if k != key}
         await volumes.update(call.session, call.ctx, volume_id, {"metadata": rest})
     return Response(status_code=200)
+
+
+async def _upload_image(request: Request, project_id: str, volume_id: str, args: Any) -> Any:
+    """``os-volume_upload_image``: a new image made as the caller in the image API, then
+    the volume's bytes PUT to it by its agent (``flows.finish_upload``). The image is
+    deleted again if the volume cannot be held for the copy."""
+    async with transaction(request, project_id) as call:
+        vol = await volumes.get(call.session, call.ctx, volume_id)  # a missing one: 404
+        fields = images.upload_args(args)
+        images.check_uploadable(vol, fields["force"])
+    deps = deps_of(request)
+    identity = request.headers.get(IDENTITY_HEADER) or ""
+    record = {
+        "name": fields["image_name"],
+        "disk_format": fields["disk_format"],
+        "container_format": fields["container_format"],
+        "visibility": fields["visibility"],
+        "protected": fields["protected"],
+    }
+    image = await deps.images.create(record, identity)
+    try:
+        async with transaction(request, project_id) as call:
+            vol = await volumes.begin_upload(
+                call.session, call.ctx, call.settings, volume_id, image.id, fields["force"]
+            )
+            out = images.upload_view(vol, image, fields)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            await deps.images.delete(image.id, identity)
+        raise
+    deps.tasks.spawn(
+        flows.finish_upload(deps, call.ctx, volume_id, image.id, identity, fields["disk_format"])
+    )
+    return JSONResponse({"os-volume_upload_image": out}, status_code=202)

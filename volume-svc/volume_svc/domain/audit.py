@@ -26,7 +26,7 @@ BACKUP_HAS_FILE = ("available", "restoring")
 # Statuses in which a volume's file must exist on its host.
 HAS_FILE = (
     "available", "reserved", "attaching", "in-use", "detaching", "extending",
-    "awaiting-transfer",
+    "awaiting-transfer", "backing-up", "uploading",
 )  # fmt: skip
 
 

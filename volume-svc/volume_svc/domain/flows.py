@@ -19,7 +19,7 @@ from .. import events
 from ..contracts import ImageSource
 from ..db.models import Backup, Snapshot, Volume, utcnow
 from ..wiring import Deps
-from . import backups, quotas, snapshots, states, volumes
+from . import backups, images, quotas, snapshots, states, volumes
 from .common import transaction
 
 log = logging.getLogger(__name__)
@@ -259,3 +259,43 @@ async def finish_restore(
         if backup is not None:
             await session.refresh(backup)
             await backups.emit(session, ctx, backup, events.RESTORE)
+
+
+async def finish_upload(
+    deps: Deps,
+    ctx: RequestContext,
+    volume_id: str,
+    image_id: str,
+    identity: str,
+    disk_format: str,
+) -> None:
+    """The agent PUTs the volume's bytes to the image's file as the caller; a failed copy
+    deletes the image again (as the caller). A volume held ``uploading`` by this image is
+    ``available`` again either way."""
+    async with transaction(deps.sessions) as session:
+        vol = await session.get(Volume, volume_id)
+        if vol is None:
+            return
+        host = vol.host
+    try:
+        await deps.agent(host).upload_image(
+            volume_id, deps.images.file_url(image_id), identity, disk_format
+        )
+        ok = True
+    except RpcError as exc:
+        log.warning("uploading volume %s to image %s failed: %s", volume_id, image_id, exc)
+        ok = False
+    if not ok:
+        try:
+            await deps.images.delete(image_id, identity)
+        except RpcError as exc:
+            log.warning("the image %s of a failed upload stays: %s", image_id, exc)
+    async with transaction(deps.sessions) as session:
+        vol = await session.get(Volume, volume_id)
+        if vol is None or vol.task_owner != images.upload_holder(image_id):
+            return
+        if await transition(
+            session, Volume, volume_id, expected="uploading", to="available", updated_at=utcnow()
+        ):
+            await session.refresh(vol)
+            await volumes.emit(session, ctx, vol, events.UPDATE)

@@ -1,5 +1,6 @@
 """Volumes made from an image: the ``imageRef`` looked up as the caller, Cinder's checks
-and its ``volume_image_metadata``.
+and its ``volume_image_metadata``; and images made from a volume
+(``os-volume_upload_image``).
 
     image = await resolve(deps.images, body.get("imageRef"), identity)   # before the row
     vol = await volumes.create(session, ctx, settings, body, image=image)
@@ -15,6 +16,7 @@ from typing import Any
 from common_rpc.errors import Conflict, NotFound
 
 from ..clients import ImageApi, ImageInfo
+from ..db.models import Volume
 from . import checks
 from .errors import invalid
 
@@ -78,3 +80,85 @@ def metadata(image: ImageInfo) -> dict[str, str]:
         "size": image.size,
     }
     return {k: str(v) for k, v in values.items() if v is not None}
+
+
+# os-volume_upload_image: Cinder's schema (``volume_actions.volume_upload_image``).
+UPLOAD_KEYS = (
+    "image_name", "force", "disk_format", "container_format", "visibility", "protected",
+)  # fmt: skip
+UPLOAD_FORMATS = ("raw", "qcow2", "vmdk", "vdi", "vhd", "vhdx")
+VISIBILITIES = ("public", "private", "shared", "community")
+
+
+def upload_args(args: Any) -> dict[str, Any]:
+    """The action's arguments with Cinder's defaults (raw, bare, private)."""
+    field = "os-volume_upload_image"
+    if not isinstance(args, dict):
+        raise checks.field_error(field, args, f"{args!r} is not of type 'object'")
+    extra = [k for k in args if k not in UPLOAD_KEYS]
+    if extra:
+        raise checks.additional(field, args, extra)
+    if "image_name" not in args:
+        raise checks.required(field, args, "image_name")
+    name = args["image_name"]
+    if not isinstance(name, str) or not 1 <= len(name) <= 255:
+        raise checks.field_error("image_name", name, f"{name!r} is not a valid image name")
+    disk_format = args.get("disk_format") or "raw"
+    if disk_format not in UPLOAD_FORMATS:
+        raise checks.field_error(
+            "disk_format", disk_format, f"{disk_format!r} is not one of {list(UPLOAD_FORMATS)!r}"
+        )
+    container = args.get("container_format") or "bare"
+    if container != "bare":
+        raise checks.field_error("container_format", container, f"{container!r} is not 'bare'")
+    visibility = args.get("visibility") or "private"
+    if visibility not in VISIBILITIES:
+        raise checks.field_error(
+            "visibility", visibility, f"{visibility!r} is not one of {list(VISIBILITIES)!r}"
+        )
+    return {
+        "image_name": name,
+        "force": args.get("force") is not None and checks.boolean(args["force"], "force"),
+        "disk_format": disk_format,
+        "container_format": container,
+        "visibility": visibility,
+        "protected": args.get("protected") is not None
+        and checks.boolean(args["protected"], "protected"),
+    }
+
+
+def check_uploadable(vol: Volume, force: bool) -> None:
+    if vol.status == "available" or (vol.status == "in-use" and force):
+        return
+    raise invalid(
+        f"Invalid volume: Volume {vol.id} status must be available or in-use (with force) "
+        f"to upload an image, but the current status is {vol.status}."
+    )
+
+
+def upload_holder(image_id: str) -> str:
+    """The ``task_owner`` of a volume held ``uploading`` into this image."""
+    return f"upload:{image_id}"
+
+
+def upload_view(vol: Volume, image: ImageInfo, fields: dict[str, Any]) -> dict[str, Any]:
+    """Cinder's answer to os-volume_upload_image."""
+    vtype = vol.volume_type
+    return {
+        "id": vol.id,
+        "updated_at": None,
+        "status": vol.status,
+        "display_description": vol.description,
+        "size": vol.size,
+        "volume_type": (
+            {"id": vtype.id, "name": vtype.name, "description": vtype.description}
+            if vtype is not None
+            else None
+        ),
+        "image_id": image.id,
+        "container_format": fields["container_format"],
+        "disk_format": fields["disk_format"],
+        "image_name": fields["image_name"],
+        "visibility": fields["visibility"],
+        "protected": fields["protected"],
+    }

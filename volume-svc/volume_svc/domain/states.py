@@ -35,6 +35,7 @@ VOLUME_STATUSES = (
     "backing-up",
     "restoring-backup",
     "error_restoring",
+    "uploading",
 )
 SNAPSHOT_STATUSES = ("creating", "available", "deleting", "error", "error_deleting")
 
@@ -65,6 +66,8 @@ VOLUME_FROM: dict[str, tuple[str, ...]] = {
     # a backup restored over it, or into it when the restore made it
     "restore": ("available",),
     "restore_done": ("restoring-backup",),
+    # copied into a new image (os-volume_upload_image); an attached one stays in-use
+    "upload": ("available",),
 }
 BACKUP_STATUSES = ("creating", "available", "deleting", "error", "error_deleting", "restoring")
 BACKUP_FROM: dict[str, tuple[str, ...]] = {

@@ -319,6 +319,26 @@ async def begin_extend(
     return vol, size
 
 
+async def begin_upload(
+    session: AsyncSession,
+    ctx: RequestContext,
+    settings: VolumeSettings,
+    volume_id: str,
+    image_id: str,
+    force: bool,
+) -> Volume:
+    """Hold an available volume ``uploading`` into ``image_id``; an in-use one (forced)
+    stays in use, its copy as consistent as a forced snapshot's."""
+    vol = await get(session, ctx, volume_id)
+    images.check_uploadable(vol, force)
+    if vol.status == "available":
+        await states.move(
+            session, vol, "upload", to="uploading", owner=images.upload_holder(image_id),
+            deadline=timedelta(seconds=settings.task_deadline_s),
+        )  # fmt: skip
+    return vol
+
+
 async def set_bootable(session: AsyncSession, ctx: RequestContext, vol: Volume, args: Any) -> None:
     """``os-set_bootable``: any status (Cinder's ``volume_api.update``)."""
     if not isinstance(args, dict):

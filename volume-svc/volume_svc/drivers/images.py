@@ -1,7 +1,9 @@
-"""An image's bytes onto a volume host: download from the Image v2 API, convert to raw.
+"""An image's bytes onto a volume host and back: download from the Image v2 API and
+convert to raw; convert a volume to an image's format and upload it.
 
     size = download(url, identity, scratch, timeout=60, md5=checksum)
     to_raw(scratch, partial_path, "qcow2", size_bytes=2 << 30)
+    upload(volume_path, url, identity, "qcow2", scratch, timeout=60)
 
 The download runs as the caller (their signed identity in ``X-Stackling-Identity``); its
 md5 is checked against Glance's ``checksum``. ``qemu-img`` reads the image with the format
@@ -85,3 +87,37 @@ def to_raw(source: Path, dest: Path, disk_format: str, size_bytes: int) -> None:
 
 def _qemu_img(*args: str, timeout: float = 60.0) -> str:
     return commands.run(["qemu-img", *args], timeout=timeout, error=CommandError)
+
+
+def upload(
+    source: Path, url: str, identity: str, disk_format: str, scratch: Path, *, timeout: float
+) -> int:
+    """PUT the volume ``source`` to the image file ``url`` in ``disk_format`` (converted
+    into ``scratch`` first unless raw, removed afterwards); the bytes sent."""
+    fmt = QEMU_FORMATS.get(disk_format)
+    if fmt is None:
+        raise DriverError(f"disk format {disk_format!r} cannot be made from a volume")
+    try:
+        if fmt == "raw":
+            data = source
+        else:
+            scratch.unlink(missing_ok=True)
+            _qemu_img("convert", "-f", "raw", "-O", fmt, str(source), str(scratch), timeout=3600)
+            data = scratch
+        size = data.stat().st_size
+        headers = {
+            IDENTITY_HEADER: identity,
+            "Content-Type": "application/octet-stream",
+            "Content-Length": str(size),
+        }
+        with open(data, "rb") as body:
+            request = urllib.request.Request(url, data=body, headers=headers, method="PUT")
+            with urllib.request.urlopen(request, timeout=timeout) as answer:
+                answer.read()
+        return size
+    except urllib.error.HTTPError as exc:
+        raise DriverError(f"the image API refused the upload: {exc.code}") from None
+    except OSError as exc:
+        raise DriverError(f"image upload failed: {exc}") from None
+    finally:
+        scratch.unlink(missing_ok=True)
