@@ -29,6 +29,7 @@ run: setup ## run every process on this machine; "ready" then deploy/demo.sh (Ct
 	GATEWAY_COMPUTE_URLS='["http://127.0.0.1:$(COMPUTE_PORT)"]' \
 	GATEWAY_NETWORK_URLS='["http://127.0.0.1:$(NETWORK_PORT)"]' \
 	GATEWAY_VOLUME_URLS='["http://127.0.0.1:$(VOLUME_PORT)"]' \
+	VOLUME_IMAGE_URL="http://127.0.0.1:$(COMPUTE_PORT)/image" \
 	NETWORK_DEFAULT_NETWORK_TYPE=local NETWORK_AGENT_LOCAL_IP=127.0.0.1 \
 	$(VENV)/bin/honcho start -f Procfile
 

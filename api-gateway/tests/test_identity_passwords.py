@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Awaitable
+from typing import Literal
 
 from argon2 import PasswordHasher
 
@@ -24,16 +26,38 @@ async def test_hash_is_argon2id_at_owasp_minimum() -> None:
 
 
 async def test_unknown_user_costs_as_much_as_a_wrong_password() -> None:
-    passwords = Passwords()
+    hasher = CountingHasher()
+    passwords = Passwords(hasher)
     stored = await passwords.hash("pw")
     await passwords.verify(None, "warm-up")  # the dummy hash is made once
-    started = time.perf_counter()
+    # The unknown user's check runs argon2 as a wrong password's does: one verification
+    # each, with the same parameters (what makes their cost equal, whatever the load).
+    hasher.verified = 0
     assert not await passwords.verify(stored, "nope")
-    wrong = time.perf_counter() - started
-    started = time.perf_counter()
     assert not await passwords.verify(None, "nope")
-    unknown = time.perf_counter() - started
+    assert hasher.verified == 2
+    # And in time: the fastest of a few runs each (a loaded machine only ever adds time).
+    wrong = min([await _timed(passwords.verify(stored, "nope")) for _ in range(3)])
+    unknown = min([await _timed(passwords.verify(None, "nope")) for _ in range(3)])
     assert unknown > wrong / 3
+
+
+async def _timed(check: Awaitable[bool]) -> float:
+    started = time.perf_counter()
+    assert not await check
+    return time.perf_counter() - started
+
+
+class CountingHasher(PasswordHasher):
+    """Counts the verifications it runs."""
+
+    def __init__(self) -> None:
+        super().__init__(time_cost=2, memory_cost=19456, parallelism=1)
+        self.verified = 0
+
+    def verify(self, hash: str | bytes, password: str | bytes) -> Literal[True]:
+        self.verified += 1
+        return super().verify(hash, password)
 
 
 class SpyHasher(PasswordHasher):

@@ -136,6 +136,7 @@ VOLUME_ACTIONS = {
             "os-set_bootable",
             "os-update_readonly_flag",
             "os-retype",
+            "os-volume_upload_image",
         ),
         MEMBER,
     ),
@@ -143,6 +144,8 @@ VOLUME_ACTIONS = {
         ("os-reset_status", "os-force_delete", "os-force_detach", "os-migrate_volume"), ADMIN
     ),
 }
+
+BACKUP_ACTIONS = dict.fromkeys(("os-reset_status", "os-force_delete"), ADMIN)
 
 SNAPSHOT_ACTIONS = dict.fromkeys(
     ("os-reset_status", "os-force_delete", "os-update_snapshot_status"), ADMIN
@@ -301,6 +304,10 @@ VOLUME: list[Entry] = [
     ("GET", f"{V3}/types/{{id}}/extra_specs/{{key}}", READER),
     ("PUT", f"{V3}/types/{{id}}/extra_specs/{{key}}", ADMIN),
     ("DELETE", f"{V3}/types/{{id}}/extra_specs/{{key}}", ADMIN),
+    *_crud(f"{V3}/backups"),
+    ("GET", f"{V3}/backups/detail", READER),
+    ("POST", f"{V3}/backups/{{id}}/restore", MEMBER),
+    ("POST", f"{V3}/backups/{{id}}/action", BACKUP_ACTIONS),
     *_crud(f"{V3}/attachments"),
     ("GET", f"{V3}/attachments/detail", READER),
     ("POST", f"{V3}/attachments/{{id}}/action", {"os-complete": MEMBER}),

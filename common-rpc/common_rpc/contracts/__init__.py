@@ -8,7 +8,7 @@ against them, so a change to a shape is a change here, visible to both sides.
     '1.0'
 """
 
-from . import payloads  # noqa: F401  (registers the contracts)
+from . import payloads, volume_backup  # noqa: F401  (register the contracts)
 from .registry import (
     EventContract,
     all_contracts,

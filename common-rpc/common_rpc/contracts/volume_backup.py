@@ -1,7 +1,7 @@
 """The payload of the volume service's backup events (``volume.backup.<action>.end``).
 
-Registered when this module is imported (volume-svc's ``events`` does): kept apart from
-``payloads`` so the backup feature arrived without changing that shared module.
+Registered with the rest when ``common_rpc.contracts`` is imported, so consumers, the
+gateway's ``/v1/events/types`` and ``docs/events.md`` know them like every other event.
 
     BackupPayload(id=b, project_id=p, volume_id=v, status="available", size=1)
 """
