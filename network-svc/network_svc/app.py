@@ -18,6 +18,7 @@ from common_rpc.chassis.runtime import ServiceRuntime
 
 from .api import faults, versions
 from .api.agents import router as agents_router_api
+from .api.availability_zones import router as availability_zones_router
 from .api.extensions import BUILTIN
 from .api.floatingips import router as floatingips_router
 from .api.ip_availability import router as ip_availability_router
@@ -69,6 +70,7 @@ def create_app(settings: NetworkSettings | None = None) -> FastAPI:
             quotas_router,
             tags_router,
             ip_availability_router,
+            availability_zones_router,
         ],
         builtin_extensions=BUILTIN,
     )

@@ -36,6 +36,11 @@ class NetworkSettings(ServiceSettings):
     # on one of them, the alive one with the fewest; [] keeps DHCP on every host serving
     # a network and routers on l3_host. VXLAN networks spanning hosts need them.
     network_nodes: list[str] = []
+    # The availability zone of each network node (JSON object host -> zone); a host not
+    # named is in default_availability_zone. Networks' and routers'
+    # availability_zone_hints choose among the zones their nodes make.
+    network_node_zones: dict[str, str] = {}
+    default_availability_zone: str = "nova"
     # An agent silent this long is listed dead (they report every 10 s: the agents'
     # NETWORK_AGENT_HEARTBEAT_INTERVAL).
     agent_down_s: float = 30.0
@@ -57,6 +62,10 @@ class NetworkSettings(ServiceSettings):
         text = self.vxlan_range if network_type == "vxlan" else self.vlan_range
         low, high = (int(part) for part in text.split("-", 1))
         return range(low, high + 1)
+
+    def zone_of(self, host: str) -> str:
+        """The availability zone of a network node (or of any host running an agent)."""
+        return self.network_node_zones.get(host) or self.default_availability_zone
 
     def router_host(self) -> str:
         """Where routers run without network nodes (or with l3_host set)."""

@@ -18,6 +18,7 @@ from common_rpc.context import current_context
 from common_rpc.errors import NotFound
 
 from ..domain.errors import invalid, not_found
+from ..settings import NetworkSettings
 from .deps import envelope
 from .listing import render_list, select_fields
 
@@ -36,7 +37,7 @@ def _admin(agent_id: str) -> None:
         raise not_found("Agent", agent_id)
 
 
-def view(agent: AgentView) -> dict[str, Any]:
+def view(agent: AgentView, settings: NetworkSettings) -> dict[str, Any]:
     stamp = agent.last_heartbeat.strftime("%Y-%m-%d %H:%M:%S")
     return {
         "id": agent.id,
@@ -46,7 +47,7 @@ def view(agent: AgentView) -> dict[str, Any]:
         "topic": agent.topic,
         "alive": agent.alive,
         "admin_state_up": agent.admin_state_up,
-        "availability_zone": None,
+        "availability_zone": settings.zone_of(agent.host),
         "configurations": agent.capabilities,
         "created_at": agent.started_at.strftime("%Y-%m-%d %H:%M:%S"),
         "started_at": agent.started_at.strftime("%Y-%m-%d %H:%M:%S"),
@@ -70,14 +71,16 @@ async def _get(request: Request, agent_id: str) -> AgentView:
 async def list_agents(request: Request) -> dict[str, Any]:
     if not current_context().is_admin:
         return render_list(request, "agents", [])
-    items = [view(a) for a in await _registry(request).list(binary=BINARY)]
+    items = [
+        view(a, request.app.state.settings) for a in await _registry(request).list(binary=BINARY)
+    ]
     return render_list(request, "agents", items)
 
 
 @router.get("/{agent_id}")
 async def show_agent(request: Request, agent_id: str) -> dict[str, Any]:
     _admin(agent_id)
-    item = view(await _get(request, agent_id))
+    item = view(await _get(request, agent_id), request.app.state.settings)
     return {"agent": select_fields(item, request.query_params.getlist("fields"))}
 
 
@@ -95,7 +98,7 @@ async def update_agent(request: Request, agent_id: str, body: Any = Body(None)) 
         agent = await _registry(request).set_admin_state(agent_id, change["admin_state_up"])
     else:
         agent = await _get(request, agent_id)
-    return {"agent": view(agent)}
+    return {"agent": view(agent, request.app.state.settings)}
 
 
 @router.delete("/{agent_id}", status_code=204)

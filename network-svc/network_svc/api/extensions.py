@@ -32,6 +32,9 @@ _ALIASES = {
         "Atomically add/remove extra routes",
         "Edit a router's routes atomically.",
     ),
+    "availability_zone": ("Availability Zone", "The availability zone extension."),
+    "network_availability_zone": ("Network Availability Zone", "Availability zones of networks."),
+    "router_availability_zone": ("Router Availability Zone", "Availability zones of routers."),
     "quota_details": ("Quota details management support", "Expose quota usage per project."),
 }
 

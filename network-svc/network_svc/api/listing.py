@@ -98,6 +98,8 @@ ATTRIBUTES: dict[str, frozenset[str]] = {
         "configurations started_at heartbeat_timestamp resources_synced",
     }.items()
 }
+# Not a standard resource: no id, project or timestamps.
+ATTRIBUTES["availability_zones"] = frozenset({"name", "resource", "state"})
 NOT_SORTABLE = frozenset(
     "tags subnets availability_zones availability_zone_hints allocation_pools "
     "dns_nameservers host_routes service_types fixed_ips security_groups "
@@ -116,6 +118,7 @@ KINDS = {
     "security_group_rules": "SecurityGroupRule",
     "agents": "Agent",
     "network_ip_availabilities": "Network",
+    "availability_zones": "AvailabilityZone",
 }
 
 

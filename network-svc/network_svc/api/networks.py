@@ -21,5 +21,12 @@ async def _removed(deps: Deps, network: Network, _info: dict[str, Any]) -> None:
 
 
 router = crud_router(
-    "networks", "network", networks, create=_create, after_remove=_removed, tagged=True
+    "networks",
+    "network",
+    networks,
+    create=_create,
+    after_remove=_removed,
+    tagged=True,
+    view_settings=True,
+    get="get_shown",
 )

@@ -32,7 +32,7 @@ def crud_router(
     *,
     path: str | None = None,
     create: Create | None = None,
-    view: Callable[[Any, Any], dict[str, Any]] | None = None,
+    view: Callable[..., dict[str, Any]] | None = None,
     get: str = "get",
     list_all: str = "list_all",
     update: str | None = "update",
@@ -43,16 +43,22 @@ def crud_router(
     after_remove: AfterCommit | None = None,
     reads_write: bool = False,
     tagged: bool = False,
+    view_settings: bool = False,
 ) -> APIRouter:
     """GET/POST ``/v2.0/{path}``, GET/PUT/DELETE ``/v2.0/{path}/{id}``.
 
     GETs run in read-only transactions unless ``reads_write`` (a list that may create,
     like a project's first look at its security groups making the default one).
     ``tagged``: the resource has tags, which a create body may give.
+    ``view_settings``: the view takes the settings too (what only they say, the zones).
     """
     path = path or collection
     router = APIRouter(prefix=f"/v2.0/{path}", tags=[collection])
     render = view or domain.view
+
+    def show(row: Any, call: Call) -> dict[str, Any]:
+        return render(row, call.ctx, call.settings) if view_settings else render(row, call.ctx)
+
     build = create or (lambda call, body: domain.create(call.session, call.ctx, body))
 
     async def make(call: Call, body: dict[str, Any]) -> Any:
@@ -66,7 +72,7 @@ def crud_router(
     async def list_resources(request: Request) -> dict[str, Any]:
         async with transaction(request, write=reads_write) as call:
             rows = await getattr(domain, list_all)(call.session, call.ctx)
-            items = [render(row, call.ctx) for row in rows]
+            items = [show(row, call) for row in rows]
         return render_list(request, collection, items)
 
     @router.post("", status_code=201)
@@ -80,10 +86,10 @@ def crud_router(
                     await make(call, envelope({singular: item}, singular))
                     for item in body[collection]
                 ]
-                out: dict[str, Any] = {collection: [render(row, call.ctx) for row in rows]}
+                out: dict[str, Any] = {collection: [show(row, call) for row in rows]}
             else:
                 rows = [await make(call, envelope(body, singular))]
-                out = {singular: render(rows[0], call.ctx)}
+                out = {singular: show(rows[0], call)}
             info = dict(call.session.info)
         if after_create is not None:
             for row in rows:
@@ -94,7 +100,7 @@ def crud_router(
     async def show_resource(request: Request, resource_id: str) -> dict[str, Any]:
         async with transaction(request, write=reads_write) as call:
             row = await getattr(domain, get)(call.session, call.ctx, resource_id)
-            item = render(row, call.ctx)
+            item = show(row, call)
         return {singular: select_fields(item, request.query_params.getlist("fields"))}
 
     if update is not None:
@@ -109,7 +115,7 @@ def crud_router(
         ) -> dict[str, Any]:
             async with transaction(request) as call:
                 row = await change(call, resource_id, envelope(body, singular))
-                out = {singular: render(row, call.ctx)}
+                out = {singular: show(row, call)}
                 info = dict(call.session.info)
             if after_update is not None:
                 await after_update(request.app.state.deps, row, info)

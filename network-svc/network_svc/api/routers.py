@@ -35,7 +35,10 @@ async def push_routers(
 @router.get("")
 async def list_routers(request: Request) -> dict[str, Any]:
     async with transaction(request) as call:
-        items = [routers.view(r) for r in await routers.list_all(call.session, call.ctx)]
+        items = [
+            routers.view(r, call.ctx, call.settings)
+            for r in await routers.list_all(call.session, call.ctx)
+        ]
     return render_list(request, "routers", items)
 
 
@@ -48,7 +51,7 @@ async def create_router(request: Request, body: Any = Body(None)) -> dict[str, A
         given = tags.valid_tags(attrs.pop("tags")) if "tags" in attrs else None
         row = await routers.create(call.session, call.ctx, call.settings, attrs)
         tags.on_create(row, given)
-        out = {"router": routers.view(row)}
+        out = {"router": routers.view(row, call.ctx, call.settings)}
     await push_routers(request, changed, networks)
     return out
 
@@ -56,7 +59,9 @@ async def create_router(request: Request, body: Any = Body(None)) -> dict[str, A
 @router.get("/{router_id}")
 async def show_router(request: Request, router_id: str) -> dict[str, Any]:
     async with transaction(request) as call:
-        item = routers.view(await routers.get(call.session, call.ctx, router_id))
+        item = routers.view(
+            await routers.get(call.session, call.ctx, router_id), call.ctx, call.settings
+        )
     return {"router": select_fields(item, request.query_params.getlist("fields"))}
 
 
@@ -66,7 +71,7 @@ async def update_router(request: Request, router_id: str, body: Any = Body(None)
         changed = changes.routers(call.session)
         networks = changes.networks(call.session)
         row = await routers.update(call.session, call.ctx, router_id, envelope(body, "router"))
-        out = {"router": routers.view(row)}
+        out = {"router": routers.view(row, call.ctx, call.settings)}
     await push_routers(request, changed, networks)
     return out
 
@@ -115,7 +120,7 @@ async def _change_routes(request: Request, router_id: str, body: Any, *, add: bo
     async with transaction(request) as call:
         changed = changes.routers(call.session)
         row = await routers.change_routes(call.session, call.ctx, router_id, body, add=add)
-        out = {"router": routers.view(row)}
+        out = {"router": routers.view(row, call.ctx, call.settings)}
     await push.routers_changed(request.app.state.deps, changed)
     return out
 

@@ -56,6 +56,14 @@ class Network(Standard, Base):
     subnets: Mapped[list[Subnet]] = relationship(
         lazy="selectin", order_by="Subnet.created_at", viewonly=True
     )
+    # Its DHCP server's port (the host its availability_zones come from); loaded only
+    # where a query asks (``selectinload``), never lazily.
+    dhcp_ports: Mapped[list[Port]] = relationship(
+        primaryjoin="and_(Port.network_id == Network.id, Port.device_owner == 'network:dhcp',"
+        " Port.service_owned.is_(True))",
+        lazy="raise",
+        viewonly=True,
+    )
 
 
 class Subnet(Standard, Base):

@@ -49,10 +49,11 @@ async def ensure_address(
         return
     port = await port_of(session, subnet.network_id)
     if port is None:
-        host = await scheduling.network_node(session, settings, "dhcp") if settings else ""
         network = (
             await session.scalars(select(Network).where(Network.id == subnet.network_id))
         ).one()
+        hints = network.availability_zone_hints or ()
+        host = await scheduling.network_node(session, settings, "dhcp", hints) if settings else ""
         port = Port(
             id=new_id(),
             project_id=network.project_id,

@@ -7,9 +7,10 @@ from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy import bindparam, delete, exists, func, or_, select
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import joinedload, selectinload
 
 from common_rpc.context import RequestContext
 from common_rpc.contracts.payloads import NetworkPayload
@@ -17,16 +18,23 @@ from common_rpc.outbox import add_event
 
 from ..db.models import Network, Port, Subnet
 from ..settings import NetworkSettings
-from . import dhcp, events, policy, quotas
+from . import dhcp, events, policy, quotas, zones
 from .common import flag, new_id, owner_of, owns, standard_view, text, touch, try_insert
-from .errors import conflict, invalid, invalid_input, not_found, policy_denied
+from .errors import conflict, invalid, invalid_input, not_found, policy_denied, read_only
 from .port_rows import remove_row
 
 TYPES = ("local", "flat", "vlan", "vxlan")
 PROVIDER = ("provider:network_type", "provider:physical_network", "provider:segmentation_id")
 
 
-def view(net: Network, ctx: RequestContext) -> dict[str, Any]:
+def view(
+    net: Network, ctx: RequestContext, settings: NetworkSettings | None = None
+) -> dict[str, Any]:
+    """The network as Neutron shows it; ``settings`` (the zones of hosts) for its
+    availability_zones: its DHCP server's (none without one)."""
+    placed = []
+    if settings is not None and "dhcp_ports" not in sa_inspect(net).unloaded:
+        placed = zones.placed(settings, [p.host_id for p in net.dhcp_ports])
     out = standard_view(net) | {
         "status": "ACTIVE",
         "admin_state_up": net.admin_state_up,
@@ -35,8 +43,8 @@ def view(net: Network, ctx: RequestContext) -> dict[str, Any]:
         "router:external": net.external,
         "mtu": net.mtu,
         "port_security_enabled": net.port_security_enabled,
-        "availability_zones": ["nova"],
-        "availability_zone_hints": [],
+        "availability_zones": placed,
+        "availability_zone_hints": list(net.availability_zone_hints or ()),
         "is_default": False,
         "ipv4_address_scope": None,
         "ipv6_address_scope": None,
@@ -49,12 +57,15 @@ def view(net: Network, ctx: RequestContext) -> dict[str, Any]:
 
 
 def visible(ctx: RequestContext) -> Any:
-    query = select(Network).order_by(Network.created_at, Network.id)
+    query = select(Network).order_by(Network.created_at, Network.id).options(_DHCP_PORTS)
     if not ctx.is_admin:
         query = query.where(
             or_(Network.project_id == ctx.project_id, Network.shared, Network.external)
         )
     return query
+
+
+_DHCP_PORTS = selectinload(Network.dhcp_ports)
 
 
 # One query with its subnets (every port create reads them), not one per relation; built
@@ -78,6 +89,18 @@ async def get(session: AsyncSession, ctx: RequestContext, network_id: str) -> Ne
     if net is None:
         raise not_found("Network", network_id)
     return net
+
+
+async def get_shown(session: AsyncSession, ctx: RequestContext, network_id: str) -> Network:
+    """``get`` with what the view shows beyond the row (its DHCP server's host)."""
+    net = await get(session, ctx, network_id)
+    await _load_dhcp_ports(session, net)
+    return net
+
+
+async def _load_dhcp_ports(session: AsyncSession, net: Network) -> None:
+    query = select(Network).where(Network.id == net.id).options(_DHCP_PORTS)
+    await session.execute(query.execution_options(populate_existing=True))
 
 
 async def get_owned(
@@ -156,6 +179,7 @@ async def create(
     session: AsyncSession, ctx: RequestContext, settings: NetworkSettings, body: dict[str, Any]
 ) -> Network:
     policy.enforce(ctx, "create", "network", body)
+    hints = zones.zone_hints(settings, "network", body)
     kind, physnet, segment = _provider(body, settings)
     mtu = body.get("mtu") or (settings.vxlan_mtu if kind == "vxlan" else 1500)
     if not isinstance(mtu, int) or not 68 <= mtu <= 9000:
@@ -173,6 +197,7 @@ async def create(
         network_type=kind,
         physical_network=physnet,
         segmentation_id=segment,
+        availability_zone_hints=hints,
     )
     await _place(session, net, settings)
     await quotas.reserve(session, settings, net.project_id, "network")
@@ -185,6 +210,8 @@ async def update(
     session: AsyncSession, ctx: RequestContext, network_id: str, body: dict[str, Any]
 ) -> Network:
     policy.enforce(ctx, "update", "network", body)
+    if "availability_zone_hints" in body:
+        raise read_only("availability_zone_hints")
     net = await get_owned(session, ctx, network_id, "update_network")
     if any(k in body for k in PROVIDER):
         raise invalid("Provider attributes cannot be changed.")
@@ -206,6 +233,7 @@ async def update(
     touch(net)
     await session.flush()
     await _emit(session, ctx, net, events.UPDATE)
+    await _load_dhcp_ports(session, net)
     return net
 
 

@@ -46,6 +46,7 @@ from . import (
     scheduling,
     subnet_attrs,
     subnets,
+    zones,
 )
 from .common import (
     flag,
@@ -64,8 +65,10 @@ from .errors import (
     invalid,
     invalid_input,
     not_found,
+    read_only,
 )
 from .port_rows import GATEWAY, INTERFACE, MAC_ATTEMPTS, UUID, random_mac
+from .zones import zone_hints
 
 ROUTER = "network.router.{action}.end"
 
@@ -83,7 +86,12 @@ def gateway_info(router: Router) -> dict[str, Any] | None:
     }
 
 
-def view(router: Router, _ctx: RequestContext | None = None) -> dict[str, Any]:
+def view(
+    router: Router, _ctx: RequestContext | None = None, settings: NetworkSettings | None = None
+) -> dict[str, Any]:
+    """The router as Neutron shows it; ``settings`` (the zones of hosts) for its
+    availability_zones: its host's."""
+    placed = zones.placed(settings, [router.host]) if settings and router.host else []
     return standard_view(router) | {
         "status": router.status,
         "admin_state_up": router.admin_state_up,
@@ -91,8 +99,8 @@ def view(router: Router, _ctx: RequestContext | None = None) -> dict[str, Any]:
         "routes": [dict(r) for r in router.routes or ()],
         "distributed": False,
         "ha": False,
-        "availability_zones": ["nova"],
-        "availability_zone_hints": [],
+        "availability_zones": placed,
+        "availability_zone_hints": list(router.availability_zone_hints or ()),
         "flavor_id": None,
     }
 
@@ -299,6 +307,7 @@ async def create(
     if "routes" in body:  # extraroute: allow_post False
         raise invalid("Attribute 'routes' not allowed in POST")
     policy.enforce(ctx, "create", "router", body)
+    hints = zone_hints(settings, "router", body)
     router = Router(
         id=new_id(),
         project_id=owner_of(ctx, body),
@@ -307,8 +316,9 @@ async def create(
         admin_state_up=flag(body, "admin_state_up", True),
         status="ACTIVE",
         enable_snat=True,
-        host=await scheduling.network_node(session, settings, "router"),
+        host=await scheduling.network_node(session, settings, "router", hints),
         generation=0,
+        availability_zone_hints=hints,
     )
     session.add(router)
     await session.flush()
@@ -327,6 +337,8 @@ async def update(
 ) -> Router:
     _check_gateway_shape(body)
     policy.enforce(ctx, "update", "router", body)
+    if "availability_zone_hints" in body:
+        raise read_only("availability_zone_hints")
     routes = extraroute.parse(body["routes"]) if "routes" in body else None
     router = await get(session, ctx, router_id, lock=True)
     if "name" in body:

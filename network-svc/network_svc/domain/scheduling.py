@@ -7,10 +7,14 @@ that dies keeps what it has: its objects are reported by the audit, not moved.
 
     host = await network_node(session, settings, "dhcp")    # "" without network nodes
     host = await network_node(session, settings, "router")  # l3_host or this host without
+    host = await network_node(session, settings, "dhcp", ["az1"])  # a node in zone az1
+
+Availability zone hints narrow the nodes to those in the hinted zones (any of them).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
@@ -66,14 +70,19 @@ async def load(session: AsyncSession) -> dict[str, int]:
 
 
 async def network_node(
-    session: AsyncSession, settings: NetworkSettings, kind: Literal["dhcp", "router"]
+    session: AsyncSession,
+    settings: NetworkSettings,
+    kind: Literal["dhcp", "router"],
+    hints: Sequence[str] = (),
 ) -> str:
-    """The host that will run a new DHCP server or router."""
+    """The host that will run a new DHCP server or router, in a hinted zone if any."""
     nodes = list(dict.fromkeys(settings.network_nodes))
     if kind == "router" and (settings.l3_host or not nodes):
         return settings.router_host()
     if not nodes:
         return ""  # DHCP on every host that serves the network
+    if hints:  # checked against the zones at create; a zone emptied since: any node
+        nodes = [n for n in nodes if settings.zone_of(n) in hints] or nodes
     alive = await alive_agents(session, settings.agent_down_s)
     counts = await load(session)
     candidates = [n for n in nodes if n in alive] or nodes
