@@ -12,14 +12,17 @@ table allowed it), ``/v1/events`` (Server-Sent Events of the caller's project) a
 
 from __future__ import annotations
 
+import asyncio
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
 from fastapi import FastAPI
 
-from common_rpc.chassis.app import make_app, run_app
+from common_rpc.chassis.app import check_startup, make_app
 from common_rpc.chassis.faults import keystone_fault
+from common_rpc.chassis.logging import configure_logging
 from common_rpc.chassis.ping import ping_router
 from common_rpc.chassis.runtime import ServiceRuntime
 from common_rpc.chassis.startup import check_writable_dir, env_names
@@ -28,8 +31,10 @@ from .api import schemas
 from .api.console import install_console
 from .api.events import events_router
 from .api.identity import identity_router
+from .api.limits import install_limits
 from .api.proxy import Proxy, install_proxy
 from .domain.bootstrap import MIGRATIONS, Bootstrap
+from .server import check_tls, server_options
 from .settings import GatewaySettings
 from .wiring import Deps
 
@@ -58,6 +63,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.include_router(events_router(deps.events, deps.tokens, recheck_s=recheck_s))
     # The web console: its files, its session, and the cookie edge (outermost).
     install_console(app, deps)
+    # Outermost: a body over the limit or too slow is cut before anything else reads it.
+    install_limits(app, settings)
     # Bootstrap runs after the migrations and before the first request is served.
     add_lifespan(app, Bootstrap(runtime.sessions, settings), deps.tokens, proxy, deps.events)
     app.state.deps = deps
@@ -76,7 +83,28 @@ def main() -> None:
         "clouds.yaml directory",
         f"fix {env_names(settings, 'clouds_yaml_path')}",
     )
-    run_app(app, settings)
+    check_tls(settings)
+    serve(app, settings)
+
+
+def serve(app: FastAPI, settings: GatewaySettings) -> None:
+    """``common_rpc.chassis.app.run_app`` with the gateway's own uvicorn options (TLS, the
+    header deadline): the same checks, logging and shutdown bound as every service."""
+    import uvicorn
+
+    configure_logging(
+        settings.service_name, settings.log_level, settings.log_json, host=settings.host
+    )
+    asyncio.run(check_startup(app))
+    gc.freeze()  # as run_app: what lives as long as the process is out of the collector's walk
+    uvicorn.run(
+        app,
+        host=settings.bind_host,
+        port=settings.port,
+        log_config=None,
+        timeout_graceful_shutdown=10,
+        **server_options(settings),
+    )
 
 
 class Lifecycle(Protocol):

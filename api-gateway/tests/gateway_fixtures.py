@@ -95,17 +95,19 @@ def build_gateway(
 class LiveServer:
     """An ASGI app under uvicorn on 127.0.0.1, in a thread with its own event loop."""
 
-    def __init__(self, app: Any, port: int | None = None) -> None:
+    def __init__(self, app: Any, port: int | None = None, **options: Any) -> None:
+        """``options``: more of uvicorn's (``server_options(settings)``: TLS, time limits)."""
         self.port = port or free_port()
+        self.scheme = "https" if options.get("ssl_certfile") else "http"
         config = uvicorn.Config(
-            app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on"
+            app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on", **options
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 60.0) -> None:
         self.thread.start()
@@ -121,9 +123,9 @@ class LiveServer:
 
 
 @contextmanager
-def serve(app: Any) -> Iterator[str]:
+def serve(app: Any, **options: Any) -> Iterator[str]:
     """Serve ``app`` for the block; yields its base URL."""
-    server = LiveServer(app)
+    server = LiveServer(app, **options)
     server.start()
     try:
         yield server.url
