@@ -11,7 +11,8 @@ Safe at every start and from replicas starting together. A password left empty i
 settings is generated once, kept in ``<data_dir>/credentials.json`` (mode 0600) for the
 next runs and printed once; a password given in the settings is (re)applied. The
 clouds ``stackling-admin`` and ``stackling-demo`` are written into
-``settings.clouds_yaml_file`` (mode 0600, other clouds in that file are kept).
+``settings.clouds_yaml_file`` (mode 0600, other clouds in that file are kept), with the
+gateway's private CA as ``cacert`` when ``GATEWAY_TLS_CA_FILE`` names one.
 """
 
 from __future__ import annotations
@@ -256,12 +257,16 @@ def write_clouds_yaml(settings: GatewaySettings, accounts: dict[str, AccountResu
         }
         if account["password"] is not None:
             auth["password"] = account["password"]
-        clouds[f"stackling-{key}"] = {
+        cloud: dict[str, Any] = {
             "auth": auth,
             "region_name": settings.region,
             "identity_api_version": 3,
             "interface": "public",
         }
+        if settings.tls_ca_file is not None:
+            # The private CA of the gateway's certificate, for openstacksdk's verify.
+            cloud["cacert"] = str(settings.tls_ca_file.absolute())
+        clouds[f"stackling-{key}"] = cloud
     write_private(path, yaml.safe_dump(document, sort_keys=False))
 
 
