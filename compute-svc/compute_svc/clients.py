@@ -43,6 +43,8 @@ from .contracts import (
     POWER,
     REBUILD,
     RESIZE,
+    SHELVE_OFFLOAD,
+    SNAPSHOT,
     SPAWN,
     AttachInterface,
     AttachVolume,
@@ -62,6 +64,7 @@ from .contracts import (
     Resize,
     ServerRef,
     ServerState,
+    Snapshot,
     Spawn,
     Spawned,
     VolumeAttached,
@@ -142,6 +145,16 @@ class AgentClient:
     ) -> DomainState:
         request = FinishResize(server_id=server_id, revert=revert, running=running)
         return await self._invoke(FINISH_RESIZE, request, timeout)
+
+    async def snapshot(
+        self, server_id: str, target: str, *, timeout: float | None = None
+    ) -> DomainState:
+        """The root disk as one qcow2 at ``target`` (the image store's staging file)."""
+        return await self._invoke(SNAPSHOT, Snapshot(server_id=server_id, target=target), timeout)
+
+    async def shelve_offload(self, server_id: str) -> Destroyed:
+        """Domain and files gone from the host; the server is not deleted."""
+        return await self._invoke(SHELVE_OFFLOAD, ServerRef(server_id=server_id))
 
     async def console_output(self, server_id: str, length: int | None) -> ConsoleOutput:
         return await self._invoke(

@@ -25,6 +25,9 @@ API version history (what each side may rely on):
     1.7  compute.<host>: power takes pause, unpause, suspend (a managed save) and resume
     1.8  compute.<host>: resize and finish_resize (a resize on the server's own host),
          rebuild (the same server made again from its image)
+    1.9  compute.<host>: snapshot (the root disk as a standalone qcow2 into the image
+         store's staging file), shelve_offload (domain and files gone, as destroy, but
+         not a delete: a later spawn of the server counts)
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ from common_rpc.chassis.agent import HostStateRequest
 from common_rpc.contracts.volume import ConnectionInfo
 from common_rpc.methods import Contract, Empty, Message, Method
 
-VERSION = "1.8"
+VERSION = "1.9"
 
 # The power states of a guest as a hypervisor reports them (Nova's names, lower case).
 PowerState = Literal["running", "shutdown", "paused", "crashed", "nostate"]
@@ -226,6 +229,14 @@ class FinishResize(Message):
     running: bool = True
 
 
+class Snapshot(Message):
+    """Copy the server's root disk to ``target``: a path in the image store this host
+    writes (the staging file of the image being made)."""
+
+    server_id: str
+    target: str
+
+
 class DomainState(Message):
     server_id: str
     domain: str
@@ -379,6 +390,15 @@ FINISH_RESIZE = Method(
 REBUILD = Method(
     "rebuild", Spawn, Spawned, doc="the domain and disk made again from the (new) image"
 )
+SNAPSHOT = Method(
+    "snapshot",
+    Snapshot,
+    DomainState,
+    doc="the root disk and its backing chain as one qcow2 (a running guest paused meanwhile)",
+)
+SHELVE_OFFLOAD = Method(
+    "shelve_offload", ServerRef, Destroyed, doc="domain and files gone; later spawns count"
+)
 
 AGENT = Contract(
     "compute.<host>",
@@ -395,5 +415,7 @@ AGENT = Contract(
         RESIZE,
         FINISH_RESIZE,
         REBUILD,
+        SNAPSHOT,
+        SHELVE_OFFLOAD,
     ],
 )

@@ -38,6 +38,8 @@ class ComputeSettings(ServiceSettings):
     # Deadlines of the calls a boot makes.
     rpc_timeout_s: float = 30.0
     spawn_timeout_s: float = 300.0
+    # A server snapshot (createImage, shelve): the host's copy of the disk and its upload.
+    snapshot_timeout_s: float = Field(600.0, gt=0)
     # A hot-unplug (volume or NIC) the guest has not finished within
     # ``device_detach_timeout`` seconds is asked again on the host, up to
     # ``device_detach_attempts`` times in all (Nova's libvirt options and defaults); then

@@ -76,6 +76,7 @@ SAMPLES: dict[type[BaseModel], BaseModel] = {
     cc.Spawn: cc.Spawn(server=STATE),
     cc.Resize: cc.Resize(server=STATE, running=False),
     cc.FinishResize: cc.FinishResize(server_id="s1", revert=True, running=True),
+    cc.Snapshot: cc.Snapshot(server_id="s1", target="/var/lib/stackling/images/.x.snapshot"),
     cc.Spawned: cc.Spawned(
         server_id="s1", domain="stackling-s1", power_state="running", observed_generation=3
     ),
@@ -111,6 +112,7 @@ def test_the_api_and_the_agent_serve_exactly_their_contracts() -> None:
     assert cc.AGENT.names == {
         "spawn", "destroy", "power", "console_output", "attach_volume", "detach_volume",
         "attach_interface", "detach_interface", "inventory", "resize", "finish_resize", "rebuild",
+        "snapshot", "shelve_offload",
     }  # fmt: skip
 
 

@@ -28,6 +28,8 @@ from ..contracts import (
     POWER,
     REBUILD,
     RESIZE,
+    SHELVE_OFFLOAD,
+    SNAPSHOT,
     SPAWN,
     AttachInterface,
     AttachVolume,
@@ -44,6 +46,7 @@ from ..contracts import (
     Power,
     Resize,
     ServerRef,
+    Snapshot,
     Spawn,
     Spawned,
     VolumeAttached,
@@ -98,6 +101,18 @@ async def resize(host: ComputeHost, request: Resize) -> DomainState:
 @rpc.implement(FINISH_RESIZE)
 async def finish_resize(host: ComputeHost, request: FinishResize) -> DomainState:
     return await _checked(host.finish_resize(request.server_id, request.revert, request.running))
+
+
+@rpc.implement(SNAPSHOT)
+async def snapshot(host: ComputeHost, request: Snapshot) -> DomainState:
+    """The root disk copied to the image store's staging file ``target``."""
+    return await _checked(host.snapshot(request.server_id, request.target))
+
+
+@rpc.implement(SHELVE_OFFLOAD)
+async def shelve_offload(host: ComputeHost, request: ServerRef) -> Destroyed:
+    """Domain and files gone; the server lives on (shelved), so a later spawn counts."""
+    return await _checked(host.shelve_offload(request.server_id))
 
 
 @rpc.implement(CONSOLE_OUTPUT)

@@ -26,6 +26,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 from ..contracts import (
@@ -145,6 +146,18 @@ class ComputeHost:
     async def finish_resize(self, server_id: str, revert: bool, running: bool) -> DomainState:
         async with self._lock(server_id):
             return _domain(await self._run(self.driver.finish_resize, server_id, revert, running))
+
+    async def snapshot(self, server_id: str, target: str) -> DomainState:
+        async with self._lock(server_id):
+            return _domain(await self._run(self.driver.snapshot, server_id, Path(target)))
+
+    async def shelve_offload(self, server_id: str) -> Destroyed:
+        """As destroy, but no tombstone: the server is shelved, not deleted, and its
+        unshelve spawns it again (here or on another host)."""
+        async with self._lock(server_id):
+            await self._run(self.driver.destroy, server_id)
+            self.generations.pop(server_id, None)
+        return Destroyed(server_id=server_id)
 
     async def power(self, server_id: str, action: PowerAction) -> DomainState:
         async with self._lock(server_id):

@@ -24,6 +24,7 @@ from ..domain import (
     rebuild,
     security_groups,
     servers,
+    snapshots,
     volumes,
 )
 from ..domain.common import envelope
@@ -162,6 +163,12 @@ async def server_action(request: Request, server_id: str, body: Any = Body(None)
         async with transaction(request, write=False) as call:
             view = (await _views(request, call, [row]))[0]
         return JSONResponse({"server": view | {"adminPass": admin_pass}}, status_code=202)
+    if action == "createImage":
+        image_id = await snapshots.request(deps, ctx, server_id, args)
+        location = {"Location": _image_url(request, image_id)}
+        if version_of(request) >= (2, 45):  # the body instead of the header, as Nova
+            return JSONResponse({"image_id": image_id}, status_code=202)
+        return Response(status_code=202, headers=location)
     if action == "os-getConsoleOutput":
         output = await power.console_output(deps, ctx, server_id, _console_length(args))
         return {"output": output}
@@ -175,6 +182,16 @@ async def server_action(request: Request, server_id: str, body: Any = Body(None)
     else:
         await power.request(deps, ctx, server_id, action, args)
     return Response(status_code=202)
+
+
+def _image_url(request: Request, image_id: str) -> str:
+    """The image's Image v2 URL: ``/image`` at the public root (the gateway's, whose
+    compute prefix is left out; this service's own without one)."""
+    root = base_url(request)
+    prefix = request.headers.get("x-forwarded-prefix", "").rstrip("/")
+    if prefix and root.endswith(prefix):
+        root = root[: -len(prefix)]
+    return f"{root}/image/v2/images/{image_id}"
 
 
 def _console_length(args: Any) -> int | None:

@@ -32,6 +32,8 @@ EVACUATE, MIGRATE = "evacuate", "migrate"
 CONFIRM_RESIZE, REVERT_RESIZE = "confirmResize", "revertResize"
 PAUSE, UNPAUSE, SUSPEND, RESUME = "pause", "unpause", "suspend", "resume"
 RESIZE, REBUILD = "resize", "rebuild"
+CREATE_IMAGE = "createImage"
+SHELVE, SHELVE_OFFLOAD, UNSHELVE = "shelve", "shelveOffload", "unshelve"
 
 # Nova's event of each action: "compute_" and the compute manager's method.
 EVENTS = {
@@ -54,6 +56,10 @@ EVENTS = {
     UNPAUSE: "compute_unpause_instance",
     SUSPEND: "compute_suspend_instance",
     RESUME: "compute_resume_instance",
+    CREATE_IMAGE: "compute_snapshot_instance",
+    SHELVE: "compute_shelve_instance",
+    SHELVE_OFFLOAD: "compute_shelve_offload_instance",
+    UNSHELVE: "compute_unshelve_instance",
 }
 RUNNING, FINISHED = "running", "finished"
 SUCCESS, ERROR = "Success", "Error"

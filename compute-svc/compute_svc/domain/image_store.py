@@ -8,6 +8,8 @@ half-uploaded image is never visible under its id.
     stored.size, stored.md5, stored.sha512
     store.path(image_id)          # what the agent gets in the boot's desired state
     store.delete(image_id)
+    staged = store.staging(image_id)   # where a host writes a server's snapshot
+    stored = store.adopt(image_id)     # ... taken in once complete (blocking: a thread)
 """
 
 from __future__ import annotations
@@ -65,5 +67,29 @@ class ImageStore:
             raise
         return Stored(size, md5.hexdigest(), sha512.hexdigest())
 
+    def staging(self, image_id: str) -> Path:
+        """Where a compute host writes a snapshot of a server for the image: in the
+        store's root (hidden, never visible under the id) so taking it in is a rename."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        final = self.path(image_id)
+        return final.with_name(f".{final.name}.snapshot")
+
+    def adopt(self, image_id: str) -> Stored:
+        """The staged file hashed and renamed into place as the image's data (blocking:
+        run it in a thread). A missing staged file is FileNotFoundError."""
+        staged = self.staging(image_id)
+        md5 = hashlib.md5(usedforsecurity=False)
+        sha512 = hashlib.sha512()
+        size = 0
+        with staged.open("rb") as src:
+            while chunk := src.read(1024 * 1024):
+                size += len(chunk)
+                md5.update(chunk)
+                sha512.update(chunk)
+        staged.replace(self.path(image_id))
+        return Stored(size, md5.hexdigest(), sha512.hexdigest())
+
     def delete(self, image_id: str) -> None:
+        """The data and any staged snapshot of it."""
         self.path(image_id).unlink(missing_ok=True)
+        self.staging(image_id).unlink(missing_ok=True)

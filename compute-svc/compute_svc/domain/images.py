@@ -403,6 +403,18 @@ async def set_active(session: AsyncSession, ctx: RequestContext, image_id: str, 
     await _swap(session, image_id, src, dst)
 
 
+async def swap(session: AsyncSession, image_id: str, src: str, dst: str) -> bool:
+    """``src`` -> ``dst`` if the image is still ``src`` (a server snapshot's steps)."""
+    return await _swap(session, image_id, src, dst)
+
+
+async def discard(session: AsyncSession, image_id: str) -> None:
+    """The record and its members gone, whoever's it is (a failed snapshot's image; the
+    data is the caller's to delete)."""
+    await session.execute(sql_delete(ImageMember).where(ImageMember.image_id == image_id))
+    await session.execute(sql_delete(Image).where(Image.id == image_id))
+
+
 async def _swap(session: AsyncSession, image_id: str, src: str, dst: str, **values: Any) -> bool:
     result = await session.execute(
         update(Image)

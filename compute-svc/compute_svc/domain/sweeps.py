@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..db.models import InstanceActionEvent, Server
 from ..wiring import Deps
-from . import actions, detaching, interfaces, moves, power, servers, volumes
+from . import actions, detaching, interfaces, moves, power, servers, snapshots, volumes
 from .deletion import start_delete
 from .tasks import fault
 
@@ -63,8 +63,17 @@ def register_sweeps(deps: Deps) -> None:
     sweeper.register(Server, "DELETING", on_expire=delete_expired)
     sweeper.register(Server, "REBOOT", on_expire=reboot_expired, to="ACTIVE")
     sweeper.register(Server, "HARD_REBOOT", on_expire=reboot_expired, to="ACTIVE")
-    for source in power.SOURCES:  # stop, start, pause, suspend... under way: no own status
-        sweeper.register(Server, source, on_expire=power.expired)
+
+    async def task_expired(session: AsyncSession, row: Server) -> None:
+        # A task with no status of its own: a power action's, or a snapshot's.
+        if row.task_state in snapshots.TASKS:
+            await snapshots.expired(deps, session, row)
+        else:
+            await power.expired(session, row)
+
+    # stop, start, pause, suspend, createImage... under way: no status of their own
+    for source in sorted({*power.SOURCES, *snapshots.FROM}):
+        sweeper.register(Server, source, on_expire=task_expired)
     for moving in moves.MOVING:
         sweeper.register(Server, moving, on_expire=moves.expired, to="ERROR")
     sweeper.register(InstanceActionEvent, detaching.UNPLUGGING, on_expire=detach_expired)

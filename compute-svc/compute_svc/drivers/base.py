@@ -252,6 +252,11 @@ class VirtDriver(Protocol):
         """Confirm (drop the copy) or revert (back to it); started if ``running``."""
         ...
 
+    def snapshot(self, server_id: str, target: Path) -> DomainInfo:
+        """The root disk as one standalone qcow2 at ``target`` (a running guest paused
+        for the copy, then running again); its power state as before."""
+        ...
+
     def console_output(self, server_id: str, length: int | None = None) -> str:
         """The serial console log; with ``length``, only its last ``length`` lines."""
         ...

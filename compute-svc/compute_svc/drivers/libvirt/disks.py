@@ -124,6 +124,22 @@ class InstanceStore:
         if path.exists() and size_gb * GIB > virtual_size(path, "qcow2"):
             _qemu_img("resize", "-q", "-f", "qcow2", str(path), str(size_gb * GIB))
 
+    def snapshot(self, server_id: str, target: Path, *, shared: bool) -> None:
+        """The server's root disk with its backing chain as one standalone qcow2 at
+        ``target`` (written beside it, renamed when complete). ``shared``: QEMU holds the
+        disk open (a paused guest), so qemu-img reads it without taking its lock."""
+        disk = self.disk(server_id)
+        if not disk.is_file():
+            raise DiskError(f"server {server_id} has no root disk on this host")
+        partial = target.with_name(f".{target.name}.partial")
+        args = ["convert", "-q", "-f", "qcow2", "-O", "qcow2"]
+        try:
+            _qemu_img(*args, *(["-U"] if shared else []), str(disk), str(partial), timeout=3600)
+            partial.chmod(0o644)
+            os.replace(partial, target)
+        finally:
+            partial.unlink(missing_ok=True)
+
     def create_blank(self, path: Path, size_gb: int) -> None:
         if path.exists():
             return
