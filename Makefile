@@ -12,6 +12,12 @@ GATEWAY_PORT ?= 8080
 COMPUTE_PORT ?= 8774
 NETWORK_PORT ?= 9696
 VOLUME_PORT ?= 8776
+# `make run TLS=1`: the gateway serves HTTPS with a certificate of a local CA made in
+# DATA_DIR/tls (deploy/make-tls.py); clouds.yaml gets that CA as its cacert.
+TLS ?=
+TLS_DIR := $(DATA_DIR)/tls
+GATEWAY_URL := $(if $(filter 1 yes true,$(TLS)),https,http)://127.0.0.1:$(GATEWAY_PORT)
+GATEWAY_TLS := $(if $(filter 1 yes true,$(TLS)),GATEWAY_TLS_CERT_FILE="$(TLS_DIR)/gateway.crt" GATEWAY_TLS_KEY_FILE="$(TLS_DIR)/gateway.key" GATEWAY_TLS_CA_FILE="$(TLS_DIR)/ca.pem")
 
 .PHONY: help setup run test conformance lint format image images test-compose bench-rpc bench-gateway bench-network bench-compute bench-volume bench-e2e bench-console hosts hosts-down clean distclean
 
@@ -21,10 +27,11 @@ help: ## list the targets
 setup: ## install host packages, the venv and packages; identity keys in DATA_DIR; broker, DB, daemons
 	@STACKLING_DATA_DIR="$(DATA_DIR)" bash deploy/setup.sh
 
-run: setup ## run every process on this machine; "ready" then deploy/demo.sh (Ctrl-C stops all)
-	@echo "gateway: http://127.0.0.1:$(GATEWAY_PORT)  (data: $(DATA_DIR))"
-	@STACKLING_DATA_DIR="$(DATA_DIR)" \
-	GATEWAY_PUBLIC_URL="http://127.0.0.1:$(GATEWAY_PORT)" GATEWAY_PORT="$(GATEWAY_PORT)" \
+run: setup ## run every process on this machine (TLS=1: HTTPS gateway); "ready" then deploy/demo.sh
+	$(if $(GATEWAY_TLS),@$(PY) deploy/make-tls.py "$(TLS_DIR)" 127.0.0.1 localhost >/dev/null)
+	@echo "gateway: $(GATEWAY_URL)  (data: $(DATA_DIR))"
+	@STACKLING_DATA_DIR="$(DATA_DIR)" $(GATEWAY_TLS) \
+	GATEWAY_PUBLIC_URL="$(GATEWAY_URL)" GATEWAY_PORT="$(GATEWAY_PORT)" \
 	COMPUTE_PORT="$(COMPUTE_PORT)" NETWORK_PORT="$(NETWORK_PORT)" VOLUME_PORT="$(VOLUME_PORT)" \
 	GATEWAY_COMPUTE_URLS='["http://127.0.0.1:$(COMPUTE_PORT)"]' \
 	GATEWAY_NETWORK_URLS='["http://127.0.0.1:$(NETWORK_PORT)"]' \

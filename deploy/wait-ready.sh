@@ -6,6 +6,9 @@ set -uo pipefail
 
 GATEWAY="${GATEWAY_PUBLIC_URL:-http://127.0.0.1:8080}"
 DATA_DIR="${STACKLING_DATA_DIR:-data}"
+# `make run TLS=1`: the gateway's certificate is of a local CA.
+CURL_TLS=()
+[[ -n "${GATEWAY_TLS_CA_FILE:-}" ]] && CURL_TLS=(--cacert "$GATEWAY_TLS_CA_FILE")
 READY=(
   "$GATEWAY/readyz"
   "http://127.0.0.1:${COMPUTE_PORT:-8774}/readyz"
@@ -15,7 +18,7 @@ READY=(
 for ((t = 0; t < 300; t++)); do
   ok=1
   for url in "${READY[@]}"; do
-    curl -fs -o /dev/null --max-time 2 "$url" || ok=0
+    curl -fs -o /dev/null --max-time 2 "${CURL_TLS[@]}" "$url" || ok=0
   done
   ((ok)) && break
   sleep 1

@@ -228,3 +228,28 @@ def test_a_certificate_it_cannot_load_stops_the_start_with_one_line(tmp_path: Pa
     for case, (settings, line) in cases.items():
         done = _start(tmp_path, **settings)
         assert (done.returncode, done.stderr.strip()) == (1, line), (case, done.stderr)
+
+
+def test_make_run_tls_makes_the_ca_and_points_the_gateway_at_it(tmp_path: Path) -> None:
+    def recipe(*args: str) -> str:
+        env = {k: v for k, v in os.environ.items() if k not in ("STACKLING_DATA_DIR", "TLS")}
+        done = subprocess.run(
+            ["make", "--no-print-directory", "-n", "run", f"DATA_DIR={tmp_path}", *args],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=True,
+        )  # fmt: skip
+        return done.stdout.replace("\\\n", " ")
+
+    tls = tmp_path / "tls"
+    on = recipe("TLS=1")
+    assert f'deploy/make-tls.py "{tls}" 127.0.0.1 localhost' in on
+    honcho = next(line for line in on.splitlines() if "honcho start" in line)
+    for setting in (
+        f'GATEWAY_TLS_CERT_FILE="{tls}/gateway.crt"',
+        f'GATEWAY_TLS_KEY_FILE="{tls}/gateway.key"',
+        f'GATEWAY_TLS_CA_FILE="{tls}/ca.pem"',
+        'GATEWAY_PUBLIC_URL="https://127.0.0.1:8080"',
+    ):
+        assert setting in honcho, setting
+    off = recipe()
+    assert "make-tls" not in off and "GATEWAY_TLS" not in off
+    assert 'GATEWAY_PUBLIC_URL="http://127.0.0.1:8080"' in off
