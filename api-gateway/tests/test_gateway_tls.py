@@ -26,6 +26,8 @@ import pytest
 import yaml
 from identity_fixtures import OPENSTACK
 
+from api_gateway.server import server_options
+from api_gateway.settings import GatewaySettings
 from common_rpc.chassis.identity import generate_keypair
 from common_rpc.testing import free_port
 
@@ -253,3 +255,17 @@ def test_make_run_tls_makes_the_ca_and_points_the_gateway_at_it(tmp_path: Path) 
     off = recipe()
     assert "make-tls" not in off and "GATEWAY_TLS" not in off
     assert 'GATEWAY_PUBLIC_URL="http://127.0.0.1:8080"' in off
+
+
+def test_empty_tls_settings_are_plain_http_and_tls_makes_the_default_url_https(
+    tmp_path: Path,
+) -> None:
+    # docker-compose passes its unset ${STACKLING_TLS_*:-} as empty strings.
+    plain = GatewaySettings(data_dir=tmp_path, tls_cert_file="", tls_key_file="", tls_ca_file="")
+    assert (plain.tls_enabled, plain.tls_cert_file, plain.public_url) == (
+        False, None, "http://127.0.0.1:8080",
+    )  # fmt: skip
+    tls = GatewaySettings(data_dir=tmp_path, tls_cert_file="/c.pem", tls_key_file="/k.pem")
+    assert (tls.tls_enabled, tls.public_url) == (True, "https://127.0.0.1:8080")
+    assert server_options(tls)["ssl_certfile"] == "/c.pem"
+    assert "ssl_certfile" not in server_options(plain)
