@@ -40,6 +40,9 @@ class ComputeSettings(ServiceSettings):
     spawn_timeout_s: float = 300.0
     # A server snapshot (createImage, shelve): the host's copy of the disk and its upload.
     snapshot_timeout_s: float = Field(600.0, gt=0)
+    # Nova's shelved_offload_time: seconds a SHELVED server keeps its host before it is
+    # offloaded (0: at once, Nova's default; -1: never, until shelveOffload).
+    shelved_offload_time: int = Field(0, ge=-1)
     # A hot-unplug (volume or NIC) the guest has not finished within
     # ``device_detach_timeout`` seconds is asked again on the host, up to
     # ``device_detach_attempts`` times in all (Nova's libvirt options and defaults); then

@@ -237,3 +237,143 @@ async def test_failed_or_expired_snapshot_deletes_its_image(
     assert (await _actions(api, sid))[0][0] == "createImage"
     assert (await api.delete("p1", f"/v2.1/servers/{sid}")).status_code == 204
     assert (await api.delete("p1", f"/v2.1/servers/{sid}")).status_code == 204
+
+
+async def _usage(api: Any) -> tuple[int, int]:
+    hyper = (await api.get("admin", "/v2.1/os-hypervisors/detail", *ADMIN)).json()
+    [row] = hyper["hypervisors"]
+    return row["vcpus_used"], row["memory_mb_used"]
+
+
+async def _ports(lab: dict[str, Any], sid: str) -> list[str]:
+    path = f"/v2.0/ports?device_id={sid}"
+    return [p["id"] for p in (await lab["network"].get("admin", path, *ADMIN)).json()["ports"]]
+
+
+async def _host(api: Any, sid: str) -> str | None:
+    server = (await api.get("admin", f"/v2.1/servers/{sid}", *ADMIN)).json()["server"]
+    return server["OS-EXT-SRV-ATTR:host"]
+
+
+async def _shelved_image(api: Any, name: str) -> dict[str, Any]:
+    found = (await api.get("p1", f"/image/v2/images?name={name}-shelved")).json()["images"]
+    [image] = found
+    return image
+
+
+async def test_shelve_offloads_at_once_and_unshelve_brings_the_disk_back(
+    lab: dict[str, Any], tmp_path: Path
+) -> None:
+    """Nova's default shelved_offload_time 0: shelve ends SHELVED_OFFLOADED on no host,
+    the domain, its files and the claim gone; unshelve schedules it again and boots the
+    shelved image, which holds what the guest wrote; ports and addresses are kept."""
+    api, agent = lab["api"], lab["agent"]
+    base = await api.image("p1", _qcow2(tmp_path), name="base")
+    empty = await _usage(api)
+    sid = await _boot(lab, base["id"])
+    before = (await api.get("p1", f"/v2.1/servers/{sid}")).json()["server"]
+    ports = await _ports(lab, sid)
+    assert _qemu_io(agent.host.driver.store.disk(sid), "write -P 0xc3 1M 64k").returncode == 0
+    assert (await _act(api, sid, {"unshelve": None})).status_code == 409
+    assert (await _act(api, sid, {"shelve": {"x": 1}})).status_code == 400
+
+    assert (await _act(api, sid, {"shelve": None})).status_code == 202
+    server = await _settled(api, sid, "SHELVED_OFFLOADED")
+    assert await _host(api, sid) is None
+    assert (server["OS-EXT-STS:vm_state"], server["OS-EXT-STS:power_state"]) == (
+        "shelved_offloaded",
+        0,
+    )
+    assert (await agent.host.inventory()).domains == []
+    assert not agent.host.driver.store.server_dir(sid).exists()
+    assert await _usage(api) == empty
+    image = await _shelved_image(api, "snap")
+    assert (image["status"], image["image_type"], image["instance_uuid"]) == (
+        "active",
+        "snapshot",
+        sid,
+    )
+    assert (await _actions(api, sid))[0] == ("shelve", None)
+    assert (await _act(api, sid, {"os-start": None})).status_code == 409
+
+    assert (await _act(api, sid, {"unshelve": None})).status_code == 202
+    server = await _settled(api, sid, "ACTIVE")
+    assert await _host(api, sid) == lab["host"]
+    assert server["addresses"] == before["addresses"]
+    assert server["image"]["id"] == base["id"]
+    assert await _ports(lab, sid) == ports
+    assert await _usage(api) != empty
+    disk = agent.host.driver.store.disk(sid)
+    assert _holds(disk, 0x5A, "0") and _holds(disk, 0xC3, "1M")
+    assert (await api.get("p1", f"/image/v2/images/{image['id']}")).status_code == 404
+    assert (await _actions(api, sid))[0] == ("unshelve", None)
+    assert (await api.delete("p1", f"/v2.1/servers/{sid}")).status_code == 204
+
+
+@pytest.fixture
+async def kept_lab(tmp_path: Path, amqp_url: str) -> AsyncIterator[dict[str, Any]]:
+    async with AsyncExitStack() as stack:
+        yield await _stack(tmp_path, amqp_url, stack, shelved_offload_time=-1)
+
+
+async def test_shelved_server_kept_on_its_host_until_offloaded(
+    kept_lab: dict[str, Any], tmp_path: Path
+) -> None:
+    """shelved_offload_time -1: SHELVED keeps its stopped domain and claim; unshelve
+    starts it in place; shelveOffload (an admin's) or the offload timer (the sweeper)
+    offload it; a deleted shelved server takes its image with it."""
+    import libvirt
+
+    lab = kept_lab
+    api, agent = lab["api"], lab["agent"]
+    base = await api.image("p1", _qcow2(tmp_path), name="base")
+    empty = await _usage(api)
+    sid = await _boot(lab, base["id"], name="kept")
+    held = await _usage(api)
+
+    assert (await _act(api, sid, {"shelve": None})).status_code == 202
+    await _settled(api, sid, "SHELVED")
+    assert agent.host.driver._require(sid).state()[0] == libvirt.VIR_DOMAIN_SHUTOFF
+    assert await _usage(api) == held
+    # The reconcile leaves a shelved guest stopped.
+    agent.host.touched.clear()
+    result = await agent.reconciler.run_once()
+    assert result["removed"] == [] and result["power_changes"] == []
+    image = await _shelved_image(api, "kept")
+    assert (await _act(api, sid, {"unshelve": {}})).status_code == 202
+    await _settled(api, sid, "ACTIVE")
+    assert agent.host.driver._require(sid).state()[0] == libvirt.VIR_DOMAIN_RUNNING
+    assert (await api.get("p1", f"/image/v2/images/{image['id']}")).status_code == 404
+
+    assert (await _act(api, sid, {"shelveOffload": None}, project="admin")).status_code == 409
+    assert (await _act(api, sid, {"shelve": None})).status_code == 202
+    await _settled(api, sid, "SHELVED")
+    assert (await _act(api, sid, {"shelveOffload": None}, project="admin")).status_code == 202
+    await _settled(api, sid, "SHELVED_OFFLOADED")
+    assert (await agent.host.inventory()).domains == []
+    assert await _usage(api) == empty
+    done = [a for a, _ in await _actions(api, sid)]
+    assert done[:4] == ["shelveOffload", "shelve", "unshelve", "shelve"]
+    assert (await _act(api, sid, {"unshelve": None})).status_code == 202
+    await _settled(api, sid, "ACTIVE")
+    assert await _usage(api) == held
+
+    # The offload timer: a SHELVED row's deadline with no task, met by the sweeper.
+    assert (await _act(api, sid, {"shelve": None})).status_code == 202
+    await _settled(api, sid, "SHELVED")
+    deps = api.app.state.deps
+    past = datetime.now(UTC) - timedelta(seconds=1)
+    async with deps.runtime.sessions.begin() as session:
+        await session.execute(update(Server).where(Server.id == sid).values(task_deadline=past))
+    assert await deps.runtime.sweeper.sweep_once() >= 1
+    await _settled(api, sid, "SHELVED_OFFLOADED")
+    assert await _usage(api) == empty
+    image = await _shelved_image(api, "kept")
+    assert (await api.delete("p1", f"/v2.1/servers/{sid}")).status_code == 204
+
+    async def image_gone() -> bool:
+        resp = await api.get("p1", f"/image/v2/images/{image['id']}")
+        return resp.status_code == 404
+
+    await wait_for(image_gone, timeout=30)
+    assert not deps.images.path(image["id"]).exists()

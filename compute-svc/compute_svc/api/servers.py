@@ -24,6 +24,7 @@ from ..domain import (
     rebuild,
     security_groups,
     servers,
+    shelving,
     snapshots,
     volumes,
 )
@@ -169,6 +170,9 @@ async def server_action(request: Request, server_id: str, body: Any = Body(None)
         if version_of(request) >= (2, 45):  # the body instead of the header, as Nova
             return JSONResponse({"image_id": image_id}, status_code=202)
         return Response(status_code=202, headers=location)
+    if action in shelving.ACTIONS:
+        await shelving.request(deps, ctx, server_id, action, args)
+        return Response(status_code=202)
     if action == "os-getConsoleOutput":
         output = await power.console_output(deps, ctx, server_id, _console_length(args))
         return {"output": output}

@@ -121,6 +121,9 @@ class Server(TransitionalMixin, Base):
     # admin), and the 2.73 reason given (``domain.locking``).
     locked_by: Mapped[str | None] = mapped_column(String(16), default=None)
     locked_reason: Mapped[str | None] = mapped_column(String(255), default=None)
+    # A shelved server's image (Nova's system_metadata shelved_image_id): unshelve
+    # boots from it, then deletes it (``domain.shelving``).
+    shelved_image_id: Mapped[str | None] = mapped_column(String(36), default=None)
 
 
 class VolumeAttachment(Base):

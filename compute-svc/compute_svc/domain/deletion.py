@@ -16,7 +16,7 @@ from common_rpc.context import RequestContext, use_context
 
 from ..db.models import Server, ServerPort, VolumeAttachment
 from ..wiring import Deps
-from . import actions, locking, moves, quotas, scheduler, server_groups, servers
+from . import actions, images, locking, moves, quotas, scheduler, server_groups, servers
 from .boot import release, release_strays
 from .common import transaction
 from .tasks import load, server_context
@@ -104,4 +104,8 @@ async def delete(deps: Deps, server_id: str) -> bool:
         await actions.forget(session, server_id)
         await server_groups.leave(session, server_id)
         await moves.forget(session, server_id)
+        if row.shelved_image_id:  # a shelved server's image goes with it, as in Nova
+            await images.discard(session, row.shelved_image_id)
+    if row.shelved_image_id:
+        deps.images.delete(row.shelved_image_id)
     return True

@@ -47,8 +47,11 @@ async def _active_image(session: AsyncSession, image_id: str, project_id: str) -
 
 
 async def image_spec(session: AsyncSession, store: ImageStore, server: Server) -> ImageRef:
-    """How the agent boots: a disk image, or a kernel (and ramdisk) named by properties."""
-    image = await _active_image(session, server.image_id, server.project_id)
+    """How the agent boots: a disk image, or a kernel (and ramdisk) named by properties.
+    A shelved server boots from its shelved image (``domain.shelving``), not its own."""
+    image = await _active_image(
+        session, server.shelved_image_id or server.image_id, server.project_id
+    )
     props = image.properties or {}
     path = str(store.path(image.id))
     kernel_id = props.get("kernel_id") or (image.id if image.disk_format == "aki" else None)
@@ -158,7 +161,11 @@ async def server_state(session: AsyncSession, store: ImageStore, server: Server)
 
 
 # The states in which a server's guest belongs on its host.
-ON_HOST = ("BUILD", "ACTIVE", "SHUTOFF", "REBOOT", "HARD_REBOOT", "PAUSED", "SUSPENDED")
+# A SHELVED one too (stopped, until offloaded); a SHELVED_OFFLOADED one is on no host.
+ON_HOST = (
+    *("BUILD", "ACTIVE", "SHUTOFF", "REBOOT", "HARD_REBOOT", "PAUSED", "SUSPENDED"),
+    "SHELVED",
+)
 # A server moving between hosts (``domain.moves``): its guest belongs on ``host`` (the
 # destination, once placed) and, for a migration, on its source too, kept for a revert.
 MOVING = ("REBUILD", "RESIZE", "VERIFY_RESIZE", "REVERT_RESIZE")
@@ -173,7 +180,7 @@ def wanted_power(server: Server) -> Literal["running", "shutdown"] | None:
     if server.status == "PAUSED":
         return None  # paused by the tenant: neither started nor stopped by a reconcile
     # A suspended guest is a shut-off domain with a managed save image.
-    return "shutdown" if server.status in ("SHUTOFF", "SUSPENDED") else "running"
+    return "shutdown" if server.status in ("SHUTOFF", "SUSPENDED", "SHELVED") else "running"
 
 
 async def host_state(deps: Deps, host: str) -> HostState:

@@ -375,7 +375,7 @@ async def _resize_here(deps: Deps, server_id: str, host: str, running: bool) -> 
     return power_code(reply.power_state, 1 if running else 4)
 
 
-async def _move_ports(deps: Deps, server_id: str, host: str) -> None:
+async def move_ports(deps: Deps, server_id: str, host: str) -> None:
     """Bind each of the server's ports to ``host``: same port, same fixed IPs."""
     server = await load(deps, server_id)
     if server is None:
@@ -390,9 +390,10 @@ async def _move_ports(deps: Deps, server_id: str, host: str) -> None:
             row.nics = nics
 
 
-async def _move_volumes(deps: Deps, server_id: str, old: str, new: str) -> None:
+async def move_volumes(deps: Deps, server_id: str, old: str | None, new: str) -> None:
     """Export each attached volume to ``new``'s initiator (the old host's export is let
-    go first, best effort: that host may be dead)."""
+    go first, best effort: that host may be dead; ``old`` None: whichever host it was,
+    for an unshelve)."""
     async with transaction(deps.runtime.sessions, write=False) as session:
         rows = list(
             await session.scalars(
@@ -407,7 +408,7 @@ async def _move_volumes(deps: Deps, server_id: str, old: str, new: str) -> None:
     conn = await host_connector(deps, new)
     for volume_id, connection in found:
         kept = connection.get(CONNECTOR_KEY)
-        if isinstance(kept, dict) and kept.get("host") == old:
+        if isinstance(kept, dict) and (old is None or kept.get("host") == old):
             try:
                 await deps.volume.terminate_connection(volume_id, Connector.model_validate(kept))
             except RpcError as exc:
@@ -456,8 +457,8 @@ async def evacuate(deps: Deps, server_id: str, migration_id: str) -> None:
             migration = await session.get(Migration, migration_id)
             assert migration is not None
             source, old = migration.source_host, migration.old_status
-        await _move_ports(deps, server_id, dest)
-        await _move_volumes(deps, server_id, source, dest)
+        await move_ports(deps, server_id, dest)
+        await move_volumes(deps, server_id, source, dest)
         power = await _spawn_on(deps, server_id, dest, stopped=old == "SHUTOFF")
     except (MoveFailed, BootFailed, RpcError, AssertionError) as exc:
         message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
@@ -514,8 +515,8 @@ async def migrate(deps: Deps, server_id: str, migration_id: str) -> None:
             if old == "ACTIVE":
                 await deps.agent(source).power(server_id, "stop")
                 stopped_source = True
-            await _move_ports(deps, server_id, dest)
-            await _move_volumes(deps, server_id, source, dest)
+            await move_ports(deps, server_id, dest)
+            await move_volumes(deps, server_id, source, dest)
             power = await _spawn_on(deps, server_id, dest, stopped=old == "SHUTOFF")
     except (MoveFailed, BootFailed, RpcError, AssertionError) as exc:
         message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
@@ -572,9 +573,9 @@ async def _undo_migrate(
         await _destroy(deps, dest, server_id)
     if source is not None:
         try:
-            await _move_ports(deps, server_id, source)
+            await move_ports(deps, server_id, source)
             if dest is not None:
-                await _move_volumes(deps, server_id, dest, source)
+                await move_volumes(deps, server_id, dest, source)
             if stopped_source:
                 await deps.agent(source).power(server_id, "start")
         except (MoveFailed, BootFailed, RpcError) as exc:
@@ -698,9 +699,9 @@ async def revert(deps: Deps, server_id: str, migration_id: str) -> None:
             power = power_code(reply.power_state, 4)
         else:
             await _destroy(deps, dest, server_id)
-            await _move_ports(deps, server_id, source)
+            await move_ports(deps, server_id, source)
             if dest is not None:
-                await _move_volumes(deps, server_id, dest, source)
+                await move_volumes(deps, server_id, dest, source)
             if old == "ACTIVE":
                 reply = await deps.agent(source).power(server_id, "start")
                 power = power_code(reply.power_state, 1)

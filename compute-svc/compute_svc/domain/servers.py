@@ -45,6 +45,8 @@ SETTLED = (
     "VERIFY_RESIZE",
     "PAUSED",
     "SUSPENDED",
+    "SHELVED",
+    "SHELVED_OFFLOADED",
 )
 # What the API shows for a vm_state while the row's status is DELETING.
 STATUS_OF_VM_STATE = {
@@ -55,6 +57,8 @@ STATUS_OF_VM_STATE = {
     "resized": "VERIFY_RESIZE",
     "paused": "PAUSED",
     "suspended": "SUSPENDED",
+    "shelved": "SHELVED",
+    "shelved_offloaded": "SHELVED_OFFLOADED",
 }
 USER_DATA_LIMIT = 65535
 METADATA_LIMIT = 128

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..db.models import InstanceActionEvent, Server
 from ..wiring import Deps
-from . import actions, detaching, interfaces, moves, power, servers, snapshots, volumes
+from . import actions, detaching, interfaces, moves, power, servers, shelving, snapshots, volumes
 from .deletion import start_delete
 from .tasks import fault
 
@@ -65,15 +65,24 @@ def register_sweeps(deps: Deps) -> None:
     sweeper.register(Server, "HARD_REBOOT", on_expire=reboot_expired, to="ACTIVE")
 
     async def task_expired(session: AsyncSession, row: Server) -> None:
-        # A task with no status of its own: a power action's, or a snapshot's.
+        # A task with no status of its own: a power action's, a snapshot's, a shelve's.
         if row.task_state in snapshots.TASKS:
             await snapshots.expired(deps, session, row)
+        elif row.task_state in shelving.TASKS:
+            await shelving.expired(deps, session, row)
         else:
             await power.expired(session, row)
 
     # stop, start, pause, suspend, createImage... under way: no status of their own
-    for source in sorted({*power.SOURCES, *snapshots.FROM}):
+    for source in sorted({*power.SOURCES, *snapshots.FROM, *shelving.FROM}):
         sweeper.register(Server, source, on_expire=task_expired)
+
+    async def shelved_expired(session: AsyncSession, row: Server) -> None:
+        await shelving.expired(deps, session, row)
+
+    # A SHELVED row's deadline with no task is its offload timer.
+    for shelved in (shelving.SHELVED, shelving.OFFLOADED):
+        sweeper.register(Server, shelved, on_expire=shelved_expired)
     for moving in moves.MOVING:
         sweeper.register(Server, moving, on_expire=moves.expired, to="ERROR")
     sweeper.register(InstanceActionEvent, detaching.UNPLUGGING, on_expire=detach_expired)
