@@ -211,6 +211,11 @@ async def _usage(api: Any) -> tuple[int, int]:
     return row["vcpus_used"], row["memory_mb_used"]
 
 
+async def _quota_used(api: Any) -> tuple[int, int]:
+    absolute = (await api.get("p1", "/v2.1/limits")).json()["limits"]["absolute"]
+    return absolute["totalCoresUsed"], absolute["totalRAMUsed"]
+
+
 async def test_resize_on_one_host_confirm_and_revert(lab: dict[str, Any]) -> None:
     api, agent = lab["api"], lab["agent"]
     sid, _ = await _boot(lab)
@@ -224,6 +229,16 @@ async def test_resize_on_one_host_confirm_and_revert(lab: dict[str, Any]) -> Non
     assert resp.status_code == 400 and "resize disk down" in resp.text, resp.text
     assert (await _act(api, sid, {"confirmResize": None})).status_code == 409
 
+    assert await _quota_used(api) == (1, 128)
+    # Over the project's cores quota: 403 as Nova's upsize check, nothing moves.
+    body = {"quota_set": {"cores": 1}}
+    assert (await api.put("admin", "/v2.1/os-quota-sets/p1", body, *ADMIN)).status_code == 200
+    resp = await _act(api, sid, {"resize": {"flavorRef": big["id"]}})
+    assert resp.status_code == 403 and "Quota exceeded for cores" in resp.text, resp.text
+    body = {"quota_set": {"cores": 20}}
+    assert (await api.put("admin", "/v2.1/os-quota-sets/p1", body, *ADMIN)).status_code == 200
+    await _settled(api, sid, "ACTIVE")
+
     # Resize, then revert: the old size and disk are back, the new claim given back.
     disk = agent.host.driver.store.disk(sid)
     disk.with_name("marker").write_text("before")
@@ -234,6 +249,7 @@ async def test_resize_on_one_host_confirm_and_revert(lab: dict[str, Any]) -> Non
     assert (info[1] // 1024, info[3]) == (256, 2)
     # Both sizes are held on the host while both disks exist, each once.
     assert await _usage(api) == (base[0] + 2, base[1] + 256)
+    assert await _quota_used(api) == (2, 256)  # the project's quota: the new size's
     assert (await _act(api, sid, {"revertResize": None})).status_code == 202
     server = await _settled(api, sid, "ACTIVE")
     assert server["flavor"]["id"] != big["id"]
@@ -241,6 +257,7 @@ async def test_resize_on_one_host_confirm_and_revert(lab: dict[str, Any]) -> Non
     assert (info[0], info[1] // 1024, info[3]) == (1, 128, 1)
     assert disk.with_name("marker").read_text() == "before"
     assert await _usage(api) == base
+    assert await _quota_used(api) == (1, 128)
     assert not agent.host.driver.store.resize_copy(sid).exists()
 
     # Resize, then confirm: the claim is the new size's alone.
@@ -250,6 +267,7 @@ async def test_resize_on_one_host_confirm_and_revert(lab: dict[str, Any]) -> Non
     server = await _settled(api, sid, "ACTIVE")
     assert server["flavor"]["id"] == big["id"]
     assert await _usage(api) == (base[0] + 1, base[1] + 128)
+    assert await _quota_used(api) == (2, 256)
     assert not agent.host.driver.store.resize_copy(sid).exists()
     info = agent.host.driver._require(sid).info()
     assert (info[0], info[1] // 1024, info[3]) == (1, 256, 2)

@@ -47,7 +47,7 @@ from common_rpc.errors import NotFound, RpcError
 
 from ..db.models import Flavor, Migration, Server, VolumeAttachment, utcnow
 from ..wiring import Deps
-from . import actions, flavors, placement, scheduler, servers
+from . import actions, flavors, placement, quotas, scheduler, servers
 from .boot import BootFailed, bind_port
 from .common import new_id, transaction
 from .desired import server_state
@@ -265,6 +265,15 @@ async def _begin(
                 "disk_gb": server.disk_gb,
             }
             migration.new_flavor = _flavor(new_flavor)
+            # Counted at the new size from the request on (403 over quota, as Nova's
+            # upsize check); a revert or a failure gives it back.
+            await quotas.resize_server(
+                session,
+                server.project_id,
+                migration.old_flavor,
+                migration.new_flavor,
+                quotas.defaults(deps.settings),
+            )
         session.add(migration)
         await session.refresh(server)
         await servers.emit(session, server, "update", "end")  # its status and task moved
@@ -353,6 +362,15 @@ async def _place(deps: Deps, server_id: str, migration_id: str) -> str:
             values |= _flavor_values(migration.new_flavor)
         await servers.move(session, server.id, expected=MOVING, **values)
         return cap.host
+
+
+async def _unresize_quota(session: AsyncSession, server_id: str, migration: Migration) -> None:
+    """A resize undone: its project's cores and RAM counted at the old size again."""
+    server = await session.get(Server, server_id)
+    if server is not None and migration.old_flavor and migration.new_flavor:
+        await quotas.resize_server(
+            session, server.project_id, migration.new_flavor, migration.old_flavor, None
+        )
 
 
 def _flavor_values(flavor: dict[str, Any]) -> dict[str, Any]:
@@ -586,7 +604,7 @@ async def _undo_migrate(
         if row is not None:
             row.status = "error"
             row.updated_at = utcnow()
-        await servers.move(
+        undone = await servers.move(
             session,
             server_id,
             expected=("RESIZE",),
@@ -597,6 +615,8 @@ async def _undo_migrate(
             task_deadline=None,
             **(_flavor_values(old_flavor) if old_flavor else {}),
         )
+        if undone and row is not None:
+            await _unresize_quota(session, server_id, row)
         what = "Resize" if action == RESIZE else "Migration"
         await actions.finish(session, server_id, action, fault=f"{what} failed: {message}")
 
@@ -736,6 +756,7 @@ async def revert(deps: Deps, server_id: str, migration_id: str) -> None:
         await scheduler.release(session, migration_id)
         row = await session.get(Migration, migration_id)
         if row is not None:
+            await _unresize_quota(session, server_id, row)
             row.status = "error" if message else "reverted"
             row.updated_at = utcnow()
         server = await session.get(Server, server_id)
@@ -757,6 +778,10 @@ async def expired(session: AsyncSession, row: Server) -> None:
         migration.updated_at = utcnow()
         if migration.old_flavor:  # its claim is the old size's: so is the server
             resized = True
+            if migration.new_flavor:
+                await quotas.resize_server(
+                    session, row.project_id, migration.new_flavor, migration.old_flavor, None
+                )
             for key, value in _flavor_values(migration.old_flavor).items():
                 setattr(row, key, value)
     row.vm_state = "error"

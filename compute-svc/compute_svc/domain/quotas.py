@@ -91,6 +91,35 @@ async def release_server(session: AsyncSession, server: Server) -> None:
     await QUOTAS.release(session, server.project_id, of_server(server))
 
 
+async def resize_server(
+    session: AsyncSession,
+    project: str,
+    old: Mapping[str, Any],
+    new: Mapping[str, Any],
+    limits: Mapping[str, int] | None,
+) -> None:
+    """A server's cores and RAM counted at the ``new`` flavor instead of the ``old`` one
+    (migration flavor dicts: ``vcpus``, ``ram_mb``). Growth is checked against
+    ``limits`` (403 over them, as Nova's resize) or, with None, counted unchecked: a
+    resize undone gives its growth back and retakes what its shrink released."""
+    sizes = {"cores": ("vcpus",), "ram": ("ram_mb",)}
+    up: dict[str, int] = {}
+    down: dict[str, int] = {}
+    for resource, (key,) in sizes.items():
+        delta = int(new[key]) - int(old[key])
+        if delta > 0:
+            up[resource] = delta
+        elif delta < 0:
+            down[resource] = -delta
+    if up:
+        if limits is None:
+            await QUOTAS.record(session, project, up)
+        else:
+            await QUOTAS.reserve(session, project, up, limits)
+    if down:
+        await QUOTAS.release(session, project, down)
+
+
 async def reserve_key_pair(session: AsyncSession, project: str, limits: Mapping[str, int]) -> None:
     if project:
         await QUOTAS.reserve(session, project, {"key_pairs": 1}, limits)
