@@ -12,17 +12,14 @@ table allowed it), ``/v1/events`` (Server-Sent Events of the caller's project) a
 
 from __future__ import annotations
 
-import asyncio
-import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
 from fastapi import FastAPI
 
-from common_rpc.chassis.app import check_startup, make_app
+from common_rpc.chassis.app import make_app, run_app
 from common_rpc.chassis.faults import keystone_fault
-from common_rpc.chassis.logging import configure_logging
 from common_rpc.chassis.ping import ping_router
 from common_rpc.chassis.runtime import ServiceRuntime
 from common_rpc.chassis.startup import check_writable_dir, env_names
@@ -84,27 +81,7 @@ def main() -> None:
         f"fix {env_names(settings, 'clouds_yaml_path')}",
     )
     check_tls(settings)
-    serve(app, settings)
-
-
-def serve(app: FastAPI, settings: GatewaySettings) -> None:
-    """``common_rpc.chassis.app.run_app`` with the gateway's own uvicorn options (TLS, the
-    header deadline): the same checks, logging and shutdown bound as every service."""
-    import uvicorn
-
-    configure_logging(
-        settings.service_name, settings.log_level, settings.log_json, host=settings.host
-    )
-    asyncio.run(check_startup(app))
-    gc.freeze()  # as run_app: what lives as long as the process is out of the collector's walk
-    uvicorn.run(
-        app,
-        host=settings.bind_host,
-        port=settings.port,
-        log_config=None,
-        timeout_graceful_shutdown=10,
-        **server_options(settings),
-    )
+    run_app(app, settings, **server_options(settings))
 
 
 class Lifecycle(Protocol):

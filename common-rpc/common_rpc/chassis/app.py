@@ -23,6 +23,7 @@ import gc
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -206,8 +207,11 @@ async def check_startup(app: FastAPI) -> None:
         await check_database(settings)
 
 
-def run_app(app: FastAPI, settings: ServiceSettings) -> None:
-    """Check, then serve ``app`` with uvicorn, logging through ``configure_logging`` (blocks)."""
+def run_app(app: FastAPI, settings: ServiceSettings, **uvicorn_options: Any) -> None:
+    """Check, then serve ``app`` with uvicorn, logging through ``configure_logging`` (blocks).
+
+    ``uvicorn_options`` add to the server's (the gateway's TLS files and client deadlines).
+    """
     import uvicorn
 
     configure_logging(
@@ -226,4 +230,5 @@ def run_app(app: FastAPI, settings: ServiceSettings) -> None:
         port=settings.port,
         log_config=None,
         timeout_graceful_shutdown=10,
+        **uvicorn_options,
     )
