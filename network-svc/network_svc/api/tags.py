@@ -44,7 +44,9 @@ def _routes(collection: str) -> None:
             await tags.has(call.session, call.ctx, collection, resource_id, tag)
         return Response(status_code=204)
 
-    @router.put(f"{base}/{{tag}}", status_code=201, name=f"{collection}_tag_add")
+    @router.put(
+        f"{base}/{{tag}}", status_code=201, name=f"{collection}_tag_add", response_class=Response
+    )
     async def add_tag(request: Request, resource_id: str, tag: str) -> Response:
         async with transaction(request) as call:
             await tags.add(call.session, call.ctx, collection, resource_id, tag)

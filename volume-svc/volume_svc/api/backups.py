@@ -65,7 +65,7 @@ async def update_backup(
         return {"backup": backups.summary(backup, call.base)}
 
 
-@router.delete("/{backup_id}", status_code=202)
+@router.delete("/{backup_id}", status_code=202, response_class=Response)
 async def delete_backup(request: Request, project_id: str, backup_id: str) -> Response:
     async with transaction(request, project_id) as call:
         await backups.begin_delete(call.session, call.ctx, call.settings, backup_id)
@@ -90,7 +90,7 @@ async def restore_backup(
     return {"restore": out}
 
 
-@router.post("/{backup_id}/action", status_code=202)
+@router.post("/{backup_id}/action", status_code=202, response_class=Response)
 async def backup_action(
     request: Request, project_id: str, backup_id: str, body: Any = Body(None)
 ) -> Response:

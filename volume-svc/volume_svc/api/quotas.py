@@ -47,7 +47,7 @@ async def update(
         return {"quota_set": await quotas.limits(call.session, call.settings, target)}
 
 
-@router.delete("/{target}")
+@router.delete("/{target}", response_class=Response)
 async def reset(request: Request, project_id: str, target: str) -> Response:
     """Back to the defaults (admin)."""
     async with transaction(request, project_id) as call:

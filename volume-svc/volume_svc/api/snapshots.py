@@ -66,7 +66,7 @@ async def update_snapshot(
         return {"snapshot": snapshots.view(snap)}
 
 
-@router.delete("/{snapshot_id}", status_code=202)
+@router.delete("/{snapshot_id}", status_code=202, response_class=Response)
 async def delete_snapshot(request: Request, project_id: str, snapshot_id: str) -> Response:
     async with transaction(request, project_id) as call:
         await snapshots.begin_delete(call.session, call.ctx, call.settings, snapshot_id)
@@ -74,7 +74,7 @@ async def delete_snapshot(request: Request, project_id: str, snapshot_id: str) -
     return Response(status_code=202)
 
 
-@router.post("/{snapshot_id}/action", status_code=202)
+@router.post("/{snapshot_id}/action", status_code=202, response_class=Response)
 async def snapshot_action(
     request: Request, project_id: str, snapshot_id: str, body: Any = Body(None)
 ) -> Response:
@@ -133,7 +133,7 @@ async def set_metadata_item(
         return {"meta": meta}
 
 
-@router.delete("/{snapshot_id}/metadata/{key}")
+@router.delete("/{snapshot_id}/metadata/{key}", response_class=Response)
 async def delete_metadata_item(
     request: Request, project_id: str, snapshot_id: str, key: str
 ) -> Response:

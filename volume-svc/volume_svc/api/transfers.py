@@ -56,7 +56,7 @@ def _router(collection: str) -> APIRouter:
             t = await transfers.get(call.session, call.ctx, transfer_id)
             return {"transfer": transfers.view(t, call.base, collection, history=history)}
 
-    @router.delete("/{transfer_id}", status_code=202)
+    @router.delete("/{transfer_id}", status_code=202, response_class=Response)
     async def delete_transfer(request: Request, project_id: str, transfer_id: str) -> Response:
         async with transaction(request, project_id) as call:
             await transfers.delete(call.session, call.ctx, transfer_id)

@@ -44,7 +44,7 @@ async def show_type(request: Request, project_id: str, type_id: str) -> dict[str
         return {"volume_type": types.view(vt, call.ctx)}
 
 
-@router.delete("/{type_id}", status_code=202)
+@router.delete("/{type_id}", status_code=202, response_class=Response)
 async def delete_type(request: Request, project_id: str, type_id: str) -> Response:
     async with transaction(request, project_id) as call:
         await types.remove(call.session, call.ctx, call.settings, type_id)
@@ -106,7 +106,7 @@ async def update_extra_spec(
     return spec
 
 
-@router.delete("/{type_id}/extra_specs/{key}", status_code=202)
+@router.delete("/{type_id}/extra_specs/{key}", status_code=202, response_class=Response)
 async def delete_extra_spec(request: Request, project_id: str, type_id: str, key: str) -> Response:
     async with transaction(request, project_id) as call:
         await types.delete_extra_spec(call.session, call.ctx, type_id, key)

@@ -93,7 +93,7 @@ async def update_volume(
         return {"volume": volumes.view(vol, call.ctx, call.base, detail=False)}
 
 
-@router.delete("/{volume_id}", status_code=202)
+@router.delete("/{volume_id}", status_code=202, response_class=Response)
 async def delete_volume(request: Request, project_id: str, volume_id: str) -> Response:
     async with transaction(request, project_id) as call:
         await volumes.begin_delete(call.session, call.ctx, call.settings, volume_id)
@@ -114,7 +114,7 @@ ACTIONS = (
 _OBJECT_ARGS = ("os-extend", "os-reset_status")
 
 
-@router.post("/{volume_id}/action", status_code=202)
+@router.post("/{volume_id}/action", status_code=202, response_class=Response)
 async def volume_action(
     request: Request, project_id: str, volume_id: str, body: Any = Body(None)
 ) -> Response:
@@ -200,7 +200,7 @@ async def set_metadata_item(
         return {"meta": meta}
 
 
-@router.delete("/{volume_id}/metadata/{key}")
+@router.delete("/{volume_id}/metadata/{key}", response_class=Response)
 async def delete_metadata_item(
     request: Request, project_id: str, volume_id: str, key: str
 ) -> Response:
