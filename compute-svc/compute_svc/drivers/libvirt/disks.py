@@ -12,6 +12,7 @@ A base no server uses any more is pruned once it is older than a minimum age.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -174,7 +175,14 @@ class InstanceStore:
 
     def remove(self, server_id: str) -> None:
         shutil.rmtree(self.server_dir(server_id), ignore_errors=True)
-        shutil.rmtree(self.resize_copy(server_id), ignore_errors=True)
+        self.drop_resize_copy(server_id)
+
+    def drop_resize_copy(self, server_id: str) -> None:
+        """The copy a resize kept, and ``_resize`` itself once no other copy is there."""
+        kept = self.resize_copy(server_id)
+        shutil.rmtree(kept, ignore_errors=True)
+        with contextlib.suppress(OSError):  # not empty: another server's resize
+            kept.parent.rmdir()
 
     def owners(self) -> set[str]:
         """Names of the per-server directories (the server ids)."""

@@ -330,7 +330,7 @@ class LibvirtDriver:
                 kept.replace(current)
                 (current / "domain.xml").unlink(missing_ok=True)
                 shutil.rmtree(trash, ignore_errors=True)
-            shutil.rmtree(kept, ignore_errors=True)
+            self.store.drop_resize_copy(server_id)
             if running and not dom.isActive():
                 dom.create()
         except (libvirt.libvirtError, OSError) as exc:
