@@ -19,7 +19,7 @@ TLS_DIR := $(DATA_DIR)/tls
 GATEWAY_URL := $(if $(filter 1 yes true,$(TLS)),https,http)://127.0.0.1:$(GATEWAY_PORT)
 GATEWAY_TLS := $(if $(filter 1 yes true,$(TLS)),GATEWAY_TLS_CERT_FILE="$(TLS_DIR)/gateway.crt" GATEWAY_TLS_KEY_FILE="$(TLS_DIR)/gateway.key" GATEWAY_TLS_CA_FILE="$(TLS_DIR)/ca.pem")
 
-.PHONY: help setup run test conformance lint format image images test-compose bench-rpc bench-gateway bench-network bench-compute bench-volume bench-e2e bench-console hosts hosts-down clean distclean
+.PHONY: help setup run test conformance lint format image images test-compose bench-rpc bench-gateway bench-network bench-compute bench-volume bench-e2e bench-console fuzz hosts hosts-down clean distclean
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -76,6 +76,9 @@ bench-volume: setup ## volume create/delete times and writes through iSCSI vs a 
 
 bench-e2e: setup image ## one tenant's whole scenario on the whole cloud (real guests), step by step
 	$(PY) -m bench.e2e_bench
+
+fuzz: setup ## schemathesis on every API through the gateway: 5xx, schema breaks, leftovers (FUZZ_EXAMPLES, FUZZ_SEED, FUZZ_ARGS)
+	$(PY) tests/fuzz/fuzz_api.py $(FUZZ_ARGS)
 
 hosts: setup ## N simulated hosts (netns on a fabric, own agents; HOSTS_ARGS="--compute"): docs/multi-host.md
 	@STACKLING_DATA_DIR="$(DATA_DIR)" $(VENV)/bin/stackling hosts up $(or $(N),3) $(HOSTS_ARGS)

@@ -29,7 +29,8 @@ PG_PORT="${STACKLING_PG_PORT:-5432}"
 PACKAGE_DIRS=(common-rpc compute-svc network-svc volume-svc api-gateway)
 # Tools for tests, lint and the all-in-one runner (versions come from constraints.txt).
 # playwright drives Debian's chromium in the console's browser tests (it never downloads one).
-DEV_TOOLS=(pytest pytest-asyncio pytest-timeout ruff import-linter openstacksdk python-openstackclient honcho httpx PyYAML playwright)
+# schemathesis fuzzes the published APIs through the gateway (make fuzz, tests/fuzz).
+DEV_TOOLS=(pytest pytest-asyncio pytest-timeout ruff import-linter openstacksdk python-openstackclient honcho httpx PyYAML playwright schemathesis)
 
 # Host packages, each with what proves it is there: a command, or a path (glob allowed).
 # Checked instead of apt-get's exit code: a half-configured unrelated package can make
