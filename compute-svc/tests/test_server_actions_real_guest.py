@@ -11,7 +11,8 @@ confirm (the domain's definition, and the guest's own count of CPUs and memory a
 booted again); rebuild from another image (the domain's disk now on that image's base);
 createImage (the guest paused for the copy and running after; the image a standalone
 qcow2 holding what the guest wrote). A second server boots from the snapshot and reads
-back the guest's bytes. After the deletes nothing is left.
+back the guest's bytes, and again after a shelve (offloaded: no domain) and unshelve.
+After the deletes nothing is left.
 """
 
 from __future__ import annotations
@@ -262,6 +263,18 @@ async def test_actions_on_one_real_guest(host: Host, guest_dir: Path) -> None:
     console = await _console(host, copy, "stackling-test: mark")
     assert "SYSLINUX" in console and f"mark {MARK_MD5}" in console, console
     mark("snapshot booted")
+
+    # Shelved (offloaded at once: no domain left) and unshelved: the guest's disk comes
+    # back through the shelved image.
+    await _act(api, copy, {"shelve": None})
+    await _settled(api, copy, "SHELVED_OFFLOADED", timeout=120)
+    assert (await host.agent.host.inventory()).domains == []
+    await _act(api, copy, {"unshelve": None})
+    await _settled(api, copy, "ACTIVE", timeout=120)
+    assert host.state(copy) == (libvirt.VIR_DOMAIN_RUNNING, False)
+    console = await _console(host, copy, "stackling-test: mark")
+    assert f"mark {MARK_MD5}" in console, console
+    mark("shelved and unshelved")
     assert (await api.delete("p1", f"/v2.1/servers/{copy}")).status_code == 204
 
     async def gone() -> bool:

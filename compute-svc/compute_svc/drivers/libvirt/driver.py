@@ -663,11 +663,18 @@ class LibvirtDriver:
     # -- host view
 
     def list_domains(self) -> list[DomainInfo]:
+        """Our domains and their power states; one undefined while being listed (a
+        delete or an offload running meanwhile) is left out, not an error."""
         out = []
         for dom in self.conn().listAllDomains(0):
             name = dom.name()
-            if name.startswith(self.prefix):
+            if not name.startswith(self.prefix):
+                continue
+            try:
                 out.append(self._info(name[len(self.prefix) :], dom))
+            except libvirt.libvirtError as exc:
+                if not _missing(exc):
+                    raise
         return sorted(out, key=lambda d: d.server_id)
 
     def list_disk_owners(self) -> set[str]:
