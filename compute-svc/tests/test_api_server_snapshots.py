@@ -250,6 +250,14 @@ async def _ports(lab: dict[str, Any], sid: str) -> list[str]:
     return [p["id"] for p in (await lab["network"].get("admin", path, *ADMIN)).json()["ports"]]
 
 
+async def _audit_clean(api: Any) -> None:
+    """``stackling audit``'s view: every claim, usage row and domain explained."""
+    from compute_svc.domain.audit import audit
+
+    report = await audit(api.app.state.deps)
+    assert report.findings == [] and "domains" in report.checked, report
+
+
 async def _host(api: Any, sid: str) -> str | None:
     server = (await api.get("admin", f"/v2.1/servers/{sid}", *ADMIN)).json()["server"]
     return server["OS-EXT-SRV-ATTR:host"]
@@ -295,6 +303,7 @@ async def test_shelve_offloads_at_once_and_unshelve_brings_the_disk_back(
     )
     assert (await _actions(api, sid))[0] == ("shelve", None)
     assert (await _act(api, sid, {"os-start": None})).status_code == 409
+    await _audit_clean(api)
 
     assert (await _act(api, sid, {"unshelve": None})).status_code == 202
     server = await _settled(api, sid, "ACTIVE")
@@ -307,6 +316,7 @@ async def test_shelve_offloads_at_once_and_unshelve_brings_the_disk_back(
     assert _holds(disk, 0x5A, "0") and _holds(disk, 0xC3, "1M")
     assert (await api.get("p1", f"/image/v2/images/{image['id']}")).status_code == 404
     assert (await _actions(api, sid))[0] == ("unshelve", None)
+    await _audit_clean(api)
     assert (await api.delete("p1", f"/v2.1/servers/{sid}")).status_code == 204
 
 
@@ -335,6 +345,7 @@ async def test_shelved_server_kept_on_its_host_until_offloaded(
     await _settled(api, sid, "SHELVED")
     assert agent.host.driver._require(sid).state()[0] == libvirt.VIR_DOMAIN_SHUTOFF
     assert await _usage(api) == held
+    await _audit_clean(api)
     # The reconcile leaves a shelved guest stopped.
     agent.host.touched.clear()
     result = await agent.reconciler.run_once()
