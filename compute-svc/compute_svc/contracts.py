@@ -27,7 +27,8 @@ API version history (what each side may rely on):
          rebuild (the same server made again from its image)
     1.9  compute.<host>: snapshot (the root disk as a standalone qcow2 into the image
          store's staging file), shelve_offload (domain and files gone, as destroy, but
-         not a delete: a later spawn of the server counts)
+         not a delete: a later spawn of the server counts); ImageRef.root_format (a
+         kernel boot over the image's own root disk)
 """
 
 from __future__ import annotations
@@ -148,6 +149,10 @@ class ImageRef(Message):
     ramdisk_path: str | None = None
     # The image's os_command_line, for a kernel boot.
     cmdline: str | None = None
+    # A kernel boot whose image has a root disk of its own (a server's snapshot, or its
+    # shelved image): ``path``'s format; the server's disk is an overlay on it, not a
+    # blank one. None: no such disk.
+    root_format: Literal["qcow2", "raw"] | None = None
 
 
 class ConfigDrive(Message):

@@ -388,3 +388,32 @@ async def test_shelved_server_kept_on_its_host_until_offloaded(
 
     await wait_for(image_gone, timeout=30)
     assert not deps.images.path(image["id"]).exists()
+
+
+async def test_kernel_booted_server_keeps_its_disk_through_shelve(lab: dict[str, Any]) -> None:
+    """A server booted from a kernel (and ramdisk) has a blank root disk of its own; its
+    snapshot keeps the kernel's properties and its disk, and the unshelved (or the
+    snapshot's) server boots that kernel over that disk, not a blank one again."""
+    api, agent = lab["api"], lab["agent"]
+    ramdisk = await api.image("p1", b"initramfs", disk_format="ari", container_format="ari")
+    kernel = await api.image(
+        "p1",
+        b"vmlinuz",
+        name="k",
+        disk_format="aki",
+        container_format="aki",
+        ramdisk_id=ramdisk["id"],
+        os_command_line="console=ttyS0",
+    )
+    sid = await _boot(lab, kernel["id"], name="kern")
+    assert _qemu_io(agent.host.driver.store.disk(sid), "write -P 0xc3 1M 64k").returncode == 0
+    assert (await _act(api, sid, {"shelve": None})).status_code == 202
+    await _settled(api, sid, "SHELVED_OFFLOADED")
+    image = await _shelved_image(api, "kern")
+    assert (image["kernel_id"], image["ramdisk_id"]) == (kernel["id"], ramdisk["id"])
+    assert (await _act(api, sid, {"unshelve": None})).status_code == 202
+    await _settled(api, sid, "ACTIVE")
+    xml = agent.host.driver._require(sid).XMLDesc(0)
+    assert f"<kernel>{agent.host.driver.store.base_dir / image['id']}.kernel</kernel>" in xml
+    assert _holds(agent.host.driver.store.disk(sid), 0xC3, "1M")
+    assert (await api.delete("p1", f"/v2.1/servers/{sid}")).status_code == 204

@@ -70,6 +70,10 @@ async def image_spec(session: AsyncSession, store: ImageStore, server: Server) -
             kernel_path=kernel_path,
             ramdisk_path=ramdisk_path,
             cmdline=props.get("os_command_line") or None,
+            # A snapshot of a kernel-booted server: its disk comes back under the kernel.
+            root_format=image.disk_format
+            if image.size and image.disk_format in ("qcow2", "raw")
+            else None,
         )
     if image.disk_format not in ("qcow2", "raw"):
         raise invalid(f"Image {image.id} ({image.disk_format}) cannot be booted.")

@@ -56,6 +56,8 @@ class ImageSpec:
     kernel_path: str | None = None
     ramdisk_path: str | None = None
     cmdline: str | None = None
+    # A kernel boot over the image's own root disk (``path``, in this format).
+    root_format: DiskFormat | None = None
 
     @property
     def direct_kernel(self) -> bool:
@@ -163,6 +165,7 @@ class ServerSpec:
                 kernel_path=image.get("kernel_path"),
                 ramdisk_path=image.get("ramdisk_path"),
                 cmdline=image.get("cmdline"),
+                root_format=image.get("root_format"),
             ),
             nics=tuple(NicSpec.from_wire(n) for n in server.get("nics") or ()),
             config_drive=None

@@ -227,7 +227,13 @@ class LibvirtDriver:
                 initrd=str(initrd) if initrd else None,
                 cmdline=image.cmdline or DEFAULT_CMDLINE,
             )
-            if spec.disk_gb > 0:
+            if image.root_format is not None:  # a snapshot's disk under the kernel
+                base = store.cached(image.image_id, image.path)
+                bases.append(base)
+                disk = store.disk(spec.server_id)
+                store.create_overlay(disk, base, image.root_format, spec.disk_gb)
+                disks.append(dx.FileDisk(str(disk), "qcow2", "vd" + next(letters)))
+            elif spec.disk_gb > 0:
                 store.create_blank(store.disk(spec.server_id), spec.disk_gb)
                 disks.append(
                     dx.FileDisk(str(store.disk(spec.server_id)), "qcow2", "vd" + next(letters))
