@@ -181,7 +181,8 @@ async def test_failed_or_expired_snapshot_deletes_its_image(
     lab: dict[str, Any], tmp_path: Path
 ) -> None:
     """A copy that fails: the image goes, the server stays ACTIVE with the action's
-    fault. A snapshot whose flow died: the sweeper clears the task, keeps the status and
+    fault; a shelve whose copy fails leaves it SHUTOFF with no image. A snapshot whose
+    flow died: the sweeper clears the task, keeps the status and
     deletes the unfinished image; a task in the way answers 409 before that."""
     api, agent = lab["api"], lab["agent"]
     base = await api.image("p1", _qcow2(tmp_path), name="base")
@@ -205,6 +206,19 @@ async def test_failed_or_expired_snapshot_deletes_its_image(
     assert after == before
     store = api.app.state.deps.images
     assert not store.path(image_id).exists() and not store.staging(image_id).exists()
+
+    # A shelve whose copy fails: SHUTOFF (stopped for the copy) on its host, no image.
+    assert (await _act(api, sid, {"shelve": None})).status_code == 202
+
+    async def shelve_failed() -> str | None:
+        action, message = (await _actions(api, sid))[0]
+        return message if action == "shelve" and message else None
+
+    assert "no root disk" in await wait_for(shelve_failed, timeout=30)
+    await _settled(api, sid, "SHUTOFF")
+    assert (await api.get("p1", "/image/v2/images?name=snap-shelved")).json()["images"] == []
+    after = {i["id"] for i in (await api.get("p1", "/image/v2/images")).json()["images"]}
+    assert after == before
 
     # A dead flow's snapshot, half copied.
     deps = api.app.state.deps
@@ -230,11 +244,10 @@ async def test_failed_or_expired_snapshot_deletes_its_image(
     resp = await _act(api, sid, {"createImage": {"name": "again"}})
     assert resp.status_code == 409 and "image_snapshot" in resp.text, resp.text
     assert await deps.runtime.sweeper.sweep_once() >= 1
-    server = await _settled(api, sid, "ACTIVE")
+    server = await _settled(api, sid, "SHUTOFF")
     assert server["OS-EXT-STS:task_state"] is None
     assert (await api.get("p1", f"/image/v2/images/{image.id}")).status_code == 404
     assert not store.staging(image.id).exists()
-    assert (await _actions(api, sid))[0][0] == "createImage"
     assert (await api.delete("p1", f"/v2.1/servers/{sid}")).status_code == 204
     assert (await api.delete("p1", f"/v2.1/servers/{sid}")).status_code == 204
 
