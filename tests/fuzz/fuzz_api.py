@@ -11,17 +11,19 @@ from the service itself with a signed admin identity (the gateway never forwards
 its paths are rewritten to the gateway's (``/network/v2.0/...``, compute's ``/image/...``
 as ``/image/...``), so every request crosses the gateway as a tenant's would.
 
-Per operation schemathesis draws up to ``--examples`` cases (path ids: a new one or one of a few
-real resources the member made first); each answer is checked: a 5xx is a server error,
-a body that does not match the schema the operation publishes for that status is a schema
-violation. Afterwards everything the run made (the cloud's resources listed through the
-admin API, before and after) is deleted through the API, and what is still there is
-counted as left behind. Prints one table (operations, requests, 5xx, schema violations,
-resources made and left per service), each finding with an example, and exits 1 if any
-of 5xx, violations or leftovers is not 0.
+Per operation schemathesis draws up to ``--examples`` cases (path ids: a new one or one of
+a few real resources made first). A create or update whose body is published as a bare
+object (``body: Any``) also gets bodies in its resource's envelope built from a create that
+worked (``body_hint``), or it would only ever see arbitrary JSON. Each answer is checked: a
+5xx is a server error, a body that does not match the schema the operation publishes for
+that status is a schema violation. Afterwards everything the run made (the cloud's
+resources listed through the admin API, before and after) is deleted through the API, and
+what is still there is counted as left behind. Prints one table (operations, requests, 2xx,
+4xx, 5xx, schema violations, resources made and left per service), each finding with an
+example, and exits 1 if any of 5xx, violations or leftovers is not 0.
 
     python tests/fuzz/fuzz_api.py [--examples 50] [--seed N] [--services network,volume]
-                                  [--positive-only] [--show 5]
+                                  [--positive-only] [--as-admin] [--show 5]
 
 Cases come from both of schemathesis's modes: inputs the schema allows and (unless
 ``--positive-only``) inputs it forbids, which must be refused with a 4xx, never a 5xx.
@@ -331,34 +333,105 @@ def clean_up(cloud: Cloud, before: dict) -> dict[tuple[str, str], dict[str, dict
 # --- fuzzing ---------------------------------------------------------------------------------
 
 
-def seed_resources(cloud: Cloud) -> list[str]:
+@dataclass
+class Seeds:
+    """What the run made first: ids for path parameters, and each collection's body shape."""
+
+    ids: list[str] = field(default_factory=list)
+    # gateway collection path -> (envelope, a create body that worked, the resource made)
+    shapes: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = field(default_factory=dict)
+
+    def add(self, path: str, sent: dict[str, Any], reply: httpx.Response) -> None:
+        envelope = next(iter(sent))
+        if reply.status_code in (200, 201, 202):
+            item = reply.json()[envelope]
+            self.ids.append(str(item["id"]))
+            self.shapes[path] = (envelope, sent[envelope], item)
+
+
+def seed_resources(cloud: Cloud) -> Seeds:
     """A few real resources of the member's, so some path ids name something that exists."""
-    ids: list[str] = []
+    seeds = Seeds()
     m = cloud.member
-    net = cloud.call("POST", "/network/v2.0/networks", caller=m, json={"network": {"name": "fz"}})
+    body = {"network": {"name": "fz"}}
+    net = cloud.call("POST", "/network/v2.0/networks", caller=m, json=body)
+    seeds.add("/network/v2.0/networks", body, net)
     if net.status_code == 201:
         net_id = net.json()["network"]["id"]
-        ids.append(net_id)
         body = {"subnet": {"network_id": net_id, "cidr": "10.99.0.0/24", "ip_version": 4}}
         sub = cloud.call("POST", "/network/v2.0/subnets", caller=m, json=body)
-        if sub.status_code == 201:
-            ids.append(sub.json()["subnet"]["id"])
-        port = cloud.call(
-            "POST", "/network/v2.0/ports", caller=m, json={"port": {"network_id": net_id}}
-        )
-        if port.status_code == 201:
-            ids.append(port.json()["port"]["id"])
-    for path, key, body in (
-        ("/network/v2.0/routers", "router", {"router": {"name": "fz"}}),
-        ("/network/v2.0/security-groups", "security_group", {"security_group": {"name": "fz"}}),
-        ("/volume/v3/{member}/volumes", "volume", {"volume": {"size": 1, "name": "fz"}}),
-        ("/compute/v2.1/os-server-groups", "server_group",
+        seeds.add("/network/v2.0/subnets", body, sub)
+        body = {"port": {"network_id": net_id}}
+        port = cloud.call("POST", "/network/v2.0/ports", caller=m, json=body)
+        seeds.add("/network/v2.0/ports", body, port)
+    a = cloud.admin
+    for who, path, body in (
+        (m, "/network/v2.0/routers", {"router": {"name": "fz"}}),
+        (m, "/network/v2.0/security-groups", {"security_group": {"name": "fz"}}),
+        (m, "/volume/v3/{project_id}/volumes", {"volume": {"size": 1, "name": "fz"}}),
+        (m, "/compute/v2.1/os-server-groups",
          {"server_group": {"name": "fz", "policies": ["affinity"]}}),
+        (a, "/volume/v3/{project_id}/types", {"volume_type": {"name": "fz"}}),
+        (a, "/compute/v2.1/flavors", {"flavor": {"name": "fz", "ram": 64, "vcpus": 1, "disk": 1}}),
     ):  # fmt: skip
-        reply = cloud.call("POST", path, caller=m, json=body)
-        if reply.status_code in (200, 201, 202):
-            ids.append(str(reply.json()[key]["id"]))
-    return ids
+        project = "{member}" if who is m else "{admin}"
+        reply = cloud.call("POST", path.replace("{project_id}", project), caller=who, json=body)
+        seeds.add(path, body, reply)
+    if "/network/v2.0/security-groups" in seeds.shapes:
+        group = seeds.shapes["/network/v2.0/security-groups"][2]["id"]
+        body = {"security_group_rule": {"security_group_id": group, "direction": "ingress"}}
+        reply = cloud.call("POST", "/network/v2.0/security-group-rules", caller=m, json=body)
+        seeds.add("/network/v2.0/security-group-rules", body, reply)
+    return seeds
+
+
+def body_hint(seeds: Seeds, method: str, path: str) -> Any | None:
+    """Bodies in a collection's envelope, for a create or update published as a bare object.
+
+    A create body that worked, with up to four attributes of the resource it made added
+    or changed: to that resource's value, one of the same type, another seed's id, or
+    any JSON. A stand-in until the services publish their request bodies as models.
+    """
+    from hypothesis import strategies as st
+
+    collection = path if method == "POST" else path.rsplit("/", 1)[0]
+    if method not in ("POST", "PUT") or collection not in seeds.shapes:
+        return None
+    envelope, base, item = seeds.shapes[collection]
+    json_values = st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner),
+        max_leaves=6,
+    )
+    ids = st.sampled_from(seeds.ids) if seeds.ids else st.uuids().map(str)
+
+    def like(value: Any) -> Any:
+        typed: Any = json_values
+        if isinstance(value, bool):
+            typed = st.booleans()
+        elif isinstance(value, int):
+            typed = st.integers(-(2**40), 2**40)
+        elif isinstance(value, str):
+            typed = st.text(max_size=300) | ids
+        elif isinstance(value, list):
+            typed = st.lists(json_values, max_size=3)
+        elif isinstance(value, dict):
+            typed = st.dictionaries(st.text(max_size=12), json_values, max_size=3)
+        return st.just(value) | typed | json_values
+
+    fields = {key: like(value) for key, value in {**item, **base}.items() if key != "id"}
+    changed = st.lists(st.sampled_from(sorted(fields)), max_size=4, unique=True).flatmap(
+        lambda keys: st.fixed_dictionaries({key: fields[key] for key in keys})
+    )
+    start = st.just(base) if method == "POST" else st.just({})
+    return st.tuples(start, changed).map(lambda pair: {envelope: {**pair[0], **pair[1]}})
+
+
+def _bare_body(operation: Any) -> bool:
+    """A request body published as any object (``body: Any``/``dict``), not a model."""
+    body = (operation.definition.raw or {}).get("requestBody") or {}
+    schema = body.get("content", {}).get("application/json", {}).get("schema")
+    return isinstance(schema, dict) and not ({"$ref", "properties", "anyOf", "oneOf"} & set(schema))
 
 
 def _status_of(item: dict[str, Any]) -> str:
@@ -379,11 +452,12 @@ def fuzz_service(
     service: str,
     document: dict[str, Any],
     cloud: Cloud,
-    seeds: list[str],
+    seeds: Seeds,
     *,
     examples: int,
     seed: int,
     negative: bool,
+    as_admin: bool = False,
 ) -> ServiceResult:
     """Every operation of one service, ``examples`` cases each, through the gateway."""
     import schemathesis
@@ -404,25 +478,35 @@ def fuzz_service(
             continue
         method, path = operation.method.upper(), operation.path
         role = roles.get((method, path), "member")
-        caller = cloud.admin if role == "admin" else cloud.member
+        caller = cloud.admin if role == "admin" or as_admin else cloud.member
         names = _PARAM.findall(path)
         result.operations += 1
 
         def fixed(choices: list[str | None], names: list[str] = names) -> dict[str, Any]:
             return {n: c for n, c in zip(names, choices, strict=True) if c is not None}
 
-        ids = st.lists(st.sampled_from([None, *seeds]), min_size=len(names), max_size=len(names))
+        ids = st.lists(
+            st.sampled_from([None, *seeds.ids]), min_size=len(names), max_size=len(names)
+        )
+        hint = body_hint(seeds, method, path) if _bare_body(operation) else None
 
         def strategy(
             choices: list[str | None],
             op: Any = operation,
             who: Caller = caller,
             names: list[str] = names,
+            hint: Any = hint,
         ) -> Any:
             params = fixed(choices)
             if "project_id" in names:
                 params["project_id"] = who.project_id
-            return st.one_of(*(op.as_strategy(mode, path_parameters=params) for mode in modes))
+            drawn = [op.as_strategy(mode, path_parameters=params) for mode in modes]
+            if hint is not None:
+                positive = GenerationMode.POSITIVE
+                drawn.append(
+                    hint.flatmap(lambda b: op.as_strategy(positive, path_parameters=params, body=b))
+                )
+            return st.one_of(*drawn)
 
         def run_case(case: Any, who: Caller = caller, m: str = method, p: str = path) -> None:
             try:
@@ -563,6 +647,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=int(os.environ.get("FUZZ_SEED", "0")) or None)
     parser.add_argument("--services", default=",".join(SERVICES))
     parser.add_argument(
+        "--as-admin", action="store_true", help="every route with the admin's token"
+    )
+    parser.add_argument(
         "--positive-only", action="store_true", help="no schema-breaking inputs (default: both)"
     )
     parser.add_argument("--show", type=int, default=0, help="findings shown per service (0: all)")
@@ -608,7 +695,8 @@ def _run(
                 t0 = time.monotonic()
                 results[service] = fuzz_service(
                     service, documents[service], cloud, seeds,
-                    examples=args.examples, seed=seed, negative=not args.positive_only,
+                    examples=args.examples, seed=seed,
+                    negative=not args.positive_only, as_admin=args.as_admin,
                 )  # fmt: skip
                 r = results[service]
                 print(
