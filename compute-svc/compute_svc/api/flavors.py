@@ -56,7 +56,7 @@ async def extra_specs(request: Request, flavor_id: str) -> dict[str, Any]:
     return {"extra_specs": {}}
 
 
-@router.delete("/{flavor_id}", status_code=202)
+@router.delete("/{flavor_id}", status_code=202, response_class=Response)
 async def delete_flavor(request: Request, flavor_id: str) -> Response:
     async with transaction(request) as call:
         await flavors.remove(call.session, call.ctx, flavor_id)

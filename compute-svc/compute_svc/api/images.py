@@ -222,7 +222,11 @@ async def upload_image(request: Request, image_id: str) -> Response:
     return Response(status_code=204)
 
 
-@router.get("/images/{image_id}/file", response_model=None)
+@router.get(
+    "/images/{image_id}/file",
+    response_class=Response,
+    responses={200: {"content": {"application/octet-stream": {}}}, 204: {}},
+)
 async def download_image(request: Request, image_id: str) -> Response:
     async with transaction(request) as call:
         image = await images.get(call.session, call.ctx, image_id)

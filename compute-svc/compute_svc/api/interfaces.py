@@ -41,7 +41,7 @@ async def attach_interface(request: Request, server_id: str, body: Any = Body(No
     return {"interfaceAttachment": attachment}
 
 
-@router.delete("/{server_id}/os-interface/{port_id}", status_code=202)
+@router.delete("/{server_id}/os-interface/{port_id}", status_code=202, response_class=Response)
 async def detach_interface(request: Request, server_id: str, port_id: str) -> Response:
     """202 once the NIC is marked detaching; the host unplugs it after (asking the guest
     again while it holds it), and a failure shows in ``os-instance-actions``."""

@@ -42,7 +42,7 @@ async def show_keypair(request: Request, name: str) -> dict[str, Any]:
         return {"keypair": keypairs.view(pair, detail=True)}
 
 
-@router.delete("/{name}", status_code=202)
+@router.delete("/{name}", status_code=202, response_class=Response)
 async def delete_keypair(request: Request, name: str) -> Response:
     async with transaction(request) as call:
         await keypairs.remove(call.session, call.ctx, name)

@@ -63,7 +63,7 @@ async def update(request: Request, project_id: str, body: Any = Body(None)) -> d
     return {"quota_set": found}
 
 
-@router.delete("/{project_id}", status_code=202)
+@router.delete("/{project_id}", status_code=202, response_class=Response)
 async def reset(request: Request, project_id: str) -> Response:
     """Back to the defaults (admin)."""
     async with transaction(request) as call:

@@ -250,7 +250,9 @@ async def attach_volume(request: Request, server_id: str, body: Any = Body(None)
     return {"volumeAttachment": _attachment(server_id, volume_id, device)}
 
 
-@router.delete("/{server_id}/os-volume_attachments/{volume_id}", status_code=202)
+@router.delete(
+    "/{server_id}/os-volume_attachments/{volume_id}", status_code=202, response_class=Response
+)
 async def detach_volume(request: Request, server_id: str, volume_id: str) -> Response:
     """202 once the volume is ``detaching``; the host unplugs it after (asking the guest
     again while it holds it), and a failure shows in ``os-instance-actions``."""
