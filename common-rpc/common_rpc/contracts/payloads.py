@@ -139,6 +139,7 @@ def _register() -> None:
         *("create", "update", "delete", "start", "stop", "reboot", "attach", "detach"),
         *("pause", "unpause", "suspend", "resume", "lock", "unlock", "rebuild"),
         *("resize", "resize_confirm", "resize_revert", "shelve", "shelve_offload", "unshelve"),
+        "snapshot",
     ):
         for phase in ("start", "end"):
             register(

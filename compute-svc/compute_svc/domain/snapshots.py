@@ -134,6 +134,7 @@ async def request(deps: Deps, ctx: RequestContext, server_id: str, args: Any) ->
         if not moved:
             raise servers.conflict_state(server, CREATE_IMAGE)
         await actions.record(session, server, CREATE_IMAGE)
+        await servers.emit(session, server, "snapshot", "start")
         session.expunge(server)
     with use_context(server_context(server)):
         deps.tasks.start(server.id, snapshot(deps, server.id, image.id, server.status))
@@ -198,6 +199,9 @@ async def snapshot(deps: Deps, server_id: str, image_id: str, status: str) -> No
         )
         if moved:
             await actions.finish(session, server_id, CREATE_IMAGE, fault=failed)
+            row = await session.get(Server, server_id)
+            if row is not None and failed is None:
+                await servers.emit(session, row, "snapshot", "end")
 
 
 async def unfinished(session: AsyncSession, server_id: str) -> list[Image]:
