@@ -98,6 +98,24 @@ async def test_boot_show_act_and_delete(tmp_path: Path, amqp_url: str) -> None:
         admin_view = (await c.api.get("p1", f"/v2.1/servers/{sid}", *ADMIN)).json()["server"]
         assert admin_view["OS-EXT-SRV-ATTR:host"] == c.host
         assert (await c.api.get("p2", f"/v2.1/servers/{sid}")).status_code == 404
+
+        # One metadata item at a time (Nova's server-metadata item routes).
+        item = f"/v2.1/servers/{sid}/metadata"
+        assert (await c.api.get("p1", f"{item}/a")).json() == {"meta": {"a": "b"}}
+        resp = await c.api.put("p1", f"{item}/c", {"meta": {"c": "d"}})
+        assert resp.status_code == 200 and resp.json() == {"meta": {"c": "d"}}, resp.text
+        for bad, why in (
+            ({"meta": {"x": "y"}}, "Request body and URI mismatch"),
+            ({"meta": {"c": "d", "e": "f"}}, "Request body contains too many items"),
+        ):
+            resp = await c.api.put("p1", f"{item}/c", bad)
+            assert resp.status_code == 400 and why in resp.text, resp.text
+        assert (await c.api.delete("p1", f"{item}/a")).status_code == 204
+        assert (await c.api.get("p1", item)).json() == {"metadata": {"c": "d"}}
+        missing = await c.api.get("p1", f"{item}/a")
+        assert missing.status_code == 404 and "Metadata item was not found" in missing.text
+        assert (await c.api.delete("p1", f"{item}/a")).status_code == 404
+        assert (await c.api.get("p2", f"{item}/c")).status_code == 404
         listed = (await c.api.get("p1", "/v2.1/servers")).json()["servers"]
         assert [s["id"] for s in listed] == [sid] and set(listed[0]) == {"id", "name", "links"}
         assert (await c.api.get("p2", "/v2.1/servers/detail")).json()["servers"] == []

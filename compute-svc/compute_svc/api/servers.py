@@ -145,6 +145,31 @@ async def set_metadata(request: Request, server_id: str, body: Any = Body(None))
         return {"metadata": dict(server.meta or {})}
 
 
+@router.get("/{server_id}/metadata/{key}")
+async def show_metadata_item(request: Request, server_id: str, key: str) -> dict[str, Any]:
+    async with transaction(request) as call:
+        server = await servers.get(call.session, call.ctx, server_id)
+        return {"meta": servers.metadata_item(server, key)}
+
+
+@router.put("/{server_id}/metadata/{key}")
+async def set_metadata_item(
+    request: Request, server_id: str, key: str, body: Any = Body(None)
+) -> dict[str, Any]:
+    async with transaction(request) as call:
+        locking.check(await servers.get(call.session, call.ctx, server_id), call.ctx)
+        server = await servers.set_metadata_item(call.session, call.ctx, server_id, key, body)
+        return {"meta": servers.metadata_item(server, key)}
+
+
+@router.delete("/{server_id}/metadata/{key}", status_code=204, response_class=Response)
+async def delete_metadata_item(request: Request, server_id: str, key: str) -> Response:
+    async with transaction(request) as call:
+        locking.check(await servers.get(call.session, call.ctx, server_id), call.ctx)
+        await servers.delete_metadata_item(call.session, call.ctx, server_id, key)
+    return Response(status_code=204)
+
+
 @router.post("/{server_id}/action", response_model=None)
 async def server_action(request: Request, server_id: str, body: Any = Body(None)) -> Any:
     """One action per body: os-start, os-stop, reboot, os-getConsoleOutput,

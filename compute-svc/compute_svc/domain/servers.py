@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from common_rpc.context import RequestContext
 from common_rpc.contracts.payloads import ServerPayload
-from common_rpc.errors import Forbidden, NotFound
+from common_rpc.errors import Forbidden, Invalid, NotFound
 from common_rpc.outbox import add_event
 
 from ..db.models import (
@@ -600,6 +600,41 @@ async def set_metadata(
     server.updated_at = utcnow()
     await session.flush()
     return server
+
+
+def metadata_item(server: Server, key: str) -> dict[str, str]:
+    """``{key: value}`` of one metadata item (Nova's 404 text when it is not there)."""
+    meta = server.meta or {}
+    if key not in meta:
+        raise NotFound("Metadata item was not found")
+    return {key: meta[key]}
+
+
+async def set_metadata_item(
+    session: AsyncSession, ctx: RequestContext, server_id: str, key: str, body: Any
+) -> Server:
+    """``PUT .../metadata/{key}`` with ``{"meta": {key: value}}``: one item, its key the
+    URL's (Nova's 400 texts otherwise)."""
+    meta = body.get("meta") if isinstance(body, dict) else None
+    if not isinstance(meta, dict):
+        raise Invalid(
+            "Invalid input for field/attribute meta. Value: None. 'meta' is a required property"
+        )
+    if len(meta) != 1:
+        raise Invalid("Request body contains too many items")
+    if key not in meta:
+        raise Invalid("Request body and URI mismatch")
+    return await set_metadata(session, ctx, server_id, meta, replace=False)
+
+
+async def delete_metadata_item(
+    session: AsyncSession, ctx: RequestContext, server_id: str, key: str
+) -> None:
+    server = await get(session, ctx, server_id)
+    metadata_item(server, key)  # 404 when absent
+    server.meta = {k: v for k, v in (server.meta or {}).items() if k != key}
+    server.updated_at = utcnow()
+    await session.flush()
 
 
 async def move(
