@@ -79,7 +79,6 @@ async def new_image(
     }
     if base is not None and base.disk_format == "aki" and "kernel_id" not in props:
         props["kernel_id"] = base.id  # the snapshot boots the kernel its server did
-    props |= {k: str(v) for k, v in extra.items()}
     props |= {
         "image_type": "snapshot",
         "instance_uuid": server.id,
@@ -87,6 +86,8 @@ async def new_image(
         "owner_id": server.project_id,
         "user_id": server.user_id or "",
     }
+    # The request's metadata last: it wins, as in Nova (Tempest sets image_type=test).
+    props |= {k: str(v) for k, v in extra.items()}
     image = Image(
         id=new_id(),
         owner=server.project_id,
@@ -207,12 +208,8 @@ async def snapshot(deps: Deps, server_id: str, image_id: str, status: str) -> No
 async def unfinished(session: AsyncSession, server_id: str) -> list[Image]:
     """The snapshot images of the server not yet active (what a dead flow left)."""
     rows = await session.scalars(select(Image).where(Image.status.in_(("queued", "saving"))))
-    return [
-        r
-        for r in rows
-        if (r.properties or {}).get("instance_uuid") == server_id
-        and (r.properties or {}).get("image_type") == "snapshot"
-    ]
+    # By the server only: the request's metadata may have set its own image_type.
+    return [r for r in rows if (r.properties or {}).get("instance_uuid") == server_id]
 
 
 async def expired(deps: Deps, session: AsyncSession, row: Server) -> None:
