@@ -221,7 +221,8 @@ async def test_create_validation(tmp_path: Path, amqp_url: str) -> None:
             {"user_data": "%%%not-base64"},
             {"networks": [{"uuid": "not-a-uuid"}]},
             {"networks": "some"},
-            {"max_count": 2},
+            {"min_count": 3, "max_count": 2},
+            {"min_count": 0},
             {"key_name": "missing"},
             {"metadata": {"k": 1}},
             {"name": ""},
@@ -242,6 +243,17 @@ async def test_create_validation(tmp_path: Path, amqp_url: str) -> None:
         )
         assert ok.status_code == 202, ok.text
         await c.wait_status("p1", ok.json()["server"]["id"], "ACTIVE")
+
+        # Several at once (min_count/max_count): <name>-<n>, each booted on its own.
+        many = await c.api.post(
+            "p1", "/v2.1/servers", _server(base, "many", min_count=2, max_count=2)
+        )
+        assert many.status_code == 202, many.text
+        listed = (await c.api.get("p1", "/v2.1/servers?name=many")).json()["servers"]
+        assert sorted(s["name"] for s in listed) == ["many-1", "many-2"]
+        assert many.json()["server"]["id"] in {s["id"] for s in listed}
+        for s in listed:
+            await c.wait_status("p1", s["id"], "ACTIVE")
 
 
 async def test_idempotency_key_yields_one_server(tmp_path: Path, amqp_url: str) -> None:

@@ -103,22 +103,36 @@ async def create(
         project_id = ctx.project_id or ""
         found = await security_groups.find(deps, wanted, project_id=project_id, status=400)
         groups = security_groups.brief(found)
+    _, count = servers.counts(spec)
+    if count > 1 and any(
+        isinstance(n, dict) and (n.get("port") or n.get("fixed_ip"))
+        for n in spec.get("networks") or []
+    ):
+        raise invalid("Unable to launch multiple instances with a single configured port ID.")
+    made: list[tuple[Server, str]] = []
     async with transaction(deps.runtime.sessions) as session:
-        server, admin_pass = await servers.create(
-            session,
-            ctx,
-            spec,
-            owner=deps.instance,
-            build_timeout_s=deps.settings.build_timeout_s,
-            quota_defaults=quotas.defaults(deps.settings),
-            security_groups=groups,
-        )
-        server.availability_zone = zone
-        if group is not None:
-            await server_groups.join(session, server, group)
-        await actions.record(session, server, actions.CREATE)
-    start_boot(deps, server)
-    return Created(server, admin_pass, wanted or ["default"])
+        # max_count servers at once, all or none (their quota in this one transaction);
+        # named <name>-<n> as Nova's multi_instance_display_name_template.
+        for n in range(1, count + 1):
+            one = spec if count == 1 else {**spec, "name": f"{spec['name']}-{n}"}
+            server, admin_pass = await servers.create(
+                session,
+                ctx,
+                one,
+                owner=deps.instance,
+                build_timeout_s=deps.settings.build_timeout_s,
+                quota_defaults=quotas.defaults(deps.settings),
+                security_groups=groups,
+            )
+            server.availability_zone = zone
+            if group is not None:
+                await server_groups.join(session, server, group)
+            await actions.record(session, server, actions.CREATE)
+            made.append((server, admin_pass))
+    for server, _ in made:
+        start_boot(deps, server)
+    first, admin_pass = made[0]
+    return Created(first, admin_pass, wanted or ["default"])
 
 
 def start_boot(deps: Deps, server: Server) -> None:

@@ -248,8 +248,16 @@ def _count(body: dict[str, Any], key: str) -> None:
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise invalid(f"Invalid input for field/attribute {key}.")
-    if value != 1:
-        raise invalid(f"{key} greater than 1 is not supported.")
+
+
+def counts(body: dict[str, Any]) -> tuple[int, int]:
+    """``(min_count, max_count)`` of a checked create body (Nova's 400 when min > max)."""
+    low, high = (int(body.get(key, 1)) for key in ("min_count", "max_count"))
+    if "max_count" not in body:
+        high = max(low, high)
+    if low > high:
+        raise invalid("min_count must be <= max_count")
+    return low, high
 
 
 def check_create(body: dict[str, Any]) -> None:
