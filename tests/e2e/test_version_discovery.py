@@ -21,6 +21,11 @@ def test_version_documents_through_the_gateway(live_stack: Stack, callers: Calle
         assert [v["id"] for v in roots] == ["v2.0", "v2.1"]
         volume = http.get("/volume/v3/").json()["versions"][0]
         assert (volume["id"], volume["links"][0]["href"]) == ("v3.0", f"{gw}/volume/v3/")
+        # Cinder's root: 300 Multiple Choices, with the media types of each version.
+        volume_root = http.get("/volume/")
+        assert volume_root.status_code == 300, volume_root.text
+        [listed] = volume_root.json()["versions"]
+        assert listed["media-types"][0]["type"] == "application/vnd.openstack.volume+json;version=3"
         network = http.get("/network/").json()["versions"][0]
         assert network["links"][0]["href"] == f"{gw}/network/v2.0/"
         image = http.get("/image")
