@@ -288,6 +288,8 @@ async def test_rebuild_with_another_image_keeps_ports(lab: dict[str, Any]) -> No
     resp = await _act(api, sid, body)
     assert resp.status_code == 202, resp.text
     shown = resp.json()["server"]
+    # Nova's rebuild view: the update's keys and the password, no extended attributes.
+    assert not [k for k in shown if k.startswith(("OS-EXT", "OS-SRV-USG"))], shown
     assert (shown["adminPass"], shown["image"]["id"], shown["status"]) == (
         "s3cret",
         other["id"],

@@ -188,7 +188,9 @@ async def server_action(request: Request, server_id: str, body: Any = Body(None)
         admin_pass, row = await rebuild.request(deps, ctx, server_id, args)
         async with transaction(request, write=False) as call:
             view = (await _views(request, call, [row]))[0]
-        return JSONResponse({"server": view | {"adminPass": admin_pass}}, status_code=202)
+        # Nova's rebuild answer is the update's view (no extended attributes) and the password.
+        shown = {k: v for k, v in view.items() if k in servers.UPDATE_VIEW_KEYS}
+        return JSONResponse({"server": shown | {"adminPass": admin_pass}}, status_code=202)
     if action == "createImage":
         image_id = await snapshots.request(deps, ctx, server_id, args)
         location = {"Location": _image_url(request, image_id)}
