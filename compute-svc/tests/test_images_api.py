@@ -130,6 +130,12 @@ async def test_formats_properties_and_patch(tmp_path, amqp_url) -> None:
         out = patched.json()
         assert out["name"] == "renamed" and out["hw_disk_bus"] == "virtio"
         assert "ramdisk_id" not in out
+        # Glance's v2.0 patch form (the op as the key), as Tempest and older clients send it.
+        old_form = [{"replace": "/name", "value": "again"}, {"add": "/os_distro", "value": "t"}]
+        v20 = headers | {"Content-Type": "application/openstack-images-v2.0-json-patch"}
+        patched = await api.http.patch(url, json=old_form, headers=v20)
+        assert patched.status_code == 200, patched.text
+        assert (patched.json()["name"], patched.json()["os_distro"]) == ("again", "t")
 
         empty = await api.get("p1", f"{url}/file")
         assert empty.status_code == 204

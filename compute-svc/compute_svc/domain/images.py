@@ -270,6 +270,17 @@ async def create(session: AsyncSession, ctx: RequestContext, body: dict[str, Any
     return image
 
 
+def _patch_op(change: Any) -> Any:
+    """One change in RFC 6902's form: Glance's v2.0 patch media type (what Tempest and old
+    clients send) writes ``{"replace": "/name", "value": v}`` instead of ``op``/``path``."""
+    if isinstance(change, dict) and "op" not in change:
+        named = [op for op in ("add", "replace", "remove") if op in change]
+        if len(named) == 1:
+            rest = {k: v for k, v in change.items() if k != named[0]}
+            return rest | {"op": named[0], "path": change[named[0]]}
+    return change
+
+
 async def patch(session: AsyncSession, ctx: RequestContext, image_id: str, changes: Any) -> Image:
     """A JSON patch (``add``/``replace``/``remove``) on one top-level attribute each."""
     image = await get_owned(session, ctx, image_id)
@@ -277,7 +288,7 @@ async def patch(session: AsyncSession, ctx: RequestContext, image_id: str, chang
         raise invalid("Expected a JSON patch: a list of operations.")
     attrs: dict[str, Any] = {}
     props = dict(image.properties or {})
-    for change in changes:
+    for change in map(_patch_op, changes):
         if not isinstance(change, dict) or change.get("op") not in ("add", "replace", "remove"):
             raise invalid("Each change needs an op of add, replace or remove.")
         path = change.get("path")
