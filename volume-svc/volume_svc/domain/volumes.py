@@ -105,7 +105,8 @@ def view(vol: Volume, ctx: RequestContext, base: str = "", *, detail: bool = Tru
         "shared_targets": False,
         "migration_status": None,
     }
-    if vol.image_metadata:
+    if detail and vol.image_metadata:
+        # Shown and listed in detail only: Cinder's create and update answers omit it.
         out["volume_image_metadata"] = dict(vol.image_metadata)
     if detail:
         out["os-vol-tenant-attr:tenant_id"] = vol.project_id
