@@ -25,6 +25,7 @@ from common_rpc.chassis.runtime import ServiceRuntime
 from .api import (
     attachments,
     backups,
+    extensions,
     limits,
     quotas,
     services,
@@ -93,6 +94,7 @@ def create_app(settings: VolumeSettings | None = None) -> FastAPI:
         version="3.0",
         fault_formatter=nova_fault,
         extensions_prefix="/v3",
+        builtin_extensions=extensions.BUILTIN,
         public_paths=versions.PUBLIC_PATHS,
         routers=[
             versions.router,

@@ -11,6 +11,7 @@ from common_rpc.chassis.plugins import extensions_document
 
 from ..domain import quotas
 from .deps import check_project, transaction
+from .extensions import BUILTIN
 
 router = APIRouter(prefix="/v3/{project_id}", tags=["limits"])
 
@@ -47,4 +48,5 @@ async def availability_zones(request: Request, project_id: str) -> dict[str, Any
 async def extensions(request: Request, project_id: str) -> dict[str, Any]:
     """The same list as ``/v3/extensions``, where Cinder also serves it."""
     check_project(request, project_id)
-    return extensions_document(getattr(request.app.state, "extensions", []))
+    plugins = getattr(request.app.state, "extensions", [])
+    return extensions_document([*BUILTIN, *plugins])
