@@ -179,6 +179,7 @@ class ImageApi:
     def file_url(self, image_id: str) -> str:
         return f"{self.base_url}/v2/images/{urllib.parse.quote(image_id, safe='')}/file"
 
+    # Free-form: the image API's own JSON (Glance's records, not one of our contracts).
     def _call(
         self, method: str, path: str, identity: str, body: dict[str, Any] | None = None
     ) -> Any:
@@ -219,6 +220,7 @@ class ImageApi:
         except ValidationError:
             raise ServiceUnavailable("the image API answered an unexpected record") from None
 
+    # ``fields``: a Glance image create body (free-form properties included).
     async def create(self, fields: dict[str, Any], identity: str) -> ImageInfo:
         """A new (``queued``) image record owned by the caller's project."""
         body = await asyncio.to_thread(self._call, "POST", "/v2/images", identity, fields)

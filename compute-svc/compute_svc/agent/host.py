@@ -248,6 +248,7 @@ class ComputeHost:
         self.capacity = await self._run(self.driver.capacity)
         return self.capacity
 
+    # Free-form by design: the heartbeat's capabilities (see agent/main.py).
     def capabilities(self) -> dict[str, Any]:
         """What the heartbeat carries: the host's capacity as last measured, and the iSCSI
         initiator its guests log in with (compute puts it in every volume connector).

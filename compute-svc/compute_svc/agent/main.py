@@ -42,6 +42,7 @@ def build(settings: AgentSettings) -> AgentShell:
         detach_attempts=settings.device_detach_attempts,
     )
 
+    # Free-form by design: the round's findings, logged and returned by run_once only.
     async def converge(state: HostState, since: float) -> dict[str, Any]:
         """One round on the host, then what the service should know of it: each guest
         whose power state differs from the service's (one-way), the capacity measured
@@ -58,6 +59,7 @@ def build(settings: AgentSettings) -> AgentShell:
         # Measured before the first heartbeat, so the scheduler sees the host at once.
         await host.refresh_capacity()
 
+    # Free-form by design: the heartbeat's capabilities, shown to admins as they are.
     def capabilities() -> dict[str, Any]:
         """The heartbeat's: the host's capacity and initiator, and its zone when set."""
         zone = settings.agent_availability_zone
