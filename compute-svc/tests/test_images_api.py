@@ -157,3 +157,8 @@ async def test_compute_view_of_images(tmp_path, amqp_url) -> None:
         assert (await api.get("p2", f"/v2.1/images/{image['id']}")).status_code == 404
         missing = await api.get("p2", f"/v2.1/images/{image['id']}")
         assert "itemNotFound" in missing.json()
+        # Nova's image proxy deletes through the image API: not another project's, 204 once.
+        assert (await api.delete("p2", f"/v2.1/images/{image['id']}")).status_code == 404
+        assert (await api.delete("p1", f"/v2.1/images/{image['id']}")).status_code == 204
+        assert (await api.get("p1", f"/v2.1/images/{image['id']}")).status_code == 404
+        assert (await api.delete("p1", f"/v2.1/images/{image['id']}")).status_code == 404

@@ -205,6 +205,7 @@ COMPUTE: list[Entry] = [
     ("GET", f"{V21}/images", READER),
     ("GET", f"{V21}/images/detail", READER),
     ("GET", f"{V21}/images/{{id}}", READER),
+    ("DELETE", f"{V21}/images/{{id}}", MEMBER),  # the image API checks the owner
     ("GET", f"{V21}/limits", READER),
     ("GET", f"{V21}/os-availability-zone", READER),
     ("GET", f"{V21}/os-availability-zone/detail", ADMIN),

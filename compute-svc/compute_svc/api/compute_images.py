@@ -1,11 +1,13 @@
-"""``/v2.1/images``: Nova's read-only view of the images (older clients and Tempest)."""
+"""``/v2.1/images``: Nova's view of the images (older clients and Tempest): read, and
+delete through the image API's own rules."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 
+from common_rpc.context import current_context
 from common_rpc.errors import NotFound
 
 from ..db.models import Image
@@ -60,3 +62,14 @@ async def show_image(request: Request, image_id: str) -> dict[str, Any]:
         except NotFound:
             raise NotFound("Image not found.") from None  # Nova's text, not Glance's
         return {"image": _view(request, image)}
+
+
+@router.delete("/{image_id}", status_code=204, response_class=Response)
+async def delete_image(request: Request, image_id: str) -> Response:
+    """Nova's image proxy delete: the image API's delete (owner or admin), 204."""
+    deps = request.app.state.deps
+    try:
+        await images.delete(deps.runtime.sessions, deps.images, current_context(), image_id)
+    except NotFound:
+        raise NotFound("Image not found.") from None
+    return Response(status_code=204)
