@@ -290,6 +290,8 @@ async def test_rebuild_with_another_image_keeps_ports(lab: dict[str, Any]) -> No
     shown = resp.json()["server"]
     # Nova's rebuild view: the update's keys and the password, no extended attributes.
     assert not [k for k in shown if k.startswith(("OS-EXT", "OS-SRV-USG"))], shown
+    for entries in shown["addresses"].values():
+        assert all(set(a) == {"addr", "version"} for a in entries), shown["addresses"]
     assert (shown["adminPass"], shown["image"]["id"], shown["status"]) == (
         "s3cret",
         other["id"],

@@ -104,7 +104,7 @@ async def update_server(request: Request, server_id: str, body: Any = Body(None)
             call.session, call.ctx, server_id, envelope(body, "server")
         )
         full = (await _views(request, call, [server]))[0]
-    return {"server": {k: v for k, v in full.items() if k in servers.UPDATE_VIEW_KEYS}}
+    return {"server": servers.basic_view(full)}
 
 
 @router.delete("/{server_id}", status_code=204)
@@ -189,7 +189,7 @@ async def server_action(request: Request, server_id: str, body: Any = Body(None)
         async with transaction(request, write=False) as call:
             view = (await _views(request, call, [row]))[0]
         # Nova's rebuild answer is the update's view (no extended attributes) and the password.
-        shown = {k: v for k, v in view.items() if k in servers.UPDATE_VIEW_KEYS}
+        shown = servers.basic_view(view)
         return JSONResponse({"server": shown | {"adminPass": admin_pass}}, status_code=202)
     if action == "createImage":
         image_id = await snapshots.request(deps, ctx, server_id, args)

@@ -567,6 +567,18 @@ UPDATE_VIEW_KEYS = (
 ).split()
 
 
+def basic_view(full: dict[str, Any]) -> dict[str, Any]:
+    """The update's and rebuild's answer in Nova: the core keys only, and each address as
+    ``{addr, version}`` (no ``OS-EXT-IPS`` attributes)."""
+    out = {k: v for k, v in full.items() if k in UPDATE_VIEW_KEYS}
+    if "addresses" in out:
+        out["addresses"] = {
+            net: [{"addr": a["addr"], "version": a["version"]} for a in entries]
+            for net, entries in out["addresses"].items()
+        }
+    return out
+
+
 async def update_server(
     session: AsyncSession, ctx: RequestContext, server_id: str, body: dict[str, Any]
 ) -> Server:
