@@ -48,8 +48,9 @@ async def test_routes_are_validated_as_neutron_does(tmp_path) -> None:
         assert ok.json()["router"]["routes"] == [route]
         shown = (await api.get("pA", path)).json()["router"]
         assert shown["routes"] == [route]
-        # a nexthop on the gateway's subnet is connected too
-        via_gw = {"destination": "192.0.2.0/24", "nexthop": "198.51.100.14"}
+        # a nexthop on the gateway's subnet is connected too: its gateway_ip (.1), which
+        # the router's own gateway port (from the pool .2-.14) can never be
+        via_gw = {"destination": "192.0.2.0/24", "nexthop": "198.51.100.1"}
         assert (await _set(api, path, [route, via_gw])).status_code == 200
 
         far = [{"destination": "10.100.0.0/16", "nexthop": "10.62.0.1"}]
