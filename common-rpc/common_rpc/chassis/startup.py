@@ -20,15 +20,26 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, TypeVar
+from typing import Protocol, TypeVar
 
 from sqlalchemy import make_url, text
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 
 from .db import is_sqlite, make_engine, sqlite_path
 
-if TYPE_CHECKING:
-    from .settings import ServiceSettings
+
+class SettingsView(Protocol):
+    """What the checks read of a service's settings (``settings.ServiceSettings`` has it;
+    a protocol here, since settings imports this module)."""
+
+    data_dir: Path
+    db_url: str | None
+
+    @property
+    def database_url(self) -> str: ...
+
+    def env_names(self, field: str) -> str: ...
+
 
 K = TypeVar("K")
 
@@ -76,12 +87,12 @@ def install_excepthook() -> None:
 # --- what the operator sets -----------------------------------------------------------------
 
 
-def env_names(settings: ServiceSettings, field: str) -> str:
+def env_names(settings: SettingsView, field: str) -> str:
     """The variables a setting is read from: ``NETWORK_DB_URL`` (``or STACKLING_...``)."""
     return settings.env_names(field)
 
 
-def data_dir_hint(settings: ServiceSettings) -> str:
+def data_dir_hint(settings: SettingsView) -> str:
     data_dir = settings.data_dir.absolute()
     return (
         f"run `make setup DATA_DIR={data_dir}` or set STACKLING_DATA_DIR "
@@ -102,7 +113,7 @@ def _reason(exc: BaseException) -> str:
 
 
 def load_identity_key(
-    loader: Callable[[bytes], K], path: Path, settings: ServiceSettings, field: str
+    loader: Callable[[bytes], K], path: Path, settings: SettingsView, field: str
 ) -> K:
     """``loader(<the key file's bytes>)``, or a ``StartupError`` naming the file and the fix.
 
@@ -144,7 +155,7 @@ def _db_reason(exc: BaseException) -> str:
     return f"{exc.__class__.__name__}: {exc}"
 
 
-async def check_database(settings: ServiceSettings, timeout_s: float = 10.0) -> None:
+async def check_database(settings: SettingsView, timeout_s: float = 10.0) -> None:
     """The service's database answers (SQLite: its file can be created and written).
 
     On an engine of its own, disposed after: the runtime's engine stays unused until start.
